@@ -1,0 +1,47 @@
+use crate::validate::UserIdProblem;
+
+/// Every failure the public API can return. Messages state the rule that was broken.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("invalid LINE user ID {value}: a LINE user ID is U followed by 32 ASCII letters or digits (33 characters)")]
+    InvalidLineUserId { value: String },
+    #[error("invalid user ID: {reason}; a user ID is 1 to 191 characters (Unicode scalar values) with no control characters")]
+    InvalidUserId { reason: UserIdProblem },
+    #[error("invalid channel ID {value:?}: a channel ID is 1 to 64 ASCII letters or digits")]
+    InvalidChannelId { value: String },
+    #[error("no channel ID: pass one or set Config.default_channel_id")]
+    MissingChannelId,
+    #[error("user ID not set: call set_user_id before linking or unlinking a LINE user ID")]
+    UserIdNotSet,
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    #[error("insecure endpoint {0}: the endpoint must use https unless its host is loopback (127.0.0.0/8, ::1, localhost)")]
+    InsecureEndpoint(String),
+    #[error("storage error: {0}")]
+    Storage(#[from] StorageError),
+    #[error("the client has been shut down")]
+    ShutDown,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Store failures. The op that triggered one was not accepted; nothing accepted before is lost.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageError {
+    #[error("cannot open store at {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("cannot write to the store: {0}")]
+    Write(String),
+    #[error("cannot read the store: {0}")]
+    Read(String),
+    #[error("store is full: {0}")]
+    Full(String),
+}
+
+impl StorageError {
+    pub(crate) fn write(e: impl std::fmt::Display) -> Self {
+        StorageError::Write(e.to_string())
+    }
+}

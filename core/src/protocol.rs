@@ -1,0 +1,220 @@
+//! Wire types of `docs/protocol.md`, shared by the SDK and the emulator.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub const BATCH_PATH: &str = "/v1/identity/batch";
+pub const HEADER_TOKEN: &str = "x-repro-token";
+pub const HEADER_RETRY_COUNT: &str = "x-retry-count";
+/// Most ops one request may carry.
+pub const MAX_BATCH_OPS: usize = 100;
+/// Largest request body the endpoint accepts; above it answers 413.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Largest response body the client reads into memory.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+pub const CODE_MALFORMED_BATCH: u32 = 1001;
+pub const CODE_USER_NOT_REGISTERED: u32 = 1002;
+pub const CODE_INVALID_LINE_USER_ID: u32 = 1004;
+pub const CODE_INVALID_CHANNEL_ID: u32 = 1005;
+pub const CODE_INVALID_USER_ID: u32 = 1006;
+
+/// What an op does at the endpoint. `user_id` on link/unlink is the user ID set at call time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OpKind {
+    SetUserId {
+        user_id: String,
+    },
+    LinkLineId {
+        user_id: String,
+        line_user_id: String,
+        channel_id: String,
+    },
+    UnlinkLineId {
+        user_id: String,
+        line_user_id: String,
+        channel_id: String,
+    },
+}
+
+/// One queued call, as persisted and as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Op {
+    pub op_id: Uuid,
+    pub seq: u64,
+    /// Call time, milliseconds since the Unix epoch (UTC).
+    pub at_ms: u64,
+    pub kind: OpKind,
+}
+
+/// An op as it appears on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireOp {
+    pub op_id: Uuid,
+    pub seq: u64,
+    pub at: String,
+    #[serde(flatten)]
+    pub kind: OpKind,
+}
+
+#[derive(Serialize)]
+struct WireOpRef<'a> {
+    op_id: &'a Uuid,
+    seq: u64,
+    at: String,
+    #[serde(flatten)]
+    kind: &'a OpKind,
+}
+
+/// Request body of `POST /v1/identity/batch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRequest {
+    pub device_id: Uuid,
+    pub ops: Vec<WireOp>,
+}
+
+#[derive(Serialize)]
+struct BatchRequestRef<'a> {
+    device_id: &'a Uuid,
+    ops: Vec<WireOpRef<'a>>,
+}
+
+/// Serialises a batch without copying the ops.
+pub fn encode_batch<'a>(device_id: &Uuid, ops: impl IntoIterator<Item = &'a Op>) -> Vec<u8> {
+    let body = BatchRequestRef {
+        device_id,
+        ops: ops
+            .into_iter()
+            .map(|op| WireOpRef {
+                op_id: &op.op_id,
+                seq: op.seq,
+                at: format_rfc3339_millis(op.at_ms),
+                kind: &op.kind,
+            })
+            .collect(),
+    };
+    // Serialising these plain structs to a Vec cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpStatus {
+    Applied,
+    Duplicate,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: u32,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpResult {
+    pub op_id: Uuid,
+    pub status: OpStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ApiError>,
+}
+
+/// Body of a `200` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    pub results: Vec<OpResult>,
+}
+
+/// Body of an error answer (`400`, `401`, `403`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ApiError,
+}
+
+/// Parses a `200` body. Any deviation from the protocol is an `Err` with a reason.
+pub fn decode_batch_response(body: &[u8]) -> Result<BatchResponse, String> {
+    serde_json::from_slice(body).map_err(|e| format!("unreadable batch response: {e}"))
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date, converted to a wait in milliseconds.
+pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs.saturating_mul(1000));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let at_ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis()
+        .min(u128::from(u64::MAX)) as u64;
+    Some(at_ms.saturating_sub(now_ms))
+}
+
+/// `2026-11-28T12:00:00.123Z`. Hand-written (civil-from-days) to keep chrono out of the wasm build.
+pub fn format_rfc3339_millis(unix_ms: u64) -> String {
+    let millis = unix_ms % 1000;
+    let secs = unix_ms / 1000;
+    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
+}
+
+/// Days since 1970-01-01 → (year, month, day); Howard Hinnant's algorithm.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(format_rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_rfc3339_millis(1_795_867_200_123), "2026-11-28T12:00:00.123Z");
+        assert_eq!(format_rfc3339_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn batch_encodes_as_documented() {
+        let op = Op {
+            op_id: Uuid::nil(),
+            seq: 2,
+            at_ms: 1_795_867_200_123,
+            kind: OpKind::LinkLineId {
+                user_id: "user123".into(),
+                line_user_id: "U4af4980629a1b2c3d4e5f60718293a4b".into(),
+                channel_id: "1234567890".into(),
+            },
+        };
+        let body = encode_batch(&Uuid::nil(), [&op]);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["ops"][0]["type"], "link_line_id");
+        assert_eq!(v["ops"][0]["seq"], 2);
+        assert_eq!(v["ops"][0]["at"], "2026-11-28T12:00:00.123Z");
+        assert_eq!(v["ops"][0]["channel_id"], "1234567890");
+        let back: BatchRequest = serde_json::from_slice(&body).unwrap();
+        assert_eq!(back.ops[0].kind, op.kind);
+    }
+
+    #[test]
+    fn retry_after_both_forms() {
+        assert_eq!(parse_retry_after("1", 0), Some(1000));
+        assert_eq!(parse_retry_after(" 120 ", 0), Some(120_000));
+        let now = 1_795_867_200_000;
+        assert_eq!(parse_retry_after("Sat, 28 Nov 2026 12:00:05 GMT", now), Some(5000));
+        assert_eq!(parse_retry_after("Sat, 28 Nov 2026 11:00:00 GMT", now), Some(0));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

@@ -1,0 +1,121 @@
+//! Input rules, checked on the caller's thread before anything is enqueued.
+//! The same functions back the emulator and the bulk CSV validator, so every
+//! surface enforces one definition of each rule.
+
+use crate::Error;
+
+/// Length of a LINE User ID: `U` + 32 ASCII letters or digits.
+pub const LINE_USER_ID_LEN: usize = 33;
+/// Repro's documented maximum for `setUserID`, in Unicode scalar values.
+pub const MAX_USER_ID_CHARS: usize = 191;
+/// Longest accepted LINE channel ID.
+pub const MAX_CHANNEL_ID_LEN: usize = 64;
+
+/// `U` followed by 32 ASCII letters or digits.
+pub fn line_user_id(value: &str) -> Result<(), Error> {
+    let bytes = value.as_bytes();
+    let ok = bytes.len() == LINE_USER_ID_LEN
+        && bytes[0] == b'U'
+        && bytes[1..].iter().all(u8::is_ascii_alphanumeric);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidLineUserId {
+            value: crate::redact::line_user_id(value),
+        })
+    }
+}
+
+/// 1..=191 Unicode scalar values, none of them a control character.
+pub fn user_id(value: &str) -> Result<(), Error> {
+    let mut chars = 0usize;
+    for c in value.chars() {
+        if c.is_control() {
+            return Err(Error::InvalidUserId {
+                reason: UserIdProblem::ControlCharacter,
+            });
+        }
+        chars += 1;
+    }
+    match chars {
+        0 => Err(Error::InvalidUserId {
+            reason: UserIdProblem::Empty,
+        }),
+        n if n > MAX_USER_ID_CHARS => Err(Error::InvalidUserId {
+            reason: UserIdProblem::TooLong { chars: n },
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// 1..=64 ASCII letters or digits.
+pub fn channel_id(value: &str) -> Result<(), Error> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_CHANNEL_ID_LEN
+        && value.bytes().all(|b| b.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidChannelId {
+            value: value.chars().take(80).collect(),
+        })
+    }
+}
+
+/// Which part of the user ID rule was broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserIdProblem {
+    Empty,
+    TooLong { chars: usize },
+    ControlCharacter,
+}
+
+impl std::fmt::Display for UserIdProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserIdProblem::Empty => write!(f, "it is empty"),
+            UserIdProblem::TooLong { chars } => write!(f, "it has {chars} characters"),
+            UserIdProblem::ControlCharacter => write!(f, "it contains a control character"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "U4af4980629a1b2c3d4e5f60718293a4b";
+
+    #[test]
+    fn line_user_id_rule() {
+        assert_eq!(GOOD.len(), 33);
+        assert!(line_user_id(GOOD).is_ok());
+        assert!(line_user_id(&GOOD.to_uppercase()).is_ok(), "letters of either case are alphanumeric");
+        for bad in ["", "U", &GOOD[..32], &format!("{GOOD}0"), &GOOD.replacen('U', "u", 1), &GOOD.replace('4', "-"), "Uあいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみ"] {
+            let err = line_user_id(bad).unwrap_err();
+            assert!(matches!(err, Error::InvalidLineUserId { .. }), "{bad:?}");
+            assert!(err.to_string().contains("U followed by 32 ASCII letters or digits"), "{err}");
+        }
+    }
+
+    #[test]
+    fn user_id_counts_characters_not_bytes() {
+        assert!(user_id(&"あ".repeat(191)).is_ok()); // 573 bytes, 191 characters
+        let err = user_id(&"あ".repeat(192)).unwrap_err();
+        assert!(err.to_string().contains("192 characters"), "{err}");
+        assert!(err.to_string().contains("1 to 191"), "{err}");
+        assert!(matches!(user_id(""), Err(Error::InvalidUserId { reason: UserIdProblem::Empty })));
+        assert!(matches!(user_id("a\nb"), Err(Error::InvalidUserId { reason: UserIdProblem::ControlCharacter })));
+        assert!(user_id("user 123 ✓").is_ok());
+    }
+
+    #[test]
+    fn channel_id_rule() {
+        assert!(channel_id("1234567890").is_ok());
+        assert!(channel_id(&"a".repeat(64)).is_ok());
+        for bad in ["", "12 34", "１２３", &"a".repeat(65), "12-34"] {
+            let err = channel_id(bad).unwrap_err();
+            assert!(err.to_string().contains("1 to 64 ASCII letters or digits"), "{err}");
+        }
+    }
+}
