@@ -2,9 +2,24 @@
 //! queue, a sans-IO delivery engine, the retry policy and the wire protocol.
 //! The native driver (feature `native`) runs the engine on one background thread.
 
+pub mod endpoint;
+pub mod engine;
 pub mod error;
+pub mod model;
 pub mod protocol;
 pub mod redact;
+pub mod retry;
+pub mod session;
+pub mod store;
 pub mod validate;
 
+pub use engine::{DeliveryReport, DeliveryState, DeliveryStatus, DropReason, EngineConfig, Event};
 pub use error::{Error, StorageError};
+pub use retry::PauseReason;
+pub use session::{RecoveryReport, Session};
+pub use store::{MemoryStore, Store};
+
+#[cfg(feature = "native")]
+pub mod native;
+#[cfg(feature = "native")]
+pub use native::{Client, Config, DeliveryListener, FlushResult, Storage};

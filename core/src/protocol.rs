@@ -39,7 +39,7 @@ pub enum OpKind {
 }
 
 /// One queued call, as persisted and as sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Op {
     pub op_id: Uuid,
     pub seq: u64,
@@ -182,8 +182,14 @@ mod tests {
     #[test]
     fn rfc3339_matches_known_instants() {
         assert_eq!(format_rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_rfc3339_millis(1_795_867_200_123), "2026-11-28T12:00:00.123Z");
-        assert_eq!(format_rfc3339_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            format_rfc3339_millis(1_795_867_200_123),
+            "2026-11-28T12:00:00.123Z"
+        );
+        assert_eq!(
+            format_rfc3339_millis(951_782_400_000),
+            "2000-02-29T00:00:00.000Z"
+        );
     }
 
     #[test]
@@ -213,8 +219,14 @@ mod tests {
         assert_eq!(parse_retry_after("1", 0), Some(1000));
         assert_eq!(parse_retry_after(" 120 ", 0), Some(120_000));
         let now = 1_795_867_200_000;
-        assert_eq!(parse_retry_after("Sat, 28 Nov 2026 12:00:05 GMT", now), Some(5000));
-        assert_eq!(parse_retry_after("Sat, 28 Nov 2026 11:00:00 GMT", now), Some(0));
+        assert_eq!(
+            parse_retry_after("Sat, 28 Nov 2026 12:00:05 GMT", now),
+            Some(5000)
+        );
+        assert_eq!(
+            parse_retry_after("Sat, 28 Nov 2026 11:00:00 GMT", now),
+            Some(0)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 }

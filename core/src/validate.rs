@@ -90,11 +90,26 @@ mod tests {
     fn line_user_id_rule() {
         assert_eq!(GOOD.len(), 33);
         assert!(line_user_id(GOOD).is_ok());
-        assert!(line_user_id(&GOOD.to_uppercase()).is_ok(), "letters of either case are alphanumeric");
-        for bad in ["", "U", &GOOD[..32], &format!("{GOOD}0"), &GOOD.replacen('U', "u", 1), &GOOD.replace('4', "-"), "Uあいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみ"] {
+        assert!(
+            line_user_id(&GOOD.to_uppercase()).is_ok(),
+            "letters of either case are alphanumeric"
+        );
+        for bad in [
+            "",
+            "U",
+            &GOOD[..32],
+            &format!("{GOOD}0"),
+            &GOOD.replacen('U', "u", 1),
+            &GOOD.replace('4', "-"),
+            "Uあいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみ",
+        ] {
             let err = line_user_id(bad).unwrap_err();
             assert!(matches!(err, Error::InvalidLineUserId { .. }), "{bad:?}");
-            assert!(err.to_string().contains("U followed by 32 ASCII letters or digits"), "{err}");
+            assert!(
+                err.to_string()
+                    .contains("U followed by 32 ASCII letters or digits"),
+                "{err}"
+            );
         }
     }
 
@@ -104,8 +119,18 @@ mod tests {
         let err = user_id(&"あ".repeat(192)).unwrap_err();
         assert!(err.to_string().contains("192 characters"), "{err}");
         assert!(err.to_string().contains("1 to 191"), "{err}");
-        assert!(matches!(user_id(""), Err(Error::InvalidUserId { reason: UserIdProblem::Empty })));
-        assert!(matches!(user_id("a\nb"), Err(Error::InvalidUserId { reason: UserIdProblem::ControlCharacter })));
+        assert!(matches!(
+            user_id(""),
+            Err(Error::InvalidUserId {
+                reason: UserIdProblem::Empty
+            })
+        ));
+        assert!(matches!(
+            user_id("a\nb"),
+            Err(Error::InvalidUserId {
+                reason: UserIdProblem::ControlCharacter
+            })
+        ));
         assert!(user_id("user 123 ✓").is_ok());
     }
 
@@ -115,7 +140,10 @@ mod tests {
         assert!(channel_id(&"a".repeat(64)).is_ok());
         for bad in ["", "12 34", "１２３", &"a".repeat(65), "12-34"] {
             let err = channel_id(bad).unwrap_err();
-            assert!(err.to_string().contains("1 to 64 ASCII letters or digits"), "{err}");
+            assert!(
+                err.to_string().contains("1 to 64 ASCII letters or digits"),
+                "{err}"
+            );
         }
     }
 }

@@ -1,0 +1,492 @@
+//! The sans-IO delivery engine: a state machine fed with calls, responses and
+//! the current time, answering what to do next (send this batch, wait until T,
+//! or idle). It owns no socket, thread, clock or file: drivers do the I/O and
+//! the store persists the [`Record`]s it journals. Tests drive it with a
+//! simulated clock.
+//!
+//! Invariants: at most one batch in flight; batches are taken from the head of
+//! the queue, so ops reach the endpoint in call order; a failed batch is resent
+//! as the head with the same op_ids; only ops never sent are coalesced.
+
+use std::collections::VecDeque;
+
+use uuid::Uuid;
+
+use crate::protocol::{Op, OpKind, OpStatus};
+use crate::retry::{self, Outcome, PauseReason, Verdict};
+use crate::store::Record;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    pub max_batch_ops: usize,
+    pub max_queue_ops: usize,
+    pub max_op_age_ms: u64,
+    pub debounce_ms: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_batch_ops: 100,
+            max_queue_ops: 10_000,
+            max_op_age_ms: 7 * 24 * 3600 * 1000,
+            debounce_ms: 200,
+        }
+    }
+}
+
+/// Why an op left the queue without reaching the endpoint's apply step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The queue held `max_queue_ops`; the oldest op not in flight was dropped to make room.
+    QueueFull,
+    /// Older than `max_op_age` and still not delivered.
+    Expired,
+    /// The endpoint answered 400 for its batch.
+    MalformedBatch,
+    /// The endpoint answered 413 for this op alone.
+    PayloadTooLarge,
+    /// `set_opted_in(false)` purged it.
+    OptedOut,
+}
+
+/// The final outcome of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Applied by the endpoint.
+    Delivered,
+    /// The endpoint had already applied this op (its response was lost before).
+    Duplicate,
+    /// The endpoint refused the op: protocol codes 1002–1006, or an HTTP status for other 4xx answers.
+    Rejected { code: u32, message: String },
+    /// Removed from the queue without delivery.
+    Dropped { reason: DropReason },
+}
+
+/// One report per call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub op_id: Uuid,
+    pub seq: u64,
+    pub kind: OpKind,
+    pub status: DeliveryStatus,
+}
+
+/// Pipeline-wide changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Paused(PauseReason),
+    Resumed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Op(DeliveryReport),
+    State(DeliveryState),
+}
+
+/// A request the driver must send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub id: u64,
+    /// `X-Retry-Count`: 0 on the first attempt of a batch.
+    pub retry_count: u32,
+    pub ops: Vec<Op>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Send(Batch),
+    /// Nothing to do before this time (ms since the epoch) unless a call arrives.
+    WaitUntil(u64),
+    /// Nothing to do until a call, a flush or a resume.
+    Idle,
+}
+
+/// A queued op plus the calls coalesced into it (reported with its outcome).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub op: Op,
+    pub merged: Vec<Op>,
+    pub sent: bool,
+}
+
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    queue: VecDeque<Entry>,
+    in_flight: Option<(u64, usize)>,
+    attempt: u32,
+    not_before_ms: u64,
+    /// Size of the batch to resend after a retryable failure.
+    resend_len: Option<usize>,
+    /// After a 413: (max ops per batch, ops still covered by that cap).
+    split: Option<(usize, usize)>,
+    paused: Option<PauseReason>,
+    flush: bool,
+    next_batch_id: u64,
+    events: Vec<Event>,
+    journal: Vec<Record>,
+}
+
+impl Engine {
+    pub fn new(cfg: EngineConfig) -> Self {
+        Engine::restore(cfg, Vec::new(), 0, 0)
+    }
+
+    /// Rebuilds the engine from recovered entries and the persisted backoff.
+    pub fn restore(
+        cfg: EngineConfig,
+        entries: Vec<Entry>,
+        attempt: u32,
+        not_before_ms: u64,
+    ) -> Self {
+        Engine {
+            cfg,
+            queue: entries.into(),
+            in_flight: None,
+            attempt,
+            not_before_ms,
+            resend_len: None,
+            split: None,
+            paused: None,
+            flush: false,
+            next_batch_id: 1,
+            events: Vec::new(),
+            journal: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// Calls not yet reported (queued ops plus the calls coalesced into them).
+    pub fn pending(&self) -> usize {
+        self.queue.iter().map(|e| 1 + e.merged.len()).sum()
+    }
+
+    /// Ops that will be sent (after coalescing).
+    pub fn queued_ops(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.queue.iter()
+    }
+
+    pub fn paused(&self) -> Option<PauseReason> {
+        self.paused
+    }
+
+    pub fn has_in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    pub fn backoff(&self) -> (u32, u64) {
+        (self.attempt, self.not_before_ms)
+    }
+
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Records the driver must persist, in order.
+    pub fn take_journal(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.journal)
+    }
+
+    pub fn has_journal(&self) -> bool {
+        !self.journal.is_empty()
+    }
+
+    /// Queues a call, coalescing it with the tail where the endpoint's final state cannot change.
+    /// The caller has already persisted `Record::Op(op)`, so a store failure never half-accepts a call.
+    pub fn enqueue(&mut self, op: Op) {
+        let mut entry = Entry {
+            op,
+            merged: Vec::new(),
+            sent: false,
+        };
+        while let Some(tail) = self.queue.back_mut().filter(|t| !t.sent) {
+            if tail.op.kind == entry.op.kind {
+                // Applying the same op twice in a row is the same as once: keep the first.
+                self.journal.push(Record::Merged {
+                    seq: entry.op.seq,
+                    into: tail.op.seq,
+                });
+                tail.merged.push(entry.op);
+                tail.merged.append(&mut entry.merged);
+                return;
+            }
+            if is_unlink_then_link(&tail.op.kind, &entry.op.kind) {
+                // unlink(u,c,L) then link(u,c,L) ends linked to u from any start: keep the link.
+                let Some(tail) = self.queue.pop_back() else {
+                    break;
+                };
+                self.journal.push(Record::Merged {
+                    seq: tail.op.seq,
+                    into: entry.op.seq,
+                });
+                entry.merged.push(tail.op);
+                entry.merged.extend(tail.merged);
+                continue;
+            }
+            break;
+        }
+        self.queue.push_back(entry);
+        self.enforce_capacity();
+    }
+
+    /// Skips the debounce until the queue is empty.
+    pub fn request_flush(&mut self) {
+        self.flush = true;
+    }
+
+    /// Ends a pause (new token, or the app asked to retry).
+    pub fn resume(&mut self) {
+        if self.paused.take().is_some() {
+            self.events.push(Event::State(DeliveryState::Resumed));
+        }
+    }
+
+    /// Drops every op that is not in flight (opt-out).
+    pub fn purge(&mut self, reason: DropReason) {
+        let keep = self.in_flight.map_or(0, |(_, n)| n);
+        let removed: Vec<Entry> = self.queue.drain(keep..).collect();
+        self.resend_len = self.resend_len.map(|n| n.min(keep));
+        self.finish(removed, &DeliveryStatus::Dropped { reason });
+    }
+
+    /// What to do now.
+    pub fn poll(&mut self, now_ms: u64) -> Action {
+        self.expire(now_ms);
+        if self.paused.is_some() || self.in_flight.is_some() {
+            return Action::Idle;
+        }
+        let Some(head) = self.queue.front() else {
+            self.flush = false;
+            return Action::Idle;
+        };
+        if now_ms < self.not_before_ms {
+            return Action::WaitUntil(self.not_before_ms);
+        }
+        let due_at = head.op.at_ms.saturating_add(self.cfg.debounce_ms);
+        let due = self.flush
+            || head.sent
+            || self.queue.len() >= self.cfg.max_batch_ops
+            || now_ms >= due_at
+            || head.op.at_ms > now_ms; // the wall clock went back: do not wait on it
+        if !due {
+            return Action::WaitUntil(due_at);
+        }
+        let mut n = self.cfg.max_batch_ops.min(self.queue.len());
+        if let Some(len) = self.resend_len {
+            n = n.min(len.max(1));
+        }
+        if let Some((cap, _)) = self.split {
+            n = n.min(cap);
+        }
+        let mut newly_sent = None;
+        let ops = self
+            .queue
+            .iter_mut()
+            .take(n)
+            .map(|e| {
+                if !e.sent {
+                    e.sent = true;
+                    newly_sent = Some(e.op.seq);
+                }
+                e.op.clone()
+            })
+            .collect();
+        if let Some(through) = newly_sent {
+            self.journal.push(Record::Sent { through });
+        }
+        let id = self.next_batch_id;
+        self.next_batch_id += 1;
+        self.in_flight = Some((id, n));
+        Action::Send(Batch {
+            id,
+            retry_count: self.attempt,
+            ops,
+        })
+    }
+
+    /// Feeds the outcome of batch `batch_id`. `jitter` in [0, 1] comes from the driver's RNG.
+    pub fn on_outcome(&mut self, now_ms: u64, batch_id: u64, outcome: &Outcome, jitter: f64) {
+        let n = match self.in_flight {
+            Some((id, n)) if id == batch_id => n,
+            _ => return,
+        };
+        self.in_flight = None;
+        let op_ids: Vec<Uuid> = self.queue.iter().take(n).map(|e| e.op.op_id).collect();
+        match retry::decide(self.attempt, outcome, now_ms, jitter, &op_ids) {
+            Verdict::Results(resp) => {
+                let done: Vec<Entry> = self.queue.drain(..n).collect();
+                for (entry, result) in done.into_iter().zip(resp.results) {
+                    let status = match result.status {
+                        OpStatus::Applied => DeliveryStatus::Delivered,
+                        OpStatus::Duplicate => DeliveryStatus::Duplicate,
+                        OpStatus::Rejected => {
+                            let (code, message) = result
+                                .error
+                                .map(|e| (e.code, e.message))
+                                .unwrap_or((0, "rejected without an error".into()));
+                            DeliveryStatus::Rejected { code, message }
+                        }
+                    };
+                    self.finish(vec![entry], &status);
+                }
+                self.batch_left(n);
+            }
+            Verdict::RetryAt { not_before_ms } => {
+                self.attempt = self.attempt.saturating_add(1);
+                self.not_before_ms = not_before_ms;
+                self.resend_len = Some(n);
+                self.journal.push(Record::Backoff {
+                    until_ms: not_before_ms,
+                    attempt: self.attempt,
+                });
+            }
+            Verdict::Split if n > 1 => {
+                let remaining = self.split.map_or(n, |(_, r)| r.max(n));
+                self.split = Some((n.div_ceil(2), remaining));
+                self.resend_len = None;
+                self.reset_backoff();
+            }
+            Verdict::Split => self.drop_head(n, DropReason::PayloadTooLarge),
+            Verdict::DropMalformed => self.drop_head(n, DropReason::MalformedBatch),
+            Verdict::DropRejected { status, message } => {
+                let done: Vec<Entry> = self.queue.drain(..n).collect();
+                self.finish(
+                    done,
+                    &DeliveryStatus::Rejected {
+                        code: u32::from(status),
+                        message,
+                    },
+                );
+                self.batch_left(n);
+            }
+            Verdict::Pause(reason) => {
+                self.resend_len = Some(n);
+                if self.paused != Some(reason) {
+                    self.paused = Some(reason);
+                    self.events
+                        .push(Event::State(DeliveryState::Paused(reason)));
+                }
+            }
+        }
+    }
+
+    fn drop_head(&mut self, n: usize, reason: DropReason) {
+        let done: Vec<Entry> = self.queue.drain(..n).collect();
+        self.finish(done, &DeliveryStatus::Dropped { reason });
+        self.batch_left(n);
+    }
+
+    /// The head batch of `n` ops left the queue: the next batch starts fresh.
+    fn batch_left(&mut self, n: usize) {
+        self.resend_len = None;
+        self.split = match self.split {
+            Some((cap, remaining)) if remaining > n => Some((cap, remaining - n)),
+            _ => None,
+        };
+        self.reset_backoff();
+    }
+
+    fn reset_backoff(&mut self) {
+        if self.attempt != 0 || self.not_before_ms != 0 {
+            self.attempt = 0;
+            self.not_before_ms = 0;
+            self.journal.push(Record::Backoff {
+                until_ms: 0,
+                attempt: 0,
+            });
+        }
+    }
+
+    fn expire(&mut self, now_ms: u64) {
+        let Some(cutoff) = now_ms.checked_sub(self.cfg.max_op_age_ms) else {
+            return;
+        };
+        let keep = self.in_flight.map_or(0, |(_, n)| n);
+        if !self.queue.iter().skip(keep).any(|e| e.op.at_ms < cutoff) {
+            return;
+        }
+        let mut expired = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        let mut removed_from_resend = 0;
+        for (i, entry) in self.queue.drain(..).enumerate() {
+            if i >= keep && entry.op.at_ms < cutoff {
+                if self.resend_len.is_some_and(|n| i < n) {
+                    removed_from_resend += 1;
+                }
+                expired.push(entry);
+            } else {
+                kept.push_back(entry);
+            }
+        }
+        self.queue = kept;
+        if let Some(n) = self.resend_len {
+            let left = n - removed_from_resend;
+            self.resend_len = (left > 0).then_some(left);
+            if left == 0 {
+                self.reset_backoff();
+            }
+        }
+        self.finish(
+            expired,
+            &DeliveryStatus::Dropped {
+                reason: DropReason::Expired,
+            },
+        );
+    }
+
+    fn enforce_capacity(&mut self) {
+        let keep = self.in_flight.map_or(0, |(_, n)| n);
+        while self.queue.len() > self.cfg.max_queue_ops.max(1) && self.queue.len() > keep {
+            let Some(entry) = self.queue.remove(keep) else {
+                break;
+            };
+            if let Some(n) = self.resend_len {
+                self.resend_len = (n > 1).then(|| n - 1);
+            }
+            self.finish(
+                vec![entry],
+                &DeliveryStatus::Dropped {
+                    reason: DropReason::QueueFull,
+                },
+            );
+        }
+    }
+
+    /// Reports every call of `entries` (and the calls coalesced into them) and journals their removal.
+    fn finish(&mut self, entries: Vec<Entry>, status: &DeliveryStatus) {
+        if entries.is_empty() {
+            return;
+        }
+        let seqs = entries.iter().map(|e| e.op.seq).collect();
+        self.journal.push(Record::Done { seqs });
+        for entry in entries {
+            for op in std::iter::once(entry.op).chain(entry.merged) {
+                self.events.push(Event::Op(DeliveryReport {
+                    op_id: op.op_id,
+                    seq: op.seq,
+                    kind: op.kind,
+                    status: status.clone(),
+                }));
+            }
+        }
+    }
+}
+
+fn is_unlink_then_link(first: &OpKind, then: &OpKind) -> bool {
+    matches!(
+        (first, then),
+        (
+            OpKind::UnlinkLineId { user_id: u1, line_user_id: l1, channel_id: c1 },
+            OpKind::LinkLineId { user_id: u2, line_user_id: l2, channel_id: c2 },
+        ) if u1 == u2 && l1 == l2 && c1 == c2
+    )
+}

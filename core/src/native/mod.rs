@@ -1,0 +1,434 @@
+//! The native driver: one background thread running a tokio current-thread
+//! runtime and reqwest (rustls). Calls lock the session, append one record to
+//! the store and wake the thread; they never wait for the network.
+
+mod transport;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::engine::{EngineConfig, Event};
+use crate::session::{Next, RecoveryReport, Session};
+use crate::store::file::FileStore;
+use crate::store::{MemoryStore, Store};
+use crate::{endpoint, Error, PauseReason};
+
+/// Where the queue lives.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// A directory holding the journal (created if missing). Use the app's private files dir.
+    Directory(PathBuf),
+    /// In memory: for tests; clones share content, so a "restart" can reuse it.
+    Memory(MemoryStore),
+}
+
+/// Client settings. `Debug` never prints the token.
+#[derive(Clone)]
+pub struct Config {
+    pub sdk_token: String,
+    /// Base URL; `https` unless the host is loopback.
+    pub endpoint: String,
+    pub storage: Storage,
+    /// Channel used when a call passes none.
+    pub default_channel_id: Option<String>,
+    pub request_timeout: Duration,
+    /// Ops per request, 1..=100.
+    pub max_batch_ops: usize,
+    /// Queue bound after coalescing; the oldest op not in flight is dropped beyond it.
+    pub max_queue_ops: usize,
+    /// Undelivered ops older than this are dropped (reported `Expired`).
+    pub max_op_age: Duration,
+    /// How long the first call of a burst waits for company before a request is sent.
+    pub debounce: Duration,
+    /// `<platform>` in the User-Agent, e.g. `android`, `ios`; defaults to the OS name.
+    pub platform: String,
+}
+
+impl Config {
+    /// Defaults from the docs: timeout 30 s, 100 ops per batch, 10,000 queued, 7 days, 200 ms debounce.
+    pub fn new(
+        sdk_token: impl Into<String>,
+        endpoint: impl Into<String>,
+        storage: Storage,
+    ) -> Config {
+        let d = EngineConfig::default();
+        Config {
+            sdk_token: sdk_token.into(),
+            endpoint: endpoint.into(),
+            storage,
+            default_channel_id: None,
+            request_timeout: Duration::from_secs(30),
+            max_batch_ops: d.max_batch_ops,
+            max_queue_ops: d.max_queue_ops,
+            max_op_age: Duration::from_millis(d.max_op_age_ms),
+            debounce: Duration::from_millis(d.debounce_ms),
+            platform: std::env::consts::OS.to_owned(),
+        }
+    }
+
+    fn engine_config(&self) -> Result<EngineConfig, Error> {
+        if !(1..=crate::protocol::MAX_BATCH_OPS).contains(&self.max_batch_ops) {
+            return Err(Error::InvalidConfig(format!(
+                "max_batch_ops is {}; it must be 1 to 100",
+                self.max_batch_ops
+            )));
+        }
+        if self.max_queue_ops < self.max_batch_ops {
+            return Err(Error::InvalidConfig(format!(
+                "max_queue_ops ({}) must be at least max_batch_ops ({})",
+                self.max_queue_ops, self.max_batch_ops
+            )));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(Error::InvalidConfig(
+                "request_timeout must be above zero".into(),
+            ));
+        }
+        Ok(EngineConfig {
+            max_batch_ops: self.max_batch_ops,
+            max_queue_ops: self.max_queue_ops,
+            max_op_age_ms: duration_ms(self.max_op_age),
+            debounce_ms: duration_ms(self.debounce),
+        })
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("sdk_token", &"<redacted>")
+            .field("endpoint", &self.endpoint)
+            .field("storage", &self.storage)
+            .field("default_channel_id", &self.default_channel_id)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_batch_ops", &self.max_batch_ops)
+            .field("max_queue_ops", &self.max_queue_ops)
+            .field("max_op_age", &self.max_op_age)
+            .field("debounce", &self.debounce)
+            .field("platform", &self.platform)
+            .finish()
+    }
+}
+
+/// Receives one report per call and the pause/resume state, on the SDK's background thread.
+/// Keep it quick; a panic inside is caught and logged.
+pub trait DeliveryListener: Send + Sync {
+    fn on_event(&self, event: &Event);
+}
+
+impl<F: Fn(&Event) + Send + Sync> DeliveryListener for F {
+    fn on_event(&self, event: &Event) {
+        self(event)
+    }
+}
+
+/// How `flush` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushResult {
+    /// Every call was reported.
+    Drained,
+    /// The timeout passed with `pending` calls still queued.
+    TimedOut { pending: usize },
+    /// Delivery is paused; waiting longer would not help.
+    Paused { reason: PauseReason, pending: usize },
+}
+
+struct Shared {
+    session: Mutex<Session>,
+    /// Signalled whenever calls are reported or delivery pauses.
+    progress: Condvar,
+    wake: tokio::sync::Notify,
+    listener: RwLock<Option<Arc<dyn DeliveryListener>>>,
+    token: RwLock<String>,
+    /// Set by calls after an append; the driver fsyncs and clears it.
+    dirty: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn session(&self) -> MutexGuard<'_, Session> {
+        // The session is left consistent by every method, so a poisoned lock is still usable.
+        self.session.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The SDK client. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct Client {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("session", &*self.shared.session())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Opens the store, restores pending ops and starts the delivery thread.
+    pub fn new(config: Config) -> Result<Client, Error> {
+        let engine_cfg = config.engine_config()?;
+        let url = endpoint::batch_url(&config.endpoint)?;
+        if config.sdk_token.trim().is_empty() {
+            return Err(Error::InvalidConfig("sdk_token is empty".into()));
+        }
+        let store: Box<dyn Store> = match &config.storage {
+            Storage::Directory(dir) => Box::new(FileStore::open(dir)?),
+            Storage::Memory(m) => Box::new(m.clone()),
+        };
+        let session = Session::open(engine_cfg, config.default_channel_id.clone(), store)?;
+        let http = transport::Http::new(url, &config)?;
+        let shared = Arc::new(Shared {
+            session: Mutex::new(session),
+            progress: Condvar::new(),
+            wake: tokio::sync::Notify::new(),
+            listener: RwLock::new(None),
+            token: RwLock::new(config.sdk_token.clone()),
+            dirty: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+        });
+        let driver_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("repro-line".into())
+            .spawn(move || drive(driver_shared, http))
+            .map_err(|e| Error::Internal(format!("cannot start the delivery thread: {e}")))?;
+        Ok(Client {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// `setUserID`.
+    pub fn set_user_id(&self, user_id: &str) -> Result<(), Error> {
+        self.call(|s, now| s.set_user_id(now, user_id))
+    }
+
+    /// `linkLineID`; `None` uses `Config::default_channel_id`.
+    pub fn set_line_user_id(
+        &self,
+        line_user_id: &str,
+        channel_id: Option<&str>,
+    ) -> Result<(), Error> {
+        self.call(|s, now| s.set_line_user_id(now, line_user_id, channel_id))
+    }
+
+    /// `unlinkLineID`; `None` uses `Config::default_channel_id`.
+    pub fn unlink_line_user_id(
+        &self,
+        line_user_id: &str,
+        channel_id: Option<&str>,
+    ) -> Result<(), Error> {
+        self.call(|s, now| s.unlink_line_user_id(now, line_user_id, channel_id))
+    }
+
+    /// `optIn`: persisted. While opted out, calls are accepted and ignored, and the queue is purged.
+    pub fn set_opted_in(&self, opted_in: bool) -> Result<(), Error> {
+        self.call(|s, _| s.set_opted_in(opted_in))
+    }
+
+    pub fn opted_in(&self) -> bool {
+        self.shared.session().opted_in()
+    }
+
+    pub fn user_id(&self) -> Option<String> {
+        self.shared.session().user_id().map(str::to_owned)
+    }
+
+    /// A random UUID created on first start and persisted with the queue.
+    pub fn device_id(&self) -> String {
+        self.shared.session().device_id().to_string()
+    }
+
+    /// Calls accepted but not yet reported.
+    pub fn pending_ops(&self) -> usize {
+        self.shared.session().pending_ops()
+    }
+
+    /// What the last start recovered from the store.
+    pub fn recovery(&self) -> RecoveryReport {
+        self.shared.session().recovery().clone()
+    }
+
+    /// Registers the listener (replacing any previous one).
+    pub fn set_listener(&self, listener: Arc<dyn DeliveryListener>) {
+        *self
+            .shared
+            .listener
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(listener);
+    }
+
+    /// Uses a new SDK token from now on and resumes delivery after `AuthFailed`.
+    pub fn set_sdk_token(&self, token: &str) -> Result<(), Error> {
+        if token.trim().is_empty() {
+            return Err(Error::InvalidConfig("sdk_token is empty".into()));
+        }
+        *self.shared.token.write().unwrap_or_else(|e| e.into_inner()) = token.to_owned();
+        self.shared.session().resume();
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Sends everything now (skipping the debounce) and blocks until the queue is empty,
+    /// delivery pauses, or `timeout` passes. Do not call it from a UI thread.
+    pub fn flush(&self, timeout: Duration) -> FlushResult {
+        let deadline = Instant::now() + timeout;
+        let mut session = self.shared.session();
+        session.request_flush();
+        self.shared.wake.notify_one();
+        loop {
+            let pending = session.pending_ops();
+            if pending == 0 {
+                return FlushResult::Drained;
+            }
+            if let Some(reason) = session.engine().paused() {
+                return FlushResult::Paused { reason, pending };
+            }
+            let now = Instant::now();
+            if now >= deadline || self.shared.stop.load(Ordering::Acquire) {
+                return FlushResult::TimedOut { pending };
+            }
+            session = match self.shared.progress.wait_timeout(session, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    /// Flushes for up to `timeout`, then stops the delivery thread. Undelivered ops stay in the
+    /// store for the next start. Later calls return `Error::ShutDown`.
+    pub fn shutdown(&self, timeout: Duration) -> FlushResult {
+        let result = self.flush(timeout);
+        self.stop_thread();
+        result
+    }
+
+    fn stop_thread(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        if let Some(s) = self.shared.session().syncer() {
+            let _ = s.sync();
+        }
+    }
+
+    fn call(&self, f: impl FnOnce(&mut Session, u64) -> Result<(), Error>) -> Result<(), Error> {
+        if self.shared.stop.load(Ordering::Acquire) {
+            return Err(Error::ShutDown);
+        }
+        f(&mut self.shared.session(), now_ms())?;
+        self.shared.dirty.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // Ops stay in the store; only the in-flight request (if any) is waited for.
+        self.stop_thread();
+    }
+}
+
+fn drive(shared: Arc<Shared>, http: transport::Http) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "repro-line cannot start its runtime; ops stay queued");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        while !shared.stop.load(Ordering::Acquire) {
+            let (next, events) = {
+                let mut s = shared.session();
+                (s.poll(now_ms()), s.take_events())
+            };
+            dispatch(&shared, events);
+            if shared.dirty.swap(false, Ordering::AcqRel) {
+                sync_store(&shared);
+            }
+            match next {
+                Next::Send(request) => {
+                    let token = shared
+                        .token
+                        .read()
+                        .map(|t| t.clone())
+                        .unwrap_or_else(|e| e.into_inner().clone());
+                    let outcome = http.send(&token, &request).await;
+                    let events = {
+                        let mut s = shared.session();
+                        s.on_outcome(now_ms(), request.batch_id, &outcome);
+                        s.take_events()
+                    };
+                    dispatch(&shared, events);
+                }
+                Next::WaitUntil(t) => {
+                    let wait = Duration::from_millis(t.saturating_sub(now_ms()));
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shared.wake.notified() => {}
+                    }
+                }
+                Next::Idle => shared.wake.notified().await,
+            }
+        }
+    });
+}
+
+fn sync_store(shared: &Shared) {
+    let syncer = shared.session().syncer();
+    if let Some(s) = syncer {
+        if let Err(e) = s.sync() {
+            tracing::warn!(error = %e, "repro-line fsync failed");
+        }
+    }
+}
+
+fn dispatch(shared: &Shared, events: Vec<Event>) {
+    shared.progress.notify_all();
+    if events.is_empty() {
+        return;
+    }
+    let listener = shared.listener.read().ok().and_then(|l| l.clone());
+    for event in &events {
+        log_event(event);
+        if let Some(l) = &listener {
+            if catch_unwind(AssertUnwindSafe(|| l.on_event(event))).is_err() {
+                tracing::error!("repro-line delivery listener panicked; continuing");
+            }
+        }
+    }
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::Op(r) => {
+            tracing::debug!(seq = r.seq, op_id = %r.op_id, status = ?r.status, "op finished")
+        }
+        Event::State(s) => tracing::warn!(state = ?s, "repro-line delivery state changed"),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    d.as_millis().min(u128::from(u64::MAX)) as u64
+}

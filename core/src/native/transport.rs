@@ -1,0 +1,111 @@
+//! HTTP for the native driver: reqwest on rustls with the ring provider and
+//! the Mozilla roots (webpki-roots). Why not the platform verifier: on Android
+//! it needs JNI initialisation from app code, and ring is smaller than aws-lc.
+
+use std::sync::Arc;
+
+use crate::protocol::{HEADER_RETRY_COUNT, HEADER_TOKEN, MAX_RESPONSE_BYTES};
+use crate::retry::Outcome;
+use crate::session::Request;
+use crate::Error;
+
+use super::Config;
+
+pub(super) struct Http {
+    client: reqwest::Client,
+    url: String,
+    user_agent: String,
+}
+
+impl Http {
+    pub(super) fn new(url: String, config: &Config) -> Result<Self, Error> {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Internal(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(config.request_timeout)
+            .connect_timeout(
+                config
+                    .request_timeout
+                    .min(std::time::Duration::from_secs(10)),
+            )
+            .no_proxy()
+            .build()
+            .map_err(|e| Error::Internal(format!("HTTP client setup: {e}")))?;
+        Ok(Http {
+            client,
+            url,
+            user_agent: format!(
+                "repro-line/{} ({})",
+                env!("CARGO_PKG_VERSION"),
+                config.platform
+            ),
+        })
+    }
+
+    pub(super) async fn send(&self, token: &str, request: &Request) -> Outcome {
+        let result = self
+            .client
+            .post(&self.url)
+            .header(HEADER_TOKEN, token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::USER_AGENT, &self.user_agent)
+            .header(HEADER_RETRY_COUNT, request.retry_count.to_string())
+            .body(request.body.clone())
+            .send()
+            .await;
+        let mut response = match result {
+            Ok(r) => r,
+            Err(e) => return network(&e),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // Read at most MAX_RESPONSE_BYTES: a hostile or broken server cannot make us buffer more.
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = MAX_RESPONSE_BYTES - body.len();
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if body.len() >= MAX_RESPONSE_BYTES {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return network(&e),
+            }
+        }
+        tracing::debug!(
+            status,
+            ops = request.op_count,
+            retry = request.retry_count,
+            "batch answered"
+        );
+        Outcome::Response {
+            status,
+            retry_after,
+            body,
+        }
+    }
+}
+
+fn network(e: &reqwest::Error) -> Outcome {
+    // reqwest errors carry the URL but never headers, so the token cannot leak through them.
+    tracing::debug!(error = %e, "batch request failed");
+    Outcome::Network {
+        timeout: e.is_timeout(),
+        message: e.to_string(),
+    }
+}

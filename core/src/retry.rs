@@ -1,0 +1,323 @@
+//! The retry policy: one pure function from (attempt, outcome, now, jitter) to
+//! what the engine does next. No clock or randomness inside, so every row of
+//! the table is tested with plain numbers.
+
+use crate::protocol::{self, BatchResponse};
+
+/// First backoff step.
+pub const BACKOFF_BASE_MS: u64 = 1_000;
+/// Backoff never waits longer than this between attempts.
+pub const BACKOFF_CAP_MS: u64 = 5 * 60 * 1_000;
+/// A `Retry-After` longer than this is treated as this (a misconfigured server must not park clients for days).
+pub const RETRY_AFTER_CAP_MS: u64 = 60 * 60 * 1_000;
+
+/// What came back for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// An HTTP response. `body` is at most [`protocol::MAX_RESPONSE_BYTES`]; longer bodies are cut.
+    Response {
+        status: u16,
+        retry_after: Option<String>,
+        body: Vec<u8>,
+    },
+    /// No response: DNS, connect, reset, TLS, or the request timeout.
+    Network { timeout: bool, message: String },
+}
+
+/// Why delivery stopped until the app restarts or fixes something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PauseReason {
+    /// 401/403: the SDK token is wrong or revoked. Resumes on restart or a new token.
+    AuthFailed,
+    /// 404, 405, 410, 501, 505: the endpoint URL is wrong. Resumes on restart.
+    EndpointMisconfigured,
+}
+
+/// The policy's answer for one outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// 200 with one result per op, in order.
+    Results(BatchResponse),
+    /// Resend the same ops, not before `not_before_ms`.
+    RetryAt { not_before_ms: u64 },
+    /// 413: halve the batch and try again.
+    Split,
+    /// 400: the batch is malformed; drop it and never resend.
+    DropMalformed,
+    /// Another 4xx: drop the batch's ops, reporting them rejected with the HTTP status as code.
+    DropRejected { status: u16, message: String },
+    /// Keep every op and stop sending.
+    Pause(PauseReason),
+}
+
+/// Exponential backoff with full jitter: `jitter × min(cap, base × 2^attempt)`.
+/// `attempt` counts failures of this batch so far (0 for the first failure); `jitter` is in [0, 1].
+pub fn backoff_ms(attempt: u32, jitter: f64) -> u64 {
+    let ceiling = BACKOFF_BASE_MS
+        .saturating_mul(1u64.checked_shl(attempt.min(40)).unwrap_or(u64::MAX))
+        .min(BACKOFF_CAP_MS);
+    (ceiling as f64 * jitter.clamp(0.0, 1.0)) as u64
+}
+
+/// Decides what to do with `outcome` for a batch of `batch_len` ops whose ids are `op_ids`.
+pub fn decide(
+    attempt: u32,
+    outcome: &Outcome,
+    now_ms: u64,
+    jitter: f64,
+    op_ids: &[uuid::Uuid],
+) -> Verdict {
+    let backoff = || Verdict::RetryAt {
+        not_before_ms: now_ms.saturating_add(backoff_ms(attempt, jitter)),
+    };
+    let (status, retry_after, body) = match outcome {
+        Outcome::Network { .. } => return backoff(),
+        Outcome::Response {
+            status,
+            retry_after,
+            body,
+        } => (*status, retry_after, body),
+    };
+    match status {
+        200 => match protocol::decode_batch_response(body) {
+            Ok(resp) if results_match(&resp, op_ids) => Verdict::Results(resp),
+            // A 200 we cannot match to our ops is a server fault: resending is safe (same op_ids).
+            _ => backoff(),
+        },
+        429 | 503 => match retry_after
+            .as_deref()
+            .and_then(|v| protocol::parse_retry_after(v, now_ms))
+        {
+            Some(wait) => Verdict::RetryAt {
+                not_before_ms: now_ms.saturating_add(wait.min(RETRY_AFTER_CAP_MS)),
+            },
+            None => backoff(),
+        },
+        408 => backoff(),
+        413 => Verdict::Split,
+        400 => Verdict::DropMalformed,
+        401 | 403 => Verdict::Pause(PauseReason::AuthFailed),
+        404 | 405 | 410 | 501 | 505 => Verdict::Pause(PauseReason::EndpointMisconfigured),
+        500..=599 => backoff(),
+        _ if (400..500).contains(&status) => Verdict::DropRejected {
+            status,
+            message: error_message(body).unwrap_or_else(|| format!("HTTP {status}")),
+        },
+        // 1xx/3xx/other 2xx are not part of the protocol: treat like a server fault.
+        _ => backoff(),
+    }
+}
+
+fn results_match(resp: &BatchResponse, op_ids: &[uuid::Uuid]) -> bool {
+    resp.results.len() == op_ids.len()
+        && resp
+            .results
+            .iter()
+            .zip(op_ids)
+            .all(|(r, id)| r.op_id == *id)
+}
+
+fn error_message(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<protocol::ErrorBody>(body)
+        .ok()
+        .map(|b| b.error.message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, retry_after: Option<&str>) -> Outcome {
+        Outcome::Response {
+            status,
+            retry_after: retry_after.map(str::to_owned),
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_from_one_second_up_to_five_minutes() {
+        let full: Vec<u64> = (0..12).map(|a| backoff_ms(a, 1.0)).collect();
+        assert_eq!(
+            full,
+            [
+                1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000,
+                300_000, 300_000
+            ]
+        );
+        assert_eq!(backoff_ms(3, 0.0), 0);
+        assert_eq!(backoff_ms(3, 0.5), 4_000);
+        assert_eq!(
+            backoff_ms(u32::MAX, 1.0),
+            BACKOFF_CAP_MS,
+            "no overflow, no attempt cap"
+        );
+    }
+
+    #[test]
+    fn transient_failures_back_off() {
+        for outcome in [
+            Outcome::Network {
+                timeout: true,
+                message: "timeout".into(),
+            },
+            Outcome::Network {
+                timeout: false,
+                message: "reset".into(),
+            },
+            resp(408, None),
+            resp(500, None),
+            resp(502, None),
+            resp(504, None),
+            resp(599, None),
+        ] {
+            assert_eq!(
+                decide(2, &outcome, 10_000, 1.0, &[]),
+                Verdict::RetryAt {
+                    not_before_ms: 14_000
+                },
+                "{outcome:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rate_limits_honour_retry_after() {
+        for status in [429, 503] {
+            assert_eq!(
+                decide(0, &resp(status, Some("7")), 1_000, 1.0, &[]),
+                Verdict::RetryAt {
+                    not_before_ms: 8_000
+                }
+            );
+            // Retry-After wins even when the backoff would be longer.
+            assert_eq!(
+                decide(9, &resp(status, Some("1")), 1_000, 1.0, &[]),
+                Verdict::RetryAt {
+                    not_before_ms: 2_000
+                }
+            );
+            // Capped at one hour.
+            assert_eq!(
+                decide(0, &resp(status, Some("999999")), 0, 1.0, &[]),
+                Verdict::RetryAt {
+                    not_before_ms: RETRY_AFTER_CAP_MS
+                }
+            );
+            // Without the header: the backoff.
+            assert_eq!(
+                decide(1, &resp(status, None), 0, 1.0, &[]),
+                Verdict::RetryAt {
+                    not_before_ms: 2_000
+                }
+            );
+            assert_eq!(
+                decide(1, &resp(status, Some("garbage")), 0, 1.0, &[]),
+                Verdict::RetryAt {
+                    not_before_ms: 2_000
+                }
+            );
+        }
+        let now = 1_795_867_200_000;
+        assert_eq!(
+            decide(
+                0,
+                &resp(429, Some("Sat, 28 Nov 2026 12:00:30 GMT")),
+                now,
+                1.0,
+                &[]
+            ),
+            Verdict::RetryAt {
+                not_before_ms: now + 30_000
+            }
+        );
+    }
+
+    #[test]
+    fn client_errors_follow_the_table() {
+        assert_eq!(decide(0, &resp(413, None), 0, 1.0, &[]), Verdict::Split);
+        assert_eq!(
+            decide(0, &resp(400, None), 0, 1.0, &[]),
+            Verdict::DropMalformed
+        );
+        assert_eq!(
+            decide(0, &resp(401, None), 0, 1.0, &[]),
+            Verdict::Pause(PauseReason::AuthFailed)
+        );
+        assert_eq!(
+            decide(0, &resp(403, None), 0, 1.0, &[]),
+            Verdict::Pause(PauseReason::AuthFailed)
+        );
+        for s in [404, 405, 410, 501, 505] {
+            assert_eq!(
+                decide(0, &resp(s, None), 0, 1.0, &[]),
+                Verdict::Pause(PauseReason::EndpointMisconfigured),
+                "{s}"
+            );
+        }
+        let body = br#"{"error":{"code":7,"message":"unprocessable"}}"#.to_vec();
+        assert_eq!(
+            decide(
+                0,
+                &Outcome::Response {
+                    status: 422,
+                    retry_after: None,
+                    body
+                },
+                0,
+                1.0,
+                &[]
+            ),
+            Verdict::DropRejected {
+                status: 422,
+                message: "unprocessable".into()
+            }
+        );
+        assert_eq!(
+            decide(0, &resp(418, None), 0, 1.0, &[]),
+            Verdict::DropRejected {
+                status: 418,
+                message: "HTTP 418".into()
+            }
+        );
+    }
+
+    #[test]
+    fn ok_needs_one_result_per_op_in_order() {
+        let a = uuid::Uuid::from_u128(1);
+        let b = uuid::Uuid::from_u128(2);
+        let body = format!(r#"{{"results":[{{"op_id":"{a}","status":"applied"}},{{"op_id":"{b}","status":"duplicate"}}]}}"#).into_bytes();
+        let ok = Outcome::Response {
+            status: 200,
+            retry_after: None,
+            body,
+        };
+        assert!(matches!(
+            decide(0, &ok, 0, 1.0, &[a, b]),
+            Verdict::Results(_)
+        ));
+        assert_eq!(
+            decide(0, &ok, 0, 1.0, &[b, a]),
+            Verdict::RetryAt {
+                not_before_ms: 1_000
+            }
+        );
+        assert_eq!(
+            decide(0, &ok, 0, 1.0, &[a]),
+            Verdict::RetryAt {
+                not_before_ms: 1_000
+            }
+        );
+        let junk = Outcome::Response {
+            status: 200,
+            retry_after: None,
+            body: b"<html>".to_vec(),
+        };
+        assert_eq!(
+            decide(0, &junk, 0, 1.0, &[a]),
+            Verdict::RetryAt {
+                not_before_ms: 1_000
+            }
+        );
+    }
+}

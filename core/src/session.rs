@@ -1,0 +1,445 @@
+//! A `Session` is the engine plus its durable state (store, device ID, user
+//! ID, opt-in, seq counter) and input validation. Every driver — the native
+//! thread, the wasm browser loop — wraps one, so call semantics exist once.
+//! It takes the time as an argument and does no network I/O.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use crate::engine::{Action, DropReason, Engine, EngineConfig, Entry, Event};
+use crate::protocol::{self, Op, OpKind};
+use crate::retry::Outcome;
+use crate::store::{codec, Record, Store};
+use crate::{validate, Error, StorageError};
+
+/// Compaction starts when the journal is larger than this…
+const COMPACT_MIN_BYTES: u64 = 1 << 20;
+/// …and larger than this many times the bytes the live queue needs.
+const COMPACT_RATIO: u64 = 4;
+
+/// What recovery found in the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Ops restored to the queue (after coalescing).
+    pub restored_ops: usize,
+    /// Byte ranges of the journal that held no valid record and were discarded.
+    pub skipped_ranges: usize,
+    pub skipped_bytes: usize,
+}
+
+/// A request ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub batch_id: u64,
+    pub retry_count: u32,
+    pub op_count: usize,
+    /// JSON body of `POST /v1/identity/batch`.
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Send(Request),
+    WaitUntil(u64),
+    Idle,
+}
+
+pub struct Session {
+    engine: Engine,
+    store: Box<dyn Store>,
+    device_id: Uuid,
+    user_id: Option<String>,
+    opted_in: bool,
+    next_seq: u64,
+    default_channel_id: Option<String>,
+    rng: u64,
+    /// Journal bytes a failed background append could not write yet.
+    unwritten: Vec<u8>,
+    recovery: RecoveryReport,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("device_id", &self.device_id)
+            .field("pending", &self.engine.pending())
+            .field("opted_in", &self.opted_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Opens the session on `store`, restoring every intact op. Never fails on corrupt content.
+    pub fn open(
+        engine_cfg: EngineConfig,
+        default_channel_id: Option<String>,
+        mut store: Box<dyn Store>,
+    ) -> Result<Session, Error> {
+        if let Some(c) = &default_channel_id {
+            validate::channel_id(c)?;
+        }
+        let bytes = store.read_all()?;
+        let decoded = codec::decode_all(&bytes);
+        let recovery = RecoveryReport {
+            restored_ops: 0,
+            skipped_ranges: decoded.skipped.len(),
+            skipped_bytes: decoded.skipped.iter().map(|s| s.len).sum(),
+        };
+        let mut meta = None;
+        let mut entries: BTreeMap<u64, Entry> = BTreeMap::new();
+        let mut max_seq = 0;
+        let mut backoff = (0, 0);
+        for record in decoded.records {
+            match record {
+                Record::Meta {
+                    device_id,
+                    opted_in,
+                    user_id,
+                    next_seq,
+                } => {
+                    max_seq = max_seq.max(next_seq.saturating_sub(1));
+                    meta = Some((device_id, opted_in, user_id));
+                }
+                Record::Op(op) => {
+                    max_seq = max_seq.max(op.seq);
+                    entries.insert(
+                        op.seq,
+                        Entry {
+                            op,
+                            merged: Vec::new(),
+                            sent: false,
+                        },
+                    );
+                }
+                Record::Done { seqs } => {
+                    for s in seqs {
+                        entries.remove(&s);
+                    }
+                }
+                Record::Merged { seq, into } => {
+                    if entries.contains_key(&into) {
+                        if let Some(gone) = entries.remove(&seq) {
+                            if let Some(target) = entries.get_mut(&into) {
+                                target.merged.push(gone.op);
+                                target.merged.extend(gone.merged);
+                            }
+                        }
+                    }
+                }
+                Record::Sent { through } => {
+                    for e in entries.range_mut(..=through) {
+                        e.1.sent = true;
+                    }
+                }
+                Record::Backoff { until_ms, attempt } => backoff = (attempt, until_ms),
+            }
+        }
+        let fresh = meta.is_none();
+        let (device_id, opted_in, user_id) = meta.unwrap_or_else(|| (Uuid::new_v4(), true, None));
+        let entries: Vec<Entry> = entries.into_values().collect();
+        let mut session = Session {
+            engine: Engine::restore(engine_cfg, entries, backoff.0, backoff.1),
+            store,
+            device_id,
+            user_id,
+            opted_in,
+            next_seq: max_seq + 1,
+            default_channel_id,
+            rng: seed_from(Uuid::new_v4()),
+            unwritten: Vec::new(),
+            recovery: RecoveryReport {
+                restored_ops: 0,
+                ..recovery
+            },
+        };
+        session.recovery.restored_ops = session.engine.queued_ops();
+        if fresh || session.recovery.skipped_bytes > 0 {
+            // Rewrite now so garbage is not carried forward and the device ID is durable before first use.
+            session.compact()?;
+        }
+        if session.recovery.skipped_bytes > 0 {
+            tracing::warn!(
+                skipped_bytes = session.recovery.skipped_bytes,
+                skipped_ranges = session.recovery.skipped_ranges,
+                restored_ops = session.recovery.restored_ops,
+                "repro-line store held unreadable bytes; kept every intact op"
+            );
+        }
+        Ok(session)
+    }
+
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    pub fn device_id(&self) -> Uuid {
+        self.device_id
+    }
+
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+
+    pub fn opted_in(&self) -> bool {
+        self.opted_in
+    }
+
+    pub fn pending_ops(&self) -> usize {
+        self.engine.pending()
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// `setUserID`: validated, then persisted before this returns.
+    pub fn set_user_id(&mut self, now_ms: u64, user_id: &str) -> Result<(), Error> {
+        validate::user_id(user_id)?;
+        if !self.opted_in {
+            tracing::debug!("opted out: set_user_id ignored");
+            return Ok(());
+        }
+        let meta_changed = self.user_id.as_deref() != Some(user_id);
+        let previous = self.user_id.replace(user_id.to_owned());
+        let kind = OpKind::SetUserId {
+            user_id: user_id.to_owned(),
+        };
+        let result = self.accept(now_ms, kind, meta_changed);
+        if result.is_err() {
+            self.user_id = previous;
+        }
+        result
+    }
+
+    /// `linkLineID`: `channel_id` falls back to the default channel.
+    pub fn set_line_user_id(
+        &mut self,
+        now_ms: u64,
+        line_user_id: &str,
+        channel_id: Option<&str>,
+    ) -> Result<(), Error> {
+        let (user_id, channel_id) = self.check_link(line_user_id, channel_id)?;
+        if !self.opted_in {
+            tracing::debug!("opted out: set_line_user_id ignored");
+            return Ok(());
+        }
+        let kind = OpKind::LinkLineId {
+            user_id,
+            line_user_id: line_user_id.to_owned(),
+            channel_id,
+        };
+        self.accept(now_ms, kind, false)
+    }
+
+    /// `unlinkLineID`.
+    pub fn unlink_line_user_id(
+        &mut self,
+        now_ms: u64,
+        line_user_id: &str,
+        channel_id: Option<&str>,
+    ) -> Result<(), Error> {
+        let (user_id, channel_id) = self.check_link(line_user_id, channel_id)?;
+        if !self.opted_in {
+            tracing::debug!("opted out: unlink_line_user_id ignored");
+            return Ok(());
+        }
+        let kind = OpKind::UnlinkLineId {
+            user_id,
+            line_user_id: line_user_id.to_owned(),
+            channel_id,
+        };
+        self.accept(now_ms, kind, false)
+    }
+
+    /// `optIn`: persisted; opting out purges the queue (ops in flight still finish).
+    pub fn set_opted_in(&mut self, opted_in: bool) -> Result<(), Error> {
+        if self.opted_in == opted_in {
+            return Ok(());
+        }
+        self.opted_in = opted_in;
+        let mut buf = std::mem::take(&mut self.unwritten);
+        codec::encode_into(&mut buf, &self.meta_record());
+        if let Err(e) = self.store.append(&buf) {
+            self.opted_in = !opted_in;
+            return Err(e.into());
+        }
+        if !opted_in {
+            self.engine.purge(DropReason::OptedOut);
+            self.persist_journal();
+        }
+        Ok(())
+    }
+
+    pub fn request_flush(&mut self) {
+        self.engine.request_flush();
+    }
+
+    /// Resumes after `AuthFailed` (the driver calls it when the token changes).
+    pub fn resume(&mut self) {
+        self.engine.resume();
+    }
+
+    /// What the driver should do now.
+    pub fn poll(&mut self, now_ms: u64) -> Next {
+        let action = self.engine.poll(now_ms);
+        self.persist_journal();
+        match action {
+            Action::Send(batch) => Next::Send(Request {
+                batch_id: batch.id,
+                retry_count: batch.retry_count,
+                op_count: batch.ops.len(),
+                body: protocol::encode_batch(&self.device_id, &batch.ops),
+            }),
+            Action::WaitUntil(t) => Next::WaitUntil(t),
+            Action::Idle => Next::Idle,
+        }
+    }
+
+    /// Feeds a response (or network failure) for `batch_id`.
+    pub fn on_outcome(&mut self, now_ms: u64, batch_id: u64, outcome: &Outcome) {
+        let jitter = self.next_jitter();
+        self.engine.on_outcome(now_ms, batch_id, outcome, jitter);
+        self.persist_journal();
+        self.maybe_compact();
+    }
+
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.engine.take_events()
+    }
+
+    /// A handle to fsync the store outside any lock (native file store only).
+    pub fn syncer(&self) -> Option<Box<dyn crate::store::Syncer>> {
+        self.store.syncer()
+    }
+
+    fn check_link(
+        &self,
+        line_user_id: &str,
+        channel_id: Option<&str>,
+    ) -> Result<(String, String), Error> {
+        validate::line_user_id(line_user_id)?;
+        let channel = match channel_id.or(self.default_channel_id.as_deref()) {
+            Some(c) => c,
+            None => return Err(Error::MissingChannelId),
+        };
+        validate::channel_id(channel)?;
+        let user_id = self.user_id.clone().ok_or(Error::UserIdNotSet)?;
+        Ok((user_id, channel.to_owned()))
+    }
+
+    /// Persists the op (and meta if it changed) with one append, then hands it to the engine.
+    fn accept(&mut self, now_ms: u64, kind: OpKind, meta_changed: bool) -> Result<(), Error> {
+        let op = Op {
+            op_id: Uuid::now_v7(),
+            seq: self.next_seq,
+            at_ms: now_ms,
+            kind,
+        };
+        let mut buf = std::mem::take(&mut self.unwritten);
+        let keep_from = buf.len();
+        if meta_changed {
+            self.next_seq += 1; // the meta record below carries the seq after this op
+            codec::encode_into(&mut buf, &self.meta_record());
+            self.next_seq -= 1;
+        }
+        codec::encode_into(&mut buf, &Record::Op(op.clone()));
+        if let Err(e) = self.store.append(&buf) {
+            buf.truncate(keep_from);
+            self.unwritten = buf;
+            return Err(e.into());
+        }
+        self.next_seq += 1;
+        self.engine.enqueue(op);
+        self.persist_journal();
+        Ok(())
+    }
+
+    fn meta_record(&self) -> Record {
+        Record::Meta {
+            device_id: self.device_id,
+            opted_in: self.opted_in,
+            user_id: self.user_id.clone(),
+            next_seq: self.next_seq,
+        }
+    }
+
+    /// Writes what the engine journaled. A failure here loses no call: the
+    /// bytes are kept and retried with the next append, and every record but
+    /// `Op` is safe to lose anyway (see [`Record`]).
+    fn persist_journal(&mut self) {
+        if !self.engine.has_journal() && self.unwritten.is_empty() {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.unwritten);
+        for record in self.engine.take_journal() {
+            codec::encode_into(&mut buf, &record);
+        }
+        if let Err(e) = self.store.append(&buf) {
+            tracing::warn!(error = %e, "repro-line could not persist delivery progress; will retry");
+            self.unwritten = buf;
+        }
+    }
+
+    fn maybe_compact(&mut self) {
+        let len = self.store.byte_len();
+        if len < COMPACT_MIN_BYTES {
+            return;
+        }
+        let live_estimate = 256 * (self.engine.pending() as u64 + 1);
+        if len > COMPACT_RATIO * live_estimate {
+            if let Err(e) = self.compact() {
+                tracing::warn!(error = %e, "repro-line journal compaction failed; will retry");
+            }
+        }
+    }
+
+    /// Rewrites the journal as a snapshot of the live state.
+    pub fn compact(&mut self) -> Result<(), StorageError> {
+        let _ = self.engine.take_journal(); // the snapshot supersedes it
+        let mut buf = Vec::new();
+        codec::encode_into(&mut buf, &self.meta_record());
+        let (attempt, until_ms) = self.engine.backoff();
+        if attempt != 0 || until_ms != 0 {
+            codec::encode_into(&mut buf, &Record::Backoff { until_ms, attempt });
+        }
+        let mut sent_through = None;
+        for entry in self.engine.entries() {
+            codec::encode_into(&mut buf, &Record::Op(entry.op.clone()));
+            for m in &entry.merged {
+                codec::encode_into(&mut buf, &Record::Op(m.clone()));
+                codec::encode_into(
+                    &mut buf,
+                    &Record::Merged {
+                        seq: m.seq,
+                        into: entry.op.seq,
+                    },
+                );
+            }
+            if entry.sent {
+                sent_through = Some(entry.op.seq);
+            }
+        }
+        if let Some(through) = sent_through {
+            codec::encode_into(&mut buf, &Record::Sent { through });
+        }
+        self.store.replace(&buf)?;
+        self.unwritten.clear();
+        Ok(())
+    }
+
+    fn next_jitter(&mut self) -> f64 {
+        // xorshift64*: jitter needs no cryptographic quality, and a crate would add size to the wasm build.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn seed_from(id: Uuid) -> u64 {
+    let v = id.as_u128();
+    ((v >> 64) as u64 ^ v as u64) | 1
+}

@@ -1,0 +1,193 @@
+//! Sessions over real stores: restart, corruption, full disks, opt-out, validation.
+
+use repro_line_core::engine::EngineConfig;
+use repro_line_core::session::{Next, Session};
+use repro_line_core::store::file::FileStore;
+use repro_line_core::{Error, MemoryStore, StorageError, Store};
+
+const LINE: &str = "U4af4980629a1b2c3d4e5f60718293a4b";
+const T0: u64 = 1_795_867_200_000;
+
+fn open(store: impl Store + 'static) -> Session {
+    Session::open(
+        EngineConfig::default(),
+        Some("1234567890".into()),
+        Box::new(store),
+    )
+    .unwrap()
+}
+
+fn body_ops(session: &mut Session, now: u64) -> Vec<serde_json::Value> {
+    session.request_flush();
+    match session.poll(now) {
+        Next::Send(req) => {
+            let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+            v["ops"].as_array().unwrap().clone()
+        }
+        other => panic!("expected a request, got {other:?}"),
+    }
+}
+
+#[test]
+fn validation_happens_before_anything_is_stored() {
+    let mem = MemoryStore::new();
+    let mut s = open(mem.clone());
+    let before = mem.snapshot();
+    assert_eq!(s.set_line_user_id(T0, LINE, None), Err(Error::UserIdNotSet));
+    assert!(matches!(
+        s.set_user_id(T0, ""),
+        Err(Error::InvalidUserId { .. })
+    ));
+    assert!(matches!(
+        s.set_user_id(T0, &"x".repeat(192)),
+        Err(Error::InvalidUserId { .. })
+    ));
+    s.set_user_id(T0, "user123").unwrap();
+    assert!(matches!(
+        s.set_line_user_id(T0, "U123", None),
+        Err(Error::InvalidLineUserId { .. })
+    ));
+    assert!(matches!(
+        s.set_line_user_id(T0, LINE, Some("bad channel")),
+        Err(Error::InvalidChannelId { .. })
+    ));
+    assert_eq!(s.pending_ops(), 1, "only the valid call was accepted");
+    assert!(mem.snapshot().len() > before.len());
+}
+
+#[test]
+fn missing_channel_is_a_typed_error() {
+    let mut s = Session::open(EngineConfig::default(), None, Box::new(MemoryStore::new())).unwrap();
+    s.set_user_id(T0, "u").unwrap();
+    assert_eq!(
+        s.set_line_user_id(T0, LINE, None),
+        Err(Error::MissingChannelId)
+    );
+    s.set_line_user_id(T0, LINE, Some("42")).unwrap();
+}
+
+#[test]
+fn restart_keeps_ops_device_user_and_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let (device, first_ids) = {
+        let mut s = open(FileStore::open(dir.path()).unwrap());
+        s.set_user_id(T0, "user123").unwrap();
+        s.set_line_user_id(T0, LINE, None).unwrap();
+        let ops = body_ops(&mut s, T0 + 1); // sent once: never coalesced after restart
+        (
+            s.device_id(),
+            ops.iter().map(|o| o["op_id"].clone()).collect::<Vec<_>>(),
+        )
+    };
+    let mut s = open(FileStore::open(dir.path()).unwrap());
+    assert_eq!(s.device_id(), device);
+    assert_eq!(s.user_id(), Some("user123"));
+    assert_eq!(s.pending_ops(), 2);
+    s.set_user_id(T0 + 5, "user456").unwrap();
+    let ops = body_ops(&mut s, T0 + 10);
+    assert_eq!(
+        ops.iter()
+            .map(|o| o["op_id"].clone())
+            .take(2)
+            .collect::<Vec<_>>(),
+        first_ids,
+        "same op_ids after restart"
+    );
+    let seqs: Vec<u64> = ops.iter().map(|o| o["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, vec![1, 2, 3], "seq continues, never reused");
+}
+
+#[test]
+fn corrupted_and_truncated_stores_keep_every_intact_op() {
+    let mem = MemoryStore::new();
+    {
+        let mut s = open(mem.clone());
+        for i in 0..20 {
+            s.set_user_id(T0 + i, &format!("user{i}")).unwrap();
+        }
+    }
+    let clean = mem.snapshot();
+    // Truncation at every byte of the tail: never panics, loses at most the torn record.
+    for cut in (clean.len() - 200)..clean.len() {
+        mem.overwrite(clean[..cut].to_vec());
+        let s = open(mem.clone());
+        assert!(s.pending_ops() >= 18, "cut {cut}: {}", s.pending_ops());
+    }
+    // A flipped byte in the middle costs one record.
+    let mut bad = clean.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0xff;
+    mem.overwrite(bad);
+    let s = open(mem.clone());
+    assert!(s.recovery().skipped_bytes > 0);
+    assert!(s.pending_ops() >= 19);
+    // Pure garbage: starts empty, with a new device.
+    mem.overwrite(vec![0xAB; 4096]);
+    let s = open(mem.clone());
+    assert_eq!(s.pending_ops(), 0);
+    assert_eq!(s.recovery().skipped_bytes, 4096);
+}
+
+#[test]
+fn a_full_store_refuses_the_call_and_loses_nothing_accepted() {
+    let mem = MemoryStore::with_capacity_limit(2_000);
+    let mut s = open(mem.clone());
+    let mut accepted = 0;
+    let err = loop {
+        match s.set_user_id(T0, &format!("user{accepted}")) {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(err, Error::Storage(StorageError::Full(_))),
+        "{err}"
+    );
+    assert!(err.to_string().contains("full"));
+    assert_eq!(s.pending_ops(), accepted);
+    assert_eq!(
+        s.user_id(),
+        Some(format!("user{}", accepted - 1).as_str()),
+        "the refused call changed nothing"
+    );
+    let reopened = open(mem.clone());
+    assert_eq!(reopened.pending_ops(), accepted);
+}
+
+#[test]
+fn opt_out_is_persisted_purges_and_ignores_calls() {
+    let mem = MemoryStore::new();
+    let mut s = open(mem.clone());
+    s.set_user_id(T0, "a").unwrap();
+    s.set_opted_in(false).unwrap();
+    assert_eq!(s.pending_ops(), 0);
+    s.set_user_id(T0, "b").unwrap();
+    assert_eq!(s.pending_ops(), 0, "ignored while opted out");
+    let mut s = open(mem.clone());
+    assert!(!s.opted_in());
+    s.set_opted_in(true).unwrap();
+    s.set_user_id(T0, "c").unwrap();
+    assert_eq!(s.pending_ops(), 1);
+}
+
+#[test]
+fn read_only_directory_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = FileStore::open(&file).unwrap_err();
+    assert!(matches!(err, StorageError::Open { .. }), "{err}");
+}
+
+#[test]
+fn compaction_keeps_the_live_queue() {
+    let mem = MemoryStore::new();
+    let mut s = open(mem.clone());
+    s.set_user_id(T0, "keep").unwrap();
+    s.compact().unwrap();
+    let small = mem.snapshot().len();
+    let s2 = open(mem.clone());
+    assert_eq!(s2.pending_ops(), 1);
+    assert_eq!(s2.user_id(), Some("keep"));
+    assert!(small < 1000);
+}
