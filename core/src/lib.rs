@@ -16,7 +16,7 @@ pub mod validate;
 pub use engine::{DeliveryReport, DeliveryState, DeliveryStatus, DropReason, EngineConfig, Event};
 pub use error::{Error, StorageError};
 pub use retry::PauseReason;
-pub use session::{RecoveryReport, Session};
+pub use session::{Call, RecoveryReport, Session};
 pub use store::{MemoryStore, Store};
 
 #[cfg(feature = "native")]

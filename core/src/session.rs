@@ -28,6 +28,36 @@ pub struct RecoveryReport {
     pub skipped_bytes: usize,
 }
 
+/// One SDK call, for [`Session::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    SetUserId(String),
+    SetLineUserId {
+        line_user_id: String,
+        channel_id: Option<String>,
+    },
+    UnlinkLineUserId {
+        line_user_id: String,
+        channel_id: Option<String>,
+    },
+}
+
+impl Call {
+    pub fn link(line_user_id: &str, channel_id: Option<&str>) -> Call {
+        Call::SetLineUserId {
+            line_user_id: line_user_id.to_owned(),
+            channel_id: channel_id.map(str::to_owned),
+        }
+    }
+
+    pub fn unlink(line_user_id: &str, channel_id: Option<&str>) -> Call {
+        Call::UnlinkLineUserId {
+            line_user_id: line_user_id.to_owned(),
+            channel_id: channel_id.map(str::to_owned),
+        }
+    }
+}
+
 /// A request ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -56,6 +86,7 @@ pub struct Session {
     rng: u64,
     /// Journal bytes a failed background append could not write yet.
     unwritten: Vec<u8>,
+    checkpoints: BTreeMap<String, u64>,
     recovery: RecoveryReport,
 }
 
@@ -90,6 +121,7 @@ impl Session {
         let mut entries: BTreeMap<u64, Entry> = BTreeMap::new();
         let mut max_seq = 0;
         let mut backoff = (0, 0);
+        let mut checkpoints = BTreeMap::new();
         for record in decoded.records {
             match record {
                 Record::Meta {
@@ -133,6 +165,9 @@ impl Session {
                     }
                 }
                 Record::Backoff { until_ms, attempt } => backoff = (attempt, until_ms),
+                Record::Checkpoint { key, value } => {
+                    checkpoints.insert(key, value);
+                }
             }
         }
         let fresh = meta.is_none();
@@ -148,6 +183,7 @@ impl Session {
             default_channel_id,
             rng: seed_from(Uuid::new_v4()),
             unwritten: Vec::new(),
+            checkpoints,
             recovery: RecoveryReport {
                 restored_ops: 0,
                 ..recovery
@@ -195,21 +231,7 @@ impl Session {
 
     /// `setUserID`: validated, then persisted before this returns.
     pub fn set_user_id(&mut self, now_ms: u64, user_id: &str) -> Result<(), Error> {
-        validate::user_id(user_id)?;
-        if !self.opted_in {
-            tracing::debug!("opted out: set_user_id ignored");
-            return Ok(());
-        }
-        let meta_changed = self.user_id.as_deref() != Some(user_id);
-        let previous = self.user_id.replace(user_id.to_owned());
-        let kind = OpKind::SetUserId {
-            user_id: user_id.to_owned(),
-        };
-        let result = self.accept(now_ms, kind, meta_changed);
-        if result.is_err() {
-            self.user_id = previous;
-        }
-        result
+        self.apply(now_ms, &[Call::SetUserId(user_id.to_owned())], None)
     }
 
     /// `linkLineID`: `channel_id` falls back to the default channel.
@@ -219,17 +241,7 @@ impl Session {
         line_user_id: &str,
         channel_id: Option<&str>,
     ) -> Result<(), Error> {
-        let (user_id, channel_id) = self.check_link(line_user_id, channel_id)?;
-        if !self.opted_in {
-            tracing::debug!("opted out: set_line_user_id ignored");
-            return Ok(());
-        }
-        let kind = OpKind::LinkLineId {
-            user_id,
-            line_user_id: line_user_id.to_owned(),
-            channel_id,
-        };
-        self.accept(now_ms, kind, false)
+        self.apply(now_ms, &[Call::link(line_user_id, channel_id)], None)
     }
 
     /// `unlinkLineID`.
@@ -239,17 +251,116 @@ impl Session {
         line_user_id: &str,
         channel_id: Option<&str>,
     ) -> Result<(), Error> {
-        let (user_id, channel_id) = self.check_link(line_user_id, channel_id)?;
-        if !self.opted_in {
-            tracing::debug!("opted out: unlink_line_user_id ignored");
-            return Ok(());
+        self.apply(now_ms, &[Call::unlink(line_user_id, channel_id)], None)
+    }
+
+    /// Accepts several calls all-or-nothing with one append: after a process kill
+    /// either every call (and the checkpoint) is stored or none is. Bulk
+    /// registration uses the checkpoint to resume without enqueueing a row twice.
+    pub fn apply(
+        &mut self,
+        now_ms: u64,
+        calls: &[Call],
+        checkpoint: Option<(&str, u64)>,
+    ) -> Result<(), Error> {
+        let mut user = self.user_id.clone();
+        let mut kinds = Vec::with_capacity(calls.len());
+        for call in calls {
+            kinds.push(match call {
+                Call::SetUserId(user_id) => {
+                    validate::user_id(user_id)?;
+                    user = Some(user_id.clone());
+                    OpKind::SetUserId {
+                        user_id: user_id.clone(),
+                    }
+                }
+                Call::SetLineUserId {
+                    line_user_id,
+                    channel_id,
+                } => {
+                    let (user_id, channel_id) =
+                        self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
+                    OpKind::LinkLineId {
+                        user_id,
+                        line_user_id: line_user_id.clone(),
+                        channel_id,
+                    }
+                }
+                Call::UnlinkLineUserId {
+                    line_user_id,
+                    channel_id,
+                } => {
+                    let (user_id, channel_id) =
+                        self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
+                    OpKind::UnlinkLineId {
+                        user_id,
+                        line_user_id: line_user_id.clone(),
+                        channel_id,
+                    }
+                }
+            });
         }
-        let kind = OpKind::UnlinkLineId {
-            user_id,
-            line_user_id: line_user_id.to_owned(),
-            channel_id,
-        };
-        self.accept(now_ms, kind, false)
+        if !self.opted_in {
+            tracing::debug!(calls = kinds.len(), "opted out: calls ignored");
+            kinds.clear();
+            user = self.user_id.clone();
+        }
+        let ops: Vec<Op> = kinds
+            .into_iter()
+            .zip(self.next_seq..)
+            .map(|(kind, seq)| Op {
+                op_id: Uuid::now_v7(),
+                seq,
+                at_ms: now_ms,
+                kind,
+            })
+            .collect();
+        let user_changed = user != self.user_id;
+        let mut buf = std::mem::take(&mut self.unwritten);
+        let keep_from = buf.len();
+        if user_changed {
+            let meta = Record::Meta {
+                device_id: self.device_id,
+                opted_in: self.opted_in,
+                user_id: user.clone(),
+                next_seq: self.next_seq + ops.len() as u64,
+            };
+            codec::encode_into(&mut buf, &meta);
+        }
+        for op in &ops {
+            codec::encode_into(&mut buf, &Record::Op(op.clone()));
+        }
+        if let Some((key, value)) = checkpoint {
+            codec::encode_into(
+                &mut buf,
+                &Record::Checkpoint {
+                    key: key.to_owned(),
+                    value,
+                },
+            );
+        }
+        if buf.len() > keep_from {
+            if let Err(e) = self.store.append(&buf) {
+                buf.truncate(keep_from);
+                self.unwritten = buf;
+                return Err(e.into());
+            }
+        }
+        self.user_id = user;
+        if let Some((key, value)) = checkpoint {
+            self.checkpoints.insert(key.to_owned(), value);
+        }
+        self.next_seq += ops.len() as u64;
+        for op in ops {
+            self.engine.enqueue(op);
+        }
+        self.persist_journal();
+        Ok(())
+    }
+
+    /// The last value stored with [`Session::apply`] under `key`.
+    pub fn checkpoint(&self, key: &str) -> Option<u64> {
+        self.checkpoints.get(key).copied()
     }
 
     /// `optIn`: persisted; opting out purges the queue (ops in flight still finish).
@@ -315,6 +426,7 @@ impl Session {
 
     fn check_link(
         &self,
+        user: Option<&str>,
         line_user_id: &str,
         channel_id: Option<&str>,
     ) -> Result<(String, String), Error> {
@@ -324,35 +436,8 @@ impl Session {
             None => return Err(Error::MissingChannelId),
         };
         validate::channel_id(channel)?;
-        let user_id = self.user_id.clone().ok_or(Error::UserIdNotSet)?;
-        Ok((user_id, channel.to_owned()))
-    }
-
-    /// Persists the op (and meta if it changed) with one append, then hands it to the engine.
-    fn accept(&mut self, now_ms: u64, kind: OpKind, meta_changed: bool) -> Result<(), Error> {
-        let op = Op {
-            op_id: Uuid::now_v7(),
-            seq: self.next_seq,
-            at_ms: now_ms,
-            kind,
-        };
-        let mut buf = std::mem::take(&mut self.unwritten);
-        let keep_from = buf.len();
-        if meta_changed {
-            self.next_seq += 1; // the meta record below carries the seq after this op
-            codec::encode_into(&mut buf, &self.meta_record());
-            self.next_seq -= 1;
-        }
-        codec::encode_into(&mut buf, &Record::Op(op.clone()));
-        if let Err(e) = self.store.append(&buf) {
-            buf.truncate(keep_from);
-            self.unwritten = buf;
-            return Err(e.into());
-        }
-        self.next_seq += 1;
-        self.engine.enqueue(op);
-        self.persist_journal();
-        Ok(())
+        let user_id = user.ok_or(Error::UserIdNotSet)?;
+        Ok((user_id.to_owned(), channel.to_owned()))
     }
 
     fn meta_record(&self) -> Record {
@@ -422,6 +507,15 @@ impl Session {
         }
         if let Some(through) = sent_through {
             codec::encode_into(&mut buf, &Record::Sent { through });
+        }
+        for (key, value) in &self.checkpoints {
+            codec::encode_into(
+                &mut buf,
+                &Record::Checkpoint {
+                    key: key.clone(),
+                    value: *value,
+                },
+            );
         }
         self.store.replace(&buf)?;
         self.unwritten.clear();

@@ -6,13 +6,13 @@ mod transport;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::engine::{EngineConfig, Event};
-use crate::session::{Next, RecoveryReport, Session};
+use crate::session::{Call, Next, RecoveryReport, Session};
 use crate::store::file::FileStore;
 use crate::store::{MemoryStore, Store};
 use crate::{endpoint, Error, PauseReason};
@@ -147,6 +147,7 @@ struct Shared {
     /// Set by calls after an append; the driver fsyncs and clears it.
     dirty: AtomicBool,
     stop: AtomicBool,
+    requests: AtomicU64,
 }
 
 impl Shared {
@@ -192,6 +193,7 @@ impl Client {
             token: RwLock::new(config.sdk_token.clone()),
             dirty: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            requests: AtomicU64::new(0),
         });
         let driver_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -230,6 +232,22 @@ impl Client {
     /// `optIn`: persisted. While opted out, calls are accepted and ignored, and the queue is purged.
     pub fn set_opted_in(&self, opted_in: bool) -> Result<(), Error> {
         self.call(|s, _| s.set_opted_in(opted_in))
+    }
+
+    /// Several calls, accepted all-or-nothing with one store append, plus an optional
+    /// progress checkpoint stored atomically with them (see `checkpoint`).
+    pub fn apply(&self, calls: &[Call], checkpoint: Option<(&str, u64)>) -> Result<(), Error> {
+        self.call(|s, now| s.apply(now, calls, checkpoint))
+    }
+
+    /// The last checkpoint stored under `key` by `apply`.
+    pub fn checkpoint(&self, key: &str) -> Option<u64> {
+        self.shared.session().checkpoint(key)
+    }
+
+    /// HTTP requests sent since this client started.
+    pub fn requests_sent(&self) -> u64 {
+        self.shared.requests.load(Ordering::Relaxed)
     }
 
     pub fn opted_in(&self) -> bool {
@@ -367,6 +385,7 @@ fn drive(shared: Arc<Shared>, http: transport::Http) {
                         .read()
                         .map(|t| t.clone())
                         .unwrap_or_else(|e| e.into_inner().clone());
+                    shared.requests.fetch_add(1, Ordering::Relaxed);
                     let outcome = http.send(&token, &request).await;
                     let events = {
                         let mut s = shared.session();

@@ -45,6 +45,11 @@ pub enum Record {
         until_ms: u64,
         attempt: u32,
     },
+    /// An app-level progress marker stored atomically with the calls it covers.
+    Checkpoint {
+        key: String,
+        value: u64,
+    },
 }
 
 /// Byte storage for the journal.
