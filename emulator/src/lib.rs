@@ -1,1 +1,198 @@
-//! placeholder
+//! repro-line-emulator: a local ingestion endpoint speaking docs/protocol.md
+//! over real HTTP, with state in SQLite and fault injection. The SDK's
+//! integration tests, `repro-line demo` and `repro-line emulator` all run this
+//! same server. Fault spec and admin routes: `emulator/README.md`.
+
+mod faults;
+mod server;
+mod state;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::sync::Notify;
+
+pub use faults::{Fault, FaultSpec, FaultSpecError};
+pub use state::{Device, EmulatorState, Link, LinkStatus, RequestRecord, Stats};
+
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// 0 picks a free port.
+    pub port: u16,
+    /// Default 127.0.0.1. Admin routes answer loopback peers only, whatever this is.
+    pub bind: IpAddr,
+    /// SQLite file (WAL), kept across restarts; `None` keeps the state in memory.
+    pub db: Option<PathBuf>,
+    /// The SDK token accepted in `X-Repro-Token`; default `test-token`.
+    pub token: String,
+    pub faults: FaultSpec,
+    /// Origins allowed by CORS (`*` for any); empty sends no CORS headers.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            port: 0,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            db: None,
+            token: "test-token".into(),
+            faults: FaultSpec::default(),
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open the state database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("cannot start the server runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot wait for Ctrl-C: {0}")]
+    Signal(std::io::Error),
+}
+
+/// A running emulator: a tokio runtime on its own OS thread. Stops on `shutdown` or drop.
+pub struct Emulator {
+    shared: Arc<server::Shared>,
+    addr: SocketAddr,
+    stop: Arc<Notify>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Emulator {
+    /// Binds and starts serving; returns once the socket is listening
+    /// (connections made after this are accepted).
+    pub fn start(cfg: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        let want = SocketAddr::new(cfg.bind, cfg.port);
+        let bind_err = |source| EmulatorError::Bind { addr: want, source };
+        let db = state::Db::open(cfg.db.as_deref())?;
+        let listener = std::net::TcpListener::bind(want).map_err(bind_err)?;
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        let addr = listener.local_addr().map_err(bind_err)?;
+        // Built here, not on the thread, so a failure is returned to the caller.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(EmulatorError::Runtime)?;
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(bind_err)?
+        };
+        let shared = Arc::new(server::Shared {
+            inner: Mutex::new(server::Inner {
+                db,
+                stats: Stats::default(),
+                log: VecDeque::new(),
+                injector: faults::Injector::new(cfg.faults),
+                token: cfg.token,
+                not_before: HashMap::new(),
+            }),
+            cors_origins: cfg.cors_origins,
+        });
+        let stop = Arc::new(Notify::new());
+        let (thread_shared, thread_stop) = (Arc::clone(&shared), Arc::clone(&stop));
+        let thread = std::thread::Builder::new()
+            .name("repro-line-emulator".into())
+            .spawn(move || {
+                runtime.block_on(server::serve(listener, thread_shared, thread_stop));
+                // Dropping the runtime cancels every connection task, in-flight or delayed.
+            })
+            .map_err(EmulatorError::Runtime)?;
+        tracing::info!(%addr, db = ?cfg.db, "emulator listening");
+        Ok(Emulator {
+            shared,
+            addr,
+            stop,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Devices, users and links, sorted. Empty if the database cannot be read (logged).
+    pub fn state(&self) -> EmulatorState {
+        match self.shared.lock().db.state() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the emulator state");
+                EmulatorState::default()
+            }
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().stats.clone()
+    }
+
+    /// Every batch request, oldest first (the oldest are dropped beyond 200 000).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared.lock().log.iter().cloned().collect()
+    }
+
+    /// Replaces the fault spec; its script starts from its first entry.
+    pub fn set_faults(&self, f: FaultSpec) {
+        self.shared.lock().injector = faults::Injector::new(f);
+    }
+
+    /// The token accepted from now on (requests with the old one get 401).
+    pub fn set_token(&self, t: &str) {
+        self.shared.lock().token = t.to_owned();
+    }
+
+    /// Forgets all state, counters, the request log and pending Retry-After deadlines;
+    /// keeps the token and the fault spec.
+    pub fn reset(&self) {
+        if let Err(e) = self.shared.reset() {
+            tracing::error!(error = %e, "emulator reset failed");
+        }
+    }
+
+    /// Stops accepting, drops open connections and waits for the server thread.
+    pub fn shutdown(self) {
+        self.stop_thread();
+    }
+
+    fn stop_thread(&self) {
+        // notify_one keeps a permit if the accept loop is not waiting right now.
+        self.stop.notify_one();
+        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
+}
+
+/// For the CLI: serves until Ctrl-C (SIGINT), then shuts down. Prints nothing itself.
+pub fn run_blocking(cfg: EmulatorConfig) -> Result<(), EmulatorError> {
+    let emulator = Emulator::start(cfg)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(EmulatorError::Runtime)?;
+    let waited = runtime.block_on(tokio::signal::ctrl_c());
+    emulator.shutdown();
+    waited.map_err(EmulatorError::Signal)
+}

@@ -1,0 +1,307 @@
+//! The emulator's state in SQLite (in memory by default, a file with `db`):
+//! devices, users, links and every op_id seen, applied per docs/protocol.md.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use repro_line_core::protocol::{
+    ApiError, OpKind, OpResult, OpStatus, WireOp, CODE_INVALID_CHANNEL_ID,
+    CODE_INVALID_LINE_USER_ID, CODE_INVALID_USER_ID, CODE_USER_NOT_REGISTERED,
+};
+use repro_line_core::validate;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// The hyphenated UUID the SDK sent.
+    pub device_id: String,
+    pub current_user_id: Option<String>,
+    /// Highest `seq` of a new (not duplicate) op from this device; 0 before any.
+    pub max_seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStatus {
+    Deliverable,
+    Blocked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub channel_id: String,
+    pub line_user_id: String,
+    pub user_id: Option<String>,
+    pub status: LinkStatus,
+}
+
+/// Everything an app could observe, sorted so it compares deterministically.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmulatorState {
+    /// By `device_id`.
+    pub devices: Vec<Device>,
+    /// Sorted.
+    pub users: Vec<String>,
+    /// By `(channel_id, line_user_id)`.
+    pub links: Vec<Link>,
+}
+
+/// Counters for tests and benchmarks (in memory; a restart starts them at 0).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Batch requests received (admin and preflight requests are not counted).
+    pub requests: u64,
+    /// Batches applied and committed (including `reset_after` ones).
+    pub batches_ok: u64,
+    pub ops_applied: u64,
+    pub ops_duplicate: u64,
+    pub ops_rejected: u64,
+    /// Batch requests from a device that arrived before the Retry-After it was given ran out.
+    pub retry_after_violations: u64,
+    /// New op_ids whose seq was not above one already seen (applied or rejected) from the same device.
+    pub seq_regressions: u64,
+    /// Injected faults by name (`"503"`, `"reset_after"`, …).
+    pub faults: BTreeMap<String, u64>,
+}
+
+/// One batch request, as logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Arrival, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// `None` when the body did not carry a readable `device_id`.
+    pub device_id: Option<Uuid>,
+    /// `X-Retry-Count`, when present and a number.
+    pub retry_count: Option<u32>,
+    /// The status answered; 0 when the connection was reset instead.
+    pub status: u16,
+    pub op_count: usize,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// The injected fault's name, if any.
+    pub fault: Option<String>,
+}
+
+pub(crate) struct Db {
+    conn: Connection,
+}
+
+// op_id is a 16-byte BLOB: the hot path looks it up once per op.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS ops (op_id BLOB PRIMARY KEY, device_id TEXT NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS devices (device_id TEXT PRIMARY KEY, current_user_id TEXT, max_seq INTEGER);
+CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS links (channel_id TEXT NOT NULL, line_user_id TEXT NOT NULL, user_id TEXT, status TEXT NOT NULL,
+    PRIMARY KEY (channel_id, line_user_id));
+";
+
+/// What one batch did, for the counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub(crate) applied: u64,
+    pub(crate) duplicate: u64,
+    pub(crate) rejected: u64,
+    pub(crate) seq_regressions: u64,
+}
+
+impl Db {
+    pub(crate) fn open(path: Option<&Path>) -> rusqlite::Result<Db> {
+        let conn = match path {
+            Some(p) => {
+                let c = Connection::open(p)?;
+                // WAL + NORMAL: durable against a client crash (the server process stays up) and fast.
+                c.pragma_update(None, "journal_mode", "WAL")?;
+                c.pragma_update(None, "synchronous", "NORMAL")?;
+                c
+            }
+            None => Connection::open_in_memory()?,
+        };
+        conn.execute_batch(SCHEMA)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(Db { conn })
+    }
+
+    pub(crate) fn reset(&mut self) -> rusqlite::Result<()> {
+        self.conn.execute_batch(
+            "BEGIN; DELETE FROM ops; DELETE FROM devices; DELETE FROM users; DELETE FROM links; COMMIT;",
+        )
+    }
+
+    /// Applies one batch in one transaction; returns one result per op, in order.
+    /// Nothing is written unless the whole batch commits.
+    pub(crate) fn apply_batch(
+        &mut self,
+        device_id: &Uuid,
+        ops: &[WireOp],
+    ) -> rusqlite::Result<(Vec<OpResult>, Tally)> {
+        let device = device_id.hyphenated().to_string();
+        let tx = self.conn.transaction()?;
+        let mut results = Vec::with_capacity(ops.len());
+        let mut tally = Tally::default();
+        {
+            let mut seen = tx.prepare_cached("SELECT 1 FROM ops WHERE op_id = ?1")?;
+            let mut record = tx.prepare_cached(
+                "INSERT INTO ops (op_id, device_id, seq, status) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            tx.prepare_cached("INSERT OR IGNORE INTO devices (device_id) VALUES (?1)")?
+                .execute(params![device])?;
+            let mut max_seq: Option<i64> = tx
+                .prepare_cached("SELECT max_seq FROM devices WHERE device_id = ?1")?
+                .query_row(params![device], |r| r.get(0))?;
+            for op in ops {
+                let op_id = op.op_id.as_bytes().as_slice();
+                if seen.exists(params![op_id])? {
+                    tally.duplicate += 1;
+                    results.push(OpResult {
+                        op_id: op.op_id,
+                        status: OpStatus::Duplicate,
+                        error: None,
+                    });
+                    continue;
+                }
+                // The caller has checked that every seq fits in i64.
+                let seq = i64::try_from(op.seq).unwrap_or(i64::MAX);
+                // seq strictly increases per device, so a new op at or below one already seen is a regression.
+                if max_seq.is_some_and(|m| seq <= m) {
+                    tally.seq_regressions += 1;
+                }
+                max_seq = Some(max_seq.map_or(seq, |m| m.max(seq)));
+                let outcome = apply_op(&tx, &device, &op.kind)?;
+                let status = if outcome.is_ok() {
+                    tally.applied += 1;
+                    "applied"
+                } else {
+                    tally.rejected += 1;
+                    "rejected"
+                };
+                record.execute(params![op_id, device, seq, status])?;
+                results.push(match outcome {
+                    Ok(()) => OpResult {
+                        op_id: op.op_id,
+                        status: OpStatus::Applied,
+                        error: None,
+                    },
+                    Err(error) => OpResult {
+                        op_id: op.op_id,
+                        status: OpStatus::Rejected,
+                        error: Some(error),
+                    },
+                });
+            }
+            tx.prepare_cached("UPDATE devices SET max_seq = ?2 WHERE device_id = ?1")?
+                .execute(params![device, max_seq])?;
+        }
+        tx.commit()?;
+        Ok((results, tally))
+    }
+
+    pub(crate) fn state(&self) -> rusqlite::Result<EmulatorState> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT device_id, current_user_id, max_seq FROM devices ORDER BY device_id",
+        )?;
+        let devices = stmt
+            .query_map([], |r| {
+                Ok(Device {
+                    device_id: r.get(0)?,
+                    current_user_id: r.get(1)?,
+                    max_seq: r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0) as u64,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT user_id FROM users ORDER BY user_id")?;
+        let users = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT channel_id, line_user_id, user_id, status FROM links ORDER BY channel_id, line_user_id",
+        )?;
+        let links = stmt
+            .query_map([], |r| {
+                let status: String = r.get(3)?;
+                Ok(Link {
+                    channel_id: r.get(0)?,
+                    line_user_id: r.get(1)?,
+                    user_id: r.get(2)?,
+                    status: if status == "blocked" {
+                        LinkStatus::Blocked
+                    } else {
+                        LinkStatus::Deliverable
+                    },
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(EmulatorState {
+            devices,
+            users,
+            links,
+        })
+    }
+}
+
+/// The outer `Result` is storage; the inner one is the op's own verdict.
+fn apply_op(
+    tx: &Transaction<'_>,
+    device: &str,
+    kind: &OpKind,
+) -> rusqlite::Result<Result<(), ApiError>> {
+    let reject = |code: u32, message: String| Ok(Err(ApiError { code, message }));
+    match kind {
+        OpKind::SetUserId { user_id } => {
+            if let Err(e) = validate::user_id(user_id) {
+                return reject(CODE_INVALID_USER_ID, e.to_string());
+            }
+            tx.prepare_cached("INSERT OR IGNORE INTO users (user_id) VALUES (?1)")?
+                .execute(params![user_id])?;
+            tx.prepare_cached("UPDATE devices SET current_user_id = ?2 WHERE device_id = ?1")?
+                .execute(params![device, user_id])?;
+        }
+        OpKind::LinkLineId {
+            user_id,
+            line_user_id,
+            channel_id,
+        }
+        | OpKind::UnlinkLineId {
+            user_id,
+            line_user_id,
+            channel_id,
+        } => {
+            if let Err(e) = validate::line_user_id(line_user_id) {
+                return reject(CODE_INVALID_LINE_USER_ID, e.to_string());
+            }
+            if let Err(e) = validate::channel_id(channel_id) {
+                return reject(CODE_INVALID_CHANNEL_ID, e.to_string());
+            }
+            if let Err(e) = validate::user_id(user_id) {
+                return reject(CODE_INVALID_USER_ID, e.to_string());
+            }
+            if matches!(kind, OpKind::LinkLineId { .. }) {
+                let registered = tx
+                    .prepare_cached("SELECT 1 FROM users WHERE user_id = ?1")?
+                    .query_row(params![user_id], |_| Ok(()))
+                    .optional()?;
+                if registered.is_none() {
+                    return reject(
+                        CODE_USER_NOT_REGISTERED,
+                        "user ID not registered: set_user_id must be applied first".into(),
+                    );
+                }
+                tx.prepare_cached(
+                    "INSERT INTO links (channel_id, line_user_id, user_id, status) VALUES (?1, ?2, ?3, 'deliverable')
+                     ON CONFLICT (channel_id, line_user_id) DO UPDATE SET user_id = excluded.user_id, status = 'deliverable'",
+                )?
+                .execute(params![channel_id, line_user_id, user_id])?;
+            } else {
+                // Only the holder's unlink removes it; anyone else's is a no-op that still counts as applied.
+                tx.prepare_cached(
+                    "DELETE FROM links WHERE channel_id = ?1 AND line_user_id = ?2 AND user_id = ?3",
+                )?
+                .execute(params![channel_id, line_user_id, user_id])?;
+            }
+        }
+    }
+    Ok(Ok(()))
+}
