@@ -187,6 +187,10 @@ impl Engine {
         (self.attempt, self.not_before_ms)
     }
 
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
     }

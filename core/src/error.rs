@@ -41,6 +41,7 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    #[cfg(feature = "native")]
     pub(crate) fn write(e: impl std::fmt::Display) -> Self {
         StorageError::Write(e.to_string())
     }

@@ -6,7 +6,7 @@ mod transport;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -142,12 +142,16 @@ struct Shared {
     /// Signalled whenever calls are reported or delivery pauses.
     progress: Condvar,
     wake: tokio::sync::Notify,
+    /// Interrupts an in-flight request at shutdown (its ops stay queued and are resent later).
+    stopping: tokio::sync::Notify,
     listener: RwLock<Option<Arc<dyn DeliveryListener>>>,
     token: RwLock<String>,
     /// Set by calls after an append; the driver fsyncs and clears it.
     dirty: AtomicBool,
     stop: AtomicBool,
     requests: AtomicU64,
+    /// Events taken from the session but not yet handed to the listener; `flush` waits for them.
+    dispatching: AtomicUsize,
 }
 
 impl Shared {
@@ -189,11 +193,13 @@ impl Client {
             session: Mutex::new(session),
             progress: Condvar::new(),
             wake: tokio::sync::Notify::new(),
+            stopping: tokio::sync::Notify::new(),
             listener: RwLock::new(None),
             token: RwLock::new(config.sdk_token.clone()),
             dirty: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             requests: AtomicU64::new(0),
+            dispatching: AtomicUsize::new(0),
         });
         let driver_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -302,10 +308,12 @@ impl Client {
         self.shared.wake.notify_one();
         loop {
             let pending = session.pending_ops();
-            if pending == 0 {
+            let reported = !session.engine().has_events()
+                && self.shared.dispatching.load(Ordering::Acquire) == 0;
+            if pending == 0 && reported {
                 return FlushResult::Drained;
             }
-            if let Some(reason) = session.engine().paused() {
+            if let Some(reason) = session.engine().paused().filter(|_| pending > 0) {
                 return FlushResult::Paused { reason, pending };
             }
             let now = Instant::now();
@@ -330,6 +338,7 @@ impl Client {
     fn stop_thread(&self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake.notify_one();
+        self.shared.stopping.notify_one();
         let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(h) = handle {
             let _ = h.join();
@@ -372,7 +381,7 @@ fn drive(shared: Arc<Shared>, http: transport::Http) {
         while !shared.stop.load(Ordering::Acquire) {
             let (next, events) = {
                 let mut s = shared.session();
-                (s.poll(now_ms()), s.take_events())
+                (s.poll(now_ms()), take_events(&shared, &mut s))
             };
             dispatch(&shared, events);
             if shared.dirty.swap(false, Ordering::AcqRel) {
@@ -386,11 +395,15 @@ fn drive(shared: Arc<Shared>, http: transport::Http) {
                         .map(|t| t.clone())
                         .unwrap_or_else(|e| e.into_inner().clone());
                     shared.requests.fetch_add(1, Ordering::Relaxed);
-                    let outcome = http.send(&token, &request).await;
+                    let outcome = tokio::select! {
+                        outcome = http.send(&token, &request) => outcome,
+                        // Do not make the app wait a request timeout at exit: the batch is resent next start.
+                        _ = shared.stopping.notified() => break,
+                    };
                     let events = {
                         let mut s = shared.session();
                         s.on_outcome(now_ms(), request.batch_id, &outcome);
-                        s.take_events()
+                        take_events(&shared, &mut s)
                     };
                     dispatch(&shared, events);
                 }
@@ -416,11 +429,15 @@ fn sync_store(shared: &Shared) {
     }
 }
 
+/// Takes the session's events, counting them as in dispatch (under the session lock).
+fn take_events(shared: &Shared, session: &mut Session) -> Vec<Event> {
+    let events = session.take_events();
+    shared.dispatching.fetch_add(events.len(), Ordering::AcqRel);
+    events
+}
+
+/// Hands events to the listener, then wakes `flush` waiters: a flush that returns has had its reports delivered.
 fn dispatch(shared: &Shared, events: Vec<Event>) {
-    shared.progress.notify_all();
-    if events.is_empty() {
-        return;
-    }
     let listener = shared.listener.read().ok().and_then(|l| l.clone());
     for event in &events {
         log_event(event);
@@ -430,6 +447,12 @@ fn dispatch(shared: &Shared, events: Vec<Event>) {
             }
         }
     }
+    {
+        // Under the session lock, so a waiter cannot check between the decrement and its wait.
+        let _session = shared.session();
+        shared.dispatching.fetch_sub(events.len(), Ordering::AcqRel);
+    }
+    shared.progress.notify_all();
 }
 
 fn log_event(event: &Event) {
