@@ -1,0 +1,472 @@
+//! The SDK-facing subcommands: demo, emulator, send, register.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use repro_line_core::{Call, Client, Config, DeliveryStatus, Error, Event, FlushResult, Storage};
+use repro_line_emulator::{Emulator, EmulatorConfig, FaultSpec};
+
+/// Exit codes shared by `send` and `register`.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_NOT_DELIVERED: i32 = 1;
+pub const EXIT_BAD_INPUT: i32 = 2;
+pub const EXIT_PENDING: i32 = 3;
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8787)]
+    port: u16,
+    /// SQLite file for the state (default: in memory).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// SDK token the emulator accepts in `X-Repro-Token`.
+    #[arg(long, default_value = "dev-token")]
+    token: String,
+    /// Fault injection, e.g. "503=0.15,429=0.15,reset_after=0.1,retry_after=1,seed=7".
+    #[arg(long)]
+    faults: Option<String>,
+    /// Allowed CORS origin for browser tests (repeatable; "*" for any).
+    #[arg(long = "cors")]
+    cors: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// Ingestion endpoint base URL (https, or http on loopback).
+    #[arg(long)]
+    endpoint: String,
+    /// SDK token (or set REPRO_LINE_TOKEN).
+    #[arg(long, env = "REPRO_LINE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Directory holding the durable queue; reuse it to resume.
+    #[arg(long, default_value = ".repro-line")]
+    state_dir: PathBuf,
+    /// Seconds to wait for delivery; ops still pending stay in the state dir (exit 3).
+    #[arg(long, default_value_t = 60.0)]
+    wait: f64,
+    /// Print one JSON object with the counts.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    conn: Connection,
+    #[arg(long)]
+    user_id: String,
+    #[arg(long)]
+    line_user_id: Option<String>,
+    #[arg(long, requires = "line_user_id")]
+    channel_id: Option<String>,
+    /// Unlink the LINE user ID instead of linking it.
+    #[arg(long, requires = "line_user_id")]
+    unlink: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    conn: Connection,
+    /// CSV with the header `line_user_id,user_id`.
+    #[arg(long)]
+    csv: PathBuf,
+    #[arg(long)]
+    channel_id: String,
+}
+
+/// Counts reports by status; the listener runs on the SDK's thread.
+#[derive(Default)]
+struct Tally {
+    delivered: AtomicU64,
+    duplicate: AtomicU64,
+    rejected: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Tally {
+    fn listen(self: &Arc<Self>, client: &Client, verbose: bool) {
+        let tally = Arc::clone(self);
+        client.set_listener(Arc::new(move |event: &Event| {
+            let Event::Op(report) = event else {
+                if let Event::State(state) = event {
+                    eprintln!("delivery state: {state:?}");
+                }
+                return;
+            };
+            let counter = match &report.status {
+                DeliveryStatus::Delivered => &tally.delivered,
+                DeliveryStatus::Duplicate => &tally.duplicate,
+                DeliveryStatus::Rejected { code, message } => {
+                    eprintln!("op seq {} rejected: {code} {message}", report.seq);
+                    &tally.rejected
+                }
+                DeliveryStatus::Dropped { reason } => {
+                    eprintln!("op seq {} dropped: {reason:?}", report.seq);
+                    &tally.dropped
+                }
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            if verbose {
+                eprintln!("op seq {}: {:?}", report.seq, report.status);
+            }
+        }));
+    }
+
+    fn json(&self, client: &Client, extra: serde_json::Value) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "delivered": self.delivered.load(Ordering::Relaxed),
+            "duplicate": self.duplicate.load(Ordering::Relaxed),
+            "rejected": self.rejected.load(Ordering::Relaxed),
+            "dropped": self.dropped.load(Ordering::Relaxed),
+            "pending": client.pending_ops(),
+            "requests": client.requests_sent(),
+        });
+        if let (Some(obj), serde_json::Value::Object(more)) = (v.as_object_mut(), extra) {
+            obj.extend(more);
+        }
+        v
+    }
+}
+
+fn open_client(conn: &Connection, default_channel: Option<String>) -> Result<Client, Error> {
+    let mut config = Config::new(
+        &conn.token,
+        &conn.endpoint,
+        Storage::Directory(conn.state_dir.clone()),
+    );
+    config.default_channel_id = default_channel;
+    config.platform = "cli".into();
+    Client::new(config)
+}
+
+/// Waits until `deadline`, then maps the outcome to the exit code and prints the summary.
+fn finish(
+    client: &Client,
+    tally: &Tally,
+    conn: &Connection,
+    deadline: Instant,
+    extra: serde_json::Value,
+) -> i32 {
+    let result = client.shutdown(deadline.saturating_duration_since(Instant::now()));
+    let (state, mut code) = match result {
+        FlushResult::Drained => ("drained", EXIT_OK),
+        FlushResult::TimedOut { .. } => ("timed_out", EXIT_PENDING),
+        FlushResult::Paused { reason, .. } => {
+            eprintln!(
+                "delivery paused: {reason:?}; ops stay in {}",
+                conn.state_dir.display()
+            );
+            ("paused", EXIT_PENDING)
+        }
+    };
+    if code == EXIT_OK
+        && tally.rejected.load(Ordering::Relaxed) + tally.dropped.load(Ordering::Relaxed) > 0
+    {
+        code = EXIT_NOT_DELIVERED;
+    }
+    let mut extra = extra;
+    if let Some(obj) = extra.as_object_mut() {
+        obj.insert("state".into(), state.into());
+    }
+    let summary = tally.json(client, extra);
+    if conn.json {
+        println!("{summary}");
+    } else {
+        println!(
+            "delivered {} duplicate {} rejected {} dropped {} pending {} requests {} ({state})",
+            summary["delivered"],
+            summary["duplicate"],
+            summary["rejected"],
+            summary["dropped"],
+            summary["pending"],
+            summary["requests"]
+        );
+    }
+    code
+}
+
+fn wait_deadline(conn: &Connection) -> Result<Instant, i32> {
+    if !(conn.wait.is_finite() && conn.wait >= 0.0) {
+        eprintln!("--wait must be a number of seconds ≥ 0");
+        return Err(EXIT_BAD_INPUT);
+    }
+    Ok(Instant::now() + Duration::from_secs_f64(conn.wait.min(1e9)))
+}
+
+pub fn send(args: SendArgs) -> i32 {
+    let deadline = match wait_deadline(&args.conn) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let client = match open_client(&args.conn, None) {
+        Ok(c) => c,
+        Err(e) => return bad_input(&e),
+    };
+    let tally = Arc::new(Tally::default());
+    tally.listen(&client, false);
+    let mut calls = vec![Call::SetUserId(args.user_id.clone())];
+    if let Some(line) = &args.line_user_id {
+        let channel = args.channel_id.as_deref();
+        calls.push(if args.unlink {
+            Call::unlink(line, channel)
+        } else {
+            Call::link(line, channel)
+        });
+    }
+    if let Err(e) = client.apply(&calls, None) {
+        return bad_input(&e);
+    }
+    finish(&client, &tally, &args.conn, deadline, serde_json::json!({}))
+}
+
+/// Rows are enqueued in chunks; each chunk and the resume checkpoint are one atomic append.
+const REGISTER_CHUNK_ROWS: usize = 50;
+/// Keep the queue below its bound so a large CSV never triggers QueueFull drops.
+const REGISTER_MAX_PENDING: usize = 5_000;
+
+pub fn register(args: RegisterArgs) -> i32 {
+    let deadline = match wait_deadline(&args.conn) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let rows = match read_register_csv(&args.csv) {
+        Ok(rows) => rows,
+        Err(message) => {
+            eprintln!("{message}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    // Check every row before enqueueing any, so bad input never leaves a half-registered file.
+    for (i, (line, user)) in rows.iter().enumerate() {
+        let check = repro_line_core::validate::user_id(user)
+            .and_then(|_| repro_line_core::validate::line_user_id(line))
+            .and_then(|_| repro_line_core::validate::channel_id(&args.channel_id));
+        if let Err(e) = check {
+            eprintln!(
+                "{}: row {} (line {}): {e}",
+                args.csv.display(),
+                i + 1,
+                i + 2
+            );
+            return EXIT_BAD_INPUT;
+        }
+    }
+    let client = match open_client(&args.conn, Some(args.channel_id.clone())) {
+        Ok(c) => c,
+        Err(e) => return bad_input(&e),
+    };
+    let tally = Arc::new(Tally::default());
+    tally.listen(&client, false);
+    let key = format!(
+        "register:{}:{}",
+        std::fs::canonicalize(&args.csv)
+            .unwrap_or_else(|_| args.csv.clone())
+            .display(),
+        args.channel_id
+    );
+    let done_before = client.checkpoint(&key).unwrap_or(0) as usize;
+    let progress = indicatif::ProgressBar::new(rows.len() as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows enqueued {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    progress.set_position(done_before.min(rows.len()) as u64);
+    let mut next = done_before;
+    while next < rows.len() {
+        while client.pending_ops() > REGISTER_MAX_PENDING {
+            if Instant::now() >= deadline {
+                progress.abandon();
+                eprintln!(
+                    "--wait expired with {} rows not yet enqueued; re-run to resume",
+                    rows.len() - next
+                );
+                return finish(
+                    &client,
+                    &tally,
+                    &args.conn,
+                    deadline,
+                    serde_json::json!({"rows": rows.len(), "enqueued_rows": next}),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let end = (next + REGISTER_CHUNK_ROWS).min(rows.len());
+        let calls: Vec<Call> = rows[next..end]
+            .iter()
+            .flat_map(|(line, user)| [Call::SetUserId(user.clone()), Call::link(line, None)])
+            .collect();
+        if let Err(e) = client.apply(&calls, Some((&key, end as u64))) {
+            progress.abandon();
+            eprintln!("cannot enqueue rows {}..{}: {e}", next + 1, end);
+            return EXIT_NOT_DELIVERED;
+        }
+        next = end;
+        progress.set_position(next as u64);
+    }
+    progress.finish_and_clear();
+    if done_before > 0 {
+        eprintln!("resumed: {done_before} rows were enqueued by an earlier run");
+    }
+    finish(
+        &client,
+        &tally,
+        &args.conn,
+        deadline,
+        serde_json::json!({"rows": rows.len(), "resumed_from_row": done_before}),
+    )
+}
+
+/// Reads `line_user_id,user_id` rows (either column order; header required).
+fn read_register_csv(path: &PathBuf) -> Result<Vec<(String, String)>, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("{}: bad header: {e}", path.display()))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{feff}') == name)
+    };
+    let (Some(line_col), Some(user_col)) = (col("line_user_id"), col("user_id")) else {
+        return Err(format!(
+            "{}: the first line must be the header `line_user_id,user_id` (found `{}`)",
+            path.display(),
+            headers.iter().collect::<Vec<_>>().join(",")
+        ));
+    };
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| format!("{}: row {}: {e}", path.display(), i + 1))?;
+        let get = |c: usize| record.get(c).unwrap_or_default().to_owned();
+        rows.push((get(line_col), get(user_col)));
+    }
+    Ok(rows)
+}
+
+fn bad_input(e: &Error) -> i32 {
+    eprintln!("error: {e}");
+    EXIT_BAD_INPUT
+}
+
+pub fn emulator(args: EmulatorArgs) -> i32 {
+    let faults = match args
+        .faults
+        .as_deref()
+        .map(str::parse::<FaultSpec>)
+        .transpose()
+    {
+        Ok(f) => f.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("bad --faults: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let config = EmulatorConfig {
+        port: args.port,
+        db: args.db,
+        token: args.token,
+        faults,
+        cors_origins: args.cors,
+        ..EmulatorConfig::default()
+    };
+    let emulator = match Emulator::start(config) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("cannot start the emulator: {e}");
+            return EXIT_NOT_DELIVERED;
+        }
+    };
+    println!("listening on {}", emulator.url());
+    let _ = std::io::stdout().flush();
+    loop {
+        std::thread::park();
+    }
+}
+
+pub fn demo() -> i32 {
+    match run_demo() {
+        Ok(()) => EXIT_OK,
+        Err(message) => {
+            eprintln!("demo failed: {message}");
+            EXIT_NOT_DELIVERED
+        }
+    }
+}
+
+fn run_demo() -> Result<(), String> {
+    let token = "demo-token";
+    let emulator = Emulator::start(EmulatorConfig {
+        port: 0,
+        token: token.into(),
+        ..EmulatorConfig::default()
+    })
+    .map_err(|e| e.to_string())?;
+    println!("emulator listening on {}", emulator.url());
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut config = Config::new(
+        token,
+        emulator.url(),
+        Storage::Directory(dir.path().to_path_buf()),
+    );
+    config.default_channel_id = Some("1234567890".into());
+    config.platform = "cli-demo".into();
+    let client = Client::new(config).map_err(|e| e.to_string())?;
+    client.set_listener(Arc::new(|event: &Event| {
+        if let Event::Op(r) = event {
+            println!(
+                "  report: seq {} {} → {:?}",
+                r.seq,
+                op_name(&r.kind),
+                r.status
+            );
+        }
+    }));
+    let line_user_id = format!("U{}", uuid::Uuid::new_v4().simple());
+    println!("setUserId(\"demo-user-001\")");
+    client
+        .set_user_id("demo-user-001")
+        .map_err(|e| e.to_string())?;
+    println!("setLineUserId(\"{line_user_id}\", channel 1234567890)");
+    client
+        .set_line_user_id(&line_user_id, None)
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    match client.shutdown(Duration::from_secs(10)) {
+        FlushResult::Drained => println!("delivered in {} ms", started.elapsed().as_millis()),
+        other => return Err(format!("not delivered: {other:?}")),
+    }
+    let state = emulator.state();
+    println!("emulator state:");
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&state).map_err(|e| e.to_string())?
+    );
+    let linked = state
+        .links
+        .iter()
+        .any(|l| l.line_user_id == line_user_id && l.user_id.as_deref() == Some("demo-user-001"));
+    if !linked {
+        return Err("the emulator does not show the link".into());
+    }
+    println!("registered link: channel 1234567890 / {line_user_id} → demo-user-001");
+    Ok(())
+}
+
+fn op_name(kind: &repro_line_core::protocol::OpKind) -> &'static str {
+    use repro_line_core::protocol::OpKind;
+    match kind {
+        OpKind::SetUserId { .. } => "set_user_id",
+        OpKind::LinkLineId { .. } => "link_line_id",
+        OpKind::UnlinkLineId { .. } => "unlink_line_id",
+    }
+}
