@@ -4,6 +4,7 @@
 //! same server. Fault spec and admin routes: `emulator/README.md`.
 
 mod faults;
+mod line;
 mod server;
 mod state;
 
@@ -96,6 +97,7 @@ impl Emulator {
                 injector: faults::Injector::new(cfg.faults),
                 token: cfg.token,
                 not_before: HashMap::new(),
+                line: Default::default(),
             }),
             cors_origins: cfg.cors_origins,
         });
@@ -158,6 +160,21 @@ impl Emulator {
 
     /// Forgets all state, counters, the request log and pending Retry-After deadlines;
     /// keeps the token and the fault spec.
+    /// Follower IDs that `GET /v2/bot/followers/ids` serves to `Authorization: Bearer <channel_token>`;
+    /// `rate_limit_every` > 0 answers 429 to every Nth follower request.
+    pub fn set_line_followers(
+        &self,
+        channel_token: &str,
+        user_ids: Vec<String>,
+        rate_limit_every: u32,
+    ) {
+        self.shared.lock().line.set(line::FollowersSetup {
+            channel_token: channel_token.to_owned(),
+            user_ids,
+            rate_limit_every,
+        });
+    }
+
     pub fn reset(&self) {
         if let Err(e) = self.shared.reset() {
             tracing::error!(error = %e, "emulator reset failed");

@@ -38,6 +38,8 @@ pub(crate) struct Inner {
     pub(crate) token: String,
     /// device → earliest allowed next request, from the last 429/503 it was given.
     pub(crate) not_before: HashMap<Uuid, Instant>,
+    /// The fake LINE Messaging API (follower IDs) used by the bulk tools.
+    pub(crate) line: crate::line::LineApi,
 }
 
 pub(crate) struct Shared {
@@ -167,6 +169,14 @@ async fn route(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Option<R
             _ => Some(method_not_allowed("POST")),
         };
     }
+    if path == "/v2/bot/followers/ids" && method == Method::GET {
+        let auth = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let (status, body) = shared.lock().line.followers(auth, req.uri().query());
+        return Some(json(status, &body));
+    }
     if let Some(admin) = path.strip_prefix("/admin/") {
         // Admin routes need no token, so only this machine may use them.
         if !conn.peer.ip().to_canonical().is_loopback() {
@@ -252,6 +262,20 @@ async fn admin(shared: &Shared, route: &str, method: Method, req: Request<Incomi
             }
             Ok(_) => error(StatusCode::BAD_REQUEST, "the body must be the new token"),
             Err(e) => error(StatusCode::BAD_REQUEST, &e),
+        },
+        ("line/followers", Method::PUT) => match read_text(req).await.and_then(|t| {
+            serde_json::from_str::<crate::line::FollowersSetup>(&t).map_err(|e| e.to_string())
+        }) {
+            Ok(setup) => {
+                shared.lock().line.set(setup);
+                empty(StatusCode::NO_CONTENT)
+            }
+            Err(e) => error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "expected {{\"channel_token\", \"user_ids\", \"rate_limit_every\"?}}: {e}"
+                ),
+            ),
         },
         ("reset", Method::POST) => match shared.reset() {
             Ok(()) => json(

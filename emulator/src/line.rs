@@ -1,0 +1,152 @@
+//! Enough of the LINE Messaging API "Get follower IDs" endpoint for the bulk
+//! tools: `GET /v2/bot/followers/ids?limit=N&start=CURSOR` with
+//! `Authorization: Bearer <channel access token>`, pages of at most 1000 IDs,
+//! `next` while more remain, and an optional 429 every Nth request.
+
+use std::collections::HashMap;
+
+use hyper::StatusCode;
+use serde::Deserialize;
+
+const DEFAULT_LIMIT: usize = 300;
+const MAX_LIMIT: usize = 1000;
+
+#[derive(Debug, Default)]
+pub(crate) struct LineApi {
+    /// channel access token → follower IDs in order
+    followers: HashMap<String, Vec<String>>,
+    /// Answer 429 to every Nth follower request (0 = never).
+    rate_limit_every: u32,
+    requests: u32,
+}
+
+/// Body of `PUT /admin/line/followers`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct FollowersSetup {
+    pub(crate) channel_token: String,
+    pub(crate) user_ids: Vec<String>,
+    #[serde(default)]
+    pub(crate) rate_limit_every: u32,
+}
+
+impl LineApi {
+    pub(crate) fn set(&mut self, setup: FollowersSetup) {
+        self.followers.insert(setup.channel_token, setup.user_ids);
+        self.rate_limit_every = setup.rate_limit_every;
+    }
+
+    /// Answers one follower-IDs request: (status, JSON body).
+    pub(crate) fn followers(
+        &mut self,
+        authorization: Option<&str>,
+        query: Option<&str>,
+    ) -> (StatusCode, serde_json::Value) {
+        let message = |m: &str| serde_json::json!({ "message": m });
+        self.requests += 1;
+        if self.rate_limit_every > 0 && self.requests.is_multiple_of(self.rate_limit_every) {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                message("The API rate limit has been exceeded. Try again later."),
+            );
+        }
+        let Some(ids) = authorization
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .and_then(|t| self.followers.get(t))
+        else {
+            return (StatusCode::UNAUTHORIZED, message("Authentication failed. Confirm that the access token in the authorization header is valid."));
+        };
+        let mut limit = DEFAULT_LIMIT;
+        let mut start = 0usize;
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "limit" => match value.parse::<usize>() {
+                    Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
+                    _ => {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            message("The value for the 'limit' parameter is invalid"),
+                        )
+                    }
+                },
+                "start" => match value
+                    .strip_prefix('c')
+                    .and_then(|n| n.parse::<usize>().ok())
+                {
+                    Some(n) if n <= ids.len() => start = n,
+                    _ => {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            message("The value for the 'start' parameter is invalid"),
+                        )
+                    }
+                },
+                _ => {}
+            }
+        }
+        let end = (start + limit).min(ids.len());
+        let mut body = serde_json::json!({ "userIds": &ids[start..end] });
+        if end < ids.len() {
+            body["next"] = format!("c{end}").into();
+        }
+        (StatusCode::OK, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_next_and_rate_limit_every_nth() {
+        let mut api = LineApi::default();
+        let ids: Vec<String> = (0..2500).map(|i| format!("U{i:032x}")).collect();
+        api.set(FollowersSetup {
+            channel_token: "t".into(),
+            user_ids: ids.clone(),
+            rate_limit_every: 0,
+        });
+        let mut got = Vec::new();
+        let mut query = "limit=1000".to_owned();
+        loop {
+            let (status, body) = api.followers(Some("Bearer t"), Some(&query));
+            assert_eq!(status, StatusCode::OK);
+            got.extend(
+                body["userIds"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_owned()),
+            );
+            match body["next"].as_str() {
+                Some(next) => query = format!("limit=1000&start={next}"),
+                None => break,
+            }
+        }
+        assert_eq!(got, ids);
+        assert_eq!(
+            api.followers(Some("Bearer other"), None).0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            api.followers(Some("Bearer t"), Some("limit=1001")).0,
+            StatusCode::BAD_REQUEST
+        );
+        api.set(FollowersSetup {
+            channel_token: "t".into(),
+            user_ids: ids,
+            rate_limit_every: 2,
+        });
+        let statuses: Vec<u16> = (0..4)
+            .map(|_| api.followers(Some("Bearer t"), None).0.as_u16())
+            .collect();
+        assert!(
+            statuses.contains(&429) && statuses.contains(&200),
+            "{statuses:?}"
+        );
+    }
+}
