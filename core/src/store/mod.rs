@@ -5,10 +5,10 @@
 pub mod codec;
 #[cfg(feature = "native")]
 pub mod file;
+mod payload;
 
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::protocol::Op;
@@ -17,8 +17,7 @@ use crate::StorageError;
 /// One journal entry. Losing any record but `Op` is harmless: a lost `Done`
 /// resends an op (answered `duplicate`), a lost `Merged` sends an op that was
 /// coalesced away (same final state), a lost `Backoff` retries earlier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "r", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     Meta {
         device_id: Uuid,
