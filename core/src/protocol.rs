@@ -58,15 +58,6 @@ pub struct WireOp {
     pub kind: OpKind,
 }
 
-#[derive(Serialize)]
-struct WireOpRef<'a> {
-    op_id: &'a Uuid,
-    seq: u64,
-    at: String,
-    #[serde(flatten)]
-    kind: &'a OpKind,
-}
-
 /// Request body of `POST /v1/identity/batch`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchRequest {
@@ -74,28 +65,75 @@ pub struct BatchRequest {
     pub ops: Vec<WireOp>,
 }
 
-#[derive(Serialize)]
-struct BatchRequestRef<'a> {
-    device_id: &'a Uuid,
-    ops: Vec<WireOpRef<'a>>,
+/// Serialises a batch without copying the ops. Written by hand (not serde) because it is
+/// the only JSON the SDK writes, and serde's serializer costs the wasm build several KB.
+pub fn encode_batch<'a>(device_id: &Uuid, ops: impl IntoIterator<Item = &'a Op>) -> Vec<u8> {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(256);
+    let _ = write!(
+        out,
+        "{{\"device_id\":\"{}\",\"ops\":[",
+        device_id.hyphenated()
+    );
+    for (i, op) in ops.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "{{\"op_id\":\"{}\",\"seq\":{},\"at\":\"{}\",\"type\":",
+            op.op_id.hyphenated(),
+            op.seq,
+            format_rfc3339_millis(op.at_ms)
+        );
+        let (kind, user_id, link) = match &op.kind {
+            OpKind::SetUserId { user_id } => ("set_user_id", user_id, None),
+            OpKind::LinkLineId {
+                user_id,
+                line_user_id,
+                channel_id,
+            } => ("link_line_id", user_id, Some((line_user_id, channel_id))),
+            OpKind::UnlinkLineId {
+                user_id,
+                line_user_id,
+                channel_id,
+            } => ("unlink_line_id", user_id, Some((line_user_id, channel_id))),
+        };
+        push_json_str(&mut out, kind);
+        out.push_str(",\"user_id\":");
+        push_json_str(&mut out, user_id);
+        if let Some((line_user_id, channel_id)) = link {
+            out.push_str(",\"line_user_id\":");
+            push_json_str(&mut out, line_user_id);
+            out.push_str(",\"channel_id\":");
+            push_json_str(&mut out, channel_id);
+        }
+        out.push('}');
+    }
+    out.push_str("]}");
+    out.into_bytes()
 }
 
-/// Serialises a batch without copying the ops.
-pub fn encode_batch<'a>(device_id: &Uuid, ops: impl IntoIterator<Item = &'a Op>) -> Vec<u8> {
-    let body = BatchRequestRef {
-        device_id,
-        ops: ops
-            .into_iter()
-            .map(|op| WireOpRef {
-                op_id: &op.op_id,
-                seq: op.seq,
-                at: format_rfc3339_millis(op.at_ms),
-                kind: &op.kind,
-            })
-            .collect(),
-    };
-    // Serialising these plain structs to a Vec cannot fail.
-    serde_json::to_vec(&body).unwrap_or_default()
+/// A JSON string literal (RFC 8259 escaping; non-ASCII stays UTF-8).
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(HEX[(c as usize) >> 4] as char);
+                out.push(HEX[(c as usize) & 0xf] as char);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -143,13 +181,53 @@ pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(secs.saturating_mul(1000));
     }
-    let at = httpdate::parse_http_date(value).ok()?;
-    let at_ms = at
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_millis()
-        .min(u128::from(u64::MAX)) as u64;
+    let at_ms = parse_imf_fixdate(value)?.checked_mul(1000)?;
     Some(at_ms.saturating_sub(now_ms))
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` → seconds since the epoch. RFC 9110 requires senders
+/// to use this form; the two obsolete forms are not accepted (the backoff applies instead).
+/// Hand-written to keep an HTTP-date crate out of the wasm build.
+fn parse_imf_fixdate(value: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut parts = value.split_ascii_whitespace();
+    let (_weekday, day, month, year, time, zone) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    if zone != "GMT"
+        || parts.next().is_some()
+        || day.len() != 2
+        || year.len() != 4
+        || time.len() != 8
+    {
+        return None;
+    }
+    let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
+    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec;
+    u64::try_from(secs).ok()
+}
+
+/// (year, month, day) → days since 1970-01-01; Howard Hinnant's algorithm.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// `2026-11-28T12:00:00.123Z`. Hand-written (civil-from-days) to keep chrono out of the wasm build.
@@ -214,6 +292,25 @@ mod tests {
         assert_eq!(back.ops[0].kind, op.kind);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_strings_survive_the_hand_written_encoder(user in ".*", line in ".*", channel in "\\PC*", seq in proptest::prelude::any::<u64>(), at_ms in 0u64..253_402_300_799_999) {
+            let ops = vec![
+                Op { op_id: Uuid::from_u128(1), seq, at_ms, kind: OpKind::SetUserId { user_id: user.clone() } },
+                Op { op_id: Uuid::from_u128(2), seq, at_ms, kind: OpKind::UnlinkLineId { user_id: user, line_user_id: line, channel_id: channel } },
+            ];
+            let body = encode_batch(&Uuid::from_u128(3), &ops);
+            let back: BatchRequest = serde_json::from_slice(&body).unwrap();
+            proptest::prop_assert_eq!(back.device_id, Uuid::from_u128(3));
+            proptest::prop_assert_eq!(back.ops.len(), 2);
+            for (w, o) in back.ops.iter().zip(&ops) {
+                proptest::prop_assert_eq!(&w.kind, &o.kind);
+                proptest::prop_assert_eq!(w.seq, o.seq);
+                proptest::prop_assert_eq!(&w.at, &format_rfc3339_millis(o.at_ms));
+            }
+        }
+    }
+
     #[test]
     fn retry_after_both_forms() {
         assert_eq!(parse_retry_after("1", 0), Some(1000));
@@ -228,5 +325,17 @@ mod tests {
             Some(0)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(
+            parse_retry_after("Sat, 28 Nov 2026 12:00:05 UTC", now),
+            None
+        );
+        assert_eq!(
+            parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_imf_fixdate("Thu, 29 Feb 2024 00:00:00 GMT"),
+            Some(1_709_164_800)
+        );
     }
 }

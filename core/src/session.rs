@@ -3,7 +3,7 @@
 //! thread, the wasm browser loop — wraps one, so call semantics exist once.
 //! It takes the time as an argument and does no network I/O.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 use uuid::Uuid;
 
@@ -86,7 +86,8 @@ pub struct Session {
     rng: u64,
     /// Journal bytes a failed background append could not write yet.
     unwritten: Vec<u8>,
-    checkpoints: BTreeMap<String, u64>,
+    /// Few keys (one per registered CSV): a Vec is smaller than a map in the wasm build.
+    checkpoints: Vec<(String, u64)>,
     recovery: RecoveryReport,
 }
 
@@ -118,10 +119,12 @@ impl Session {
             skipped_bytes: decoded.skipped.iter().map(|s| s.len).sum(),
         };
         let mut meta = None;
-        let mut entries: BTreeMap<u64, Entry> = BTreeMap::new();
+        // Sorted by seq. Ops arrive in seq order and leave mostly from the front, so a deque with
+        // binary search replays 10k ops quickly, without BTreeMap's code in the wasm build.
+        let mut entries = RecoveredQueue::default();
         let mut max_seq = 0;
         let mut backoff = (0, 0);
-        let mut checkpoints = BTreeMap::new();
+        let mut checkpoints = Vec::new();
         for record in decoded.records {
             match record {
                 Record::Meta {
@@ -135,24 +138,21 @@ impl Session {
                 }
                 Record::Op(op) => {
                     max_seq = max_seq.max(op.seq);
-                    entries.insert(
-                        op.seq,
-                        Entry {
-                            op,
-                            merged: Vec::new(),
-                            sent: false,
-                        },
-                    );
+                    entries.insert(Entry {
+                        op,
+                        merged: Vec::new(),
+                        sent: false,
+                    });
                 }
                 Record::Done { seqs } => {
                     for s in seqs {
-                        entries.remove(&s);
+                        entries.remove(s);
                     }
                 }
                 Record::Merged { seq, into } => {
-                    if entries.contains_key(&into) {
-                        if let Some(gone) = entries.remove(&seq) {
-                            if let Some(target) = entries.get_mut(&into) {
+                    if entries.get_mut(into).is_some() {
+                        if let Some(gone) = entries.remove(seq) {
+                            if let Some(target) = entries.get_mut(into) {
                                 target.merged.push(gone.op);
                                 target.merged.extend(gone.merged);
                             }
@@ -160,19 +160,19 @@ impl Session {
                     }
                 }
                 Record::Sent { through } => {
-                    for e in entries.range_mut(..=through) {
-                        e.1.sent = true;
+                    for e in entries.0.iter_mut().take_while(|e| e.op.seq <= through) {
+                        e.sent = true;
                     }
                 }
                 Record::Backoff { until_ms, attempt } => backoff = (attempt, until_ms),
                 Record::Checkpoint { key, value } => {
-                    checkpoints.insert(key, value);
+                    set_checkpoint(&mut checkpoints, key, value);
                 }
             }
         }
         let fresh = meta.is_none();
         let (device_id, opted_in, user_id) = meta.unwrap_or_else(|| (Uuid::new_v4(), true, None));
-        let entries: Vec<Entry> = entries.into_values().collect();
+        let entries: Vec<Entry> = entries.0.into();
         let mut session = Session {
             engine: Engine::restore(engine_cfg, entries, backoff.0, backoff.1),
             store,
@@ -348,7 +348,7 @@ impl Session {
         }
         self.user_id = user;
         if let Some((key, value)) = checkpoint {
-            self.checkpoints.insert(key.to_owned(), value);
+            set_checkpoint(&mut self.checkpoints, key.to_owned(), value);
         }
         self.next_seq += ops.len() as u64;
         for op in ops {
@@ -360,7 +360,10 @@ impl Session {
 
     /// The last value stored with [`Session::apply`] under `key`.
     pub fn checkpoint(&self, key: &str) -> Option<u64> {
-        self.checkpoints.get(key).copied()
+        self.checkpoints
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| *v)
     }
 
     /// `optIn`: persisted; opting out purges the queue (ops in flight still finish).
@@ -530,6 +533,38 @@ impl Session {
         x ^= x >> 27;
         self.rng = x;
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn set_checkpoint(checkpoints: &mut Vec<(String, u64)>, key: String, value: u64) {
+    match checkpoints.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = value,
+        None => checkpoints.push((key, value)),
+    }
+}
+
+/// The queue being rebuilt from the journal, sorted by seq.
+#[derive(Default)]
+struct RecoveredQueue(VecDeque<Entry>);
+
+impl RecoveredQueue {
+    fn position(&self, seq: u64) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&seq, |e| e.op.seq)
+    }
+
+    fn insert(&mut self, entry: Entry) {
+        match self.position(entry.op.seq) {
+            Ok(i) => self.0[i] = entry,
+            Err(i) => self.0.insert(i, entry),
+        }
+    }
+
+    fn remove(&mut self, seq: u64) -> Option<Entry> {
+        self.position(seq).ok().and_then(|i| self.0.remove(i))
+    }
+
+    fn get_mut(&mut self, seq: u64) -> Option<&mut Entry> {
+        self.position(seq).ok().and_then(|i| self.0.get_mut(i))
     }
 }
 
