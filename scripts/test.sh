@@ -17,11 +17,12 @@ step "rust tests (core, emulator, cli, bulk)"
 bash scripts/ensure-moto.sh
 cargo test --workspace --locked
 
-for extra in scripts/mobile-test.sh scripts/web-test.sh; do
-  if [ -f "$extra" ]; then
-    step "$extra"
-    bash "$extra"
-  fi
-done
+step "web: wasm build (size ceiling), wasm-bindgen tests, conformance in Node, headless Chromium e2e"
+bash scripts/web-test.sh
+
+if [ -f scripts/mobile-test.sh ]; then
+  step "mobile: UniFFI build, binding drift check, Kotlin host tests"
+  bash scripts/mobile-test.sh
+fi
 
 step "all suites passed"

@@ -1,0 +1,76 @@
+//! Calls made in a tab that does not deliver ("follower") wait in that tab's
+//! own inbox key until the delivering tab ("leader") feeds them to its Session.
+//! Each key has one writer: the follower appends and trims its inbox, the
+//! leader only reads it and stores how far it got as a Session checkpoint
+//! (`apply(.., Some((inbox_key, n)))`), atomically with the ops it enqueued, so
+//! an entry is enqueued exactly once even if a tab dies in between.
+//!
+//! Line format: `n \t kind \t at_ms \t a \t b \n`. Validated values hold no
+//! control characters (user IDs) or only ASCII alphanumerics, so tab and
+//! newline never occur inside a field.
+
+use crate::js;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    SetUserId(String),
+    Link(String, Option<String>),
+    Unlink(String, Option<String>),
+    OptIn(bool),
+    Flush,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub n: u64,
+    pub at_ms: u64,
+    pub kind: Kind,
+}
+
+pub fn encode(entries: &[Entry]) -> String {
+    let mut out = String::new();
+    for e in entries {
+        js::push_u64(&mut out, e.n);
+        let (k, a, b) = match &e.kind {
+            Kind::SetUserId(u) => ("u", u.as_str(), None),
+            Kind::Link(l, c) => ("l", l.as_str(), c.as_deref()),
+            Kind::Unlink(l, c) => ("x", l.as_str(), c.as_deref()),
+            Kind::OptIn(true) => ("o", "1", None),
+            Kind::OptIn(false) => ("o", "0", None),
+            Kind::Flush => ("f", "", None),
+        };
+        out.push('\t');
+        out.push_str(k);
+        out.push('\t');
+        js::push_u64(&mut out, e.at_ms);
+        out.push('\t');
+        out.push_str(a);
+        out.push('\t');
+        out.push_str(b.unwrap_or(""));
+        out.push('\n');
+    }
+    out
+}
+
+/// Every well-formed line; anything else is skipped.
+pub fn decode(text: &str) -> Vec<Entry> {
+    text.split('\n').filter_map(decode_line).collect()
+}
+
+fn decode_line(line: &str) -> Option<Entry> {
+    let mut f = line.split('\t');
+    let n = f.next()?.parse().ok()?;
+    let k = f.next()?;
+    let at_ms = f.next()?.parse().ok()?;
+    let a = f.next()?.to_owned();
+    let b = f.next().filter(|b| !b.is_empty()).map(str::to_owned);
+    let kind = match k {
+        "u" => Kind::SetUserId(a),
+        "l" => Kind::Link(a, b),
+        "x" => Kind::Unlink(a, b),
+        "o" => Kind::OptIn(a == "1"),
+        "f" => Kind::Flush,
+        _ => return None,
+    };
+    Some(Entry { n, at_ms, kind })
+}

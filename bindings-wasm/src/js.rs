@@ -1,0 +1,94 @@
+//! The few Web APIs the driver uses, bound directly.
+//!
+//! Why hand-written bindings on the global scope instead of `web_sys::Window`:
+//! `fetch`, `setTimeout` and `localStorage` are reached through `globalThis`,
+//! so the same code runs in a page, a worker and Node (the unit and
+//! conformance tests); every import that can throw is declared `catch`, so a
+//! browser quirk becomes an `Err` here and never an exception in the page.
+//! Fetch itself is the browser's: no HTTP stack is compiled into the wasm
+//! (reqwest on wasm wraps the same `fetch` but adds ~100 KB of code).
+
+use js_sys::{Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `globalThis.fetch(url, init)`.
+    #[wasm_bindgen(catch, js_name = fetch)]
+    pub fn fetch(url: &str, init: &Object) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(js_name = setTimeout)]
+    pub fn set_timeout(f: &Function, ms: f64) -> JsValue;
+
+    #[wasm_bindgen(js_name = clearTimeout)]
+    pub fn clear_timeout(id: &JsValue);
+
+    #[wasm_bindgen(js_namespace = console, js_name = warn)]
+    pub fn warn(msg: &str);
+
+    /// `localStorage` (or anything with the same methods).
+    pub type Storage;
+    #[wasm_bindgen(method, catch, js_name = getItem)]
+    pub fn get_item(this: &Storage, key: &str) -> Result<Option<String>, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = setItem)]
+    pub fn set_item(this: &Storage, key: &str, value: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = removeItem)]
+    pub fn remove_item(this: &Storage, key: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    pub fn key(this: &Storage, index: u32) -> Result<Option<String>, JsValue>;
+    #[wasm_bindgen(method, getter, catch)]
+    pub fn length(this: &Storage) -> Result<u32, JsValue>;
+}
+
+/// `globalThis.localStorage`, or `None` where it is missing or access throws
+/// (sandboxed iframes, some private modes, Node).
+pub fn local_storage() -> Option<Storage> {
+    let v = Reflect::get(&js_sys::global(), &JsValue::from_str("localStorage")).ok()?;
+    v.is_object().then(|| v.unchecked_into())
+}
+
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// `obj[key] = value`, ignoring the impossible failure on a plain object.
+pub fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+pub fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+pub fn get_str(obj: &JsValue, key: &str) -> Option<String> {
+    get(obj, key).as_string()
+}
+
+pub fn get_num(obj: &JsValue, key: &str) -> Option<f64> {
+    get(obj, key).as_f64()
+}
+
+/// The message of a thrown value, for diagnostics.
+pub fn message(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| get_str(e, "message"))
+        .unwrap_or_else(|| "unknown error".into())
+}
+
+/// Decimal digits of `n`, without the formatting machinery.
+pub fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(d as char);
+    }
+}

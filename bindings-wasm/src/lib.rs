@@ -1,0 +1,885 @@
+//! repro-line for browsers: the platform-neutral `repro_line_core::Session`
+//! driven by `fetch`, `setTimeout` and `localStorage`. Validation, ordering,
+//! exactly-once, coalescing and the retry policy are the Session's; this crate
+//! only does I/O, like core's native driver (`core/src/native/mod.rs`).
+//!
+//! Tabs: the page's JS (npm/index.js) holds a Web Lock; the tab holding it is
+//! the *leader*, owns the journal in `localStorage` and is the only one that
+//! sends, so two tabs never send the same op concurrently. Other tabs are
+//! *followers*: a call is validated against a read-only copy of the journal
+//! ("shadow" Session over memory) plus the tab's own unsent calls, then
+//! persisted in the tab's inbox key (see `inbox.rs`); the leader picks it up
+//! on the `storage` event. When the leader's page goes away the browser hands
+//! the lock to the next tab, which opens the journal and carries on.
+//!
+//! Nothing here throws into the page except the validation errors of explicit
+//! calls: storage failures fall back to memory and are reported through the
+//! state callback, listener exceptions are swallowed, network failures are
+//! outcomes.
+
+mod http;
+mod inbox;
+mod js;
+mod store;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use js_sys::{Function, Object, Promise};
+use repro_line_core::engine::{DeliveryStatus, DropReason, Event};
+use repro_line_core::protocol::OpKind;
+use repro_line_core::session::{Call, Next, Request};
+use repro_line_core::{DeliveryState, EngineConfig, Error, MemoryStore, PauseReason, Session};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::inbox::Kind;
+use crate::store::{Change, LocalStore, Notes, SharedNotes};
+
+/// The largest delay `setTimeout` honours (longer ones fire at once).
+const MAX_TIMER_MS: f64 = 2_147_483_647.0;
+
+/// The delivery client. Built by npm/index.js; apps use `ReproLine.setup`.
+#[wasm_bindgen]
+pub struct Client {
+    inner: Rc<RefCell<Inner>>,
+}
+
+struct Inner {
+    /// Leader: over the journal. Follower: a shadow over a copy of it (validation and counts only).
+    session: Session,
+    leader: bool,
+    /// Follower: the journal changed since the shadow was built.
+    stale: bool,
+    /// Leader: an inbox changed.
+    ingest: bool,
+    engine_cfg: EngineConfig,
+    default_channel: Option<String>,
+    url: String,
+    token: String,
+    timeout_ms: f64,
+    /// `None`: memory only (no journal, no tabs).
+    journal_key: Option<String>,
+    inbox_prefix: String,
+    inbox_key: String,
+    budget: usize,
+    /// Follower: this tab's calls not yet taken by the leader (what its inbox key holds).
+    mine: Vec<inbox::Entry>,
+    notes: SharedNotes,
+    listener: Option<Function>,
+    state_listener: Option<Function>,
+    /// Resolves the driver's current wait.
+    wake: Option<Function>,
+    woken: bool,
+    hidden: bool,
+    running: bool,
+    stopped: bool,
+    requests: u32,
+}
+
+/// Callbacks to run once the state is no longer borrowed (a callback may call back in).
+#[must_use]
+struct Emit {
+    events: Vec<JsValue>,
+    listener: Option<Function>,
+    states: Vec<JsValue>,
+    state_listener: Option<Function>,
+}
+
+impl Emit {
+    fn run(self) {
+        for (list, cb) in [
+            (self.events, self.listener),
+            (self.states, self.state_listener),
+        ] {
+            if let Some(cb) = cb {
+                for v in list {
+                    // An exception in the app's listener must not stop delivery.
+                    let _ = cb.call1(&JsValue::NULL, &v);
+                }
+            }
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl Client {
+    /// `options`: `{sdkToken, endpoint, defaultChannelId?, storage?: "local"|"memory",
+    /// leader?: boolean, slot?: number, namespace?, storageBudgetBytes?, requestTimeoutMs?,
+    /// debounceMs?, maxBatchOps?, maxQueueOps?, maxOpAgeMs?}`.
+    /// Throws `{code, message}` for a bad configuration.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: &JsValue) -> Result<Client, JsValue> {
+        Inner::new(options).map_err(|e| error_js(&e)).map(|inner| {
+            let leader = inner.leader;
+            let client = Client {
+                inner: Rc::new(RefCell::new(inner)),
+            };
+            if leader {
+                client.start();
+            }
+            client
+        })
+    }
+
+    #[wasm_bindgen(js_name = setUserId)]
+    pub fn set_user_id(&self, user_id: &str) -> Result<(), JsValue> {
+        self.call(Kind::SetUserId(user_id.to_owned()))
+    }
+
+    #[wasm_bindgen(js_name = setLineUserId)]
+    pub fn set_line_user_id(
+        &self,
+        line_user_id: &str,
+        channel_id: Option<String>,
+    ) -> Result<(), JsValue> {
+        self.call(Kind::Link(line_user_id.to_owned(), channel_id))
+    }
+
+    #[wasm_bindgen(js_name = unlinkLineUserId)]
+    pub fn unlink_line_user_id(
+        &self,
+        line_user_id: &str,
+        channel_id: Option<String>,
+    ) -> Result<(), JsValue> {
+        self.call(Kind::Unlink(line_user_id.to_owned(), channel_id))
+    }
+
+    #[wasm_bindgen(js_name = setOptedIn)]
+    pub fn set_opted_in(&self, opted_in: bool) -> Result<(), JsValue> {
+        self.call(Kind::OptIn(opted_in))
+    }
+
+    /// Skips the debounce until the queue is empty (in a follower: asks the leader to).
+    #[wasm_bindgen(js_name = requestFlush)]
+    pub fn request_flush(&self) -> Result<(), JsValue> {
+        self.call(Kind::Flush)
+    }
+
+    /// `cb(event)` for each call's final outcome and for pause/resume.
+    #[wasm_bindgen(js_name = onEvent)]
+    pub fn on_event(&self, cb: Option<Function>) {
+        if let Ok(mut s) = self.inner.try_borrow_mut() {
+            s.listener = cb;
+        }
+    }
+
+    /// `cb(state)` for storage changes (`{type:"storage", persistent, reason?}`) and refused cross-tab calls.
+    #[wasm_bindgen(js_name = onState)]
+    pub fn on_state(&self, cb: Option<Function>) {
+        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+            s.state_listener = cb;
+            s.drain()
+        });
+        if let Some(out) = out {
+            out.run();
+        }
+    }
+
+    /// This tab now holds the delivery lock.
+    pub fn promote(&self) {
+        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+            s.promote();
+            s.drain()
+        });
+        if let Some(out) = out {
+            out.run();
+        }
+        self.start();
+    }
+
+    /// A `storage` event's key (`null` after `localStorage.clear()`).
+    #[wasm_bindgen(js_name = onStorage)]
+    pub fn on_storage(&self, key: Option<String>) {
+        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+            let journal = key.is_none() || key == s.journal_key;
+            let inbox = key.is_none() || key.is_some_and(|k| k.starts_with(&s.inbox_prefix));
+            if !s.leader && journal {
+                s.stale = true;
+            }
+            if s.leader && inbox && !s.stopped {
+                s.ingest();
+                s.wake();
+            }
+            s.drain()
+        });
+        if let Some(out) = out {
+            out.run();
+        }
+    }
+
+    /// The page is going away or hidden: send what is queued now, with `keepalive`.
+    #[wasm_bindgen(js_name = pageHidden)]
+    pub fn page_hidden(&self, hidden: bool) {
+        if let Ok(mut s) = self.inner.try_borrow_mut() {
+            s.hidden = hidden;
+            if hidden && s.leader {
+                s.session.request_flush();
+                s.wake();
+            }
+        }
+    }
+
+    /// Uses a new token from now on and resumes after `auth_failed`.
+    #[wasm_bindgen(js_name = setSdkToken)]
+    pub fn set_sdk_token(&self, token: &str) -> Result<(), JsValue> {
+        if token.trim().is_empty() {
+            return Err(error_js(&Error::InvalidConfig("sdkToken is empty".into())));
+        }
+        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+            s.token = token.to_owned();
+            s.session.resume();
+            s.wake();
+            s.drain()
+        });
+        if let Some(out) = out {
+            out.run();
+        }
+        Ok(())
+    }
+
+    /// Stops delivering; queued calls stay in the journal for the next page.
+    pub fn shutdown(&self) {
+        if let Ok(mut s) = self.inner.try_borrow_mut() {
+            s.stopped = true;
+            s.wake();
+        }
+    }
+
+    /// Calls accepted and not yet reported (in a follower: as far as this tab can see).
+    #[wasm_bindgen(js_name = pendingOps)]
+    pub fn pending_ops(&self) -> u32 {
+        self.with(|s| s.session.pending_ops() as u32).unwrap_or(0)
+    }
+
+    /// `"auth_failed"`, `"endpoint_misconfigured"`, or `undefined`.
+    pub fn paused(&self) -> Option<String> {
+        self.with(|s| {
+            s.session
+                .engine()
+                .paused()
+                .map(|r| pause_name(r).to_owned())
+        })
+        .flatten()
+    }
+
+    #[wasm_bindgen(js_name = deviceId)]
+    pub fn device_id(&self) -> String {
+        self.with(|s| s.session.device_id().to_string())
+            .unwrap_or_default()
+    }
+
+    #[wasm_bindgen(js_name = userId)]
+    pub fn user_id(&self) -> Option<String> {
+        self.with(|s| s.session.user_id().map(str::to_owned))
+            .flatten()
+    }
+
+    #[wasm_bindgen(js_name = optedIn)]
+    pub fn opted_in(&self) -> bool {
+        self.with(|s| s.session.opted_in()).unwrap_or(true)
+    }
+
+    #[wasm_bindgen(js_name = isLeader)]
+    pub fn is_leader(&self) -> bool {
+        self.with(|s| s.leader).unwrap_or(false)
+    }
+
+    /// Whether the journal is in `localStorage` (false: memory only).
+    pub fn persistent(&self) -> bool {
+        self.with(|s| store::lock(&s.notes).persistent)
+            .unwrap_or(false)
+    }
+
+    #[wasm_bindgen(js_name = requestsSent)]
+    pub fn requests_sent(&self) -> u32 {
+        self.with(|s| s.requests).unwrap_or(0)
+    }
+}
+
+impl Client {
+    fn call(&self, kind: Kind) -> Result<(), JsValue> {
+        let Ok(mut s) = self.inner.try_borrow_mut() else {
+            return Err(error_js(&Error::Internal("re-entrant call".into())));
+        };
+        let result = s.call(kind);
+        let out = s.drain();
+        drop(s);
+        out.run();
+        result.map_err(|e| error_js(&e))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> Option<T> {
+        let mut s = self.inner.try_borrow_mut().ok()?;
+        if !s.leader {
+            s.refresh_shadow();
+        }
+        Some(f(&mut s))
+    }
+
+    fn start(&self) {
+        let Ok(mut s) = self.inner.try_borrow_mut() else {
+            return;
+        };
+        if s.running || s.stopped {
+            return;
+        }
+        s.running = true;
+        drop(s);
+        wasm_bindgen_futures::spawn_local(drive(Rc::clone(&self.inner)));
+    }
+}
+
+impl Inner {
+    fn new(o: &JsValue) -> Result<Inner, Error> {
+        let cfg = |k: &str, default: f64| js::get_num(o, k).unwrap_or(default);
+        let token = js::get_str(o, "sdkToken").unwrap_or_default();
+        if token.trim().is_empty() {
+            return Err(Error::InvalidConfig("sdkToken is empty".into()));
+        }
+        let url =
+            repro_line_core::endpoint::batch_url(&js::get_str(o, "endpoint").unwrap_or_default())?;
+        let d = EngineConfig::default();
+        let engine_cfg = EngineConfig {
+            max_batch_ops: cfg("maxBatchOps", d.max_batch_ops as f64) as usize,
+            // Browsers give an origin ~5 MB: keep the queue well inside the storage budget.
+            max_queue_ops: cfg("maxQueueOps", 1_000.0) as usize,
+            max_op_age_ms: cfg("maxOpAgeMs", d.max_op_age_ms as f64) as u64,
+            debounce_ms: cfg("debounceMs", d.debounce_ms as f64) as u64,
+        };
+        if !(1..=repro_line_core::protocol::MAX_BATCH_OPS).contains(&engine_cfg.max_batch_ops) {
+            return Err(Error::InvalidConfig("maxBatchOps must be 1 to 100".into()));
+        }
+        if engine_cfg.max_queue_ops < engine_cfg.max_batch_ops {
+            return Err(Error::InvalidConfig(
+                "maxQueueOps must be at least maxBatchOps".into(),
+            ));
+        }
+        let timeout_ms = cfg("requestTimeoutMs", 30_000.0);
+        if timeout_ms.is_nan() || timeout_ms <= 0.0 {
+            return Err(Error::InvalidConfig(
+                "requestTimeoutMs must be above zero".into(),
+            ));
+        }
+        let default_channel = js::get_str(o, "defaultChannelId").filter(|c| !c.is_empty());
+        let ns = js::get_str(o, "namespace").unwrap_or_else(|| "repro-line".into());
+        let local =
+            js::get_str(o, "storage").as_deref() != Some("memory") && js::local_storage().is_some();
+        let mut slot = String::new();
+        js::push_u64(&mut slot, cfg("slot", 0.0) as u64);
+        let inbox_prefix = ns.clone() + ":in:";
+        let notes: SharedNotes = Arc::new(Mutex::new(Notes::default()));
+        // Without localStorage there is nothing to share between tabs: deliver from this one.
+        let leader = !local || js::get(o, "leader").as_bool().unwrap_or(true);
+        let mut inner = Inner {
+            session: Session::open(
+                engine_cfg.clone(),
+                default_channel.clone(),
+                Box::new(MemoryStore::new()),
+            )?,
+            leader,
+            stale: true,
+            ingest: true,
+            engine_cfg,
+            default_channel,
+            url,
+            token,
+            timeout_ms,
+            journal_key: local.then(|| ns.clone() + ":journal"),
+            inbox_key: inbox_prefix.clone() + &slot,
+            inbox_prefix,
+            budget: cfg("storageBudgetBytes", 512.0 * 1024.0) as usize,
+            mine: Vec::new(),
+            notes,
+            listener: None,
+            state_listener: None,
+            wake: None,
+            woken: false,
+            hidden: false,
+            running: false,
+            stopped: false,
+            requests: 0,
+        };
+        if !local {
+            let mut n = store::lock(&inner.notes);
+            if js::get_str(o, "storage").as_deref() != Some("memory") {
+                n.changes
+                    .push(Change::Memory("localStorage is not available".into()));
+            }
+        } else if leader {
+            inner.open_journal()?;
+        } else {
+            // Adopt what a closed tab left in this slot's inbox; the leader may not have taken it yet.
+            inner.mine = js::local_storage()
+                .and_then(|ls| ls.get_item(&inner.inbox_key).ok().flatten())
+                .map(|t| inbox::decode(&t))
+                .unwrap_or_default();
+            inner.refresh_shadow();
+        }
+        Ok(inner)
+    }
+
+    fn open_journal(&mut self) -> Result<(), Error> {
+        if let Some(key) = &self.journal_key {
+            let store = LocalStore::open(key.clone(), self.budget, Arc::clone(&self.notes));
+            self.session = Session::open(
+                self.engine_cfg.clone(),
+                self.default_channel.clone(),
+                Box::new(store),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn promote(&mut self) {
+        if self.leader {
+            return;
+        }
+        self.leader = true;
+        if let Err(e) = self.open_journal() {
+            self.note(&e.to_string());
+        }
+        self.ingest = true;
+    }
+
+    fn call(&mut self, kind: Kind) -> Result<(), Error> {
+        let now = js::now_ms();
+        if self.leader {
+            apply(&mut self.session, now, &kind, None)?;
+            self.wake();
+            return Ok(());
+        }
+        self.refresh_shadow();
+        apply(&mut self.session, now, &kind, None)?;
+        let _ = self.session.take_events();
+        let kind = match kind {
+            // The default channel is resolved here so the leader's configuration cannot change it.
+            Kind::Link(l, None) => Kind::Link(l, self.default_channel.clone()),
+            Kind::Unlink(l, None) => Kind::Unlink(l, self.default_channel.clone()),
+            k => k,
+        };
+        let last = self.mine.last().map_or(0, |e| e.n);
+        let n = last.max(self.session.checkpoint(&self.inbox_key).unwrap_or(0)) + 1;
+        self.mine.push(inbox::Entry {
+            n,
+            at_ms: now,
+            kind,
+        });
+        self.write_inbox();
+        Ok(())
+    }
+
+    fn write_inbox(&mut self) {
+        let result = match js::local_storage() {
+            Some(ls) if self.mine.is_empty() => ls.remove_item(&self.inbox_key),
+            Some(ls) => ls.set_item(&self.inbox_key, &inbox::encode(&self.mine)),
+            None => Err("localStorage is not available".into()),
+        };
+        if let Err(e) = result {
+            // Kept in `mine` and written again with the next call or refresh.
+            self.note(&("cannot write this tab's inbox: ".to_owned() + &js::message(&e)));
+        }
+    }
+
+    /// Follower: rebuilds the shadow from the journal plus this tab's calls the leader has not taken.
+    fn refresh_shadow(&mut self) {
+        if self.leader || !self.stale {
+            return;
+        }
+        self.stale = false;
+        let (Some(ls), Some(key)) = (js::local_storage(), &self.journal_key) else {
+            return;
+        };
+        let bytes = ls
+            .get_item(key)
+            .ok()
+            .flatten()
+            .map(|s| store::from_latin1(&s))
+            .unwrap_or_default();
+        let mem = MemoryStore::new();
+        mem.overwrite(bytes);
+        match Session::open(
+            self.engine_cfg.clone(),
+            self.default_channel.clone(),
+            Box::new(mem),
+        ) {
+            Ok(s) => self.session = s,
+            Err(e) => return self.note(&e.to_string()),
+        }
+        let taken = self.session.checkpoint(&self.inbox_key).unwrap_or(0);
+        let before = self.mine.len();
+        self.mine.retain(|e| e.n > taken);
+        for e in &self.mine {
+            let _ = apply(&mut self.session, e.at_ms, &e.kind, None);
+        }
+        let _ = self.session.take_events();
+        if self.mine.len() != before {
+            self.write_inbox();
+        }
+    }
+
+    /// Leader: enqueues every inbox entry not taken yet, oldest call first across tabs
+    /// (each inbox stays in its own order so its checkpoint only moves forward).
+    fn ingest(&mut self) {
+        self.ingest = false;
+        let Some(ls) = js::local_storage() else {
+            return;
+        };
+        let mut inboxes: Vec<(String, Vec<inbox::Entry>)> = Vec::new();
+        for i in 0..ls.length().unwrap_or(0) {
+            let Some(key) = ls
+                .key(i)
+                .ok()
+                .flatten()
+                .filter(|k| k.starts_with(&self.inbox_prefix))
+            else {
+                continue;
+            };
+            let taken = self.session.checkpoint(&key).unwrap_or(0);
+            let mut entries = ls
+                .get_item(&key)
+                .ok()
+                .flatten()
+                .map(|t| inbox::decode(&t))
+                .unwrap_or_default();
+            entries.retain(|e| e.n > taken);
+            entries.reverse();
+            inboxes.push((key, entries));
+        }
+        loop {
+            let next = inboxes
+                .iter_mut()
+                .filter(|(_, v)| !v.is_empty())
+                .min_by_key(|(_, v)| v.last().map_or(u64::MAX, |e| e.at_ms));
+            let Some((key, entries)) = next else { break };
+            let Some(e) = entries.pop() else { break };
+            let checkpoint = Some((key.as_str(), e.n));
+            if let Err(err) = apply(&mut self.session, e.at_ms, &e.kind, checkpoint) {
+                // Valid in its tab but not here (e.g. no user ID in this journal): report, and move past it.
+                let _ = self.session.apply(e.at_ms, &[], checkpoint);
+                self.note(&("a call from another tab was refused: ".to_owned() + &err.to_string()));
+            }
+        }
+        if !self.mine.is_empty() {
+            self.mine.clear();
+            self.write_inbox();
+        }
+    }
+
+    fn note(&mut self, reason: &str) {
+        store::lock(&self.notes)
+            .changes
+            .push(Change::Warning(reason.to_owned()));
+    }
+
+    fn wake(&mut self) {
+        self.woken = true;
+        if let Some(f) = self.wake.take() {
+            let _ = f.call0(&JsValue::NULL);
+        }
+    }
+
+    fn drain(&mut self) -> Emit {
+        let events = if self.leader {
+            self.session.take_events().iter().map(event_js).collect()
+        } else {
+            Vec::new()
+        };
+        let changes = std::mem::take(&mut store::lock(&self.notes).changes);
+        let states = changes
+            .into_iter()
+            .map(|c| state_js(c, self.leader))
+            .collect();
+        Emit {
+            events,
+            listener: self.listener.clone(),
+            states,
+            state_listener: self.state_listener.clone(),
+        }
+    }
+
+    /// What the driver does next (under the borrow; the I/O happens after it is released).
+    fn step(&mut self) -> Step {
+        self.woken = false;
+        if self.stopped || !self.leader {
+            self.running = false;
+            return Step::Stop;
+        }
+        if self.ingest {
+            self.ingest();
+        }
+        let compact = std::mem::take(&mut store::lock(&self.notes).compact);
+        if compact {
+            if let Err(e) = self.session.compact() {
+                self.note(&e.to_string());
+            }
+        }
+        let now = js::now_ms();
+        match self.session.poll(now) {
+            Next::Send(r) => {
+                self.requests = self.requests.wrapping_add(1);
+                Step::Send(
+                    r,
+                    self.url.clone(),
+                    self.token.clone(),
+                    self.timeout_ms,
+                    self.hidden,
+                )
+            }
+            Next::WaitUntil(t) => {
+                Step::Wait(Some((t.saturating_sub(now) as f64).min(MAX_TIMER_MS)))
+            }
+            Next::Idle => Step::Wait(None),
+        }
+    }
+}
+
+enum Step {
+    Send(Request, String, String, f64, bool),
+    Wait(Option<f64>),
+    Stop,
+}
+
+/// The driver loop: mirrors core's native `drive` (poll → send or wait → feed the outcome), no policy of its own.
+async fn drive(inner: Rc<RefCell<Inner>>) {
+    loop {
+        let Some((step, out)) = with_state(&inner, |s| s.step()) else {
+            return;
+        };
+        out.run();
+        match step {
+            Step::Send(request, url, token, timeout_ms, keepalive) => {
+                let outcome = http::send(&url, &token, &request, timeout_ms, keepalive).await;
+                let now = js::now_ms();
+                let Some(((), out)) = with_state(&inner, |s| {
+                    s.session.on_outcome(now, request.batch_id, &outcome)
+                }) else {
+                    return;
+                };
+                out.run();
+            }
+            Step::Wait(delay) => wait(&inner, delay).await,
+            Step::Stop => return,
+        }
+    }
+}
+
+/// Runs `f` on the state and collects the callbacks to run after the borrow ends.
+fn with_state<T>(inner: &Rc<RefCell<Inner>>, f: impl FnOnce(&mut Inner) -> T) -> Option<(T, Emit)> {
+    let mut s = inner.try_borrow_mut().ok()?;
+    let t = f(&mut s);
+    Some((t, s.drain()))
+}
+
+/// Sleeps until `delay` passes (if any) or `Inner::wake`.
+async fn wait(inner: &Rc<RefCell<Inner>>, delay: Option<f64>) {
+    let (promise, timer) = {
+        let Ok(mut s) = inner.try_borrow_mut() else {
+            return;
+        };
+        if s.woken || s.stopped {
+            return;
+        }
+        let mut resolve = None;
+        let promise = Promise::new(&mut |res, _| resolve = Some(res));
+        let Some(resolve) = resolve else {
+            return;
+        };
+        let timer = delay.map(|d| js::set_timeout(&resolve, d));
+        s.wake = Some(resolve);
+        (promise, timer)
+    };
+    let _ = JsFuture::from(promise).await;
+    if let Some(t) = timer {
+        js::clear_timeout(&t);
+    }
+}
+
+fn apply(
+    session: &mut Session,
+    now: u64,
+    kind: &Kind,
+    checkpoint: Option<(&str, u64)>,
+) -> Result<(), Error> {
+    let call = match kind {
+        Kind::SetUserId(u) => Call::SetUserId(u.clone()),
+        Kind::Link(l, c) => Call::link(l, c.as_deref()),
+        Kind::Unlink(l, c) => Call::unlink(l, c.as_deref()),
+        Kind::OptIn(b) => {
+            session.set_opted_in(*b)?;
+            return match checkpoint {
+                Some(_) => session.apply(now, &[], checkpoint),
+                None => Ok(()),
+            };
+        }
+        Kind::Flush => {
+            session.request_flush();
+            return match checkpoint {
+                Some(_) => session.apply(now, &[], checkpoint),
+                None => Ok(()),
+            };
+        }
+    };
+    session.apply(now, &[call], checkpoint)
+}
+
+fn error_code(e: &Error) -> &'static str {
+    match e {
+        Error::InvalidLineUserId { .. } => "invalid_line_user_id",
+        Error::InvalidUserId { .. } => "invalid_user_id",
+        Error::InvalidChannelId { .. } => "invalid_channel_id",
+        Error::MissingChannelId => "missing_channel_id",
+        Error::UserIdNotSet => "user_id_not_set",
+        Error::InvalidConfig(_) => "invalid_config",
+        Error::InsecureEndpoint(_) => "insecure_endpoint",
+        Error::Storage(_) => "storage",
+        Error::ShutDown => "shut_down",
+        _ => "internal",
+    }
+}
+
+/// `{code, message}`; npm/index.js turns it into a `ReproLineError`.
+fn error_js(e: &Error) -> JsValue {
+    let o = Object::new();
+    js::set(&o, "code", &error_code(e).into());
+    js::set(&o, "message", &e.to_string().into());
+    o.into()
+}
+
+fn pause_name(r: PauseReason) -> &'static str {
+    match r {
+        PauseReason::AuthFailed => "auth_failed",
+        PauseReason::EndpointMisconfigured => "endpoint_misconfigured",
+    }
+}
+
+fn event_js(e: &Event) -> JsValue {
+    let o = Object::new();
+    match e {
+        Event::Op(r) => {
+            js::set(&o, "type", &"op".into());
+            js::set(&o, "opId", &r.op_id.to_string().into());
+            js::set(&o, "seq", &(r.seq as f64).into());
+            let (kind, user, line, channel) = match &r.kind {
+                OpKind::SetUserId { user_id } => ("set_user_id", user_id, None, None),
+                OpKind::LinkLineId {
+                    user_id,
+                    line_user_id,
+                    channel_id,
+                } => (
+                    "link_line_id",
+                    user_id,
+                    Some(line_user_id),
+                    Some(channel_id),
+                ),
+                OpKind::UnlinkLineId {
+                    user_id,
+                    line_user_id,
+                    channel_id,
+                } => (
+                    "unlink_line_id",
+                    user_id,
+                    Some(line_user_id),
+                    Some(channel_id),
+                ),
+            };
+            js::set(&o, "kind", &kind.into());
+            js::set(&o, "userId", &user.into());
+            if let (Some(l), Some(c)) = (line, channel) {
+                js::set(&o, "lineUserId", &l.into());
+                js::set(&o, "channelId", &c.into());
+            }
+            let status = match &r.status {
+                DeliveryStatus::Delivered => "delivered",
+                DeliveryStatus::Duplicate => "duplicate",
+                DeliveryStatus::Rejected { code, message } => {
+                    js::set(&o, "code", &(*code as f64).into());
+                    js::set(&o, "message", &message.into());
+                    "rejected"
+                }
+                DeliveryStatus::Dropped { reason } => {
+                    let reason = match reason {
+                        DropReason::QueueFull => "queue_full",
+                        DropReason::Expired => "expired",
+                        DropReason::MalformedBatch => "malformed_batch",
+                        DropReason::PayloadTooLarge => "payload_too_large",
+                        DropReason::OptedOut => "opted_out",
+                    };
+                    js::set(&o, "reason", &reason.into());
+                    "dropped"
+                }
+            };
+            js::set(&o, "status", &status.into());
+        }
+        Event::State(s) => {
+            js::set(&o, "type", &"state".into());
+            match s {
+                DeliveryState::Paused(r) => {
+                    js::set(&o, "state", &"paused".into());
+                    js::set(&o, "reason", &pause_name(*r).into());
+                }
+                DeliveryState::Resumed => js::set(&o, "state", &"resumed".into()),
+            }
+        }
+    }
+    o.into()
+}
+
+/// `{type:"storage", persistent, reason?}` or `{type:"warning", reason}`.
+fn state_js(change: Change, leader: bool) -> JsValue {
+    let o = Object::new();
+    let (kind, persistent, reason) = match change {
+        Change::Memory(r) => ("storage", Some(false), Some(r)),
+        Change::Persistent => ("storage", Some(true), None),
+        Change::Warning(r) => ("warning", None, Some(r)),
+    };
+    js::set(&o, "type", &kind.into());
+    js::set(&o, "leader", &leader.into());
+    if let Some(p) = persistent {
+        js::set(&o, "persistent", &p.into());
+    }
+    if let Some(r) = reason {
+        js::set(&o, "reason", &r.into());
+    }
+    o.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inbox::{decode, encode, Entry, Kind};
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn inbox_round_trip() {
+        let entries = vec![
+            Entry {
+                n: 1,
+                at_ms: 5,
+                kind: Kind::SetUserId("user 1 ✓".into()),
+            },
+            Entry {
+                n: 2,
+                at_ms: 6,
+                kind: Kind::Link("U0".into(), Some("123".into())),
+            },
+            Entry {
+                n: 3,
+                at_ms: 7,
+                kind: Kind::Unlink("U1".into(), None),
+            },
+            Entry {
+                n: 4,
+                at_ms: 8,
+                kind: Kind::OptIn(false),
+            },
+            Entry {
+                n: 5,
+                at_ms: 9,
+                kind: Kind::Flush,
+            },
+        ];
+        assert_eq!(decode(&encode(&entries)), entries);
+        assert_eq!(decode("garbage\n7\tz\t1\ta\tb\n"), vec![]);
+    }
+}

@@ -1,0 +1,290 @@
+// End-to-end tests in headless Chromium (Debian's, driven by playwright-core) against the emulator.
+// Usage: node e2e.mjs EMULATOR_URL   (env PLAYWRIGHT_CORE = path of the playwright-core package)
+// Pages are served from a loopback static server; the snippet's placeholders are rewritten to
+// the local package, the emulator and a test token. Prints `N passed, N failed` last.
+import http from 'node:http';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const EMU = process.argv[2];
+if (!EMU) {
+  console.error('usage: node e2e.mjs EMULATOR_URL');
+  process.exit(2);
+}
+const PW = process.env.PLAYWRIGHT_CORE;
+const { chromium } = await import(pathToFileURL(path.join(PW, 'index.mjs')).href);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CHANNEL = '1234567890';
+const TOKEN = 'T';
+const line = (n) => 'U' + String(n).padStart(32, '0');
+const FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+// ---- static server --------------------------------------------------------------------------
+const MOUNTS = {
+  '/npm/': path.join(ROOT, 'bindings-wasm/npm/'),
+  '/examples/': path.join(ROOT, 'examples/'),
+  '/pages/': path.join(ROOT, 'bindings-wasm/tests/pages/'),
+};
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, 'http://x');
+  const mount = Object.keys(MOUNTS).find((m) => url.pathname.startsWith(m));
+  const file = mount && path.normalize(path.join(MOUNTS[mount], url.pathname.slice(mount.length)));
+  if (!file || !file.startsWith(MOUNTS[mount]) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+    res.writeHead(404).end('not found');
+    return;
+  }
+  let body = fs.readFileSync(file);
+  const ext = path.extname(file);
+  if (ext === '.html') {
+    body = body
+      .toString()
+      .replaceAll('https://YOUR.CDN/repro-line@0.1.0/auto.js', '/npm/auto.js')
+      .replaceAll('YOUR_SDK_TOKEN', TOKEN)
+      .replaceAll('https://YOUR_ENDPOINT', EMU)
+      .replaceAll('YOUR_CHANNEL_ID', CHANNEL)
+      .replaceAll('YOUR_LIFF_ID', 'test-liff-id');
+  }
+  res.writeHead(200, { 'content-type': TYPES[ext] || 'application/octet-stream', 'cache-control': 'no-store' });
+  res.end(body);
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const SITE = 'http://127.0.0.1:' + server.address().port;
+
+// ---- helpers --------------------------------------------------------------------------------
+async function admin(method, route, body) {
+  const r = await fetch(EMU + route, { method, body });
+  if (!r.ok) throw new Error(method + ' ' + route + ' → ' + r.status);
+  const t = await r.text();
+  return t ? JSON.parse(t) : null;
+}
+const faults = (spec) => admin('PUT', '/admin/faults', spec);
+const state = () => admin('GET', '/admin/state');
+const stats = () => admin('GET', '/admin/stats');
+
+async function until(what, fn, timeoutMs = 20000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('timed out waiting for ' + what);
+}
+
+async function linked(lineUserId, userId) {
+  const s = await state();
+  return s.links.some((l) => l.line_user_id === lineUserId && l.user_id === userId && l.channel_id === CHANNEL);
+}
+
+function assert(cond, msg) {
+  if (!cond) throw new Error('assertion failed: ' + msg);
+}
+
+/** A fresh profile (user-data-dir) per test, so storage and locks never leak between tests. */
+async function browser() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'repro-line-chromium-'));
+  const ctx = await chromium.launchPersistentContext(dir, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: FLAGS,
+  });
+  ctx.__dir = dir;
+  return ctx;
+}
+
+async function close(ctx) {
+  await ctx.close().catch(() => {});
+  fs.rmSync(ctx.__dir, { recursive: true, force: true });
+}
+
+/** Opens a page and records errors thrown into it and the batch requests it sends. */
+async function open(ctx, url) {
+  const page = await ctx.newPage();
+  page.__errors = [];
+  page.__batches = 0;
+  page.on('pageerror', (e) => page.__errors.push(String(e)));
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && r.url().includes('/v1/identity/batch')) page.__batches++;
+  });
+  await page.goto(url);
+  return page;
+}
+
+async function noErrors(page) {
+  const inPage = await page.evaluate(() => window.__errors || []).catch(() => []);
+  const all = page.__errors.concat(inPage);
+  assert(all.length === 0, 'errors thrown into the page: ' + JSON.stringify(all));
+}
+
+const testPage = (calls, extra = '') =>
+  SITE + '/pages/snippet.html?calls=' + encodeURIComponent(JSON.stringify(calls)) + extra;
+
+// ---- tests ----------------------------------------------------------------------------------
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+test('snippet: calls made before the SDK loads are replayed and delivered in order', async (ctx) => {
+  const calls = [
+    ['setUserID', 'order-1'],
+    ['linkLineID', line(1)],
+    ['unlinkLineID', line(1)],
+    ['setUserID', 'order-2'],
+    ['linkLineID', line(2)],
+    ['linkLineID', line(1)],
+  ];
+  const page = await open(ctx, testPage(calls));
+  assert((await page.evaluate(() => window.__queuedBeforeLoad)) >= calls.length, 'calls were queued before load');
+  const events = await until('6 reports', async () => {
+    const ev = await page.evaluate(() => window.__events.filter((e) => e.type === 'op'));
+    return ev.length >= 6 && ev;
+  });
+  const seqs = events.map((e) => e.seq).sort((a, b) => a - b);
+  assert(events.every((e) => e.status === 'delivered'), 'all delivered: ' + JSON.stringify(events.map((e) => e.status)));
+  assert(JSON.stringify(seqs) === '[1,2,3,4,5,6]', 'one op per call, seq in call order: ' + seqs);
+  const byseq = Object.fromEntries(events.map((e) => [e.seq, e.kind + ':' + (e.lineUserId || e.userId)]));
+  assert(byseq[3] === 'unlink_line_id:' + line(1) && byseq[4] === 'set_user_id:order-2', 'kinds in call order');
+  const s = await state();
+  assert(s.devices[0].current_user_id === 'order-2', 'device user is the last one set');
+  assert(await linked(line(1), 'order-2'), 'L1 ends linked to order-2');
+  assert(await linked(line(2), 'order-2'), 'L2 linked to order-2');
+  await noErrors(page);
+});
+
+test('a reload in the middle of a backoff still delivers (the queue survives in localStorage)', async (ctx) => {
+  await faults('503=1.0,retry_after=1');
+  const page = await open(ctx, testPage([['setUserID', 'reload-1'], ['linkLineID', line(3)]]));
+  await until('two failed attempts', async () => (await stats()).requests >= 2);
+  await page.goto(testPage([])); // the reloaded page makes no call of its own
+  await faults('');
+  await until('the link after the reload', () => linked(line(3), 'reload-1'));
+  const st = await stats();
+  assert(st.ops_applied === 2, 'applied once each: ' + JSON.stringify(st));
+  assert(st.retry_after_violations === 0, 'Retry-After honoured across the reload: ' + JSON.stringify(st));
+  await noErrors(page);
+});
+
+test('two tabs: one delivers, nothing is sent twice, the other takes over when it closes', async (ctx) => {
+  await faults('503=1.0,retry_after=1');
+  const a = await open(ctx, testPage([['setUserID', 'tab-a'], ['linkLineID', line(4)]]));
+  await until('tab A tried', async () => (await stats()).requests >= 1);
+  const b = await open(ctx, testPage([['setUserID', 'tab-b'], ['linkLineID', line(5)]]));
+  await until('tab B loaded', () => b.evaluate(() => typeof window.reproio === 'function' && !window.reproio.q));
+  await new Promise((r) => setTimeout(r, 500));
+  await faults('');
+  await until('both links', async () => (await linked(line(4), 'tab-a')) && (await linked(line(5), 'tab-b')));
+  await new Promise((r) => setTimeout(r, 1000));
+  let st = await stats();
+  assert(st.ops_duplicate === 0, 'no op sent twice: ' + JSON.stringify(st));
+  assert(st.ops_applied === 4, 'four ops applied: ' + JSON.stringify(st));
+  assert(b.__batches === 0, 'tab B (follower) sent nothing, sent ' + b.__batches);
+  assert(st.retry_after_violations === 0, 'Retry-After honoured: ' + JSON.stringify(st));
+  await noErrors(a);
+  await noErrors(b);
+  // Close the delivering tab: B gets the lock, and its new call is delivered from B.
+  await a.close();
+  await b.evaluate((l) => reproio('linkLineID', l), line(6));
+  await until('the link made after the hand-over', () => linked(line(6), 'tab-b'));
+  st = await stats();
+  assert(st.ops_duplicate === 0 && st.ops_applied === 5, 'exactly once after the hand-over: ' + JSON.stringify(st));
+  assert(b.__batches >= 1, 'tab B delivers after the hand-over');
+  await noErrors(b);
+});
+
+test('a full localStorage never throws into the page; the queue falls back to memory', async (ctx) => {
+  const page = await open(ctx, testPage([['setUserID', 'quota-1'], ['linkLineID', line(7)]], '&fill=1'));
+  await until('the link', () => linked(line(7), 'quota-1'));
+  const states = await page.evaluate(() => window.__states);
+  assert(
+    states.some((s) => s.type === 'storage' && s.persistent === false),
+    'fallback reported through onState: ' + JSON.stringify(states),
+  );
+  // Further calls still work.
+  await page.evaluate((l) => reproio('unlinkLineID', l), line(7));
+  await until('the unlink', async () => !(await linked(line(7), 'quota-1')));
+  await noErrors(page);
+});
+
+test('an invalid explicit call throws ReproLineError with a code and the rule', async (ctx) => {
+  const page = await open(ctx, testPage([['setUserID', 'valid-1']]));
+  await until('SDK loaded', () => page.evaluate(() => typeof window.reproio === 'function' && !window.reproio.q));
+  const [name, code, message, isError] = await page.evaluate(() => {
+    try {
+      reproio('linkLineID', 'U123');
+      return [];
+    } catch (e) {
+      return [e.name, e.code, e.message, e instanceof Error];
+    }
+  });
+  assert(name === 'ReproLineError' && code === 'invalid_line_user_id' && isError, 'error: ' + name + ' ' + code);
+  assert(message.includes('U followed by 32 ASCII letters or digits'), 'rule in message: ' + message);
+  // A queued (pre-load) invalid call is only reported on the console, never thrown.
+  const p2 = await open(ctx, testPage([['setUserID', '']]));
+  await until('SDK loaded', () => p2.evaluate(() => typeof window.reproio === 'function' && !window.reproio.q));
+  await noErrors(p2);
+});
+
+test('examples/web-snippet registers a link', async (ctx) => {
+  const page = await open(ctx, SITE + '/examples/web-snippet/index.html');
+  await page.fill('#user', 'site-member-1');
+  await page.fill('#line', line(8));
+  await page.click('button[type=submit]');
+  await until('the link', () => linked(line(8), 'site-member-1'));
+  await until('the report in the page', async () => (await page.textContent('#log')).includes('link_line_id → delivered'));
+  await noErrors(page);
+});
+
+test('examples/web-liff registers the LIFF profile (stub liff; the real SDK URL is unreachable here)', async (ctx) => {
+  const LIFF_USER = line(9);
+  await ctx.route('https://static.line-scdn.net/**', (route) =>
+    route.fulfill({ status: 200, contentType: 'text/javascript', body: '/* LIFF SDK: replaced by the test stub */' }),
+  );
+  await ctx.addInitScript((userId) => {
+    window.liff = {
+      init: async () => {},
+      isLoggedIn: () => true,
+      login: () => {},
+      getProfile: async () => ({ userId, displayName: 'Test User' }),
+      getIDToken: () => 'stub-id-token',
+    };
+  }, LIFF_USER);
+  const page = await open(ctx, SITE + '/examples/web-liff/index.html?member=liff-member-1');
+  await until('the link', () => linked(LIFF_USER, 'liff-member-1'));
+  await until('status', async () => (await page.textContent('#status')).startsWith('Linked'));
+  await noErrors(page);
+});
+
+// ---- run ------------------------------------------------------------------------------------
+let passed = 0;
+let failed = 0;
+const only = process.env.E2E_ONLY;
+for (const t of tests) {
+  if (only && !t.name.includes(only)) continue;
+  await admin('POST', '/admin/reset');
+  await faults('');
+  const ctx = await browser();
+  const t0 = Date.now();
+  try {
+    await t.fn(ctx);
+    passed++;
+    console.log('ok   ' + t.name + ' (' + (Date.now() - t0) + ' ms)');
+  } catch (e) {
+    failed++;
+    console.log('FAIL ' + t.name + ': ' + (e && e.stack ? e.stack : e));
+  } finally {
+    await close(ctx);
+  }
+}
+server.close();
+console.log(passed + ' passed, ' + failed + ' failed');
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,214 @@
+//! Unit tests of the exported client under Node (`wasm-bindgen-test`, run by scripts/web-test.sh).
+//! No network: the endpoint is never reached within a test.
+
+use js_sys::{Function, Object, Reflect};
+use repro_line_wasm::Client;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+const LINE: &str = "U4af4980629a1b2c3d4e5f60718293a4b";
+
+fn options(extra: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in [
+        ("sdkToken", JsValue::from_str("T")),
+        ("endpoint", JsValue::from_str("http://127.0.0.1:9")),
+        ("defaultChannelId", JsValue::from_str("1234567890")),
+        ("debounceMs", JsValue::from_f64(60_000.0)),
+    ]
+    .into_iter()
+    .chain(extra.iter().cloned())
+    {
+        Reflect::set(&o, &k.into(), &v).unwrap();
+    }
+    o.into()
+}
+
+fn code(e: JsValue) -> String {
+    Reflect::get(&e, &"code".into())
+        .unwrap()
+        .as_string()
+        .unwrap()
+}
+
+fn message(e: JsValue) -> String {
+    Reflect::get(&e, &"message".into())
+        .unwrap()
+        .as_string()
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+fn validation_errors_carry_code_and_rule() {
+    let c = Client::new(&options(&[("storage", "memory".into())])).unwrap();
+    let e = c.set_line_user_id(LINE, None).unwrap_err();
+    assert_eq!(code(e), "user_id_not_set");
+    let e = c.set_user_id("").unwrap_err();
+    assert_eq!(code(e.clone()), "invalid_user_id");
+    assert!(message(e).contains("1 to 191 characters"));
+    c.set_user_id("user1").unwrap();
+    let e = c.set_line_user_id("Ubad", None).unwrap_err();
+    assert_eq!(code(e.clone()), "invalid_line_user_id");
+    assert!(message(e).contains("U followed by 32 ASCII letters or digits"));
+    let e = c.set_line_user_id(LINE, Some("12-34".into())).unwrap_err();
+    assert_eq!(code(e), "invalid_channel_id");
+    c.set_line_user_id(LINE, None).unwrap();
+    c.unlink_line_user_id(LINE, Some("999".into())).unwrap();
+    assert_eq!(c.pending_ops(), 3);
+    assert_eq!(c.user_id().as_deref(), Some("user1"));
+    c.shutdown();
+}
+
+#[wasm_bindgen_test]
+fn configuration_is_checked() {
+    for (extra, want) in [
+        (vec![("sdkToken", JsValue::from_str(" "))], "invalid_config"),
+        (
+            vec![("endpoint", JsValue::from_str("http://example.com"))],
+            "insecure_endpoint",
+        ),
+        (
+            vec![("endpoint", JsValue::from_str("nope"))],
+            "invalid_config",
+        ),
+        (
+            vec![("maxBatchOps", JsValue::from_f64(0.0))],
+            "invalid_config",
+        ),
+        (
+            vec![("defaultChannelId", JsValue::from_str("a b"))],
+            "invalid_channel_id",
+        ),
+    ] {
+        let e = Client::new(&options(&extra)).err().expect(want);
+        assert_eq!(code(e), want);
+    }
+}
+
+#[wasm_bindgen_test]
+fn opting_out_drops_the_queue_and_ignores_calls() {
+    let c = Client::new(&options(&[("storage", "memory".into())])).unwrap();
+    let seen = Function::new_with_args(
+        "e",
+        "globalThis.__seen = (globalThis.__seen || []).concat([e.status + ':' + e.reason])",
+    );
+    c.on_event(Some(seen));
+    c.set_user_id("u").unwrap();
+    c.set_opted_in(false).unwrap();
+    assert_eq!(c.pending_ops(), 0);
+    c.set_user_id("v").unwrap();
+    assert_eq!(c.pending_ops(), 0);
+    assert!(!c.opted_in());
+    let seen = Reflect::get(&js_sys::global(), &"__seen".into()).unwrap();
+    assert_eq!(
+        js_sys::Array::from(&seen).join(",").as_string().unwrap(),
+        "dropped:opted_out"
+    );
+    c.shutdown();
+}
+
+#[wasm_bindgen_test]
+fn storage_failures_fall_back_to_memory_without_throwing() {
+    // A localStorage whose writes always fail (quota full), installed for this test only.
+    let install = Function::new_no_args(
+        "globalThis.localStorage = { getItem() { return null }, setItem() { const e = new Error('quota'); e.name = 'QuotaExceededError'; throw e }, removeItem() {}, key() { return null }, length: 0 };",
+    );
+    install.call0(&JsValue::NULL).unwrap();
+    let c = Client::new(&options(&[])).unwrap();
+    let states = Function::new_with_args(
+        "s",
+        "globalThis.__states = (globalThis.__states || []).concat([s])",
+    );
+    c.on_state(Some(states));
+    assert!(!c.persistent());
+    c.set_user_id("user1").unwrap();
+    c.set_line_user_id(LINE, None).unwrap();
+    assert_eq!(c.pending_ops(), 2);
+    let states = js_sys::Array::from(&Reflect::get(&js_sys::global(), &"__states".into()).unwrap());
+    assert!(states.length() >= 1);
+    let first = states.get(0);
+    assert_eq!(
+        Reflect::get(&first, &"type".into())
+            .unwrap()
+            .as_string()
+            .unwrap(),
+        "storage"
+    );
+    assert_eq!(
+        Reflect::get(&first, &"persistent".into())
+            .unwrap()
+            .as_bool(),
+        Some(false)
+    );
+    assert!(message_of(&first).contains("quota"));
+    c.shutdown();
+    Function::new_no_args("delete globalThis.localStorage")
+        .call0(&JsValue::NULL)
+        .unwrap();
+}
+
+fn message_of(v: &JsValue) -> String {
+    Reflect::get(v, &"reason".into())
+        .unwrap()
+        .as_string()
+        .unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+fn journal_in_local_storage_survives_a_restart() {
+    let install = Function::new_no_args(
+        "const m = new Map(); globalThis.localStorage = { getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => { m.set(k, String(v)) }, removeItem: k => { m.delete(k) }, key: i => [...m.keys()][i] ?? null, get length() { return m.size } };",
+    );
+    install.call0(&JsValue::NULL).unwrap();
+    let a = Client::new(&options(&[])).unwrap();
+    assert!(a.persistent());
+    a.set_user_id("user1").unwrap();
+    a.set_line_user_id(LINE, None).unwrap();
+    let device = a.device_id();
+    a.shutdown();
+    drop(a);
+    let b = Client::new(&options(&[])).unwrap();
+    assert_eq!(b.device_id(), device);
+    assert_eq!(b.pending_ops(), 2);
+    assert_eq!(b.user_id().as_deref(), Some("user1"));
+    b.shutdown();
+    Function::new_no_args("delete globalThis.localStorage")
+        .call0(&JsValue::NULL)
+        .unwrap();
+}
+
+#[wasm_bindgen_test]
+fn a_follower_queues_in_its_inbox_and_the_leader_takes_it_once() {
+    let install = Function::new_no_args(
+        "const m = new Map(); globalThis.localStorage = { getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => { m.set(k, String(v)) }, removeItem: k => { m.delete(k) }, key: i => [...m.keys()][i] ?? null, get length() { return m.size } };",
+    );
+    install.call0(&JsValue::NULL).unwrap();
+    let leader = Client::new(&options(&[])).unwrap();
+    leader.set_user_id("user1").unwrap();
+    let follower = Client::new(&options(&[
+        ("leader", JsValue::FALSE),
+        ("slot", JsValue::from_f64(3.0)),
+    ]))
+    .unwrap();
+    assert!(!follower.is_leader());
+    // The follower sees the leader's user ID in the journal, so it may link.
+    follower.set_line_user_id(LINE, None).unwrap();
+    assert_eq!(follower.pending_ops(), 2);
+    let e = follower.set_line_user_id("Ubad", None).unwrap_err();
+    assert_eq!(code(e), "invalid_line_user_id");
+    leader.on_storage(Some("repro-line:in:3".into()));
+    leader.on_storage(Some("repro-line:in:3".into()));
+    // Taken exactly once, even when told twice; the follower then trims its inbox.
+    assert_eq!(leader.pending_ops(), 2);
+    follower.on_storage(Some("repro-line:journal".into()));
+    assert_eq!(follower.pending_ops(), 2);
+    let inbox = Function::new_no_args("return globalThis.localStorage.getItem('repro-line:in:3')")
+        .call0(&JsValue::NULL)
+        .unwrap();
+    assert!(inbox.is_null(), "trimmed: {inbox:?}");
+    leader.shutdown();
+    follower.shutdown();
+    Function::new_no_args("delete globalThis.localStorage")
+        .call0(&JsValue::NULL)
+        .unwrap();
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds bindings-wasm for browsers: release wasm (size-focused), JS glue, wasm-opt -Oz, into
+# bindings-wasm/npm/dist. Prints the gzip -9 size of wasm + JS; fails above 80 KB (target 40 KB).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/scripts/web-env.sh"
+CRATE=$ROOT/bindings-wasm
+DIST=$CRATE/npm/dist
+WASM_STD_FEATURES=${WASM_STD_FEATURES:--Zbuild-std-features=optimize_for_size}
+LIMIT=$((80 * 1024))
+TARGET=$((40 * 1024))
+
+# Size: no Debug formatting, no panic locations; with std rebuilt, panics abort without formatting.
+SIZE_FLAGS="-Zfmt-debug=none -Zlocation-detail=none"
+[ ${#WASM_BUILD_STD[@]} -eq 0 ] || SIZE_FLAGS="$SIZE_FLAGS -Zunstable-options -Cpanic=immediate-abort"
+export RUSTFLAGS="${RUSTFLAGS:-} $SIZE_FLAGS"
+
+cd "$CRATE"
+log "cargo build --release --target wasm32-unknown-unknown --target-dir $WEB_TARGET_DIR"
+"${WASM_CARGO_ENV[@]}" cargo build -q --release --target wasm32-unknown-unknown \
+  --target-dir "$WEB_TARGET_DIR" ${WASM_BUILD_STD[@]+"${WASM_BUILD_STD[@]}"} \
+  ${WASM_BUILD_STD[@]+$WASM_STD_FEATURES}
+RAW=$WEB_TARGET_DIR/wasm32-unknown-unknown/release/repro_line_wasm.wasm
+
+GEN=$WEB_TARGET_DIR/bindgen
+rm -rf "$GEN" && mkdir -p "$GEN" "$DIST"
+"$WASM_BINDGEN" --target web --out-dir "$GEN" --out-name repro_line_wasm "$RAW"
+"$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --strip-debug --strip-producers \
+  "$GEN/repro_line_wasm_bg.wasm" -o "$DIST/repro_line_wasm_bg.wasm"
+cp "$GEN/repro_line_wasm.js" "$GEN/repro_line_wasm.d.ts" "$DIST/"
+
+gz() { gzip -9 -c "$@" | wc -c; }
+WASM_GZ=$(gz "$DIST/repro_line_wasm_bg.wasm")
+GLUE_GZ=$(gz "$DIST/repro_line_wasm.js")
+API_GZ=$(cat "$CRATE/npm/index.js" "$CRATE/npm/auto.js" | gzip -9 | wc -c)
+TOTAL=$((WASM_GZ + GLUE_GZ))
+echo "wasm $(wc -c < "$DIST/repro_line_wasm_bg.wasm") B raw (before wasm-opt $(wc -c < "$GEN/repro_line_wasm_bg.wasm") B)"
+echo "gzip -9: wasm $WASM_GZ B + JS glue $GLUE_GZ B = $TOTAL B ($((TOTAL / 1024)) KB); with index.js+auto.js $((TOTAL + API_GZ)) B"
+if [ "$TOTAL" -gt "$LIMIT" ]; then
+  echo "FAIL: $TOTAL B is above the 80 KB ceiling" >&2
+  exit 1
+fi
+[ "$TOTAL" -le "$TARGET" ] || echo "note: above the 40 KB target"

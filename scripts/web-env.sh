@@ -1,0 +1,67 @@
+# Sourced by scripts/web-build.sh and scripts/web-test.sh: makes a wasm32 toolchain,
+# the pinned wasm-bindgen CLI and binaryen available, installing only what is missing.
+# Exports WASM_CARGO_ENV (a command prefix), WASM_BINDGEN, WASM_OPT, WEB_CACHE, WEB_TARGET_DIR.
+
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+WEB_CACHE=${REPRO_WEB_CACHE:-$HOME/.cache/repro-line-web}
+WEB_TARGET_DIR=${WEB_TARGET_DIR:-$ROOT/target-wasm}
+mkdir -p "$WEB_CACHE"
+
+# The CLI must equal the crate pin exactly (the glue format changes between releases).
+WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = { version = "=\([0-9.]*\)".*/\1/p' "$ROOT/bindings-wasm/Cargo.toml")
+BINARYEN_VERSION=132.0.0
+
+log() { echo "[web] $*" >&2; }
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+}
+
+# 1. A Rust that targets wasm32-unknown-unknown: Debian's rustc-web with the standard library built
+#    from source when it is installed, else rustup's target where `rustup target add` works, else
+#    install rustc-web (see shared/TOOLCHAIN.md).
+WASM_BUILD_STD=()
+# Debian's rustc-web is preferred when it is installed: with std rebuilt (-Zbuild-std, panics that
+# abort without formatting) the wasm is ~20 KB gzip smaller than with rustup's prebuilt std.
+# REPRO_WEB_TOOLCHAIN=rustup|debian forces a route.
+debian_ready() { dpkg -s rustc-web libstd-rust-web-dev rust-web-src >/dev/null 2>&1; }
+rustup_wasm() {
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
+    || timeout 120 rustup target add wasm32-unknown-unknown >/dev/null 2>&1
+}
+if [ "${REPRO_WEB_TOOLCHAIN:-}" = rustup ] || { [ "${REPRO_WEB_TOOLCHAIN:-}" != debian ] && ! debian_ready && rustup_wasm; }; then
+  # RUSTC_BOOTSTRAP only to accept the size flags below (std stays the prebuilt one).
+  WASM_CARGO_ENV=(env RUSTC_BOOTSTRAP=1)
+  log "using rustup's wasm32-unknown-unknown target"
+else
+  apt_install rustc-web libstd-rust-web-dev rust-web-src
+  LLD=$(ls "$HOME"/.rustup/toolchains/stable-*/lib/rustlib/*/bin/rust-lld 2>/dev/null | head -n1)
+  [ -n "$LLD" ] || LLD=$(command -v rust-lld || command -v lld || true)
+  [ -n "$LLD" ] || { log "no rust-lld found"; return 1 2>/dev/null || exit 1; }
+  WASM_CARGO_ENV=(env RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$LLD"
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$HOME/.cargo/bin/wasm-bindgen-test-runner")
+  WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
+  log "using Debian's $(/usr/bin/rustc --version) with -Zbuild-std"
+fi
+
+# 2. wasm-bindgen CLI (and its test runner), exactly the pinned version.
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+  log "cargo install wasm-bindgen-cli --version $WASM_BINDGEN_VERSION (takes ~5 min)"
+  env -u RUSTC -u RUSTDOC -u RUSTC_BOOTSTRAP cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+WASM_BINDGEN=$(command -v wasm-bindgen || echo "$HOME/.cargo/bin/wasm-bindgen")
+
+# 3. binaryen's wasm-opt from npm, in a cache dir.
+WASM_OPT=$WEB_CACHE/node_modules/.bin/wasm-opt
+if [ ! -x "$WASM_OPT" ] || ! "$WASM_OPT" --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
+  log "npm install binaryen@$BINARYEN_VERSION"
+  npm install --silent --no-audit --no-fund --prefix "$WEB_CACHE" "binaryen@$BINARYEN_VERSION" >/dev/null
+fi
+export WEB_CACHE WEB_TARGET_DIR WASM_BINDGEN WASM_OPT
