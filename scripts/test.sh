@@ -20,9 +20,7 @@ cargo test --workspace --locked
 step "web: wasm build (size ceiling), wasm-bindgen tests, conformance in Node, headless Chromium e2e"
 bash scripts/web-test.sh
 
-if [ -f scripts/mobile-test.sh ]; then
-  step "mobile: UniFFI build, binding drift check, Kotlin host tests"
-  bash scripts/mobile-test.sh
-fi
+step "mobile: UniFFI build, Kotlin/Swift binding drift check, Kotlin host tests against the emulator"
+bash scripts/mobile-test.sh
 
 step "all suites passed"

@@ -1,0 +1,198 @@
+//! The adapter from Rust: error mapping, the panic guard, listener forwarding and delivery
+//! against the emulator. The same API is exercised from Kotlin by bindings-android/host-tests.
+
+use std::sync::{Arc, Mutex};
+
+use repro_line_emulator::{Emulator, EmulatorConfig};
+use reproline_ffi::{
+    debug_panic_for_tests, validate_channel_id, validate_line_user_id, validate_user_id, CallKind,
+    DeliveryListener, DeliveryReport, DeliveryState, DeliveryStatus, DropReason, FlushOutcome,
+    PauseReason, ReproLine, ReproLineConfig, ReproLineError,
+};
+
+const TOKEN: &str = "adapter-token";
+const LINE: &str = "U4af4980629a1b2c3d4e5f60718293a4b";
+
+fn config(url: &str, dir: &std::path::Path) -> ReproLineConfig {
+    ReproLineConfig {
+        sdk_token: TOKEN.into(),
+        endpoint: url.into(),
+        storage_dir: dir.to_string_lossy().into_owned(),
+        default_channel_id: Some("1234567890".into()),
+        request_timeout_ms: Some(5_000),
+        debounce_ms: Some(20),
+        max_batch_ops: None,
+        max_queue_ops: None,
+        max_op_age_ms: None,
+        platform: None,
+    }
+}
+
+fn emulator() -> Emulator {
+    Emulator::start(EmulatorConfig {
+        token: TOKEN.into(),
+        ..EmulatorConfig::default()
+    })
+    .unwrap()
+}
+
+#[derive(Default)]
+struct Recorder {
+    reports: Mutex<Vec<(DeliveryReport, String)>>,
+    states: Mutex<Vec<DeliveryState>>,
+}
+
+impl DeliveryListener for Recorder {
+    fn on_report(&self, report: DeliveryReport) {
+        let thread = std::thread::current().name().unwrap_or("?").to_owned();
+        self.reports.lock().unwrap().push((report, thread));
+    }
+    fn on_state_change(&self, state: DeliveryState) {
+        self.states.lock().unwrap().push(state);
+    }
+}
+
+#[test]
+fn errors_keep_their_kind_and_the_rule_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = ReproLine::new(config("http://127.0.0.1:9", dir.path())).unwrap();
+    let e = client.set_line_user_id(LINE.into(), None).unwrap_err();
+    assert!(matches!(e, ReproLineError::UserIdNotSet(_)), "{e:?}");
+    assert!(e.to_string().contains("call set_user_id before linking"));
+    let e = client.set_user_id(String::new()).unwrap_err();
+    assert!(matches!(e, ReproLineError::InvalidUserId(_)), "{e:?}");
+    client.set_user_id("u".into()).unwrap();
+    let e = client.set_line_user_id("nope".into(), None).unwrap_err();
+    assert!(matches!(e, ReproLineError::InvalidLineUserId(_)), "{e:?}");
+    assert!(e
+        .to_string()
+        .contains("a LINE user ID is U followed by 32 ASCII letters or digits"));
+    let e = client
+        .unlink_line_user_id(LINE.into(), Some("12-34".into()))
+        .unwrap_err();
+    assert!(matches!(e, ReproLineError::InvalidChannelId(_)), "{e:?}");
+    client.shutdown(0).unwrap();
+    assert!(matches!(
+        client.set_user_id("u".into()),
+        Err(ReproLineError::ShutDown(_))
+    ));
+
+    let other = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        ReproLine::new(config("http://repro.example.com", other.path())),
+        Err(ReproLineError::InsecureEndpoint(_))
+    ));
+    let mut no_channel = config("http://127.0.0.1:9", other.path());
+    no_channel.default_channel_id = None;
+    let c = ReproLine::new(no_channel).unwrap();
+    c.set_user_id("u".into()).unwrap();
+    assert!(matches!(
+        c.set_line_user_id(LINE.into(), None),
+        Err(ReproLineError::MissingChannelId(_))
+    ));
+    drop(c);
+    let mut bad = config("http://127.0.0.1:9", other.path());
+    bad.max_batch_ops = Some(0);
+    assert!(matches!(
+        ReproLine::new(bad),
+        Err(ReproLineError::InvalidConfig(_))
+    ));
+
+    assert!(validate_user_id("ok".into()).is_ok());
+    assert!(matches!(
+        validate_line_user_id("x".into()),
+        Err(ReproLineError::InvalidLineUserId(_))
+    ));
+    assert!(matches!(
+        validate_channel_id("".into()),
+        Err(ReproLineError::InvalidChannelId(_))
+    ));
+}
+
+#[test]
+fn a_panic_becomes_an_internal_error() {
+    let e = debug_panic_for_tests("boom".into()).unwrap_err();
+    assert_eq!(
+        e,
+        ReproLineError::Internal("internal error: repro-line panicked: boom".into())
+    );
+}
+
+#[test]
+fn delivers_and_forwards_reports_and_states_from_the_sdk_thread() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Arc::new(Recorder::default());
+    let client = ReproLine::new(config(&emu.url(), dir.path())).unwrap();
+    client.set_delivery_listener(rec.clone()).unwrap();
+    client.set_user_id("user123".into()).unwrap();
+    client.set_line_user_id(LINE.into(), None).unwrap();
+    assert_eq!(client.flush(10_000).unwrap(), FlushOutcome::Drained);
+    let reports = rec.reports.lock().unwrap().clone();
+    assert_eq!(reports.len(), 2);
+    assert!(reports
+        .iter()
+        .all(|(r, t)| r.status == DeliveryStatus::Delivered && t == "repro-line"));
+    assert_eq!(
+        reports[1].0.call,
+        CallKind::LinkLineId {
+            user_id: "user123".into(),
+            line_user_id: LINE.into(),
+            channel_id: "1234567890".into()
+        }
+    );
+    assert_eq!(client.user_id().unwrap().as_deref(), Some("user123"));
+    assert_eq!(client.pending_ops().unwrap(), 0);
+    assert!(emu
+        .state()
+        .links
+        .iter()
+        .any(|l| l.line_user_id == LINE && l.user_id.as_deref() == Some("user123")));
+
+    // A wrong token pauses with the reason; a new token resumes.
+    client.set_sdk_token("wrong".into()).unwrap();
+    client.set_user_id("user456".into()).unwrap();
+    assert_eq!(
+        client.flush(10_000).unwrap(),
+        FlushOutcome::Paused {
+            reason: PauseReason::AuthFailed,
+            pending: 1
+        }
+    );
+    client.set_sdk_token(TOKEN.into()).unwrap();
+    assert_eq!(client.flush(10_000).unwrap(), FlushOutcome::Drained);
+    let states = rec.states.lock().unwrap().clone();
+    assert_eq!(
+        states,
+        vec![
+            DeliveryState::Paused {
+                reason: PauseReason::AuthFailed
+            },
+            DeliveryState::Resumed
+        ]
+    );
+}
+
+#[test]
+fn opt_out_reports_dropped_opted_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Arc::new(Recorder::default());
+    let mut cfg = config("http://127.0.0.1:9", dir.path());
+    cfg.debounce_ms = Some(60_000); // nothing is in flight when opting out
+    let client = ReproLine::new(cfg).unwrap();
+    client.set_delivery_listener(rec.clone()).unwrap();
+    client.set_user_id("u".into()).unwrap();
+    client.set_opted_in(false).unwrap();
+    assert!(!client.opted_in().unwrap());
+    assert_eq!(client.flush(5_000).unwrap(), FlushOutcome::Drained);
+    let reports = rec.reports.lock().unwrap().clone();
+    assert_eq!(
+        reports
+            .iter()
+            .map(|(r, _)| r.status.clone())
+            .collect::<Vec<_>>(),
+        vec![DeliveryStatus::Dropped {
+            reason: DropReason::OptedOut
+        }]
+    );
+}
