@@ -16,6 +16,9 @@ use crate::protocol::{Op, OpKind, OpStatus};
 use crate::retry::{self, Outcome, PauseReason, Verdict};
 use crate::store::Record;
 
+/// Seqs per `Done` record: ~50 KiB of payload at most, far below the codec's frame limit.
+const DONE_RECORD_MAX_SEQS: usize = 5_000;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
     pub max_batch_ops: usize,
@@ -328,6 +331,7 @@ impl Engine {
         match retry::decide(self.attempt, outcome, now_ms, jitter, &op_ids) {
             Verdict::Results(resp) => {
                 let done: Vec<Entry> = self.queue.drain(..n).collect();
+                self.journal_done(&done);
                 for (entry, result) in done.into_iter().zip(resp.results) {
                     let status = match result.status {
                         OpStatus::Applied => DeliveryStatus::Delivered,
@@ -340,7 +344,7 @@ impl Engine {
                             DeliveryStatus::Rejected { code, message }
                         }
                     };
-                    self.finish(vec![entry], &status);
+                    self.report(entry, &status);
                 }
                 self.batch_left(n);
             }
@@ -391,6 +395,10 @@ impl Engine {
 
     /// The head batch of `n` ops left the queue: the next batch starts fresh.
     fn batch_left(&mut self, n: usize) {
+        if self.queue.is_empty() {
+            // A flush ends with the queue it was asked for; later calls wait for the debounce again.
+            self.flush = false;
+        }
         self.resend_len = None;
         self.split = match self.split {
             Some((cap, remaining)) if remaining > n => Some((cap, remaining - n)),
@@ -467,20 +475,30 @@ impl Engine {
 
     /// Reports every call of `entries` (and the calls coalesced into them) and journals their removal.
     fn finish(&mut self, entries: Vec<Entry>, status: &DeliveryStatus) {
-        if entries.is_empty() {
-            return;
-        }
-        let seqs = entries.iter().map(|e| e.op.seq).collect();
-        self.journal.push(Record::Done { seqs });
+        self.journal_done(&entries);
         for entry in entries {
-            for op in std::iter::once(entry.op).chain(entry.merged) {
-                self.events.push(Event::Op(DeliveryReport {
-                    op_id: op.op_id,
-                    seq: op.seq,
-                    kind: op.kind,
-                    status: status.clone(),
-                }));
-            }
+            self.report(entry, status);
+        }
+    }
+
+    /// Journals the removal of `entries`, in records of bounded size (a purge of a huge
+    /// queue must not produce one frame the decoder would refuse as corrupt).
+    fn journal_done(&mut self, entries: &[Entry]) {
+        for chunk in entries.chunks(DONE_RECORD_MAX_SEQS) {
+            let seqs = chunk.iter().map(|e| e.op.seq).collect();
+            self.journal.push(Record::Done { seqs });
+        }
+    }
+
+    /// One report per call: the entry's op and the calls coalesced into it.
+    fn report(&mut self, entry: Entry, status: &DeliveryStatus) {
+        for op in std::iter::once(entry.op).chain(entry.merged) {
+            self.events.push(Event::Op(DeliveryReport {
+                op_id: op.op_id,
+                seq: op.seq,
+                kind: op.kind,
+                status: status.clone(),
+            }));
         }
     }
 }

@@ -172,7 +172,12 @@ impl Session {
         }
         let fresh = meta.is_none();
         let (device_id, opted_in, user_id) = meta.unwrap_or_else(|| (Uuid::new_v4(), true, None));
-        let entries: Vec<Entry> = entries.0.into();
+        // An opted-out device sends nothing, even if the purge's Done records were lost.
+        let entries: Vec<Entry> = if opted_in {
+            entries.0.into()
+        } else {
+            Vec::new()
+        };
         let mut session = Session {
             engine: Engine::restore(engine_cfg, entries, backoff.0, backoff.1),
             store,

@@ -491,3 +491,32 @@ fn opt_out_purges_everything_not_in_flight() {
     sim.respond(&b, 200, None);
     assert_eq!(sim.reports(), vec![(1, DeliveryStatus::Delivered)]);
 }
+
+#[test]
+fn calls_after_a_flush_wait_for_the_debounce_again() {
+    let mut sim = Sim::new(cfg());
+    sim.set("a");
+    sim.engine.request_flush();
+    let b = sim.engine.poll(sim.now);
+    let Action::Send(b) = b else {
+        panic!("flush sends at once")
+    };
+    sim.respond(&b, 200, None);
+    sim.set("b");
+    assert_eq!(sim.engine.poll(sim.now), Action::WaitUntil(sim.now + 200));
+}
+
+#[test]
+fn a_huge_purge_is_journaled_in_bounded_records() {
+    let mut sim = Sim::new(EngineConfig {
+        max_queue_ops: 20_000,
+        ..cfg()
+    });
+    for i in 0..12_000 {
+        sim.set(&format!("u{i}"));
+    }
+    let _ = sim.engine.take_journal();
+    sim.engine.purge(DropReason::OptedOut);
+    let journal = sim.engine.take_journal();
+    assert_eq!(journal.len(), 3, "12,000 seqs in records of at most 5,000");
+}

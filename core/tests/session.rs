@@ -197,3 +197,31 @@ fn compaction_keeps_the_live_queue() {
     assert_eq!(s2.user_id(), Some("keep"));
     assert!(small < 1000);
 }
+
+#[test]
+fn an_opted_out_device_restores_nothing_even_if_the_purge_was_lost() {
+    let mem = MemoryStore::new();
+    let mut s = open(mem.clone());
+    s.set_user_id(T0, "a").unwrap();
+    let before_purge = mem.snapshot().len();
+    s.set_opted_in(false).unwrap();
+    // Keep the opt-out meta record but drop everything after it (the purge's Done records).
+    let bytes = mem.snapshot();
+    let meta_end = repro_line_core::store::codec::decode_all(&bytes[..before_purge])
+        .records
+        .len();
+    assert!(meta_end > 0);
+    let mut cut = before_purge;
+    while cut < bytes.len()
+        && repro_line_core::store::codec::decode_all(&bytes[..cut])
+            .records
+            .len()
+            < meta_end + 1
+    {
+        cut += 1;
+    }
+    mem.overwrite(bytes[..cut].to_vec());
+    let s = open(mem.clone());
+    assert!(!s.opted_in());
+    assert_eq!(s.pending_ops(), 0);
+}

@@ -77,10 +77,7 @@ impl Store for FileStore {
             Err(e) => {
                 // A short write (disk full) leaves a torn frame; cut it so the next append starts clean.
                 let _ = self.file.set_len(self.len);
-                Err(match e.raw_os_error() {
-                    Some(28) => StorageError::Full(e.to_string()), // ENOSPC
-                    _ => StorageError::write(e),
-                })
+                Err(storage_error(e))
             }
         }
     }
@@ -105,7 +102,7 @@ impl Store for FileStore {
             }
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
-                Err(StorageError::write(e))
+                Err(storage_error(e))
             }
         }
     }
@@ -119,6 +116,14 @@ impl Store for FileStore {
             .try_clone()
             .ok()
             .map(|f| Box::new(FileSyncer(f)) as Box<dyn Syncer>)
+    }
+}
+
+/// ENOSPC is `Full` wherever it happens (append or compaction); anything else is `Write`.
+fn storage_error(e: std::io::Error) -> StorageError {
+    match e.raw_os_error() {
+        Some(28) => StorageError::Full(e.to_string()),
+        _ => StorageError::write(e),
     }
 }
 
