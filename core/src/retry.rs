@@ -88,8 +88,12 @@ pub fn decide(
             .as_deref()
             .and_then(|v| protocol::parse_retry_after(v, now_ms))
         {
+            // `now_ms` is truncated to the millisecond: one more keeps us from arriving
+            // up to 1 ms before the server's deadline.
             Some(wait) => Verdict::RetryAt {
-                not_before_ms: now_ms.saturating_add(wait.min(RETRY_AFTER_CAP_MS)),
+                not_before_ms: now_ms
+                    .saturating_add(wait.min(RETRY_AFTER_CAP_MS))
+                    .saturating_add(1),
             },
             None => backoff(),
         },
@@ -187,21 +191,21 @@ mod tests {
             assert_eq!(
                 decide(0, &resp(status, Some("7")), 1_000, 1.0, &[]),
                 Verdict::RetryAt {
-                    not_before_ms: 8_000
+                    not_before_ms: 8_001
                 }
             );
             // Retry-After wins even when the backoff would be longer.
             assert_eq!(
                 decide(9, &resp(status, Some("1")), 1_000, 1.0, &[]),
                 Verdict::RetryAt {
-                    not_before_ms: 2_000
+                    not_before_ms: 2_001
                 }
             );
             // Capped at one hour.
             assert_eq!(
                 decide(0, &resp(status, Some("999999")), 0, 1.0, &[]),
                 Verdict::RetryAt {
-                    not_before_ms: RETRY_AFTER_CAP_MS
+                    not_before_ms: RETRY_AFTER_CAP_MS + 1
                 }
             );
             // Without the header: the backoff.
@@ -228,7 +232,7 @@ mod tests {
                 &[]
             ),
             Verdict::RetryAt {
-                not_before_ms: now + 30_000
+                not_before_ms: now + 30_001
             }
         );
     }

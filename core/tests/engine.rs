@@ -216,11 +216,11 @@ fn retry_after_pauses_the_pipeline() {
         let failed_at = sim.now;
         sim.set("b");
         assert_eq!(
-            sim.engine.poll(sim.now + 29_999),
-            Action::WaitUntil(failed_at + 30_000)
+            sim.engine.poll(sim.now + 30_000),
+            Action::WaitUntil(failed_at + 30_001)
         );
         let again = sim.next_batch();
-        assert_eq!(sim.now, failed_at + 30_000);
+        assert_eq!(sim.now, failed_at + 30_001);
         assert_eq!(seqs(&again), vec![1]);
     }
 }
