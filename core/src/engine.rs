@@ -127,6 +127,11 @@ pub struct Engine {
     split: Option<(usize, usize)>,
     paused: Option<PauseReason>,
     flush: bool,
+    /// Calls not yet reported; kept as a count because callers ask on every call.
+    pending_calls: usize,
+    /// No queued op is older than this (a lower bound), so `expire` only walks the
+    /// queue when the age cutoff passes it instead of on every poll.
+    oldest_at_ms: u64,
     next_batch_id: u64,
     events: Vec<Event>,
     journal: Vec<Record>,
@@ -144,9 +149,13 @@ impl Engine {
         attempt: u32,
         not_before_ms: u64,
     ) -> Self {
+        let pending_calls = entries.iter().map(|e| 1 + e.merged.len()).sum();
+        let queue: VecDeque<Entry> = entries.into();
         Engine {
             cfg,
-            queue: entries.into(),
+            oldest_at_ms: oldest_at_ms(&queue),
+            queue,
+            pending_calls,
             in_flight: None,
             attempt,
             not_before_ms,
@@ -166,7 +175,7 @@ impl Engine {
 
     /// Calls not yet reported (queued ops plus the calls coalesced into them).
     pub fn pending(&self) -> usize {
-        self.queue.iter().map(|e| 1 + e.merged.len()).sum()
+        self.pending_calls
     }
 
     /// Ops that will be sent (after coalescing).
@@ -210,6 +219,8 @@ impl Engine {
     /// Queues a call, coalescing it with the tail where the endpoint's final state cannot change.
     /// The caller has already persisted `Record::Op(op)`, so a store failure never half-accepts a call.
     pub fn enqueue(&mut self, op: Op) {
+        self.pending_calls += 1;
+        self.oldest_at_ms = self.oldest_at_ms.min(op.at_ms);
         let mut entry = Entry {
             op,
             merged: Vec::new(),
@@ -422,6 +433,11 @@ impl Engine {
         let Some(cutoff) = now_ms.checked_sub(self.cfg.max_op_age_ms) else {
             return;
         };
+        if cutoff <= self.oldest_at_ms {
+            return;
+        }
+        // Removals only raise the true minimum, so recomputing it here keeps the bound exact.
+        self.oldest_at_ms = oldest_at_ms(&self.queue);
         let keep = self.in_flight.map_or(0, |(_, n)| n);
         if !self.queue.iter().skip(keep).any(|e| e.op.at_ms < cutoff) {
             return;
@@ -440,6 +456,7 @@ impl Engine {
             }
         }
         self.queue = kept;
+        self.oldest_at_ms = oldest_at_ms(&self.queue);
         if let Some(n) = self.resend_len {
             let left = n - removed_from_resend;
             self.resend_len = (left > 0).then_some(left);
@@ -492,6 +509,7 @@ impl Engine {
 
     /// One report per call: the entry's op and the calls coalesced into it.
     fn report(&mut self, entry: Entry, status: &DeliveryStatus) {
+        self.pending_calls = self.pending_calls.saturating_sub(1 + entry.merged.len());
         for op in std::iter::once(entry.op).chain(entry.merged) {
             self.events.push(Event::Op(DeliveryReport {
                 op_id: op.op_id,
@@ -501,6 +519,10 @@ impl Engine {
             }));
         }
     }
+}
+
+fn oldest_at_ms(queue: &VecDeque<Entry>) -> u64 {
+    queue.iter().map(|e| e.op.at_ms).min().unwrap_or(u64::MAX)
 }
 
 fn is_unlink_then_link(first: &OpKind, then: &OpKind) -> bool {

@@ -131,6 +131,11 @@ fn run(steps: &[Step], max_batch_ops: usize) -> (Model, Model, usize, usize) {
                     &mut endpoint,
                     &mut reports,
                 );
+                assert_eq!(
+                    engine.pending(),
+                    calls - reports,
+                    "pending = calls not yet reported"
+                );
                 continue;
             }
         };
@@ -143,6 +148,11 @@ fn run(steps: &[Step], max_batch_ops: usize) -> (Model, Model, usize, usize) {
             at_ms: now,
             kind,
         });
+        assert_eq!(
+            engine.pending(),
+            calls - reports,
+            "pending = calls not yet reported"
+        );
     }
     for _ in 0..10_000 {
         if engine.pending() == 0 {
