@@ -1,0 +1,583 @@
+//! `csv fix`: makes an importable file out of a nearly-right one without
+//! changing any value. It strips the BOM, writes LF line endings, drops blank
+//! lines and exact duplicate rows, moves every row that breaks a rule to a
+//! rejects file (with the line and the rules), and splits the output into
+//! parts under the size limit, each with the header.
+//!
+//! Two passes: the first (the validator) finds LINE IDs that appear with
+//! different user_ids; every row of such an ID is rejected, since which
+//! user_id is right cannot be known. The second writes.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use foldhash::fast::FixedState;
+use serde::Serialize;
+
+use crate::rules::{Finding, Rule, Severity, MAX_FILE_BYTES};
+use crate::scan::{detect_bom, Format, FormatChoice, IdKey, Record, ScanConfig, Scanner, Sink};
+use crate::validate::{validate_file, BlockReader, ValidateOptions, DEFAULT_BLOCK_SIZE};
+use crate::Error;
+
+/// The smallest part size: a header and the longest valid row fit many times.
+pub const MIN_SPLIT_BYTES: u64 = 4096;
+
+#[derive(Debug, Clone)]
+pub struct FixOptions {
+    pub out: PathBuf,
+    /// Default: OUT with `.csv` replaced by `.rejects.csv`.
+    pub rejects: Option<PathBuf>,
+    /// Largest part, header included (default 500,000,000 bytes).
+    pub split_bytes: u64,
+    pub format: FormatChoice,
+}
+
+impl FixOptions {
+    pub fn new(out: PathBuf) -> Self {
+        FixOptions {
+            out,
+            rejects: None,
+            split_bytes: MAX_FILE_BYTES,
+            format: FormatChoice::Auto,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Part {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FixReport {
+    pub input: PathBuf,
+    pub format: Format,
+    pub rows_read: u64,
+    pub rows_written: u64,
+    pub duplicates_dropped: u64,
+    pub blank_lines_dropped: u64,
+    pub line_endings_normalised: u64,
+    pub bom_stripped: bool,
+    pub rejected: u64,
+    pub rejects_file: Option<PathBuf>,
+    /// Rejected rows per rule.
+    pub rejected_by_rule: BTreeMap<String, u64>,
+    pub parts: Vec<Part>,
+}
+
+impl FixReport {
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        for p in &self.parts {
+            s.push_str(&format!(
+                "wrote {} (Format {}, {} rows, {:.1} MB)\n",
+                p.path.display(),
+                self.format.number(),
+                p.rows,
+                p.bytes as f64 / 1e6
+            ));
+        }
+        let mut fixed = Vec::new();
+        if self.bom_stripped {
+            fixed.push("stripped the byte order mark".to_string());
+        }
+        if self.line_endings_normalised > 0 {
+            fixed.push(format!(
+                "normalised {} line ending(s) to LF",
+                self.line_endings_normalised
+            ));
+        }
+        if self.duplicates_dropped > 0 {
+            fixed.push(format!(
+                "dropped {} exact duplicate row(s)",
+                self.duplicates_dropped
+            ));
+        }
+        if self.blank_lines_dropped > 0 {
+            fixed.push(format!(
+                "dropped {} blank line(s)",
+                self.blank_lines_dropped
+            ));
+        }
+        if !fixed.is_empty() {
+            s.push_str(&fixed.join("; "));
+            s.push('\n');
+        }
+        match &self.rejects_file {
+            Some(path) if self.rejected > 0 => {
+                let by: Vec<String> = self
+                    .rejected_by_rule
+                    .iter()
+                    .map(|(r, n)| format!("{r}: {n}"))
+                    .collect();
+                s.push_str(&format!(
+                    "REJECTED {} row(s) that break a rule → {} ({}); they are not in the output\n",
+                    self.rejected,
+                    path.display(),
+                    by.join(", ")
+                ));
+            }
+            _ => s.push_str("no rows rejected\n"),
+        }
+        s
+    }
+}
+
+/// `fixed.csv` → `fixed`, so parts are `fixed.part-001.csv` and rejects `fixed.rejects.csv`.
+fn stem_path(out: &Path) -> PathBuf {
+    match out.to_str().and_then(|s| s.strip_suffix(".csv")) {
+        Some(stem) => PathBuf::from(stem),
+        None => out.to_path_buf(),
+    }
+}
+
+fn with_suffix(stem: &Path, suffix: &str) -> PathBuf {
+    let mut s = stem.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Output parts, each under the limit and each starting with the header.
+struct Parts {
+    stem: PathBuf,
+    limit: u64,
+    header: Vec<u8>,
+    current: Option<(BufWriter<File>, Part)>,
+    done: Vec<Part>,
+}
+
+impl Parts {
+    fn open_next(&mut self) -> Result<(), Error> {
+        self.close()?;
+        let path = with_suffix(&self.stem, &format!(".part-{:03}.csv", self.done.len() + 1));
+        let file = File::create(&path).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        w.write_all(&self.header).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+        self.current = Some((
+            w,
+            Part {
+                path,
+                bytes: self.header.len() as u64,
+                rows: 0,
+            },
+        ));
+        Ok(())
+    }
+
+    fn write_row(&mut self, raw: &[u8]) -> Result<(), Error> {
+        let need = raw.len() as u64 + 1;
+        let full = match &self.current {
+            None => true,
+            Some((_, p)) => p.rows > 0 && p.bytes + need > self.limit,
+        };
+        if full {
+            self.open_next()?;
+        }
+        if let Some((w, p)) = &mut self.current {
+            w.write_all(raw)
+                .and_then(|_| w.write_all(b"\n"))
+                .map_err(|source| Error::Write {
+                    path: p.path.clone(),
+                    source,
+                })?;
+            p.bytes += need;
+            p.rows += 1;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), Error> {
+        if let Some((mut w, p)) = self.current.take() {
+            w.flush().map_err(|source| Error::Write {
+                path: p.path.clone(),
+                source,
+            })?;
+            self.done.push(p);
+        }
+        Ok(())
+    }
+
+    /// A single part becomes OUT itself.
+    fn finish(mut self, out: &Path) -> Result<Vec<Part>, Error> {
+        if self.current.is_none() && self.done.is_empty() {
+            self.open_next()?; // header only
+        }
+        self.close()?;
+        if self.done.len() == 1 {
+            let mut p = self.done.remove(0);
+            std::fs::rename(&p.path, out).map_err(|source| Error::Write {
+                path: out.to_path_buf(),
+                source,
+            })?;
+            p.path = out.to_path_buf();
+            return Ok(vec![p]);
+        }
+        Ok(self.done)
+    }
+}
+
+struct Rejects {
+    path: PathBuf,
+    w: Option<BufWriter<File>>,
+}
+
+impl Rejects {
+    fn write(
+        &mut self,
+        line: u64,
+        rules: &[Rule],
+        raw: &[u8],
+        truncated: bool,
+    ) -> Result<(), Error> {
+        let werr = |source| Error::Write {
+            path: self.path.clone(),
+            source,
+        };
+        if self.w.is_none() {
+            let file = File::create(&self.path).map_err(werr)?;
+            let mut w = BufWriter::new(file);
+            w.write_all(b"line,rules,record\n").map_err(werr)?;
+            self.w = Some(w);
+        }
+        if let Some(w) = &mut self.w {
+            let rules: Vec<&str> = rules.iter().map(|r| r.id()).collect();
+            let mut row = format!("{line},{},\"", rules.join(";")).into_bytes();
+            // The record exactly as it was (any bytes), quoted.
+            for &b in raw {
+                if b == b'"' {
+                    row.push(b'"');
+                }
+                row.push(b);
+            }
+            if truncated {
+                row.extend_from_slice("…[cut at 64 KiB]".as_bytes());
+            }
+            row.extend_from_slice(b"\"\n");
+            w.write_all(&row).map_err(werr)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<bool, Error> {
+        match self.w {
+            Some(mut w) => {
+                w.flush().map_err(|source| Error::Write {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                Ok(true)
+            }
+            None => {
+                // A rejects file left from an earlier run would mislead.
+                if self.path.exists() {
+                    let _ = std::fs::remove_file(&self.path);
+                }
+                Ok(false)
+            }
+        }
+    }
+}
+
+struct FixSink {
+    conflicted: HashSet<IdKey, FixedState>,
+    seen: HashSet<IdKey, FixedState>,
+    parts: Parts,
+    rejects: Rejects,
+    pending: Vec<Rule>,
+    rows_read: u64,
+    rows_written: u64,
+    duplicates: u64,
+    blank: u64,
+    line_endings: u64,
+    rejected: u64,
+    rejected_by_rule: BTreeMap<String, u64>,
+    error: Option<Error>,
+}
+
+impl FixSink {
+    fn handle(&mut self, r: &Record<'_>) -> Result<(), Error> {
+        if r.blank {
+            self.blank += 1;
+            return Ok(());
+        }
+        self.rows_read += 1;
+        let mut rules = std::mem::take(&mut self.pending);
+        if rules.is_empty() {
+            match r.key {
+                Some(k) if self.conflicted.contains(&k) => rules.push(Rule::LineUserIdConflict),
+                Some(k) => {
+                    if self.seen.insert(k) {
+                        self.rows_written += 1;
+                        return self.parts.write_row(r.raw);
+                    }
+                    self.duplicates += 1;
+                    return Ok(());
+                }
+                None => rules.push(Rule::RowColumns), // unreachable: no key means an error was reported
+            }
+        }
+        self.rejected += 1;
+        for rule in &rules {
+            *self
+                .rejected_by_rule
+                .entry(rule.id().to_string())
+                .or_insert(0) += 1;
+        }
+        self.rejects.write(r.line, &rules, r.raw, r.raw_truncated)
+    }
+}
+
+impl Sink for FixSink {
+    fn finding(&mut self, f: Finding) {
+        if f.rule == Rule::LineEndingInconsistent {
+            self.line_endings += 1;
+        }
+        if f.severity == Severity::Error
+            && !f.rule.fixed_by_fix()
+            && !self.pending.contains(&f.rule)
+        {
+            self.pending.push(f.rule);
+        }
+    }
+
+    fn record(&mut self, r: &Record<'_>) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = self.handle(r) {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// Fixes `input` into `opts.out` (or its parts).
+pub fn fix_file(input: &Path, opts: &FixOptions) -> Result<FixReport, Error> {
+    if opts.split_bytes < MIN_SPLIT_BYTES || opts.split_bytes > MAX_FILE_BYTES {
+        return Err(Error::Usage(format!(
+            "the part size must be between {MIN_SPLIT_BYTES} bytes and 500 MB (Repro's limit); got {} bytes",
+            opts.split_bytes
+        )));
+    }
+    let stem = stem_path(&opts.out);
+    let rejects_path = opts
+        .rejects
+        .clone()
+        .unwrap_or_else(|| with_suffix(&stem, ".rejects.csv"));
+    for p in [&opts.out, &rejects_path] {
+        if same_file(input, p) {
+            return Err(Error::Usage(format!(
+                "{} is the input file; write the output elsewhere",
+                p.display()
+            )));
+        }
+    }
+
+    let check = validate_file(
+        input,
+        &ValidateOptions {
+            format: opts.format,
+            sample: 0,
+            collect_conflicts: true,
+            ..Default::default()
+        },
+    )?;
+    let Some(format) = check.format else {
+        let reason = if check.counts.contains_key(Rule::FileEmpty.id()) {
+            "the file is empty".to_string()
+        } else {
+            format!(
+                "line 1 is not a valid header: it must be exactly `{}` or `{}` (fix it by hand; `csv fix` never guesses)",
+                Format::One.header(),
+                Format::Two.header()
+            )
+        };
+        return Err(Error::Input {
+            path: input.to_path_buf(),
+            reason,
+        });
+    };
+
+    let read_err = |source| Error::Read {
+        path: input.to_path_buf(),
+        source,
+    };
+    let file = File::open(input).map_err(read_err)?;
+    let mut reader = BlockReader::new(file);
+    let mut buf = vec![0u8; DEFAULT_BLOCK_SIZE];
+    let hasher = FixedState::with_seed(0x0f1e);
+    let mut sink = FixSink {
+        conflicted: check.conflicted.iter().copied().collect::<HashSet<_, _>>(),
+        seen: HashSet::with_hasher(hasher),
+        parts: Parts {
+            stem: stem.clone(),
+            limit: opts.split_bytes,
+            header: format!("{}\n", format.header()).into_bytes(),
+            current: None,
+            done: Vec::new(),
+        },
+        rejects: Rejects {
+            path: rejects_path.clone(),
+            w: None,
+        },
+        pending: Vec::new(),
+        rows_read: 0,
+        rows_written: 0,
+        duplicates: 0,
+        blank: 0,
+        line_endings: 0,
+        rejected: 0,
+        rejected_by_rule: BTreeMap::new(),
+        error: None,
+    };
+    let mut scanner: Option<Scanner> = None;
+    let mut bom_stripped = false;
+    loop {
+        let n = reader.fill(&mut buf).map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        let mut data = &buf[..n];
+        let s = match &mut scanner {
+            Some(s) => s,
+            None => {
+                // First block: skip the BOM and the (valid) header line.
+                if let Some((k, _)) = detect_bom(data) {
+                    bom_stripped = true;
+                    data = &data[k..];
+                }
+                let header_end = memchr::memchr(b'\n', data)
+                    .map(|k| k + 1)
+                    .unwrap_or(data.len());
+                let crlf = data[..header_end].ends_with(b"\r\n");
+                data = &data[header_end..];
+                let mut cfg = ScanConfig::new(
+                    format,
+                    Some(if crlf {
+                        crate::scan::Ending::CrLf
+                    } else {
+                        crate::scan::Ending::Lf
+                    }),
+                );
+                cfg.keep_raw = true;
+                scanner.insert(Scanner::new(cfg, 2))
+            }
+        };
+        s.scan(data, &mut sink);
+        if let Some(e) = sink.error.take() {
+            return Err(e);
+        }
+    }
+    if let Some(s) = &mut scanner {
+        s.finish(&mut sink);
+    }
+    if let Some(e) = sink.error.take() {
+        return Err(e);
+    }
+    let parts = sink.parts.finish(&opts.out)?;
+    let wrote_rejects = sink.rejects.finish()?;
+    Ok(FixReport {
+        input: input.to_path_buf(),
+        format,
+        rows_read: sink.rows_read,
+        rows_written: sink.rows_written,
+        duplicates_dropped: sink.duplicates,
+        blank_lines_dropped: sink.blank,
+        line_endings_normalised: sink.line_endings,
+        bom_stripped,
+        rejected: sink.rejected,
+        rejects_file: wrote_rejects.then_some(rejects_path),
+        rejected_by_rule: sink.rejected_by_rule,
+        parts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "U4af4980629a1b2c3d4e5f60718293a4b";
+    const B: &str = "U00000000000000000000000000000001";
+    const C: &str = "U00000000000000000000000000000002";
+
+    #[test]
+    fn fixes_without_changing_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        let data = format!(
+            "\u{feff}line_user_id,user_id\r\n{A},\"a,b\"\r\n{A},\"a,b\"\r\n\r\n{B},x\n{C},one\r\n{C},two\r\nbad,y\r\n"
+        );
+        std::fs::write(&input, data).unwrap();
+        let out = dir.path().join("fixed.csv");
+        let r = fix_file(&input, &FixOptions::new(out.clone())).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            format!("line_user_id,user_id\n{A},\"a,b\"\n{B},x\n")
+        );
+        assert!(r.bom_stripped);
+        assert_eq!(r.duplicates_dropped, 1);
+        assert_eq!(r.blank_lines_dropped, 1);
+        assert_eq!(r.line_endings_normalised, 1);
+        assert_eq!(r.rejected, 3);
+        let rejects = std::fs::read_to_string(dir.path().join("fixed.rejects.csv")).unwrap();
+        assert_eq!(
+            rejects,
+            format!("line,rules,record\n6,line_user_id.conflict,\"{C},one\"\n7,line_user_id.conflict,\"{C},two\"\n8,line_user_id.invalid,\"bad,y\"\n")
+        );
+        let check = validate_file(&out, &Default::default()).unwrap();
+        assert!(check.valid && check.warnings == 0, "{check:?}");
+    }
+
+    #[test]
+    fn splits_into_parts_with_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        let mut data = String::from("line_user_id\n");
+        for i in 0..1000u32 {
+            data.push_str(&format!("U{i:032x}\n"));
+        }
+        std::fs::write(&input, &data).unwrap();
+        let out = dir.path().join("out.csv");
+        let mut opts = FixOptions::new(out.clone());
+        opts.split_bytes = 10_000;
+        let r = fix_file(&input, &opts).unwrap();
+        assert_eq!(r.parts.len(), 4);
+        let mut joined = String::from("line_user_id\n");
+        for p in &r.parts {
+            let text = std::fs::read_to_string(&p.path).unwrap();
+            assert!(text.len() <= 10_000);
+            assert!(text.starts_with("line_user_id\n"));
+            joined.push_str(&text["line_user_id\n".len()..]);
+        }
+        assert_eq!(joined, data);
+        assert!(!out.exists());
+        assert!(r.parts[0].path.ends_with("out.part-001.csv"));
+    }
+
+    #[test]
+    fn refuses_a_bad_header_and_the_input_as_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        std::fs::write(&input, format!("id\n{A}\n")).unwrap();
+        let e = fix_file(&input, &FixOptions::new(dir.path().join("o.csv"))).unwrap_err();
+        assert_eq!(e.exit_code(), 1, "{e}");
+        let e = fix_file(&input, &FixOptions::new(input.clone())).unwrap_err();
+        assert!(matches!(e, Error::Usage(_)));
+    }
+}
