@@ -118,6 +118,11 @@ fn run_register_under_faults(rows: usize, kills: usize, seed: u64, faults: &str)
         stats.faults.values().sum::<u64>() > 0,
         "faults were injected"
     );
+    // scripts/soak.sh copies this line into RELIABILITY.md.
+    println!(
+        "soak: rows={rows} kills={kills} seed={seed} faults={faults} stats={}",
+        serde_json::to_string(&stats).unwrap_or_default()
+    );
 }
 
 fn env_or(name: &str, default: usize) -> usize {

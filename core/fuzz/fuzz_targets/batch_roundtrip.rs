@@ -33,15 +33,26 @@ fuzz_target!(|input: (u128, Vec<ArbOp>)| {
             at_ms: a.at_ms,
             kind: match a.kind {
                 Kind::Set(user_id) => OpKind::SetUserId { user_id },
-                Kind::Link(user_id, line_user_id, channel_id) => OpKind::LinkLineId { user_id, line_user_id, channel_id },
-                Kind::Unlink(user_id, line_user_id, channel_id) => OpKind::UnlinkLineId { user_id, line_user_id, channel_id },
+                Kind::Link(user_id, line_user_id, channel_id) => OpKind::LinkLineId {
+                    user_id,
+                    line_user_id,
+                    channel_id,
+                },
+                Kind::Unlink(user_id, line_user_id, channel_id) => OpKind::UnlinkLineId {
+                    user_id,
+                    line_user_id,
+                    channel_id,
+                },
             },
         })
         .collect();
     let body = protocol::encode_batch(&device, &ops);
     let back: BatchRequest = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => panic!("encode_batch output does not parse as BatchRequest: {e}\n{}", String::from_utf8_lossy(&body)),
+        Err(e) => panic!(
+            "encode_batch output does not parse as BatchRequest: {e}\n{}",
+            String::from_utf8_lossy(&body)
+        ),
     };
     assert_eq!(back.device_id, device);
     assert_eq!(back.ops.len(), ops.len());

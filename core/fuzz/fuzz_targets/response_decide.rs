@@ -23,11 +23,22 @@ struct Input {
 
 fuzz_target!(|input: Input| {
     let _ = protocol::decode_batch_response(&input.body);
-    let op_ids: Vec<uuid::Uuid> = input.op_ids.iter().map(|v| uuid::Uuid::from_u128(*v)).collect();
+    let op_ids: Vec<uuid::Uuid> = input
+        .op_ids
+        .iter()
+        .map(|v| uuid::Uuid::from_u128(*v))
+        .collect();
     let outcome = if input.network {
-        Outcome::Network { timeout: input.status % 2 == 0, message: String::new() }
+        Outcome::Network {
+            timeout: input.status % 2 == 0,
+            message: String::new(),
+        }
     } else {
-        Outcome::Response { status: input.status, retry_after: input.retry_after.clone(), body: input.body.clone() }
+        Outcome::Response {
+            status: input.status,
+            retry_after: input.retry_after.clone(),
+            body: input.body.clone(),
+        }
     };
     let verdict = retry::decide(input.attempt, &outcome, input.now_ms, input.jitter, &op_ids);
     match verdict {
@@ -41,12 +52,18 @@ fuzz_target!(|input: Input| {
         Verdict::RetryAt { not_before_ms } => {
             assert!(not_before_ms >= input.now_ms);
             let wait = not_before_ms - input.now_ms;
-            assert!(wait <= BACKOFF_CAP_MS.max(RETRY_AFTER_CAP_MS), "wait {wait} above the caps");
+            assert!(
+                wait <= BACKOFF_CAP_MS.max(RETRY_AFTER_CAP_MS),
+                "wait {wait} above the caps"
+            );
         }
         Verdict::Split => assert_eq!(input.status, 413),
         Verdict::DropMalformed => assert_eq!(input.status, 400),
         Verdict::DropRejected { status, .. } => assert!((400..500).contains(&status)),
-        Verdict::Pause(_) => assert!(matches!(input.status, 401 | 403 | 404 | 405 | 410 | 501 | 505)),
+        Verdict::Pause(_) => assert!(matches!(
+            input.status,
+            401 | 403 | 404 | 405 | 410 | 501 | 505
+        )),
     }
     if let Some(v) = &input.retry_after {
         let _ = protocol::parse_retry_after(v, input.now_ms);

@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let mut last_end = 0;
     for s in &decoded.skipped {
         assert!(s.len > 0, "empty skipped range");
-        assert!(s.offset >= last_end, "skipped ranges overlap or go backwards");
+        assert!(
+            s.offset >= last_end,
+            "skipped ranges overlap or go backwards"
+        );
         last_end = s.offset + s.len;
         assert!(last_end <= data.len());
     }
@@ -29,5 +32,9 @@ fuzz_target!(|data: &[u8]| {
     let marker = repro_line_core::store::Record::Sent { through: 424_242 };
     codec::encode_into(&mut tail, &marker);
     let with_tail = codec::decode_all(&tail);
-    assert_eq!(with_tail.records.last(), Some(&marker), "a valid frame after garbage was lost");
+    assert_eq!(
+        with_tail.records.last(),
+        Some(&marker),
+        "a valid frame after garbage was lost"
+    );
 });
