@@ -4,12 +4,6 @@
 mod bulk_common;
 use bulk_common::*;
 
-const CREDS: [(&str, &str); 3] = [
-    ("AWS_ACCESS_KEY_ID", "testing"),
-    ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ("AWS_REGION", "us-east-1"),
-];
-
 #[test]
 fn key_prints_the_auto_import_uri() {
     let o = run(&[
@@ -109,42 +103,15 @@ fn key_refuses_bad_names_and_ids() {
     assert!(stderr(&o).contains("YYYY-MM-DD"));
 }
 
-fn create_bucket(moto: &Moto) {
-    let (status, _, body) = http(moto.port, "PUT", "/repro-data-store", b"");
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-}
-
-fn get_object(moto: &Moto, key: &str) -> Vec<u8> {
-    let (status, _, body) = http(moto.port, "GET", &format!("/repro-data-store/{key}"), b"");
-    assert_eq!(status, 200, "GET {key}: {}", String::from_utf8_lossy(&body));
-    body
-}
-
 #[test]
 fn upload_lands_at_the_key_byte_for_byte() {
-    let moto = Moto::start();
-    create_bucket(&moto);
+    let moto = Moto::with_bucket();
     let dir = tempfile::tempdir().unwrap();
     let endpoint = moto.url();
 
     // Small file: one PUT, unique name.
     let small = write(dir.path(), "users.csv", format1(500));
-    let o = run_env(
-        &[
-            "s3",
-            "upload",
-            s(&small),
-            "--app-id",
-            "app1",
-            "--channel-id",
-            "1234567890",
-            "--type",
-            "deliverable",
-            "--endpoint-url",
-            &endpoint,
-        ],
-        &CREDS,
-    );
+    let o = s3_upload(&small, "deliverable", &endpoint, &[], &S3_CREDS);
     assert_code(&o, 0);
     let uri = stdout(&o).trim().to_string();
     let key = uri
@@ -158,7 +125,7 @@ fn upload_lands_at_the_key_byte_for_byte() {
         )),
         "{key}"
     );
-    assert_eq!(get_object(&moto, &key), std::fs::read(&small).unwrap());
+    assert_eq!(moto.get_object(&key), std::fs::read(&small).unwrap());
 
     // Larger than one part: multipart (5 MiB parts), kept name, explicit date, blocked.
     let mut big = String::from("line_user_id\n");
@@ -169,60 +136,36 @@ fn upload_lands_at_the_key_byte_for_byte() {
         i += 1;
     }
     let big_path = write(dir.path(), "blocked.csv", &big);
-    let o = run_env(
+    let o = s3_upload(
+        &big_path,
+        "blocked",
+        &endpoint,
         &[
-            "s3",
-            "upload",
-            s(&big_path),
-            "--app-id",
-            "app1",
-            "--channel-id",
-            "1234567890",
-            "--type",
-            "blocked",
-            "--endpoint-url",
-            &endpoint,
             "--keep-name",
             "--date",
             "2025-03-07",
             "--part-size-mib",
             "5",
         ],
-        &CREDS,
+        &S3_CREDS,
     );
     assert_code(&o, 0);
     assert!(stderr(&o).contains("3 part(s)"), "{}", stderr(&o));
     let key = "app1/line_user_id/1234567890/2025/03/07/unfollowed/blocked.csv";
     assert_eq!(stdout(&o).trim(), format!("s3://repro-data-store/{key}"));
     assert!(
-        get_object(&moto, key) == big.as_bytes(),
+        moto.get_object(key) == big.as_bytes(),
         "multipart object differs"
     );
 }
 
 #[test]
 fn upload_refuses_invalid_files_unless_forced() {
-    let moto = Moto::start();
-    create_bucket(&moto);
+    let moto = Moto::with_bucket();
     let dir = tempfile::tempdir().unwrap();
     let bad = write(dir.path(), "bad.csv", "line_user_id,user_id\nU123,a\n");
-    let args = [
-        "s3",
-        "upload",
-        s(&bad),
-        "--app-id",
-        "app1",
-        "--channel-id",
-        "1234567890",
-        "--type",
-        "deliverable",
-        "--endpoint-url",
-        &moto.url(),
-        "--keep-name",
-        "--date",
-        "2025-03-07",
-    ];
-    let o = run_env(&args, &CREDS);
+    let pinned = ["--keep-name", "--date", "2025-03-07"];
+    let o = s3_upload(&bad, "deliverable", &moto.url(), &pinned, &S3_CREDS);
     assert_code(&o, 1);
     assert!(
         stderr(&o).contains("line_user_id.invalid"),
@@ -230,67 +173,31 @@ fn upload_refuses_invalid_files_unless_forced() {
         stderr(&o)
     );
     let key = "app1/line_user_id/1234567890/2025/03/07/followed/bad.csv";
-    let (status, _, _) = http(moto.port, "GET", &format!("/repro-data-store/{key}"), b"");
-    assert_eq!(status, 404, "nothing may be uploaded");
+    assert_eq!(moto.object(key).0, 404, "nothing may be uploaded");
 
-    let mut forced = args.to_vec();
-    forced.push("--force");
-    let o = run_env(&forced, &CREDS);
+    let forced = [&pinned[..], &["--force"]].concat();
+    let o = s3_upload(&bad, "deliverable", &moto.url(), &forced, &S3_CREDS);
     assert_code(&o, 0);
-    assert_eq!(get_object(&moto, key), std::fs::read(&bad).unwrap());
+    assert_eq!(moto.get_object(key), std::fs::read(&bad).unwrap());
 
     // Unreadable file, bad name, unreachable endpoint: 2.
-    let o = run_env(
-        &[
-            "s3",
-            "upload",
-            s(&dir.path().join("missing.csv")),
-            "--app-id",
-            "a",
-            "--channel-id",
-            "1",
-            "--type",
-            "blocked",
-            "--endpoint-url",
-            &moto.url(),
-        ],
-        &CREDS,
+    let missing = dir.path().join("missing.csv");
+    assert_code(
+        &s3_upload(&missing, "blocked", &moto.url(), &[], &S3_CREDS),
+        2,
     );
-    assert_code(&o, 2);
     let spaced = write(dir.path(), "my file.csv", format1(1));
-    let o = run_env(
-        &[
-            "s3",
-            "upload",
-            s(&spaced),
-            "--app-id",
-            "a",
-            "--channel-id",
-            "1",
-            "--type",
-            "blocked",
-            "--endpoint-url",
-            &moto.url(),
-        ],
-        &CREDS,
+    assert_code(
+        &s3_upload(&spaced, "blocked", &moto.url(), &[], &S3_CREDS),
+        2,
     );
-    assert_code(&o, 2);
     let ok = write(dir.path(), "ok.csv", format1(1));
     let closed = format!("http://127.0.0.1:{}", free_port());
-    let o = run_env(
-        &[
-            "s3",
-            "upload",
-            s(&ok),
-            "--app-id",
-            "a",
-            "--channel-id",
-            "1",
-            "--type",
-            "deliverable",
-            "--endpoint-url",
-            &closed,
-        ],
+    let o = s3_upload(
+        &ok,
+        "deliverable",
+        &closed,
+        &[],
         &[
             ("AWS_ACCESS_KEY_ID", "t"),
             ("AWS_SECRET_ACCESS_KEY", "t"),

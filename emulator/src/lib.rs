@@ -4,6 +4,7 @@
 //! same server. Fault spec and admin routes: `emulator/README.md`.
 
 mod faults;
+mod import;
 mod line;
 mod server;
 mod state;
@@ -17,7 +18,7 @@ use std::thread::JoinHandle;
 use tokio::sync::Notify;
 
 pub use faults::{Fault, FaultSpec, FaultSpecError};
-pub use state::{Device, EmulatorState, Link, LinkStatus, RequestRecord, Stats};
+pub use state::{Device, EmulatorState, LineUser, Link, LinkStatus, RequestRecord, Stats};
 
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
@@ -98,6 +99,7 @@ impl Emulator {
                 token: cfg.token,
                 not_before: HashMap::new(),
                 line: Default::default(),
+                imports: Default::default(),
             }),
             cors_origins: cfg.cors_origins,
         });
@@ -128,7 +130,7 @@ impl Emulator {
         self.addr.port()
     }
 
-    /// Devices, users and links, sorted. Empty if the database cannot be read (logged).
+    /// Devices, users, links and imported LINE users, sorted. Empty if the database cannot be read (logged).
     pub fn state(&self) -> EmulatorState {
         match self.shared.lock().db.state() {
             Ok(s) => s,
@@ -158,8 +160,6 @@ impl Emulator {
         self.shared.lock().token = t.to_owned();
     }
 
-    /// Forgets all state, counters, the request log and pending Retry-After deadlines;
-    /// keeps the token and the fault spec.
     /// Follower IDs that `GET /v2/bot/followers/ids` serves to `Authorization: Bearer <channel_token>`;
     /// `rate_limit_every` > 0 answers 429 to every Nth follower request.
     pub fn set_line_followers(
@@ -172,16 +172,27 @@ impl Emulator {
             channel_token: channel_token.to_owned(),
             user_ids,
             rate_limit_every,
+            retry_after: None,
         });
     }
 
+    /// `Retry-After` seconds sent with the follower endpoint's 429s (`None`: no header,
+    /// as LINE does). `set_line_followers` turns it off again.
+    pub fn set_line_retry_after(&self, secs: Option<u32>) {
+        self.shared.lock().line.set_retry_after(secs);
+    }
+
+    /// Forgets all state (imported LINE users and import jobs too), counters, the
+    /// request log and pending Retry-After deadlines; keeps the token, the fault
+    /// spec and the LINE followers.
     pub fn reset(&self) {
         if let Err(e) = self.shared.reset() {
             tracing::error!(error = %e, "emulator reset failed");
         }
     }
 
-    /// Stops accepting, drops open connections and waits for the server thread.
+    /// Stops accepting, drops open connections and waits for the server thread
+    /// (and for an import job still running, so that it ends whole).
     pub fn shutdown(self) {
         self.stop_thread();
     }

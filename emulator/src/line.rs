@@ -2,6 +2,9 @@
 //! tools: `GET /v2/bot/followers/ids?limit=N&start=CURSOR` with
 //! `Authorization: Bearer <channel access token>`, pages of at most 1000 IDs,
 //! `next` while more remain, and an optional 429 every Nth request.
+//!
+//! Like LINE's, the `next` cursor is opaque and holds `/`, `+` and `=`, so a
+//! client that does not percent-encode `start` gets 400 instead of a silent pass.
 
 use std::collections::HashMap;
 
@@ -17,6 +20,8 @@ pub(crate) struct LineApi {
     followers: HashMap<String, Vec<String>>,
     /// Answer 429 to every Nth follower request (0 = never).
     rate_limit_every: u32,
+    /// `Retry-After` seconds sent with those 429s (LINE itself sends none).
+    retry_after: Option<u32>,
     requests: u32,
 }
 
@@ -27,16 +32,45 @@ pub(crate) struct FollowersSetup {
     pub(crate) user_ids: Vec<String>,
     #[serde(default)]
     pub(crate) rate_limit_every: u32,
+    #[serde(default)]
+    pub(crate) retry_after: Option<u32>,
+}
+
+fn cursor(offset: usize) -> String {
+    format!("c/{offset}+=")
+}
+
+fn parse_cursor(s: &str) -> Option<usize> {
+    s.strip_prefix("c/")?.strip_suffix("+=")?.parse().ok()
 }
 
 impl LineApi {
     pub(crate) fn set(&mut self, setup: FollowersSetup) {
         self.followers.insert(setup.channel_token, setup.user_ids);
         self.rate_limit_every = setup.rate_limit_every;
+        self.retry_after = setup.retry_after;
     }
 
-    /// Answers one follower-IDs request: (status, JSON body).
+    pub(crate) fn set_retry_after(&mut self, secs: Option<u32>) {
+        self.retry_after = secs;
+    }
+
+    /// Answers one follower-IDs request: (status, JSON body, `Retry-After` seconds).
     pub(crate) fn followers(
+        &mut self,
+        authorization: Option<&str>,
+        query: Option<&str>,
+    ) -> (StatusCode, serde_json::Value, Option<u32>) {
+        let (status, body) = self.page(authorization, query);
+        let retry_after = if status == StatusCode::TOO_MANY_REQUESTS {
+            self.retry_after
+        } else {
+            None
+        };
+        (status, body, retry_after)
+    }
+
+    fn page(
         &mut self,
         authorization: Option<&str>,
         query: Option<&str>,
@@ -57,13 +91,8 @@ impl LineApi {
         };
         let mut limit = DEFAULT_LIMIT;
         let mut start = 0usize;
-        for pair in query
-            .unwrap_or_default()
-            .split('&')
-            .filter(|p| !p.is_empty())
-        {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match key {
+        for (key, value) in crate::server::query_pairs(query) {
+            match key.as_str() {
                 "limit" => match value.parse::<usize>() {
                     Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
                     _ => {
@@ -73,10 +102,7 @@ impl LineApi {
                         )
                     }
                 },
-                "start" => match value
-                    .strip_prefix('c')
-                    .and_then(|n| n.parse::<usize>().ok())
-                {
+                "start" => match parse_cursor(&value) {
                     Some(n) if n <= ids.len() => start = n,
                     _ => {
                         return (
@@ -91,7 +117,7 @@ impl LineApi {
         let end = (start + limit).min(ids.len());
         let mut body = serde_json::json!({ "userIds": &ids[start..end] });
         if end < ids.len() {
-            body["next"] = format!("c{end}").into();
+            body["next"] = cursor(end).into();
         }
         (StatusCode::OK, body)
     }
@@ -109,11 +135,12 @@ mod tests {
             channel_token: "t".into(),
             user_ids: ids.clone(),
             rate_limit_every: 0,
+            retry_after: None,
         });
         let mut got = Vec::new();
         let mut query = "limit=1000".to_owned();
         loop {
-            let (status, body) = api.followers(Some("Bearer t"), Some(&query));
+            let (status, body, _) = api.followers(Some("Bearer t"), Some(&query));
             assert_eq!(status, StatusCode::OK);
             got.extend(
                 body["userIds"]
@@ -123,7 +150,16 @@ mod tests {
                     .map(|v| v.as_str().unwrap().to_owned()),
             );
             match body["next"].as_str() {
-                Some(next) => query = format!("limit=1000&start={next}"),
+                Some(next) => {
+                    // Sent as is, `+` reads as a space: the cursor must be encoded.
+                    let raw = api.followers(Some("Bearer t"), Some(&format!("start={next}")));
+                    assert_eq!(raw.0, StatusCode::BAD_REQUEST);
+                    let encoded = next
+                        .replace('/', "%2F")
+                        .replace('+', "%2B")
+                        .replace('=', "%3D");
+                    query = format!("limit=1000&start={encoded}");
+                }
                 None => break,
             }
         }
@@ -140,13 +176,17 @@ mod tests {
             channel_token: "t".into(),
             user_ids: ids,
             rate_limit_every: 2,
+            retry_after: Some(3),
         });
-        let statuses: Vec<u16> = (0..4)
-            .map(|_| api.followers(Some("Bearer t"), None).0.as_u16())
+        let answers: Vec<(u16, Option<u32>)> = (0..4)
+            .map(|_| {
+                let (status, _, retry_after) = api.followers(Some("Bearer t"), None);
+                (status.as_u16(), retry_after)
+            })
             .collect();
         assert!(
-            statuses.contains(&429) && statuses.contains(&200),
-            "{statuses:?}"
+            answers.contains(&(429, Some(3))) && answers.contains(&(200, None)),
+            "{answers:?}"
         );
     }
 }

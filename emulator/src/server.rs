@@ -40,6 +40,8 @@ pub(crate) struct Inner {
     pub(crate) not_before: HashMap<Uuid, Instant>,
     /// The fake LINE Messaging API (follower IDs) used by the bulk tools.
     pub(crate) line: crate::line::LineApi,
+    /// Dashboard-style LINE user import jobs (in memory, like the counters).
+    pub(crate) imports: crate::import::Jobs,
 }
 
 pub(crate) struct Shared {
@@ -59,11 +61,13 @@ impl Shared {
         inner.stats = Stats::default();
         inner.log.clear();
         inner.not_before.clear();
+        // A job still running finds itself gone and applies nothing.
+        inner.imports.clear();
         Ok(())
     }
 }
 
-type Resp = Response<Full<Bytes>>;
+pub(crate) type Resp = Response<Full<Bytes>>;
 
 /// Per connection: who is calling, and the switch a fault flips to drop the connection.
 struct Conn {
@@ -149,7 +153,7 @@ impl AbortHandle {
 }
 
 /// `None`: close the connection without answering.
-async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Option<Resp> {
+async fn handle(shared: &Arc<Shared>, conn: &Conn, req: Request<Incoming>) -> Option<Resp> {
     let origin = req.headers().get(ORIGIN).cloned();
     let preflight = req.method() == Method::OPTIONS;
     let mut resp = route(shared, conn, req).await?;
@@ -157,7 +161,7 @@ async fn handle(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Option<
     Some(resp)
 }
 
-async fn route(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Option<Resp> {
+async fn route(shared: &Arc<Shared>, conn: &Conn, req: Request<Incoming>) -> Option<Resp> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     if method == Method::OPTIONS {
@@ -174,8 +178,18 @@ async fn route(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Option<R
             .headers()
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let (status, body) = shared.lock().line.followers(auth, req.uri().query());
-        return Some(json(status, &body));
+        let (status, body, retry_after) = shared.lock().line.followers(auth, req.uri().query());
+        let mut resp = json(status, &body);
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        return Some(resp);
+    }
+    if let Some(rest) = path.strip_prefix(crate::import::IMPORT_PATH) {
+        if rest.is_empty() || rest.starts_with('/') {
+            return Some(crate::import::route(shared, method, rest, req).await);
+        }
     }
     if let Some(admin) = path.strip_prefix("/admin/") {
         // Admin routes need no token, so only this machine may use them.
@@ -298,14 +312,16 @@ async fn admin(shared: &Shared, route: &str, method: Method, req: Request<Incomi
     }
 }
 
-enum ReadBody {
+pub(crate) enum ReadBody {
     Full(Bytes),
     TooLarge,
     /// The client broke off mid-body or sent something hyper could not frame.
     Broken(String),
 }
 
-async fn read_body(mut body: Incoming, limit: usize) -> ReadBody {
+/// Reads up to `limit` bytes; beyond it, drains up to `DRAIN_CAP` (so the client
+/// finishes sending and sees the answer) and says `TooLarge`.
+pub(crate) async fn read_body(mut body: Incoming, limit: usize) -> ReadBody {
     if body.size_hint().lower() > DRAIN_CAP {
         return ReadBody::TooLarge;
     }
@@ -563,7 +579,7 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Resp {
 }
 
 /// `{"error": {"code", "message"}}`; outside the protocol's codes the code is the HTTP status.
-fn error(status: StatusCode, message: &str) -> Resp {
+pub(crate) fn error(status: StatusCode, message: &str) -> Resp {
     error_code(status, u32::from(status.as_u16()), message)
 }
 
@@ -574,14 +590,14 @@ fn error_code(status: StatusCode, code: u32, message: &str) -> Resp {
     )
 }
 
-fn method_not_allowed(allow: &'static str) -> Resp {
+pub(crate) fn method_not_allowed(allow: &'static str) -> Resp {
     let mut resp = error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
     resp.headers_mut()
         .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
     resp
 }
 
-fn empty(status: StatusCode) -> Resp {
+pub(crate) fn empty(status: StatusCode) -> Resp {
     let mut resp = Response::new(Full::new(Bytes::new()));
     *resp.status_mut() = status;
     resp
@@ -627,4 +643,58 @@ pub(crate) fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// `a=1&b=x%2By` → `[("a", "1"), ("b", "x+y")]`: form decoding (`+` is a space,
+/// `%XX` a byte); a malformed `%` sequence is kept as written.
+pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (form_decode(k), form_decode(v))
+        })
+        .collect()
+}
+
+fn form_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_pairs_form_decode() {
+        assert_eq!(
+            query_pairs(Some("a=1&&b=x%2By+z&c&d=%zz%4")),
+            [("a", "1"), ("b", "x+y z"), ("c", ""), ("d", "%zz%4")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        assert!(query_pairs(None).is_empty());
+    }
 }

@@ -1,5 +1,6 @@
 //! The emulator's state in SQLite (in memory by default, a file with `db`):
-//! devices, users, links and every op_id seen, applied per docs/protocol.md.
+//! devices, users, links and every op_id seen, applied per docs/protocol.md;
+//! and the LINE users registered by dashboard-style imports (`line_users`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,6 +38,16 @@ pub struct Link {
     pub status: LinkStatus,
 }
 
+/// A LINE user as the import endpoint registered it (separate from the SDK's `links`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineUser {
+    pub channel_id: String,
+    pub line_user_id: String,
+    /// Set: linked (segment delivery). `None`: broadcast only.
+    pub user_id: Option<String>,
+    pub status: LinkStatus,
+}
+
 /// Everything an app could observe, sorted so it compares deterministically.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmulatorState {
@@ -46,6 +57,9 @@ pub struct EmulatorState {
     pub users: Vec<String>,
     /// By `(channel_id, line_user_id)`.
     pub links: Vec<Link>,
+    /// From the import endpoint, by `(channel_id, line_user_id)`.
+    #[serde(default)]
+    pub line_users: Vec<LineUser>,
 }
 
 /// Counters for tests and benchmarks (in memory; a restart starts them at 0).
@@ -95,7 +109,25 @@ CREATE TABLE IF NOT EXISTS devices (device_id TEXT PRIMARY KEY, current_user_id 
 CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS links (channel_id TEXT NOT NULL, line_user_id TEXT NOT NULL, user_id TEXT, status TEXT NOT NULL,
     PRIMARY KEY (channel_id, line_user_id));
+CREATE TABLE IF NOT EXISTS line_users (channel_id TEXT NOT NULL, line_user_id TEXT NOT NULL, user_id TEXT, status TEXT NOT NULL,
+    PRIMARY KEY (channel_id, line_user_id));
 ";
+
+/// One row of an import file: Format 2 rows (and Format 1 rows with an empty `user_id`) carry no user ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ImportRow {
+    pub(crate) line_user_id: String,
+    pub(crate) user_id: Option<String>,
+}
+
+/// What one import wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ImportTally {
+    /// Distinct LINE user IDs written.
+    pub(crate) imported: u64,
+    /// Of those, the ones that had no entry before.
+    pub(crate) created: u64,
+}
 
 /// What one batch did, for the counters.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +157,7 @@ impl Db {
 
     pub(crate) fn reset(&mut self) -> rusqlite::Result<()> {
         self.conn.execute_batch(
-            "BEGIN; DELETE FROM ops; DELETE FROM devices; DELETE FROM users; DELETE FROM links; COMMIT;",
+            "BEGIN; DELETE FROM ops; DELETE FROM devices; DELETE FROM users; DELETE FROM links; DELETE FROM line_users; COMMIT;",
         )
     }
 
@@ -197,6 +229,46 @@ impl Db {
         Ok((results, tally))
     }
 
+    /// Applies an import in one transaction (all rows or none).
+    /// Deliverable: new entries are created deliverable; existing ones become
+    /// deliverable and take the row's `user_id` when it has one (a row without
+    /// one keeps the link). Blocked: new entries are created blocked with the
+    /// row's `user_id`; existing ones only change status (their `user_id` stays).
+    pub(crate) fn apply_import(
+        &mut self,
+        channel_id: &str,
+        blocked: bool,
+        rows: &[ImportRow],
+    ) -> rusqlite::Result<ImportTally> {
+        let count = |tx: &Transaction<'_>| -> rusqlite::Result<i64> {
+            tx.prepare_cached("SELECT COUNT(*) FROM line_users WHERE channel_id = ?1")?
+                .query_row(params![channel_id], |r| r.get(0))
+        };
+        let tx = self.conn.transaction()?;
+        let before = count(&tx)?;
+        {
+            let mut upsert = tx.prepare_cached(if blocked {
+                "INSERT INTO line_users (channel_id, line_user_id, user_id, status) VALUES (?1, ?2, ?3, 'blocked')
+                 ON CONFLICT (channel_id, line_user_id) DO UPDATE SET status = 'blocked'"
+            } else {
+                "INSERT INTO line_users (channel_id, line_user_id, user_id, status) VALUES (?1, ?2, ?3, 'deliverable')
+                 ON CONFLICT (channel_id, line_user_id) DO UPDATE
+                 SET user_id = COALESCE(excluded.user_id, line_users.user_id), status = 'deliverable'"
+            })?;
+            for row in rows {
+                upsert.execute(params![channel_id, row.line_user_id, row.user_id])?;
+            }
+        }
+        let after = count(&tx)?;
+        tx.commit()?;
+        let distinct: std::collections::HashSet<&str> =
+            rows.iter().map(|r| r.line_user_id.as_str()).collect();
+        Ok(ImportTally {
+            imported: distinct.len() as u64,
+            created: u64::try_from(after - before).unwrap_or(0),
+        })
+    }
+
     pub(crate) fn state(&self) -> rusqlite::Result<EmulatorState> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT device_id, current_user_id, max_seq FROM devices ORDER BY device_id",
@@ -226,11 +298,21 @@ impl Db {
                     channel_id: r.get(0)?,
                     line_user_id: r.get(1)?,
                     user_id: r.get(2)?,
-                    status: if status == "blocked" {
-                        LinkStatus::Blocked
-                    } else {
-                        LinkStatus::Deliverable
-                    },
+                    status: link_status(&status),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT channel_id, line_user_id, user_id, status FROM line_users ORDER BY channel_id, line_user_id",
+        )?;
+        let line_users = stmt
+            .query_map([], |r| {
+                let status: String = r.get(3)?;
+                Ok(LineUser {
+                    channel_id: r.get(0)?,
+                    line_user_id: r.get(1)?,
+                    user_id: r.get(2)?,
+                    status: link_status(&status),
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -238,7 +320,16 @@ impl Db {
             devices,
             users,
             links,
+            line_users,
         })
+    }
+}
+
+fn link_status(s: &str) -> LinkStatus {
+    if s == "blocked" {
+        LinkStatus::Blocked
+    } else {
+        LinkStatus::Deliverable
     }
 }
 

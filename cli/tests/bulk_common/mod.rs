@@ -1,5 +1,6 @@
-//! Helpers for the bulk CLI tests: run the binary, make CSVs, a local S3
-//! (moto_server) and raw HTTP on loopback.
+//! Helpers for the bulk CLI tests: run the binary (and its common command
+//! lines), make CSVs, a local S3 (moto_server), an in-process emulator with its
+//! import endpoint, and raw HTTP on loopback.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -66,6 +67,16 @@ pub fn line_id(i: u64) -> String {
     )
 }
 
+/// A Format 2 file (`line_user_id`) holding `ids`.
+pub fn format2<I: IntoIterator<Item = String>>(ids: I) -> String {
+    let mut s = String::from("line_user_id\n");
+    for id in ids {
+        s.push_str(&id);
+        s.push('\n');
+    }
+    s
+}
+
 /// A valid Format 1 file with `rows` rows.
 pub fn format1(rows: u64) -> String {
     let mut s = String::from("line_user_id,user_id\n");
@@ -96,14 +107,30 @@ pub fn free_port() -> u16 {
 /// a dummy `Authorization` header: moto (which checks no signatures) answers
 /// anonymous reads of private objects with 403.
 pub fn http(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let auth = "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+    http_with(port, method, path, &[("Authorization", auth)], body)
+}
+
+/// One HTTP/1.1 request on loopback with these extra headers; (status, headers, body).
+pub fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
-    );
+    ));
     stream.write_all(head.as_bytes()).expect("send");
     stream.write_all(body).expect("send body");
     let mut raw = Vec::new();
@@ -185,6 +212,27 @@ impl Moto {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// Started, with the `repro-data-store` bucket created.
+    pub fn with_bucket() -> Moto {
+        let moto = Moto::start();
+        let (status, _, body) = http(moto.port, "PUT", "/repro-data-store", b"");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        moto
+    }
+
+    /// `GET` an object of `repro-data-store`: (status, body).
+    pub fn object(&self, key: &str) -> (u16, Vec<u8>) {
+        let (status, _, body) = http(self.port, "GET", &format!("/repro-data-store/{key}"), b"");
+        (status, body)
+    }
+
+    /// An object that must exist.
+    pub fn get_object(&self, key: &str) -> Vec<u8> {
+        let (status, body) = self.object(key);
+        assert_eq!(status, 200, "GET {key}: {}", String::from_utf8_lossy(&body));
+        body
+    }
 }
 
 impl Drop for Moto {
@@ -210,4 +258,129 @@ pub fn today_path() -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}/{m:02}/{d:02}")
+}
+
+/// `repro-line reconcile --users U --followers F --pattern P -o OUT [--blocked-out B]`.
+pub fn reconcile(
+    users: &Path,
+    followers: &Path,
+    pattern: &str,
+    out: &Path,
+    blocked_out: Option<&Path>,
+) -> Output {
+    let mut args = vec![
+        "reconcile",
+        "--users",
+        s(users),
+        "--followers",
+        s(followers),
+        "--pattern",
+        pattern,
+        "-o",
+        s(out),
+    ];
+    if let Some(b) = blocked_out {
+        args.extend(["--blocked-out", s(b)]);
+    }
+    run(&args)
+}
+
+/// The app and channel every `s3 upload` test uses.
+pub const S3_APP: &str = "app1";
+pub const S3_CHANNEL: &str = "1234567890";
+/// Static credentials moto accepts.
+pub const S3_CREDS: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_REGION", "us-east-1"),
+];
+
+/// `repro-line s3 upload FILE --app-id app1 --channel-id 1234567890 --type KIND
+/// --endpoint-url URL EXTRA…` with `env` (e.g. [`S3_CREDS`]).
+pub fn s3_upload(
+    file: &Path,
+    kind: &str,
+    endpoint: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
+    let mut args = vec![
+        "s3",
+        "upload",
+        s(file),
+        "--app-id",
+        S3_APP,
+        "--channel-id",
+        S3_CHANNEL,
+        "--type",
+        kind,
+        "--endpoint-url",
+        endpoint,
+    ];
+    args.extend_from_slice(extra);
+    run_env(&args, env)
+}
+
+/// The emulator's SDK token (`EmulatorConfig::default()`), also the import endpoint's.
+pub const EMU_TOKEN: &str = "test-token";
+
+/// An emulator on a free loopback port, in memory; stops on drop.
+pub fn emulator() -> repro_line_emulator::Emulator {
+    repro_line_emulator::Emulator::start(repro_line_emulator::EmulatorConfig::default())
+        .expect("start the emulator")
+}
+
+/// Uploads `file` to the emulator's import endpoint (like the dashboard's import)
+/// and waits for the job to finish; returns the job's JSON.
+pub fn import_file(
+    emu: &repro_line_emulator::Emulator,
+    channel: &str,
+    kind: &str,
+    file: &Path,
+) -> serde_json::Value {
+    let body = std::fs::read(file).expect("read the file to import");
+    let headers = [("X-Repro-Token", EMU_TOKEN), ("Content-Type", "text/csv")];
+    let path = format!("/v1/line_user_imports?channel_id={channel}&type={kind}");
+    let (status, _, reply) = http_with(emu.port(), "POST", &path, &headers, &body);
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    assert_eq!(status, 202, "{text}");
+    let accepted: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let job_id = accepted["job_id"].as_str().expect("job_id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _, reply) = http_with(
+            emu.port(),
+            "GET",
+            &format!("/v1/line_user_imports/{job_id}"),
+            &headers[..1],
+            b"",
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+        let job: serde_json::Value = serde_json::from_slice(&reply).expect("JSON");
+        if job["status"] != "Uploading" {
+            return job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "import job {job_id} still Uploading"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The job's errors.csv.
+pub fn import_errors_csv(emu: &repro_line_emulator::Emulator, job: &serde_json::Value) -> String {
+    let path = format!(
+        "/v1/line_user_imports/{}/errors.csv",
+        job["job_id"].as_str().expect("job_id")
+    );
+    let (status, _, body) = http_with(
+        emu.port(),
+        "GET",
+        &path,
+        &[("X-Repro-Token", EMU_TOKEN)],
+        b"",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    String::from_utf8(body).expect("UTF-8 errors.csv")
 }
