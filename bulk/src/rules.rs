@@ -340,8 +340,8 @@ mod tests {
             assert!(t.contains(r.id()));
         }
         assert!(
-            include_str!("../README.md").contains(&t),
-            "bulk/README.md's rule table is out of date; it should read:\n{t}"
+            include_str!("../../README.md").contains(&t),
+            "the rule table in the project README is out of date; it should read:\n{t}"
         );
     }
 }
