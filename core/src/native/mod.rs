@@ -137,6 +137,9 @@ pub enum FlushResult {
     Paused { reason: PauseReason, pending: usize },
 }
 
+/// Bounded spin before [`Shared::session`] sleeps (a few µs).
+const SESSION_LOCK_SPINS: u32 = 1000;
+
 struct Shared {
     session: Mutex<Session>,
     /// Signalled whenever calls are reported or delivery pauses.
@@ -156,7 +159,17 @@ struct Shared {
 
 impl Shared {
     fn session(&self) -> MutexGuard<'_, Session> {
-        // The session is left consistent by every method, so a poisoned lock is still usable.
+        // The lock is held for about one write(2); spinning that long is cheaper than
+        // sleeping in the kernel and being woken, which is what a second calling
+        // thread would otherwise pay at the tail.
+        for _ in 0..SESSION_LOCK_SPINS {
+            match self.session.try_lock() {
+                Ok(guard) => return guard,
+                // The session is left consistent by every method, so a poisoned lock is still usable.
+                Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => std::hint::spin_loop(),
+            }
+        }
         self.session.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -352,9 +365,25 @@ impl Client {
         if self.shared.stop.load(Ordering::Acquire) {
             return Err(Error::ShutDown);
         }
-        f(&mut self.shared.session(), now_ms())?;
-        self.shared.dirty.store(true, Ordering::Release);
-        self.shared.wake.notify_one();
+        let plan_changed = {
+            let mut session = self.shared.session();
+            let before = session.engine().queued_ops();
+            f(&mut session, now_ms())?;
+            let after = session.engine().queued_ops();
+            let full = session.engine().config().max_batch_ops;
+            // The driver waits for the head op's debounce; only a first op or a
+            // full batch moves that moment, so other calls need not wake it. Reports
+            // (an opt-out purge, a drop at the queue bound) are dispatched at once.
+            (before == 0 && after > 0)
+                || (before < full && after >= full)
+                || session.engine().has_events()
+        };
+        // The first append since the driver's last fsync wakes it to schedule the next
+        // one; later appends ride on that sync (group commit).
+        let first_unsynced = !self.shared.dirty.swap(true, Ordering::AcqRel);
+        if plan_changed || first_unsynced {
+            self.shared.wake.notify_one();
+        }
         Ok(())
     }
 }
@@ -378,15 +407,31 @@ fn drive(shared: Arc<Shared>, http: transport::Http) {
         }
     };
     runtime.block_on(async move {
+        let mut last_sync: Option<Instant> = None;
         while !shared.stop.load(Ordering::Acquire) {
             let (next, events) = {
                 let mut s = shared.session();
                 (s.poll(now_ms()), take_events(&shared, &mut s))
             };
             dispatch(&shared, events);
-            if shared.dirty.swap(false, Ordering::AcqRel) {
-                sync_store(&shared);
+            let mut sync_at = None;
+            if shared.dirty.load(Ordering::Acquire) {
+                let due = last_sync.map_or_else(Instant::now, |t| t + SYNC_INTERVAL);
+                if due <= Instant::now() {
+                    shared.dirty.store(false, Ordering::Release);
+                    sync_store(&shared);
+                    last_sync = Some(Instant::now());
+                } else {
+                    sync_at = Some(due);
+                }
             }
+            // A pending fsync bounds how long the driver may sleep.
+            let sync_sleep = async {
+                match sync_at {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             match next {
                 Next::Send(request) => {
                     let token = shared
@@ -412,13 +457,25 @@ fn drive(shared: Arc<Shared>, http: transport::Http) {
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = shared.wake.notified() => {}
+                        _ = sync_sleep => {}
                     }
                 }
-                Next::Idle => shared.wake.notified().await,
+                Next::Idle => {
+                    tokio::select! {
+                        _ = shared.wake.notified() => {}
+                        _ = sync_sleep => {}
+                    }
+                }
             }
         }
     });
 }
+
+/// How often the driver fsyncs the journal while calls keep coming. A call is safe from
+/// a SIGKILL once its `write(2)` returns; the fsync only guards against an OS crash or
+/// power loss. Syncing in groups keeps fdatasync (which stalls concurrent appends) off
+/// most calls' path.
+const SYNC_INTERVAL: Duration = Duration::from_millis(200);
 
 fn sync_store(shared: &Shared) {
     let syncer = shared.session().syncer();
@@ -438,6 +495,9 @@ fn take_events(shared: &Shared, session: &mut Session) -> Vec<Event> {
 
 /// Hands events to the listener, then wakes `flush` waiters: a flush that returns has had its reports delivered.
 fn dispatch(shared: &Shared, events: Vec<Event>) {
+    if events.is_empty() {
+        return;
+    }
     let listener = shared.listener.read().ok().and_then(|l| l.clone());
     for event in &events {
         log_event(event);
