@@ -153,16 +153,30 @@ struct Shared {
     dirty: AtomicBool,
     stop: AtomicBool,
     requests: AtomicU64,
+    /// Set while the driver works under the session lock (a poll or a batch's outcome),
+    /// which takes far longer than a call's append: callers then sleep rather than spin.
+    driver_in_session: AtomicBool,
     /// Events taken from the session but not yet handed to the listener; `flush` waits for them.
     dispatching: AtomicUsize,
 }
 
 impl Shared {
+    /// The driver's long sections under the session lock (see `driver_in_session`).
+    fn as_driver<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
+        self.driver_in_session.store(true, Ordering::Relaxed);
+        let result = f(&mut self.session.lock().unwrap_or_else(|e| e.into_inner()));
+        self.driver_in_session.store(false, Ordering::Relaxed);
+        result
+    }
+
     fn session(&self) -> MutexGuard<'_, Session> {
         // The lock is held for about one write(2); spinning that long is cheaper than
         // sleeping in the kernel and being woken, which is what a second calling
         // thread would otherwise pay at the tail.
         for _ in 0..SESSION_LOCK_SPINS {
+            if self.driver_in_session.load(Ordering::Relaxed) {
+                break; // the driver holds it for a whole batch: sleep instead
+            }
             match self.session.try_lock() {
                 Ok(guard) => return guard,
                 // The session is left consistent by every method, so a poisoned lock is still usable.
@@ -213,6 +227,7 @@ impl Client {
             stop: AtomicBool::new(false),
             requests: AtomicU64::new(0),
             dispatching: AtomicUsize::new(0),
+            driver_in_session: AtomicBool::new(false),
         });
         let driver_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -409,10 +424,7 @@ fn drive(shared: Arc<Shared>, http: transport::Http) {
     runtime.block_on(async move {
         let mut last_sync: Option<Instant> = None;
         while !shared.stop.load(Ordering::Acquire) {
-            let (next, events) = {
-                let mut s = shared.session();
-                (s.poll(now_ms()), take_events(&shared, &mut s))
-            };
+            let (next, events) = shared.as_driver(|s| (s.poll(now_ms()), take_events(&shared, s)));
             dispatch(&shared, events);
             let mut sync_at = None;
             if shared.dirty.load(Ordering::Acquire) {
@@ -445,11 +457,10 @@ fn drive(shared: Arc<Shared>, http: transport::Http) {
                         // Do not make the app wait a request timeout at exit: the batch is resent next start.
                         _ = shared.stopping.notified() => break,
                     };
-                    let events = {
-                        let mut s = shared.session();
+                    let events = shared.as_driver(|s| {
                         s.on_outcome(now_ms(), request.batch_id, &outcome);
-                        take_events(&shared, &mut s)
-                    };
+                        take_events(&shared, s)
+                    });
                     dispatch(&shared, events);
                 }
                 Next::WaitUntil(t) => {

@@ -1,8 +1,8 @@
 //! The crash-safe file store: `<dir>/journal.log`, appended with one `write(2)`
 //! per call (survives SIGKILL: the bytes are in the page cache once `write`
 //! returns) and fsynced in groups by the background thread. An OS crash or
-//! power loss can therefore lose the calls of the last sync interval (at most
-//! the debounce, 200 ms by default, or until the next request is built).
+//! power loss can therefore lose the calls of the last sync interval (200 ms,
+//! `SYNC_INTERVAL` in the native driver).
 //! Compaction writes `journal.log.tmp`, fsyncs it, renames it over the log and
 //! fsyncs the directory, so a crash leaves either the old or the new log.
 
