@@ -20,7 +20,12 @@ mkdir -p "$WORK"
 
 cargo build --release --quiet -p repro-line
 BIN=target/release/repro-line
-[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+if [ ! -x /usr/bin/time ]; then # peak RSS comes from GNU time
+  sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get install -y -q time >/dev/null 2>&1 \
+    || { "${sudo[@]}" apt-get update -q >/dev/null && "${sudo[@]}" apt-get install -y -q time >/dev/null; } \
+    || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+fi
 
 FILE="$WORK/valid-${SIZE_MB}mb.csv"
 if [ ! -f "$FILE" ]; then

@@ -42,8 +42,24 @@ if wants sizes; then
   cargo build --release -p repro-line >&2 || echo "bench.sh: the CLI does not build now; its size row says so" >&2
 fi
 
+# Debian packages the peers need, installed only when missing.
+apt_install() {
+  local missing=() p
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "bench.sh: apt-get install ${missing[*]}" >&2
+  local sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
+    || { "${sudo[@]}" apt-get update -q >/dev/null && "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+}
+
 if wants peers; then
   mkdir -p "$PEERS_DIR"
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    command -v dpkg >/dev/null 2>&1 && apt_install nodejs npm || true
+  fi
+  python3 -c 'import ensurepip, venv' 2>/dev/null || { command -v dpkg >/dev/null 2>&1 && apt_install python3-venv || true; }
   if command -v node >/dev/null 2>&1; then
     if [ ! -d "$PEERS_DIR/node_modules/posthog-node" ] || [ ! -d "$PEERS_DIR/node_modules/@segment/analytics-node" ] || [ ! -d "$PEERS_DIR/node_modules/@amplitude/analytics-node" ]; then
       echo "bench.sh: npm install of the Node peers into $PEERS_DIR" >&2

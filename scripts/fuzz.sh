@@ -1,28 +1,31 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target of core/fuzz for SECONDS each (default 600), one
+# Runs every cargo-fuzz target (core/fuzz: the journal decoder, the response parser, the
+# batch encoder's inverse; bulk/fuzz: the CSV validator) for SECONDS each (default 600), one
 # after another (one core), and prints one line per target: execs, exec/s,
 # corpus size, coverage, and whether it crashed. Installs cargo-fuzz if missing.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
-# The committed seeds in core/fuzz/corpus/<target> are read only; new inputs go to
-# core/fuzz/target/work/<target>; crashes to core/fuzz/artifacts/<target>/.
+# The committed seeds in <crate>/fuzz/corpus/<target> are read only; new inputs go to
+# <crate>/fuzz/target/work/<target>; crashes to <crate>/fuzz/artifacts/<target>/.
 set -euo pipefail
-cd "$(dirname "$0")/../core/fuzz"
+root="$(cd "$(dirname "$0")/.." && pwd)"
 secs="${1:-600}"; shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(store_decode response_decide batch_response batch_roundtrip)
+[ ${#targets[@]} -gt 0 ] || targets=(store_decode response_decide batch_response batch_roundtrip csv_validate)
+# Which fuzz crate holds a target.
+fuzz_dir() { if [ -f "$root/bulk/fuzz/fuzz_targets/$1.rs" ]; then echo "$root/bulk/fuzz"; else echo "$root/core/fuzz"; fi; }
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz.sh: no nightly toolchain (libFuzzer needs -Zsanitizer); use: cargo test -p repro-line-core --test storage_faults" >&2
   exit 2
 fi
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
-cargo +nightly fuzz build -O "${targets[@]/#/}" >/dev/null 2>&1 || cargo +nightly fuzz build -O
 
-mkdir -p target/logs
 status=0
 printf '%-16s %8s %12s %9s %7s %7s %s\n' target seconds execs exec/s corpus cov result
 for t in "${targets[@]}"; do
-  mkdir -p "target/work/$t" "corpus/$t"
+  dir=$(fuzz_dir "$t")
+  cd "$dir"
+  mkdir -p "target/work/$t" "corpus/$t" target/logs
   log="target/logs/$t.log"
   set +e
   cargo +nightly fuzz run -O "$t" "target/work/$t" "corpus/$t" -- \
@@ -33,7 +36,7 @@ for t in "${targets[@]}"; do
   rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
   corpus=$(ls "target/work/$t" | wc -l)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)
-  if [ $rc -eq 0 ]; then result=ok; else result="CRASH (rc=$rc, see core/fuzz/$log, core/fuzz/artifacts/$t)"; status=1; fi
+  if [ $rc -eq 0 ]; then result=ok; else result="CRASH (rc=$rc, see $dir/$log, $dir/artifacts/$t)"; status=1; fi
   printf '%-16s %8s %12s %9s %7s %7s %s\n' "$t" "$secs" "$execs" "$rate" "$corpus" "$cov" "$result"
 done
 exit $status
