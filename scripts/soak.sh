@@ -20,7 +20,7 @@ summary() { # name log rc seconds
   local counts
   counts=$(grep -E '^test result:' "$2" | tail -1 || true)
   printf '%-8s rc=%s %5ss  %s\n' "$1" "$3" "$4" "${counts:-no test result line (see $2)}"
-  grep -E '^(soak|64 KiB|full disk|SKIPPED)' "$2" | sed 's/^/         /' || true
+  grep -oE '(soak: |64 KiB|full disk|SKIPPED).*' "$2" | sed 's/^/         /' || true
 }
 
 for part in "${parts[@]}"; do
