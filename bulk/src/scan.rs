@@ -979,20 +979,29 @@ impl Scanner {
     }
 }
 
-/// The `line_user_id` rules; `Some(key)` when the value is a valid ID.
-fn check_line_user_id<S: Sink>(line: u64, v: &FieldView<'_>, sink: &mut S) -> Option<IdKey> {
-    let col = Some(Column::LineUserId);
+/// True when a field has no value to check: broken quoting (reported as csv.quote,
+/// so the value is undefined) or invalid UTF-8 (reported here instead of the field's rules).
+fn unreadable<S: Sink>(line: u64, col: Column, v: &FieldView<'_>, sink: &mut S) -> bool {
     if v.quote_problem.is_some() {
-        return None; // reported as csv.quote: the value is undefined
+        return true;
     }
     if !v.utf8_ok {
         sink.finding(Finding::new(
             line,
-            col,
+            Some(col),
             Rule::EncodingUtf8,
             v.shown(),
-            "line_user_id is not valid UTF-8".into(),
+            format!("{} is not valid UTF-8", col.name()),
         ));
+        return true;
+    }
+    false
+}
+
+/// The `line_user_id` rules; `Some(key)` when the value is a valid ID.
+fn check_line_user_id<S: Sink>(line: u64, v: &FieldView<'_>, sink: &mut S) -> Option<IdKey> {
+    let col = Some(Column::LineUserId);
+    if unreadable(line, Column::LineUserId, v, sink) {
         return None;
     }
     if v.len == 0 {
@@ -1039,17 +1048,7 @@ fn check_line_user_id<S: Sink>(line: u64, v: &FieldView<'_>, sink: &mut S) -> Op
 /// The `user_id` rules; false on an error (warnings allowed).
 fn check_user_id<S: Sink>(line: u64, v: &FieldView<'_>, sink: &mut S) -> bool {
     let col = Some(Column::UserId);
-    if v.quote_problem.is_some() {
-        return false;
-    }
-    if !v.utf8_ok {
-        sink.finding(Finding::new(
-            line,
-            col,
-            Rule::EncodingUtf8,
-            v.shown(),
-            "user_id is not valid UTF-8".into(),
-        ));
+    if unreadable(line, Column::UserId, v, sink) {
         return false;
     }
     if v.len == 0 {

@@ -890,6 +890,27 @@ fn run_pipeline(
 }
 
 /// Finds repeated LINE IDs, one partition per thread at a time.
+/// Remembers the first line of `key`; for a repeat, returns (first line, whether
+/// its user_id differs from the first one's).
+#[inline]
+fn seen_before<K: std::hash::Hash + Eq, U: Copy + PartialEq>(
+    seen: &mut HashMap<K, (U, u64), FixedState>,
+    key: K,
+    uid: U,
+    line: u64,
+) -> Option<(u64, bool)> {
+    match seen.entry(key) {
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert((uid, line));
+            None
+        }
+        std::collections::hash_map::Entry::Occupied(o) => {
+            let (first_uid, first) = *o.get();
+            Some((first, first_uid != uid))
+        }
+    }
+}
+
 fn duplicate_pass(
     blocks: &[BlockDups],
     threads: usize,
@@ -915,19 +936,15 @@ fn duplicate_pass(
                         for b in blocks {
                             for r in b.part(p) {
                                 let line = b.base + r.line as u64;
-                                match map.entry(r.key) {
-                                    std::collections::hash_map::Entry::Vacant(v) => {
-                                        v.insert((r.uid, line));
-                                    }
-                                    std::collections::hash_map::Entry::Occupied(o) => {
-                                        let (uid, first) = *o.get();
-                                        hits.push(Hit {
-                                            line,
-                                            first,
-                                            conflict: uid != r.uid,
-                                            key: IdKey::Hex(r.key),
-                                        });
-                                    }
+                                if let Some((first, conflict)) =
+                                    seen_before(&mut map, r.key, r.uid, line)
+                                {
+                                    hits.push(Hit {
+                                        line,
+                                        first,
+                                        conflict,
+                                        key: IdKey::Hex(r.key),
+                                    });
                                 }
                             }
                         }
@@ -947,19 +964,13 @@ fn duplicate_pass(
     for b in blocks {
         for r in &b.odd {
             let line = b.base + r.line;
-            match odd.entry(r.key) {
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert((r.uid, line));
-                }
-                std::collections::hash_map::Entry::Occupied(o) => {
-                    let (uid, first) = *o.get();
-                    hits.push(Hit {
-                        line,
-                        first,
-                        conflict: uid != r.uid,
-                        key: IdKey::Other(r.key),
-                    });
-                }
+            if let Some((first, conflict)) = seen_before(&mut odd, r.key, r.uid, line) {
+                hits.push(Hit {
+                    line,
+                    first,
+                    conflict,
+                    key: IdKey::Other(r.key),
+                });
             }
         }
     }
