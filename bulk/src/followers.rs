@@ -9,7 +9,6 @@
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -139,16 +138,8 @@ fn backoff(opts: &FollowersOptions, attempt: u32) -> Duration {
 }
 
 fn client(opts: &FollowersOptions) -> Result<reqwest::Client, Error> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| Error::Internal(format!("TLS setup: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let tls =
+        repro_line_core::native::tls_client_config().map_err(|e| Error::Internal(e.to_string()))?;
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .timeout(opts.request_timeout)

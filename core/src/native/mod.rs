@@ -4,6 +4,8 @@
 
 mod transport;
 
+pub use transport::tls_client_config;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
