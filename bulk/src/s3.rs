@@ -111,21 +111,13 @@ fn days_in_month(y: i32, m: u32) -> u32 {
     }
 }
 
-/// Days since 1970-01-01 → date (Howard Hinnant's algorithm).
+/// Days since 1970-01-01 → date.
 fn civil_from_days(z: i64) -> Date {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let (year, month, day) = repro_line_core::protocol::civil_from_days(z);
     Date {
-        year: (if m <= 2 { y + 1 } else { y }) as i32,
-        month: m,
-        day: d,
+        year: year as i32,
+        month,
+        day,
     }
 }
 

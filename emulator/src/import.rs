@@ -19,7 +19,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use repro_line_bulk::rules::{ERRORS_CSV_HEADER, MAX_FILE_BYTES};
 use repro_line_bulk::scan::{check_header, Record, ScanConfig, Scanner, Sink};
 use repro_line_bulk::{validate_file, Finding, Format, FormatChoice, Report, ValidateOptions};
-use repro_line_core::protocol::HEADER_TOKEN;
+use repro_line_core::protocol::{format_rfc3339_millis, HEADER_TOKEN};
 use serde::Serialize;
 use tempfile::NamedTempFile;
 use uuid::Uuid;
@@ -282,7 +282,7 @@ async fn create(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
         errors: 0,
         warnings: 0,
         message: None,
-        created_at: rfc3339(server::now_ms()),
+        created_at: format_rfc3339_millis(server::now_ms()),
         finished_at: None,
         errors_csv: None,
     });
@@ -489,7 +489,7 @@ fn run(shared: &Shared, job_id: Uuid, params: &Params, upload: NamedTempFile) {
             job.message = Some(format!("{e}; nothing was imported"));
         }
     }
-    job.finished_at = Some(rfc3339(server::now_ms()));
+    job.finished_at = Some(format_rfc3339_millis(server::now_ms()));
     tracing::info!(
         job = %job_id,
         status = ?job.status,
@@ -544,38 +544,21 @@ async fn errors_csv(shared: &Shared, id: &str) -> Resp {
     }
 }
 
-/// `2025-01-31T12:34:56.789Z`
-fn rfc3339(ms: u64) -> String {
-    let secs = ms / 1000;
-    let rem = secs % 86_400;
-    // Days since the epoch → civil date (H. Hinnant's algorithm).
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(rfc3339(1_767_225_599_999), "2025-12-31T23:59:59.999Z");
+        assert_eq!(format_rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            format_rfc3339_millis(951_782_400_000),
+            "2000-02-29T00:00:00.000Z"
+        );
+        assert_eq!(
+            format_rfc3339_millis(1_767_225_599_999),
+            "2025-12-31T23:59:59.999Z"
+        );
     }
 
     #[test]

@@ -242,21 +242,13 @@ impl Drop for Moto {
     }
 }
 
-/// Today's date in UTC as `yyyy/mm/dd` (days since the epoch → civil date).
+/// Today's date in UTC as `yyyy/mm/dd`.
 pub fn today_path() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs();
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = repro_line_core::protocol::civil_from_days((secs / 86_400) as i64);
     format!("{y:04}/{m:02}/{d:02}")
 }
 
