@@ -23,22 +23,44 @@ apt_install() {
     || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
 }
 
-# 1. A Rust that targets wasm32-unknown-unknown: Debian's rustc-web with the standard library built
-#    from source when it is installed, else rustup's target where `rustup target add` works, else
-#    install rustc-web (see shared/TOOLCHAIN.md).
+# 1. A Rust that targets wasm32-unknown-unknown. Two routes, both built the same way (std rebuilt
+#    from source with -Zbuild-std, panics that abort without formatting), so the size does not
+#    depend on the route:
+#    - rustup (the normal one; new machines come with the target): rustup's wasm32 target plus the
+#      rust-src component. Without rust-src it falls back to the prebuilt std (larger, still within
+#      the ceiling's intent) and says so.
+#    - debian (the fallback where rustup cannot add the target): Debian's rustc-web with its
+#      standard-library source (see shared/TOOLCHAIN.md).
+#    REPRO_WEB_TOOLCHAIN=rustup|debian forces a route.
 WASM_BUILD_STD=()
-# Debian's rustc-web is preferred when it is installed: with std rebuilt (-Zbuild-std, panics that
-# abort without formatting) the wasm is ~20 KB gzip smaller than with rustup's prebuilt std.
-# REPRO_WEB_TOOLCHAIN=rustup|debian forces a route.
-debian_ready() { dpkg -s rustc-web libstd-rust-web-dev rust-web-src >/dev/null 2>&1; }
+RUNNER=$HOME/.cargo/bin/wasm-bindgen-test-runner
 rustup_wasm() {
+  command -v rustup >/dev/null 2>&1 || return 1
   rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
-    || timeout 120 rustup target add wasm32-unknown-unknown >/dev/null 2>&1
+    || timeout 300 rustup target add wasm32-unknown-unknown >/dev/null 2>&1
 }
-if [ "${REPRO_WEB_TOOLCHAIN:-}" = rustup ] || { [ "${REPRO_WEB_TOOLCHAIN:-}" != debian ] && ! debian_ready && rustup_wasm; }; then
-  # RUSTC_BOOTSTRAP only to accept the size flags below (std stays the prebuilt one).
-  WASM_CARGO_ENV=(env RUSTC_BOOTSTRAP=1)
-  log "using rustup's wasm32-unknown-unknown target"
+rustup_src() {
+  rustup component list --installed 2>/dev/null | grep -q '^rust-src' \
+    || timeout 300 rustup component add rust-src >/dev/null 2>&1
+}
+case "${REPRO_WEB_TOOLCHAIN:-}" in
+  rustup) WEB_ROUTE=rustup ;;
+  debian) WEB_ROUTE=debian ;;
+  "") if rustup_wasm; then WEB_ROUTE=rustup; else WEB_ROUTE=debian; fi ;;
+  *) log "REPRO_WEB_TOOLCHAIN must be rustup or debian, not '$REPRO_WEB_TOOLCHAIN'"; return 1 2>/dev/null || exit 1 ;;
+esac
+if [ "$WEB_ROUTE" = rustup ]; then
+  rustup_wasm || { log "rustup cannot add wasm32-unknown-unknown"; return 1 2>/dev/null || exit 1; }
+  # RUSTC_BOOTSTRAP for -Zbuild-std and the size flags of scripts/web-build.sh.
+  WASM_CARGO_ENV=(env RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$RUNNER")
+  if rustup_src; then
+    WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
+    log "using rustup's $(rustc --version) for wasm32 with rust-src (-Zbuild-std)"
+  else
+    log "using rustup's prebuilt wasm32 std: rust-src cannot be had (the wasm is ~15 KB gzip larger)"
+  fi
+  # A separate target dir per route: the two compilers invalidate each other's cache.
+  WEB_TARGET_DIR=$WEB_TARGET_DIR/rustup
 else
   apt_install rustc-web libstd-rust-web-dev rust-web-src
   LLD=$(ls "$HOME"/.rustup/toolchains/stable-*/lib/rustlib/*/bin/rust-lld 2>/dev/null | head -n1)
@@ -46,9 +68,10 @@ else
   [ -n "$LLD" ] || { log "no rust-lld found"; return 1 2>/dev/null || exit 1; }
   WASM_CARGO_ENV=(env RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$LLD"
-    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$HOME/.cargo/bin/wasm-bindgen-test-runner")
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$RUNNER")
   WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
   log "using Debian's $(/usr/bin/rustc --version) with -Zbuild-std"
+  WEB_TARGET_DIR=$WEB_TARGET_DIR/debian
 fi
 
 # 2. wasm-bindgen CLI (and its test runner), exactly the pinned version.
@@ -64,4 +87,4 @@ if [ ! -x "$WASM_OPT" ] || ! "$WASM_OPT" --version 2>/dev/null | grep -q "versio
   log "npm install binaryen@$BINARYEN_VERSION"
   npm install --silent --no-audit --no-fund --prefix "$WEB_CACHE" "binaryen@$BINARYEN_VERSION" >/dev/null
 fi
-export WEB_CACHE WEB_TARGET_DIR WASM_BINDGEN WASM_OPT
+export WEB_CACHE WEB_TARGET_DIR WASM_BINDGEN WASM_OPT WEB_ROUTE
