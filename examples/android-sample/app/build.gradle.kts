@@ -13,8 +13,13 @@ android {
         targetSdk = 35
         versionCode = 1
         versionName = "1.0"
-        // Your LINE Login channel ID (LINE Developers Console → channel → Basic settings).
-        buildConfigField("String", "LINE_CHANNEL_ID", "\"${providers.gradleProperty("lineChannelId").getOrElse("1234567890")}\"")
+        // Two different channel IDs (both under the same LINE provider):
+        // - the LINE Login channel ID, used only to log in with the LINE SDK
+        //   (LINE Developers Console → your LINE Login channel → Basic settings);
+        // - Repro's LINE channel ID, where Repro files the link (Repro's dashboard →
+        //   Settings > LINE Settings > LINE Channel Settings: your Messaging API channel).
+        buildConfigField("String", "LINE_LOGIN_CHANNEL_ID", "\"${providers.gradleProperty("lineLoginChannelId").getOrElse("1234567890")}\"")
+        buildConfigField("String", "REPRO_LINE_CHANNEL_ID", "\"${providers.gradleProperty("reproLineChannelId").getOrElse("2000000000")}\"")
     }
 
     buildFeatures { buildConfig = true }

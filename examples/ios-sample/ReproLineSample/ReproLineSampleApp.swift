@@ -6,7 +6,7 @@ struct ReproLineSampleApp: App {
     @StateObject private var model = SampleModel()
 
     init() {
-        LoginManager.shared.setup(channelID: SampleModel.lineChannelID, universalLinkURL: nil)
+        LoginManager.shared.setup(channelID: SampleModel.lineLoginChannelID, universalLinkURL: nil)
     }
 
     var body: some Scene {

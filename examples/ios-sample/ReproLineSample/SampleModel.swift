@@ -5,7 +5,10 @@ import ReproLine
 /// Settings (endpoint field pointing at a local emulator), the SDK calls, and a report log.
 @MainActor
 final class SampleModel: ObservableObject {
-    static let lineChannelID = Bundle.main.object(forInfoDictionaryKey: "LineChannelID") as? String ?? ""
+    /// For LINE Login only (the LINE SDK's `LoginManager`).
+    static let lineLoginChannelID = Bundle.main.object(forInfoDictionaryKey: "LineLoginChannelID") as? String ?? ""
+    /// Repro's LINE channel ID (Settings > LINE Settings > LINE Channel Settings): what repro-line sends.
+    static let reproLineChannelID = Bundle.main.object(forInfoDictionaryKey: "ReproLineChannelID") as? String ?? ""
 
     @Published var endpoint = UserDefaults.standard.string(forKey: "endpoint") ?? "http://127.0.0.1:8080"
     @Published var token = UserDefaults.standard.string(forKey: "token") ?? "dev-token"
@@ -32,7 +35,7 @@ final class SampleModel: ObservableObject {
         UserDefaults.standard.set(token, forKey: "token")
         guard !started else { return append("saved; relaunch to use new settings") }
         attempt("setup") {
-            let refused = try ReproLine.setup(token: token, endpoint: endpoint, defaultChannelID: Self.lineChannelID)
+            let refused = try ReproLine.setup(token: token, endpoint: endpoint, defaultChannelID: Self.reproLineChannelID)
             started = true
             append("device \(ReproLine.deviceID ?? "?"); \(refused.count) buffered call(s) refused")
         }

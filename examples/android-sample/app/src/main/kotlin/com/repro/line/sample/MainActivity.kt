@@ -25,7 +25,8 @@ class MainActivity : ComponentActivity() {
     private lateinit var log: TextView
     private lateinit var endpoint: EditText
     private lateinit var token: EditText
-    private lateinit var channel: EditText
+    private lateinit var loginChannel: EditText
+    private lateinit var reproLineChannel: EditText
     private lateinit var userId: EditText
     private var lastLineUserId: String? = null
 
@@ -60,13 +61,14 @@ class MainActivity : ComponentActivity() {
         }
         endpoint = field("endpoint", s.endpoint)
         token = field("SDK token", s.sdkToken)
-        channel = field("LINE channel ID", s.channelId)
+        loginChannel = field("LINE Login channel ID (for LINE Login only)", s.loginChannelId)
+        reproLineChannel = field("Repro's LINE channel ID (Settings > LINE Settings)", s.reproLineChannelId)
         button("Save settings and start the SDK") { startSdk() }
         userId = field("your app's user ID", ReproLine.userId ?: "user123")
         button("setUserId") { guarded("setUserId") { ReproLine.setUserId(userId.text.toString()) } }
         button("Log in with LINE → setLineUserId") {
             val params = LineAuthenticationParams.Builder().scopes(listOf(Scope.PROFILE)).build()
-            lineLogin.launch(LineLoginApi.getLoginIntent(this, channel.text.toString(), params))
+            lineLogin.launch(LineLoginApi.getLoginIntent(this, loginChannel.text.toString(), params))
         }
         button("unlinkLineID") {
             val id = lastLineUserId ?: return@button show("log in with LINE first")
@@ -91,11 +93,16 @@ class MainActivity : ComponentActivity() {
     }
 
     private fun startSdk() {
-        val s = Settings(endpoint.text.toString().trim(), token.text.toString().trim(), channel.text.toString().trim())
+        val s = Settings(
+            endpoint.text.toString().trim(),
+            token.text.toString().trim(),
+            loginChannel.text.toString().trim(),
+            reproLineChannel.text.toString().trim(),
+        )
         s.save(this)
         if (ReproLine.isSetUp) return show("saved; the SDK already runs, restart the app to use new settings")
         guarded("setup") {
-            val refused = ReproLine.setup(this, s.sdkToken, s.endpoint, s.channelId)
+            val refused = ReproLine.setup(this, s.sdkToken, s.endpoint, s.reproLineChannelId)
             show("SDK started, device ${ReproLine.deviceId}; ${refused.size} buffered call(s) refused")
         }
     }

@@ -13,7 +13,7 @@ class SampleApp : Application() {
         val s = Settings.load(this)
         if (s.complete) {
             try {
-                val refused = ReproLine.setup(this, s.sdkToken, s.endpoint, s.channelId)
+                val refused = ReproLine.setup(this, s.sdkToken, s.endpoint, s.reproLineChannelId)
                 refused.forEach { Log.w("repro-line-sample", "buffered call refused: ${it.message}") }
             } catch (e: ReproLineException) {
                 Log.e("repro-line-sample", "setup failed: ${e.message}") // e.g. InsecureEndpoint
@@ -22,13 +22,26 @@ class SampleApp : Application() {
     }
 }
 
-/** Endpoint, token and channel, kept in SharedPreferences so they apply at the next launch. */
-data class Settings(val endpoint: String, val sdkToken: String, val channelId: String) {
-    val complete: Boolean get() = endpoint.isNotBlank() && sdkToken.isNotBlank() && channelId.isNotBlank()
+/**
+ * Endpoint, token and the two channel IDs, kept in SharedPreferences so they apply at the next
+ * launch. `loginChannelId` is the LINE Login channel (only for logging in with the LINE SDK);
+ * `reproLineChannelId` is Repro's LINE channel ID (Settings > LINE Settings > LINE Channel
+ * Settings), the one the SDK sends: a link filed under the Login channel would be lost to Repro.
+ */
+data class Settings(
+    val endpoint: String,
+    val sdkToken: String,
+    val loginChannelId: String,
+    val reproLineChannelId: String,
+) {
+    val complete: Boolean
+        get() = endpoint.isNotBlank() && sdkToken.isNotBlank() && loginChannelId.isNotBlank() &&
+            reproLineChannelId.isNotBlank()
 
     fun save(context: Context) {
         context.getSharedPreferences(PREFS, Context.MODE_PRIVATE).edit()
-            .putString("endpoint", endpoint).putString("token", sdkToken).putString("channel", channelId)
+            .putString("endpoint", endpoint).putString("token", sdkToken)
+            .putString("loginChannel", loginChannelId).putString("reproLineChannel", reproLineChannelId)
             .apply()
     }
 
@@ -41,7 +54,8 @@ data class Settings(val endpoint: String, val sdkToken: String, val channelId: S
                 // The emulator on your computer, reached through `adb reverse tcp:8080 tcp:8080`.
                 endpoint = p.getString("endpoint", null) ?: "http://127.0.0.1:8080",
                 sdkToken = p.getString("token", null) ?: "dev-token",
-                channelId = p.getString("channel", null) ?: BuildConfig.LINE_CHANNEL_ID,
+                loginChannelId = p.getString("loginChannel", null) ?: BuildConfig.LINE_LOGIN_CHANNEL_ID,
+                reproLineChannelId = p.getString("reproLineChannel", null) ?: BuildConfig.REPRO_LINE_CHANNEL_ID,
             )
         }
     }
