@@ -9,9 +9,12 @@ step() { echo; echo "=== $* ($(( $(date +%s) - start ))s)"; }
 
 step "format"
 cargo fmt --all -- --check
+# bindings-wasm is its own workspace (it builds std for wasm32), so the root commands above miss it.
+(cd bindings-wasm && cargo fmt -- --check)
 
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+bash scripts/wasm-clippy.sh
 
 step "rust tests (core, emulator, cli, bulk)"
 bash scripts/ensure-moto.sh

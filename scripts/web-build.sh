@@ -15,6 +15,8 @@ SIZE_FLAGS="-Zfmt-debug=none -Zlocation-detail=none"
 [ ${#WASM_BUILD_STD[@]} -eq 0 ] || SIZE_FLAGS="$SIZE_FLAGS -Zunstable-options -Cpanic=immediate-abort"
 export RUSTFLAGS="${RUSTFLAGS:-} $SIZE_FLAGS"
 
+# No stale output: the tests must never run on what an earlier build (or the other route) left.
+rm -f "$DIST"/repro_line_wasm*
 cd "$CRATE"
 log "cargo build --release --target wasm32-unknown-unknown --target-dir $WEB_TARGET_DIR"
 "${WASM_CARGO_ENV[@]}" cargo build -q --release --target wasm32-unknown-unknown \
@@ -36,6 +38,7 @@ GLUE_GZ=$(gz "$DIST/repro_line_wasm.js")
 API_GZ=$(cat "$CRATE/npm/index.js" "$CRATE/npm/auto.js" | gzip -9 | wc -c)
 TOTAL=$((WASM_GZ + GLUE_GZ))
 echo "wasm $(wc -c < "$DIST/repro_line_wasm_bg.wasm") B raw (before wasm-opt $(wc -c < "$GEN/repro_line_wasm_bg.wasm") B)"
+echo "route: $WEB_ROUTE"
 echo "gzip -9: wasm $WASM_GZ B + JS glue $GLUE_GZ B = $TOTAL B ($((TOTAL / 1024)) KB); with index.js+auto.js $((TOTAL + API_GZ)) B"
 if [ "$TOTAL" -gt "$LIMIT" ]; then
   echo "FAIL: $TOTAL B is above the 80 KB ceiling" >&2

@@ -4,7 +4,7 @@
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 WEB_CACHE=${REPRO_WEB_CACHE:-$HOME/.cache/repro-line-web}
-WEB_TARGET_DIR=${WEB_TARGET_DIR:-$ROOT/target-wasm}
+WEB_TARGET_BASE=${WEB_TARGET_BASE:-$ROOT/target-wasm}
 mkdir -p "$WEB_CACHE"
 
 # The CLI must equal the crate pin exactly (the glue format changes between releases).
@@ -43,6 +43,15 @@ rustup_src() {
   rustup component list --installed 2>/dev/null | grep -q '^rust-src' \
     || timeout 300 rustup component add rust-src >/dev/null 2>&1
 }
+# The workspace's dependencies need rustc >= 1.89 (uuid); Debian's current rustc-web is 1.96.
+MIN_DEBIAN_MINOR=89
+debian_rustc_recent() {
+  local v
+  v=$(/usr/bin/rustc --version 2>/dev/null | awk '{print $2}')
+  v=${v#1.}
+  v=${v%%.*}
+  [ -n "$v" ] && [ "$v" -ge "$MIN_DEBIAN_MINOR" ] 2>/dev/null
+}
 case "${REPRO_WEB_TOOLCHAIN:-}" in
   rustup) WEB_ROUTE=rustup ;;
   debian) WEB_ROUTE=debian ;;
@@ -60,9 +69,18 @@ if [ "$WEB_ROUTE" = rustup ]; then
     log "using rustup's prebuilt wasm32 std: rust-src cannot be had (the wasm is ~15 KB gzip larger)"
   fi
   # A separate target dir per route: the two compilers invalidate each other's cache.
-  WEB_TARGET_DIR=$WEB_TARGET_DIR/rustup
+  WEB_TARGET_DIR=$WEB_TARGET_BASE/rustup
 else
   apt_install rustc-web libstd-rust-web-dev rust-web-src
+  # A fresh machine's package lists can be stale and install an old rustc-web (1.85 in bookworm's
+  # main archive, too old for our dependencies); the current one comes with the security updates.
+  if ! debian_rustc_recent; then
+    log "Debian's $(/usr/bin/rustc --version 2>/dev/null) is older than 1.$MIN_DEBIAN_MINOR: apt-get update and upgrade"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends rustc-web libstd-rust-web-dev rust-web-src >/dev/null
+    debian_rustc_recent || { log "Debian's rustc-web is still $(/usr/bin/rustc --version)"; return 1 2>/dev/null || exit 1; }
+  fi
   LLD=$(ls "$HOME"/.rustup/toolchains/stable-*/lib/rustlib/*/bin/rust-lld 2>/dev/null | head -n1)
   [ -n "$LLD" ] || LLD=$(command -v rust-lld || command -v lld || true)
   [ -n "$LLD" ] || { log "no rust-lld found"; return 1 2>/dev/null || exit 1; }
@@ -71,7 +89,7 @@ else
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$RUNNER")
   WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
   log "using Debian's $(/usr/bin/rustc --version) with -Zbuild-std"
-  WEB_TARGET_DIR=$WEB_TARGET_DIR/debian
+  WEB_TARGET_DIR=$WEB_TARGET_BASE/debian
 fi
 
 # 2. wasm-bindgen CLI (and its test runner), exactly the pinned version.
