@@ -21,6 +21,10 @@ extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]
     pub fn set_timeout(f: &Function, ms: f64) -> JsValue;
 
+    /// `queueMicrotask(f)`: runs `f` at the end of the current task.
+    #[wasm_bindgen(catch, js_name = queueMicrotask)]
+    pub fn queue_microtask(f: &JsValue) -> Result<(), JsValue>;
+
     #[wasm_bindgen(js_name = clearTimeout)]
     pub fn clear_timeout(id: &JsValue);
 
