@@ -44,6 +44,13 @@ if [ ! -f "$ROOT/bindings-wasm/npm/dist/repro_line_wasm_bg.wasm" ]; then
   exit 1
 fi
 
+# 1b. The npm package as `npm pack` makes it.
+echo "== npm package"
+node "$ROOT/bindings-wasm/tests/pack.mjs" > "$WORK/pack.txt" 2>&1
+cat "$WORK/pack.txt"
+count "$WORK/pack.txt"
+grep -qE '^[0-9]+ passed, [0-9]+ failed$' "$WORK/pack.txt" || FAILED=$((FAILED + 1))
+
 # 2. Unit tests of the crate under Node.
 echo "== wasm-bindgen-test (Node)"
 (cd "$ROOT/bindings-wasm" && "${WASM_CARGO_ENV[@]}" cargo test --target wasm32-unknown-unknown \

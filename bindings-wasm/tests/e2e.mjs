@@ -49,6 +49,7 @@ const server = http.createServer((req, res) => {
     body = body
       .toString()
       .replaceAll('https://YOUR.CDN/repro-line@0.1.0/auto.js', '/npm/auto.js')
+      .replaceAll('https://YOUR.CDN/repro-line@0.1.0/dist/repro-line.js', '/npm/dist/repro-line.js')
       .replaceAll('YOUR_SDK_TOKEN', TOKEN)
       .replaceAll('https://YOUR_ENDPOINT', EMU)
       .replaceAll('YOUR_CHANNEL_ID', CHANNEL)
