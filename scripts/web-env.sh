@@ -59,8 +59,9 @@ if [ "$WEB_ROUTE" = rustup ]; then
   else
     log "using rustup's prebuilt wasm32 std: rust-src cannot be had (the wasm is ~15 KB gzip larger)"
   fi
-  # A separate target dir per route: the two compilers invalidate each other's cache.
-  WEB_TARGET_DIR=$WEB_TARGET_DIR/rustup
+  # A separate target dir per route: the two compilers invalidate each other's cache. Appended once:
+  # web-test.sh sources this file and then runs web-build.sh, which sources it again.
+  WEB_TARGET_DIR=${WEB_TARGET_DIR%/rustup}/rustup
 else
   apt_install rustc-web libstd-rust-web-dev rust-web-src
   LLD=$(ls "$HOME"/.rustup/toolchains/stable-*/lib/rustlib/*/bin/rust-lld 2>/dev/null | head -n1)
@@ -71,7 +72,7 @@ else
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$RUNNER")
   WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
   log "using Debian's $(/usr/bin/rustc --version) with -Zbuild-std"
-  WEB_TARGET_DIR=$WEB_TARGET_DIR/debian
+  WEB_TARGET_DIR=${WEB_TARGET_DIR%/debian}/debian
 fi
 
 # 2. wasm-bindgen CLI (and its test runner), exactly the pinned version.
