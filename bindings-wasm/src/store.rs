@@ -116,6 +116,11 @@ struct Disk {
     scheduled: bool,
 }
 
+thread_local! {
+    /// The store this page opened last.
+    static OPEN: std::cell::RefCell<Option<Arc<Mutex<Disk>>>> = const { std::cell::RefCell::new(None) };
+}
+
 fn disk(d: &Arc<Mutex<Disk>>) -> std::sync::MutexGuard<'_, Disk> {
     // Single-threaded on wasm; a poisoned lock only means a panic already aborted.
     d.lock().unwrap_or_else(|e| e.into_inner())
@@ -125,6 +130,11 @@ impl LocalStore {
     /// Reads the journal; never fails (an unreadable store starts empty in memory).
     /// A journal in the single key of earlier versions (`NS:journal`) is carried over.
     pub fn open(ns: String, budget: usize, notes: SharedNotes) -> LocalStore {
+        // A store opened before in this page (setup() again) writes what it still holds first,
+        // or this one would read without it and then write over its key.
+        if let Some(previous) = OPEN.with(|o| o.borrow_mut().take()) {
+            disk(&previous).flush();
+        }
         let mut d = Disk {
             ns,
             gen: 0,
@@ -157,10 +167,9 @@ impl LocalStore {
             },
         }
         lock(&d.notes).persistent = d.persistent;
-        LocalStore {
-            bytes,
-            disk: Arc::new(Mutex::new(d)),
-        }
+        let disk = Arc::new(Mutex::new(d));
+        OPEN.with(|o| *o.borrow_mut() = Some(Arc::clone(&disk)));
+        LocalStore { bytes, disk }
     }
 }
 

@@ -185,6 +185,30 @@ async fn journal_in_local_storage_survives_a_restart() {
 }
 
 #[wasm_bindgen_test]
+async fn a_second_setup_in_the_same_task_keeps_the_first_ones_calls() {
+    let install = Function::new_no_args(
+        "const m = new Map(); globalThis.localStorage = { getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => { m.set(k, String(v)) }, removeItem: k => { m.delete(k) }, key: i => [...m.keys()][i] ?? null, get length() { return m.size } };",
+    );
+    install.call0(&JsValue::NULL).unwrap();
+    let a = Client::new(&options(&[])).unwrap();
+    a.set_user_id("user1").unwrap();
+    a.set_line_user_id(LINE, None).unwrap();
+    a.shutdown();
+    // No end of task in between: the first client's writes are still pending.
+    let b = Client::new(&options(&[])).unwrap();
+    assert_eq!(b.pending_ops(), 2);
+    b.unlink_line_user_id(LINE, None).unwrap();
+    b.shutdown();
+    end_of_task().await;
+    let c = Client::new(&options(&[])).unwrap();
+    assert_eq!(c.pending_ops(), 3, "nothing written over");
+    c.shutdown();
+    Function::new_no_args("delete globalThis.localStorage")
+        .call0(&JsValue::NULL)
+        .unwrap();
+}
+
+#[wasm_bindgen_test]
 async fn a_journal_in_the_single_key_of_earlier_versions_is_carried_over() {
     let install = Function::new_no_args(
         "const m = new Map(); globalThis.__m = m; globalThis.localStorage = { getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => { m.set(k, String(v)) }, removeItem: k => { m.delete(k) }, key: i => [...m.keys()][i] ?? null, get length() { return m.size } };",
