@@ -116,9 +116,11 @@ struct Disk {
     scheduled: bool,
 }
 
-thread_local! {
-    /// The store this page opened last.
-    static OPEN: std::cell::RefCell<Option<Arc<Mutex<Disk>>>> = const { std::cell::RefCell::new(None) };
+/// The store this page opened last (a plain static: smaller than `thread_local!` in the wasm).
+static OPEN: Mutex<Option<Arc<Mutex<Disk>>>> = Mutex::new(None);
+
+fn open_store() -> std::sync::MutexGuard<'static, Option<Arc<Mutex<Disk>>>> {
+    OPEN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn disk(d: &Arc<Mutex<Disk>>) -> std::sync::MutexGuard<'_, Disk> {
@@ -132,7 +134,8 @@ impl LocalStore {
     pub fn open(ns: String, budget: usize, notes: SharedNotes) -> LocalStore {
         // A store opened before in this page (setup() again) writes what it still holds first,
         // or this one would read without it and then write over its key.
-        if let Some(previous) = OPEN.with(|o| o.borrow_mut().take()) {
+        let previous = open_store().take();
+        if let Some(previous) = previous {
             disk(&previous).flush();
         }
         let mut d = Disk {
@@ -168,7 +171,7 @@ impl LocalStore {
         }
         lock(&d.notes).persistent = d.persistent;
         let disk = Arc::new(Mutex::new(d));
-        OPEN.with(|o| *o.borrow_mut() = Some(Arc::clone(&disk)));
+        *open_store() = Some(Arc::clone(&disk));
         LocalStore { bytes, disk }
     }
 }
