@@ -10,8 +10,9 @@
 //! ("shadow" Session over memory) plus the tab's own unsent calls, then
 //! persisted in the tab's inbox key (see `inbox.rs`); the leader picks it up
 //! on the `storage` event. The coordination itself (what an inbox entry holds,
-//! the follower's view, the leader's merge) is in `tabs.rs`, free of I/O. When the leader's page goes away the browser hands
-//! the lock to the next tab, which opens the journal and carries on.
+//! the follower's view, the leader's merge) is in `tabs.rs`, free of I/O.
+//! When the leader's page goes away the browser hands the lock to the next
+//! tab, which opens the journal and carries on.
 //!
 //! Nothing here throws into the page except the validation errors of explicit
 //! calls: storage failures fall back to memory and are reported through the
