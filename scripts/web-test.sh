@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Browser SDK tests, idempotent: builds the wasm package (scripts/web-build.sh), runs the
-# wasm-bindgen-test unit tests under Node, starts the emulator, runs the conformance scenarios
+# wasm-bindgen-test unit tests under Node and the native unit tests, starts the emulator, runs the conformance scenarios
 # through the JS API in Node, then end-to-end tests in headless Chromium (snippet, reload,
 # two tabs, full localStorage, the LIFF and plain examples). Last line: `N passed, N failed`.
 set -uo pipefail
@@ -44,6 +44,13 @@ if [ ! -f "$ROOT/bindings-wasm/npm/dist/repro_line_wasm_bg.wasm" ]; then
   exit 1
 fi
 
+# 1b. The npm package as `npm pack` makes it.
+echo "== npm package"
+node "$ROOT/bindings-wasm/tests/pack.mjs" > "$WORK/pack.txt" 2>&1
+cat "$WORK/pack.txt"
+count "$WORK/pack.txt"
+grep -qE '^[0-9]+ passed, [0-9]+ failed$' "$WORK/pack.txt" || FAILED=$((FAILED + 1))
+
 # 2. Unit tests of the crate under Node.
 echo "== wasm-bindgen-test (Node)"
 (cd "$ROOT/bindings-wasm" && "${WASM_CARGO_ENV[@]}" cargo test --target wasm32-unknown-unknown \
@@ -53,6 +60,17 @@ grep -E '^(test |test result:)' "$WORK/unit.txt"
 count "$WORK/unit.txt"
 if [ $UNIT_RC -ne 0 ] && ! grep -q '^test result:' "$WORK/unit.txt"; then
   tail -n 30 "$WORK/unit.txt"
+  FAILED=$((FAILED + 1))
+fi
+
+# 2b. Native unit tests of the crate's I/O-free parts (tab coordination), with the default toolchain.
+echo "== native unit tests (tab coordination)"
+(cd "$ROOT/bindings-wasm" && env -u RUSTFLAGS cargo test --lib --target-dir "$ROOT/target-wasm/native" 2>&1) > "$WORK/native.txt"
+NATIVE_RC=$?
+grep -E '^(test |test result:)' "$WORK/native.txt"
+count "$WORK/native.txt"
+if [ $NATIVE_RC -ne 0 ] && ! grep -q '^test result:' "$WORK/native.txt"; then
+  tail -n 30 "$WORK/native.txt"
   FAILED=$((FAILED + 1))
 fi
 

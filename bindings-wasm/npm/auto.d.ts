@@ -1,1 +1,1 @@
-export { reproio } from './index.js';
+export { reproline } from './index.js';

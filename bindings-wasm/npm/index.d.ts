@@ -113,7 +113,7 @@ export class ReproLine {
   shutdown(): void;
 }
 
-export type ReproioCommand =
+export type ReproLineCommand =
   | ['setup', ReproLineOptions]
   | ['setup', string, Omit<ReproLineOptions, 'sdkToken'>]
   | ['setUserID' | 'setUserId', string]
@@ -125,7 +125,13 @@ export type ReproioCommand =
   | ['onState', (state: StorageState) => void]
   | ['setSdkToken', string];
 
-/** Repro-style command API; `setup` must come first. */
-export function reproio(...command: ReproioCommand): unknown;
+/** Command API; `setup` must come first. The snippet's global `window.reproline`. */
+export function reproline(...command: ReproLineCommand): unknown;
+
+/** `reproline` under Repro-style naming (an import only; no global is touched). */
+export function reproio(...command: ReproLineCommand): unknown;
+
+/** @deprecated use ReproLineCommand */
+export type ReproioCommand = ReproLineCommand;
 
 export default ReproLine;

@@ -325,19 +325,23 @@ const COMMANDS = {
 let instance = null;
 
 /**
- * Repro-style command API: `reproio("setup", {sdkToken, endpoint, defaultChannelId})`,
- * then `reproio("setUserID", id)`, `reproio("linkLineID", lineUserId, channelId?)`, …
+ * Command API: `reproline("setup", {sdkToken, endpoint, defaultChannelId})`,
+ * then `reproline("setUserID", id)`, `reproline("linkLineID", lineUserId, channelId?)`, …
+ * Its own name, so it never meets Repro's Web SDK (`reproio`) on the same page.
  */
-export function reproio(command, ...args) {
+export function reproline(command, ...args) {
   if (command === 'setup') {
     const o = typeof args[0] === 'string' ? { ...(args[1] || {}), sdkToken: args[0] } : args[0];
     instance = ReproLine.setup(o);
     return instance;
   }
   const method = Object.prototype.hasOwnProperty.call(COMMANDS, command) ? COMMANDS[command] : null;
-  if (!method) throw new ReproLineError('unknown_command', 'unknown reproio command ' + JSON.stringify(command));
-  if (!instance) throw new ReproLineError('not_set_up', 'call reproio("setup", {sdkToken, endpoint}) first');
+  if (!method) throw new ReproLineError('unknown_command', 'unknown reproline command ' + JSON.stringify(command));
+  if (!instance) throw new ReproLineError('not_set_up', 'call reproline("setup", {sdkToken, endpoint}) first');
   return instance[method](...args);
 }
+
+/** The same function under Repro-style naming, for imports (no global is touched). */
+export { reproline as reproio };
 
 export default ReproLine;

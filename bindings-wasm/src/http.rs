@@ -12,7 +12,6 @@ use repro_line_core::session::Request;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Response};
 
 use crate::js;
 
@@ -44,7 +43,7 @@ pub async fn send(
         js::set(&init, "keepalive", &JsValue::TRUE);
     }
     let timed_out = Rc::new(Cell::new(false));
-    let timer = AbortController::new().ok().map(|ctrl| {
+    let timer = js::AbortController::new().ok().map(|ctrl| {
         js::set(&init, "signal", &ctrl.signal());
         let flag = Rc::clone(&timed_out);
         let abort = Closure::once_into_js(move || {
@@ -67,7 +66,10 @@ pub async fn send(
 }
 
 async fn exchange(url: &str, init: &Object) -> Result<Outcome, JsValue> {
-    let resp: Response = JsFuture::from(js::fetch(url, init)?).await?.dyn_into()?;
+    // `fetch` resolves to a Response or rejects.
+    let resp: js::Response = JsFuture::from(js::fetch(url, init)?)
+        .await?
+        .unchecked_into();
     let status = resp.status();
     // Readable cross-origin only if the endpoint sends `Access-Control-Expose-Headers: Retry-After`.
     let retry_after = resp.headers().get("retry-after").ok().flatten();

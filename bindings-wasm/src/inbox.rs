@@ -5,9 +5,11 @@
 //! (`apply(.., Some((inbox_key, n)))`), atomically with the ops it enqueued, so
 //! an entry is enqueued exactly once even if a tab dies in between.
 //!
-//! Line format: `n \t kind \t at_ms \t a \t b \n`. Validated values hold no
-//! control characters (user IDs) or only ASCII alphanumerics, so tab and
-//! newline never occur inside a field.
+//! Line format: `n \t kind \t at_ms \t a \t b \t user \n`. `user` is the user
+//! ID in force in the tab when it made a link or unlink (empty otherwise; a
+//! line without it, from an older version, means "the journal's user").
+//! Validated values hold no control characters (user IDs) or only ASCII
+//! alphanumerics, so tab and newline never occur inside a field.
 
 use crate::js;
 
@@ -25,6 +27,8 @@ pub struct Entry {
     pub n: u64,
     pub at_ms: u64,
     pub kind: Kind,
+    /// Link/unlink: the user ID the calling tab had in force.
+    pub user: Option<String>,
 }
 
 pub fn encode(entries: &[Entry]) -> String {
@@ -47,6 +51,8 @@ pub fn encode(entries: &[Entry]) -> String {
         out.push_str(a);
         out.push('\t');
         out.push_str(b.unwrap_or(""));
+        out.push('\t');
+        out.push_str(e.user.as_deref().unwrap_or(""));
         out.push('\n');
     }
     out
@@ -64,6 +70,7 @@ fn decode_line(line: &str) -> Option<Entry> {
     let at_ms = f.next()?.parse().ok()?;
     let a = f.next()?.to_owned();
     let b = f.next().filter(|b| !b.is_empty()).map(str::to_owned);
+    let user = f.next().filter(|u| !u.is_empty()).map(str::to_owned);
     let kind = match k {
         "u" => Kind::SetUserId(a),
         "l" => Kind::Link(a, b),
@@ -72,5 +79,10 @@ fn decode_line(line: &str) -> Option<Entry> {
         "f" => Kind::Flush,
         _ => return None,
     };
-    Some(Entry { n, at_ms, kind })
+    Some(Entry {
+        n,
+        at_ms,
+        kind,
+        user,
+    })
 }

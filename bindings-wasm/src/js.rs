@@ -21,11 +21,36 @@ extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]
     pub fn set_timeout(f: &Function, ms: f64) -> JsValue;
 
+    /// `queueMicrotask(f)`: runs `f` at the end of the current task.
+    #[wasm_bindgen(catch, js_name = queueMicrotask)]
+    pub fn queue_microtask(f: &JsValue) -> Result<(), JsValue>;
+
     #[wasm_bindgen(js_name = clearTimeout)]
     pub fn clear_timeout(id: &JsValue);
 
     #[wasm_bindgen(js_namespace = console, js_name = warn)]
     pub fn warn(msg: &str);
+
+    /// `AbortController`, `Response` and `Headers`: only the members used here (smaller than web-sys).
+    pub type AbortController;
+    #[wasm_bindgen(constructor, catch)]
+    pub fn new() -> Result<AbortController, JsValue>;
+    #[wasm_bindgen(method, getter)]
+    pub fn signal(this: &AbortController) -> JsValue;
+    #[wasm_bindgen(method)]
+    pub fn abort(this: &AbortController);
+
+    pub type Response;
+    #[wasm_bindgen(method, getter)]
+    pub fn status(this: &Response) -> u16;
+    #[wasm_bindgen(method, getter)]
+    pub fn headers(this: &Response) -> Headers;
+    #[wasm_bindgen(method, catch, js_name = arrayBuffer)]
+    pub fn array_buffer(this: &Response) -> Result<Promise, JsValue>;
+
+    pub type Headers;
+    #[wasm_bindgen(method, catch)]
+    pub fn get(this: &Headers, name: &str) -> Result<Option<String>, JsValue>;
 
     /// `localStorage` (or anything with the same methods).
     pub type Storage;

@@ -9,8 +9,10 @@
 //! *followers*: a call is validated against a read-only copy of the journal
 //! ("shadow" Session over memory) plus the tab's own unsent calls, then
 //! persisted in the tab's inbox key (see `inbox.rs`); the leader picks it up
-//! on the `storage` event. When the leader's page goes away the browser hands
-//! the lock to the next tab, which opens the journal and carries on.
+//! on the `storage` event. The coordination itself (what an inbox entry holds,
+//! the follower's view, the leader's merge) is in `tabs.rs`, free of I/O.
+//! When the leader's page goes away the browser hands the lock to the next
+//! tab, which opens the journal and carries on.
 //!
 //! Nothing here throws into the page except the validation errors of explicit
 //! calls: storage failures fall back to memory and are reported through the
@@ -21,6 +23,7 @@ mod http;
 mod inbox;
 mod js;
 mod store;
+mod tabs;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -29,13 +32,19 @@ use std::sync::{Arc, Mutex};
 use js_sys::{Function, Object, Promise};
 use repro_line_core::engine::{DeliveryStatus, DropReason, Event};
 use repro_line_core::protocol::OpKind;
-use repro_line_core::session::{Call, Next, Request};
+use repro_line_core::session::{Next, Request};
 use repro_line_core::{DeliveryState, EngineConfig, Error, MemoryStore, PauseReason, Session};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::inbox::Kind;
 use crate::store::{Change, LocalStore, Notes, SharedNotes};
+
+// SAFETY: wasm32-unknown-unknown without threads: the page's one thread is the only user.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
 /// The largest delay `setTimeout` honours (longer ones fire at once).
 const MAX_TIMER_MS: f64 = 2_147_483_647.0;
@@ -59,13 +68,12 @@ struct Inner {
     url: String,
     token: String,
     timeout_ms: f64,
-    /// `None`: memory only (no journal, no tabs).
-    journal_key: Option<String>,
+    /// The namespace of the journal's keys (see `store.rs`); `None`: memory only (no journal, no tabs).
+    journal_ns: Option<String>,
     inbox_prefix: String,
-    inbox_key: String,
     budget: usize,
-    /// Follower: this tab's calls not yet taken by the leader (what its inbox key holds).
-    mine: Vec<inbox::Entry>,
+    /// Follower: this tab's inbox key and calls not yet taken by the leader.
+    follower: tabs::Follower,
     notes: SharedNotes,
     listener: Option<Function>,
     state_listener: Option<Function>,
@@ -193,13 +201,21 @@ impl Client {
     #[wasm_bindgen(js_name = onStorage)]
     pub fn on_storage(&self, key: Option<String>) {
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
-            let journal = key.is_none() || key == s.journal_key;
-            let inbox = key.is_none() || key.is_some_and(|k| k.starts_with(&s.inbox_prefix));
+            let journal = match (&key, &s.journal_ns) {
+                (None, _) => true,
+                (Some(k), Some(ns)) => store::is_journal_key(ns, k),
+                (Some(_), None) => false,
+            };
+            let inbox = match &key {
+                None => true,
+                Some(k) => k.starts_with(&s.inbox_prefix),
+            };
             if !s.leader && journal {
                 s.stale = true;
             }
             if s.leader && inbox && !s.stopped {
-                s.ingest();
+                // Only the inbox that changed: a scan of every key would grow with the journal's.
+                s.ingest(key.as_deref());
                 s.wake();
             }
             s.drain()
@@ -386,11 +402,13 @@ impl Inner {
             url,
             token,
             timeout_ms,
-            journal_key: local.then(|| ns.clone() + ":journal"),
-            inbox_key: inbox_prefix.clone() + &slot,
+            journal_ns: local.then(|| ns.clone()),
+            follower: tabs::Follower {
+                inbox_key: inbox_prefix.clone() + &slot,
+                mine: Vec::new(),
+            },
             inbox_prefix,
             budget: cfg("storageBudgetBytes", 512.0 * 1024.0) as usize,
-            mine: Vec::new(),
             notes,
             listener: None,
             state_listener: None,
@@ -411,8 +429,8 @@ impl Inner {
             inner.open_journal()?;
         } else {
             // Adopt what a closed tab left in this slot's inbox; the leader may not have taken it yet.
-            inner.mine = js::local_storage()
-                .and_then(|ls| ls.get_item(&inner.inbox_key).ok().flatten())
+            inner.follower.mine = js::local_storage()
+                .and_then(|ls| ls.get_item(&inner.follower.inbox_key).ok().flatten())
                 .map(|t| inbox::decode(&t))
                 .unwrap_or_default();
             inner.refresh_shadow();
@@ -421,8 +439,8 @@ impl Inner {
     }
 
     fn open_journal(&mut self) -> Result<(), Error> {
-        if let Some(key) = &self.journal_key {
-            let store = LocalStore::open(key.clone(), self.budget, Arc::clone(&self.notes));
+        if let Some(ns) = &self.journal_ns {
+            let store = LocalStore::open(ns.clone(), self.budget, Arc::clone(&self.notes));
             self.session = Session::open(
                 self.engine_cfg.clone(),
                 self.default_channel.clone(),
@@ -446,34 +464,22 @@ impl Inner {
     fn call(&mut self, kind: Kind) -> Result<(), Error> {
         let now = js::now_ms();
         if self.leader {
-            apply(&mut self.session, now, &kind, None)?;
+            tabs::apply(&mut self.session, now, &kind, None, None)?;
             self.wake();
             return Ok(());
         }
         self.refresh_shadow();
-        apply(&mut self.session, now, &kind, None)?;
-        let _ = self.session.take_events();
-        let kind = match kind {
-            // The default channel is resolved here so the leader's configuration cannot change it.
-            Kind::Link(l, None) => Kind::Link(l, self.default_channel.clone()),
-            Kind::Unlink(l, None) => Kind::Unlink(l, self.default_channel.clone()),
-            k => k,
-        };
-        let last = self.mine.last().map_or(0, |e| e.n);
-        let n = last.max(self.session.checkpoint(&self.inbox_key).unwrap_or(0)) + 1;
-        self.mine.push(inbox::Entry {
-            n,
-            at_ms: now,
-            kind,
-        });
+        let channel = self.default_channel.as_deref();
+        self.follower.call(&mut self.session, now, kind, channel)?;
         self.write_inbox();
         Ok(())
     }
 
     fn write_inbox(&mut self) {
+        let f = &self.follower;
         let result = match js::local_storage() {
-            Some(ls) if self.mine.is_empty() => ls.remove_item(&self.inbox_key),
-            Some(ls) => ls.set_item(&self.inbox_key, &inbox::encode(&self.mine)),
+            Some(ls) if f.mine.is_empty() => ls.remove_item(&f.inbox_key),
+            Some(ls) => ls.set_item(&f.inbox_key, &inbox::encode(&f.mine)),
             None => Err("localStorage is not available".into()),
         };
         if let Err(e) = result {
@@ -488,81 +494,54 @@ impl Inner {
             return;
         }
         self.stale = false;
-        let (Some(ls), Some(key)) = (js::local_storage(), &self.journal_key) else {
+        let (Some(ls), Some(ns)) = (js::local_storage(), &self.journal_ns) else {
             return;
         };
-        let bytes = ls
-            .get_item(key)
-            .ok()
-            .flatten()
-            .map(|s| store::from_latin1(&s))
-            .unwrap_or_default();
-        let mem = MemoryStore::new();
-        mem.overwrite(bytes);
-        match Session::open(
-            self.engine_cfg.clone(),
-            self.default_channel.clone(),
-            Box::new(mem),
-        ) {
-            Ok(s) => self.session = s,
-            Err(e) => return self.note(&e.to_string()),
-        }
-        let taken = self.session.checkpoint(&self.inbox_key).unwrap_or(0);
-        let before = self.mine.len();
-        self.mine.retain(|e| e.n > taken);
-        for e in &self.mine {
-            let _ = apply(&mut self.session, e.at_ms, &e.kind, None);
-        }
-        let _ = self.session.take_events();
-        if self.mine.len() != before {
-            self.write_inbox();
+        let bytes = store::read(&ls, ns).map(|(_, _, b)| b).unwrap_or_default();
+        let channel = self.default_channel.as_deref();
+        match self.follower.rebuild(bytes, &self.engine_cfg, channel) {
+            Ok((shadow, changed)) => {
+                self.session = shadow;
+                if changed {
+                    self.write_inbox();
+                }
+            }
+            Err(e) => self.note(&e.to_string()),
         }
     }
 
-    /// Leader: enqueues every inbox entry not taken yet, oldest call first across tabs
-    /// (each inbox stays in its own order so its checkpoint only moves forward).
-    fn ingest(&mut self) {
-        self.ingest = false;
+    /// Leader: reads the inbox `only` (every inbox if `None`) and feeds what it has not
+    /// taken to the Session.
+    fn ingest(&mut self, only: Option<&str>) {
         let Some(ls) = js::local_storage() else {
             return;
         };
-        let mut inboxes: Vec<(String, Vec<inbox::Entry>)> = Vec::new();
-        for i in 0..ls.length().unwrap_or(0) {
-            let Some(key) = ls
-                .key(i)
-                .ok()
-                .flatten()
-                .filter(|k| k.starts_with(&self.inbox_prefix))
-            else {
-                continue;
-            };
-            let taken = self.session.checkpoint(&key).unwrap_or(0);
-            let mut entries = ls
+        let keys: Vec<String> = match only {
+            Some(k) => vec![k.to_owned()],
+            None => {
+                self.ingest = false;
+                (0..ls.length().unwrap_or(0))
+                    .filter_map(|i| ls.key(i).ok().flatten())
+                    .filter(|k| k.starts_with(&self.inbox_prefix))
+                    .collect()
+            }
+        };
+        let mut inboxes = Vec::new();
+        for key in keys {
+            let entries = ls
                 .get_item(&key)
                 .ok()
                 .flatten()
                 .map(|t| inbox::decode(&t))
                 .unwrap_or_default();
-            entries.retain(|e| e.n > taken);
-            entries.reverse();
             inboxes.push((key, entries));
         }
-        loop {
-            let next = inboxes
-                .iter_mut()
-                .filter(|(_, v)| !v.is_empty())
-                .min_by_key(|(_, v)| v.last().map_or(u64::MAX, |e| e.at_ms));
-            let Some((key, entries)) = next else { break };
-            let Some(e) = entries.pop() else { break };
-            let checkpoint = Some((key.as_str(), e.n));
-            if let Err(err) = apply(&mut self.session, e.at_ms, &e.kind, checkpoint) {
-                // Valid in its tab but not here (e.g. no user ID in this journal): report, and move past it.
-                let _ = self.session.apply(e.at_ms, &[], checkpoint);
-                self.note(&("a call from another tab was refused: ".to_owned() + &err.to_string()));
-            }
+        for warning in tabs::ingest(&mut self.session, inboxes) {
+            self.note(&warning);
         }
-        if !self.mine.is_empty() {
-            self.mine.clear();
+        // After a full scan this tab's own inbox (from before it led) has been taken too.
+        if only.is_none() && !self.follower.mine.is_empty() {
+            self.follower.mine.clear();
             self.write_inbox();
         }
     }
@@ -607,7 +586,7 @@ impl Inner {
             return Step::Stop;
         }
         if self.ingest {
-            self.ingest();
+            self.ingest(None);
         }
         let compact = std::mem::take(&mut store::lock(&self.notes).compact);
         if compact {
@@ -694,34 +673,6 @@ async fn wait(inner: &Rc<RefCell<Inner>>, delay: Option<f64>) {
     if let Some(t) = timer {
         js::clear_timeout(&t);
     }
-}
-
-fn apply(
-    session: &mut Session,
-    now: u64,
-    kind: &Kind,
-    checkpoint: Option<(&str, u64)>,
-) -> Result<(), Error> {
-    let call = match kind {
-        Kind::SetUserId(u) => Call::SetUserId(u.clone()),
-        Kind::Link(l, c) => Call::link(l, c.as_deref()),
-        Kind::Unlink(l, c) => Call::unlink(l, c.as_deref()),
-        Kind::OptIn(b) => {
-            session.set_opted_in(*b)?;
-            return match checkpoint {
-                Some(_) => session.apply(now, &[], checkpoint),
-                None => Ok(()),
-            };
-        }
-        Kind::Flush => {
-            session.request_flush();
-            return match checkpoint {
-                Some(_) => session.apply(now, &[], checkpoint),
-                None => Ok(()),
-            };
-        }
-    };
-    session.apply(now, &[call], checkpoint)
 }
 
 fn error_code(e: &Error) -> &'static str {
@@ -843,43 +794,4 @@ fn state_js(change: Change, leader: bool) -> JsValue {
         js::set(&o, "reason", &r.into());
     }
     o.into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::inbox::{decode, encode, Entry, Kind};
-    use wasm_bindgen_test::wasm_bindgen_test;
-
-    #[wasm_bindgen_test]
-    fn inbox_round_trip() {
-        let entries = vec![
-            Entry {
-                n: 1,
-                at_ms: 5,
-                kind: Kind::SetUserId("user 1 ✓".into()),
-            },
-            Entry {
-                n: 2,
-                at_ms: 6,
-                kind: Kind::Link("U0".into(), Some("123".into())),
-            },
-            Entry {
-                n: 3,
-                at_ms: 7,
-                kind: Kind::Unlink("U1".into(), None),
-            },
-            Entry {
-                n: 4,
-                at_ms: 8,
-                kind: Kind::OptIn(false),
-            },
-            Entry {
-                n: 5,
-                at_ms: 9,
-                kind: Kind::Flush,
-            },
-        ];
-        assert_eq!(decode(&encode(&entries)), entries);
-        assert_eq!(decode("garbage\n7\tz\t1\ta\tb\n"), vec![]);
-    }
 }

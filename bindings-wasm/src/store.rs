@@ -1,6 +1,18 @@
-//! The journal in `localStorage`, under one key written only by the tab that
-//! holds the delivery lock (see `lib.rs`), so there is never a concurrent
-//! read-modify-write of it.
+//! The journal in `localStorage`, written only by the tab that holds the
+//! delivery lock (see `lib.rs`), so there is never a concurrent writer.
+//!
+//! Append-only, so a call costs the same whatever the queue length: what a
+//! task appends is written at the end of that task (a microtask: one write
+//! however many calls the task made, and none inside the call itself) as one
+//! new key `NS:j:G:I` (generation G, I = 0, 1, 2, …) holding just those bytes;
+//! a reader reads I = 0, 1, … until a key is missing. So a call is in
+//! `localStorage` before anything else can run (another task, `pagehide`, a
+//! reload); only a renderer crash in the middle of the calling task loses it,
+//! and the page's own state with it. The
+//! index key `NS:jx` holds G. Compaction (`replace`) writes generation G + 1,
+//! then switches the index to it, then removes generation G, so a reader or a
+//! crash in between sees one whole generation. The key count is bounded by
+//! compaction, which the driver starts when the journal passes half the budget.
 //!
 //! Bytes are stored one per UTF-16 code unit (U+0000..U+00FF): exact, and one
 //! character per byte against the origin's quota (base64 would cost a third more).
@@ -14,6 +26,7 @@
 use std::sync::{Arc, Mutex};
 
 use repro_line_core::{StorageError, Store};
+use wasm_bindgen::prelude::*;
 
 use crate::js;
 
@@ -44,36 +57,128 @@ pub fn lock(notes: &SharedNotes) -> std::sync::MutexGuard<'_, Notes> {
     notes.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Keys over 16 K characters are split (compaction writes the whole journal).
+const CHUNK: usize = 16 * 1024;
+
+/// The index key of namespace `ns` (what a follower watches for a new generation).
+pub fn index_key(ns: &str) -> String {
+    ns.to_owned() + ":jx"
+}
+
+/// Whether `key` is one of the journal's keys (index or chunk) in namespace `ns`.
+pub fn is_journal_key(ns: &str, key: &str) -> bool {
+    key.strip_prefix(ns)
+        .is_some_and(|k| k == ":jx" || k.starts_with(":j:"))
+}
+
+/// The key of chunk `i` of generation `gen`.
+fn chunk_key(ns: &str, gen: u64, i: u64) -> String {
+    let mut k = ns.to_owned() + ":j:";
+    js::push_u64(&mut k, gen);
+    k.push(':');
+    js::push_u64(&mut k, i);
+    k
+}
+
+/// The current generation and its bytes (what a tab that does not deliver reads, too).
+pub fn read(ls: &js::Storage, ns: &str) -> Result<(u64, u64, Vec<u8>), JsValue> {
+    let gen = ls
+        .get_item(&index_key(ns))?
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0);
+    let mut bytes = Vec::new();
+    let mut next = 0;
+    while let Some(chunk) = ls.get_item(&chunk_key(ns, gen, next))? {
+        bytes.extend(chunk.chars().map(latin1_byte));
+        next += 1;
+    }
+    Ok((gen, next, bytes))
+}
+
 pub struct LocalStore {
-    key: String,
-    /// Mirror of the stored bytes (the journal only grows between compactions).
+    /// Mirror of the journal (what `read_all` gives the Session).
     bytes: Vec<u8>,
+    /// Shared with the end-of-task write.
+    disk: Arc<Mutex<Disk>>,
+}
+
+struct Disk {
+    ns: String,
+    /// Generation and next chunk number of the stored journal.
+    gen: u64,
+    next: u64,
     persistent: bool,
     /// Hard ceiling: above it the journal stays in memory.
     budget: usize,
     notes: SharedNotes,
+    /// Appended in this task, written at its end.
+    pending: Vec<u8>,
+    scheduled: bool,
+}
+
+/// The store this page opened last (a plain static: smaller than `thread_local!` in the wasm).
+static OPEN: Mutex<Option<Arc<Mutex<Disk>>>> = Mutex::new(None);
+
+fn open_store() -> std::sync::MutexGuard<'static, Option<Arc<Mutex<Disk>>>> {
+    OPEN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn disk(d: &Arc<Mutex<Disk>>) -> std::sync::MutexGuard<'_, Disk> {
+    // Single-threaded on wasm; a poisoned lock only means a panic already aborted.
+    d.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl LocalStore {
     /// Reads the journal; never fails (an unreadable store starts empty in memory).
-    pub fn open(key: String, budget: usize, notes: SharedNotes) -> LocalStore {
-        let mut store = LocalStore {
-            key,
-            bytes: Vec::new(),
+    /// A journal in the single key of earlier versions (`NS:journal`) is carried over.
+    pub fn open(ns: String, budget: usize, notes: SharedNotes) -> LocalStore {
+        // A store opened before in this page (setup() again) writes what it still holds first,
+        // or this one would read without it and then write over its key.
+        let previous = open_store().take();
+        if let Some(previous) = previous {
+            disk(&previous).flush();
+        }
+        let mut d = Disk {
+            ns,
+            gen: 0,
+            next: 0,
             persistent: true,
             budget,
             notes,
+            pending: Vec::new(),
+            scheduled: false,
         };
-        match js::local_storage().map(|ls| ls.get_item(&store.key)) {
-            Some(Ok(v)) => store.bytes = v.map(|s| from_latin1(&s)).unwrap_or_default(),
-            Some(Err(e)) => store.fall_back_to_memory(js::message(&e)),
-            None => store.fall_back_to_memory("localStorage is not available".into()),
+        let mut bytes = Vec::new();
+        match js::local_storage() {
+            None => d.fall_back_to_memory("localStorage is not available".into()),
+            Some(ls) => match read(&ls, &d.ns) {
+                Ok((gen, next, stored)) => {
+                    (d.gen, d.next, bytes) = (gen, next, stored);
+                    d.remove_other_generations(&ls);
+                    let legacy_key = d.ns.clone() + ":journal";
+                    if let Ok(Some(old)) = ls.get_item(&legacy_key) {
+                        let mut all = from_latin1(&old);
+                        all.extend_from_slice(&bytes);
+                        d.write_generation(&all);
+                        bytes = all;
+                        if d.persistent {
+                            let _ = ls.remove_item(&legacy_key);
+                        }
+                    }
+                }
+                Err(e) => d.fall_back_to_memory(js::message(&e)),
+            },
         }
-        lock(&store.notes).persistent = store.persistent;
-        store
+        lock(&d.notes).persistent = d.persistent;
+        let disk = Arc::new(Mutex::new(d));
+        *open_store() = Some(Arc::clone(&disk));
+        LocalStore { bytes, disk }
     }
+}
 
+impl Disk {
     fn fall_back_to_memory(&mut self, reason: String) {
+        self.pending.clear();
         if self.persistent {
             self.persistent = false;
             let mut n = lock(&self.notes);
@@ -82,29 +187,105 @@ impl LocalStore {
         }
     }
 
-    /// Writes the mirror; on any failure switches to memory.
-    fn write(&mut self) {
-        if self.bytes.len() > self.budget {
-            let mut why = String::from("journal above the storage budget of ");
-            js::push_u64(&mut why, self.budget as u64);
-            why.push_str(" bytes");
-            self.fall_back_to_memory(why);
+    fn back_in_storage(&mut self) {
+        if !self.persistent {
+            self.persistent = true;
+            let mut n = lock(&self.notes);
+            n.persistent = true;
+            n.changes.push(Change::Persistent);
+        }
+    }
+
+    fn over_budget(&mut self, len: usize) -> bool {
+        if len <= self.budget {
+            return false;
+        }
+        let mut why = String::from("journal above the storage budget of ");
+        js::push_u64(&mut why, self.budget as u64);
+        why.push_str(" bytes");
+        self.fall_back_to_memory(why);
+        true
+    }
+
+    /// Chunk keys left by a compaction a closed page did not finish.
+    fn remove_other_generations(&self, ls: &js::Storage) {
+        let mine = chunk_key(&self.ns, self.gen, 0);
+        let mine = &mine[..mine.len() - 1];
+        let prefix = self.ns.clone() + ":j:";
+        let stale: Vec<String> = (0..ls.length().unwrap_or(0))
+            .filter_map(|i| ls.key(i).ok().flatten())
+            .filter(|k| k.starts_with(&prefix) && !k.starts_with(mine))
+            .collect();
+        for k in stale {
+            let _ = ls.remove_item(&k);
+        }
+    }
+
+    /// Writes `bytes` as the next generation and switches to it; on any failure the old one stays.
+    fn write_generation(&mut self, bytes: &[u8]) {
+        if self.over_budget(bytes.len()) {
             return;
         }
+        let Some(ls) = js::local_storage() else {
+            return self.fall_back_to_memory("localStorage is not available".into());
+        };
+        let gen = self.gen + 1;
+        let mut written = 0;
+        let mut result = Ok(());
+        for chunk in bytes.chunks(CHUNK) {
+            result = ls.set_item(&chunk_key(&self.ns, gen, written), &to_latin1(chunk));
+            if result.is_err() {
+                break;
+            }
+            written += 1;
+        }
+        let mut gen_text = String::new();
+        js::push_u64(&mut gen_text, gen);
+        if result.is_ok() {
+            result = ls.set_item(&index_key(&self.ns), &gen_text);
+        }
+        // Whichever generation is not in use now goes (the old one, or a half-written new one).
+        let (drop_gen, drop_count) = match result {
+            Ok(()) => (self.gen, self.next),
+            Err(_) => (gen, written),
+        };
+        for i in 0..drop_count {
+            let _ = ls.remove_item(&chunk_key(&self.ns, drop_gen, i));
+        }
+        match result {
+            Ok(()) => {
+                (self.gen, self.next) = (gen, written);
+                self.back_in_storage();
+            }
+            Err(e) => self.fall_back_to_memory(js::message(&e)),
+        }
+    }
+
+    /// Writes what this task appended as the next chunk key.
+    fn flush(&mut self) {
+        self.scheduled = false;
+        if self.pending.is_empty() || !self.persistent {
+            self.pending.clear();
+            return;
+        }
+        let text = to_latin1(&std::mem::take(&mut self.pending));
         let result = match js::local_storage() {
-            Some(ls) => ls.set_item(&self.key, &to_latin1(&self.bytes)),
+            Some(ls) => ls.set_item(&chunk_key(&self.ns, self.gen, self.next), &text),
             None => Err("localStorage is not available".into()),
         };
         match result {
-            Ok(()) if !self.persistent => {
-                self.persistent = true;
-                let mut n = lock(&self.notes);
-                n.persistent = true;
-                n.changes.push(Change::Persistent);
-            }
-            Ok(()) => {}
+            Ok(()) => self.next += 1,
             Err(e) => self.fall_back_to_memory(js::message(&e)),
         }
+    }
+}
+
+/// Writes `d`'s pending bytes at the end of the current task (now, if that cannot be arranged).
+fn schedule_flush(d: &Arc<Mutex<Disk>>) {
+    let shared = Arc::clone(d);
+    let f = Closure::once_into_js(move || disk(&shared).flush());
+    if js::queue_microtask(&f).is_err() {
+        disk(d).flush();
     }
 }
 
@@ -113,21 +294,32 @@ impl Store for LocalStore {
         Ok(self.bytes.clone())
     }
 
+    /// Queues `bytes` for the end-of-task write: the cost does not depend on the journal's length.
     fn append(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
         self.bytes.extend_from_slice(bytes);
-        if self.bytes.len() > self.budget / 2 {
-            lock(&self.notes).compact = true;
+        let mut d = disk(&self.disk);
+        if self.bytes.len() > d.budget / 2 {
+            lock(&d.notes).compact = true;
         }
-        if self.persistent {
-            self.write();
+        if !d.persistent || bytes.is_empty() || d.over_budget(self.bytes.len()) {
+            return Ok(());
+        }
+        d.pending.extend_from_slice(bytes);
+        if !d.scheduled {
+            d.scheduled = true;
+            drop(d);
+            schedule_flush(&self.disk);
         }
         Ok(())
     }
 
     fn replace(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
         self.bytes = bytes.to_vec();
+        let mut d = disk(&self.disk);
+        // The new generation holds the pending bytes too.
+        d.pending.clear();
         // Also the way back from memory: a compacted journal may fit again.
-        self.write();
+        d.write_generation(bytes);
         Ok(())
     }
 
@@ -147,7 +339,9 @@ pub fn to_latin1(bytes: &[u8]) -> String {
 
 /// The inverse; a character above U+00FF (tampering) becomes a byte the codec's CRC rejects.
 pub fn from_latin1(s: &str) -> Vec<u8> {
-    s.chars()
-        .map(|c| u8::try_from(u32::from(c)).unwrap_or(0xFF))
-        .collect()
+    s.chars().map(latin1_byte).collect()
+}
+
+fn latin1_byte(c: char) -> u8 {
+    u8::try_from(u32::from(c)).unwrap_or(0xFF)
 }

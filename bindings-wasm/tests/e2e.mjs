@@ -49,12 +49,19 @@ const server = http.createServer((req, res) => {
     body = body
       .toString()
       .replaceAll('https://YOUR.CDN/repro-line@0.1.0/auto.js', '/npm/auto.js')
+      .replaceAll('https://YOUR.CDN/repro-line@0.1.0/dist/repro-line.js', '/npm/dist/repro-line.js')
       .replaceAll('YOUR_SDK_TOKEN', TOKEN)
       .replaceAll('https://YOUR_ENDPOINT', EMU)
       .replaceAll('YOUR_CHANNEL_ID', CHANNEL)
       .replaceAll('YOUR_LIFF_ID', 'test-liff-id');
   }
-  res.writeHead(200, { 'content-type': TYPES[ext] || 'application/octet-stream', 'cache-control': 'no-store' });
+  const headers = { 'content-type': TYPES[ext] || 'application/octet-stream', 'cache-control': 'no-store' };
+  if (url.searchParams.has('isolated')) {
+    // Cross-origin isolation: performance.now() at 5 µs instead of 100 µs (the benchmark).
+    headers['cross-origin-opener-policy'] = 'same-origin';
+    headers['cross-origin-embedder-policy'] = 'require-corp';
+  }
+  res.writeHead(200, headers);
   res.end(body);
 });
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -179,7 +186,7 @@ test('two tabs: one delivers, nothing is sent twice, the other takes over when i
   const a = await open(ctx, testPage([['setUserID', 'tab-a'], ['linkLineID', line(4)]]));
   await until('tab A tried', async () => (await stats()).requests >= 1);
   const b = await open(ctx, testPage([['setUserID', 'tab-b'], ['linkLineID', line(5)]]));
-  await until('tab B loaded', () => b.evaluate(() => typeof window.reproio === 'function' && !window.reproio.q));
+  await until('tab B loaded', () => b.evaluate(() => typeof window.reproline === 'function' && !window.reproline.q));
   await new Promise((r) => setTimeout(r, 500));
   await faults('');
   await until('both links', async () => (await linked(line(4), 'tab-a')) && (await linked(line(5), 'tab-b')));
@@ -193,12 +200,167 @@ test('two tabs: one delivers, nothing is sent twice, the other takes over when i
   await noErrors(b);
   // Close the delivering tab: B gets the lock, and its new call is delivered from B.
   await a.close();
-  await b.evaluate((l) => reproio('linkLineID', l), line(6));
+  await b.evaluate((l) => reproline('linkLineID', l), line(6));
   await until('the link made after the hand-over', () => linked(line(6), 'tab-b'));
   st = await stats();
   assert(st.ops_duplicate === 0 && st.ops_applied === 5, 'exactly once after the hand-over: ' + JSON.stringify(st));
   assert(b.__batches >= 1, 'tab B delivers after the hand-over');
   await noErrors(b);
+});
+
+const modulePage = (opts = {}, extra = '') =>
+  SITE + '/pages/module.html?opts=' + encodeURIComponent(JSON.stringify(opts)) + extra;
+const ready = (page) => until('SDK loaded', () => page.evaluate(() => window.__ready === true));
+
+test('two tabs interleaving setUserId/linkLineID task by task: every link has the user in force in its tab', async (ctx) => {
+  const a = await open(ctx, modulePage());
+  await ready(a);
+  const b = await open(ctx, modulePage());
+  await ready(b);
+  assert(await a.evaluate(() => __rl.isLeader), 'tab A delivers');
+  assert(!(await b.evaluate(() => __rl.isLeader)), 'tab B is a follower');
+  const tabs = [a, b];
+  const expected = new Map();
+  // Deterministic pseudo-random schedule (xorshift): which tab, and set / link / set+link in one task.
+  let x = 0x2545f491;
+  const rnd = (n) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+  for (let t = 0; t < 2; t++) await tabs[t].evaluate((u) => __rl.setUserId(u), 'first-' + t);
+  for (let step = 0; step < 200; step++) {
+    const t = rnd(2);
+    const l = line(1000 + step);
+    const kind = rnd(3);
+    const user = await tabs[t].evaluate(
+      ([kind, u, l]) => {
+        if (kind !== 1) __rl.setUserId(u);
+        if (kind === 0) return null;
+        const inForce = __rl.userId; // what this tab shows when it makes the call
+        __rl.linkLineID(l);
+        return inForce;
+      },
+      [kind, 'user-' + t + '-' + step, l],
+    );
+    if (user !== null) expected.set(l, user);
+    if (step % 7 === 0) await new Promise((r) => setTimeout(r, rnd(20)));
+  }
+  await until('every link', async () => {
+    const s = await state();
+    return s.links.filter((l) => expected.has(l.line_user_id)).length === expected.size;
+  });
+  const s = await state();
+  const wrong = s.links
+    .filter((l) => expected.has(l.line_user_id) && expected.get(l.line_user_id) !== l.user_id)
+    .map((l) => l.line_user_id.slice(-4) + ' → ' + l.user_id + ' (expected ' + expected.get(l.line_user_id) + ')');
+  assert(wrong.length === 0, wrong.length + ' of ' + expected.size + ' links under the wrong user: ' + wrong.slice(0, 5).join('; '));
+  assert(s.links.every((l) => l.channel_id === CHANNEL), 'default channel');
+  const st = await stats();
+  assert(st.ops_duplicate === 0, 'nothing applied twice: ' + JSON.stringify(st));
+  assert(b.__batches === 0, 'the follower sent nothing');
+  await noErrors(a);
+  await noErrors(b);
+});
+
+for (const repro of ['plain', 'queue']) {
+  for (const order of ['before', 'after']) {
+    test(`beside Repro's Web SDK (${repro === 'plain' ? 'a plain function' : 'queueing in reproio.q'}, loaded ${order} ours): each gets exactly its own calls`, async (ctx) => {
+      const L = line(order === 'before' ? 20 : 21);
+      const page = await open(ctx, SITE + '/pages/coexist.html?repro=' + repro + '&order=' + order + '&line=' + L);
+      await until('both SDKs loaded', () =>
+        page.evaluate(() => window.__reproLoaded === true && typeof window.reproline === 'function' && !window.reproline.q),
+      );
+      await until('our link', () => linked(L, 'coexist-user'));
+      const seen = await page.evaluate(() => ({
+        repro: window.__repro,
+        ours: typeof window.reproio === 'function' && window.reproio === window.reproline,
+        q: window.reproio && window.reproio.q,
+      }));
+      assert(
+        JSON.stringify(seen.repro) ===
+          JSON.stringify([['setup', 'REPRO_APP_TOKEN'], ['track', 'page-view'], ['setUserID', 'repro-user']]),
+        "Repro's SDK got exactly its calls: " + JSON.stringify(seen.repro),
+      );
+      assert(!seen.ours, 'window.reproio is not ours');
+      await new Promise((r) => setTimeout(r, 300));
+      const st = await stats();
+      assert(st.ops_applied === 2, 'we delivered exactly our two calls: ' + JSON.stringify(st));
+      const s = await state();
+      assert(s.devices[0].current_user_id === 'coexist-user', 'our user, not Repro\'s: ' + JSON.stringify(s.devices));
+      await noErrors(page);
+    });
+  }
+}
+
+test('opt-in reproio names: deliver on a page without Repro; leave Repro\'s SDK alone if it is there', async (ctx) => {
+  const page = await open(ctx, SITE + '/pages/optin.html?line=' + line(22));
+  await until('the link', () => linked(line(22), 'optin-user'));
+  assert(await page.evaluate(() => !window.reproio.q && window.__repro.length === 0), 'reproio is ours');
+  await noErrors(page);
+  const p2 = await open(ctx, SITE + '/pages/optin.html?repro=plain&line=' + line(23));
+  await until('loaded', () => p2.evaluate(() => window.__loaded === true));
+  const seen = await p2.evaluate(() => ({ repro: window.__repro, warnings: window.__warnings }));
+  assert(seen.repro.length === 3 && seen.repro[0][0] === 'setup', "Repro's SDK got the calls made to it: " + JSON.stringify(seen.repro));
+  assert(seen.warnings.some((w) => w.includes('belongs to another script')), 'a console warning says why: ' + JSON.stringify(seen.warnings));
+  await noErrors(p2);
+});
+
+test('constant cost per call: characters written to localStorage do not grow with the queue (benchmark printed)', async (ctx) => {
+  // Nothing is delivered (a closed loopback port), so the queue only grows; 2 MiB budget for 2,000 calls.
+  const opts = { endpoint: 'http://127.0.0.1:9', debounceMs: 3600000, maxQueueOps: 5000, storageBudgetBytes: 2 << 20 };
+  const page = await open(ctx, modulePage(opts, '&isolated=1'));
+  await ready(page);
+  const r = await page.evaluate(async () => {
+    const line = (n) => 'U' + String(n).padStart(32, '0');
+    let chars = 0;
+    const setItem = Storage.prototype.setItem;
+    Storage.prototype.setItem = function (k, v) {
+      chars += String(k).length + String(v).length;
+      return setItem.call(this, k, v);
+    };
+    __rl.setUserId('bench-user');
+    await null;
+    const perCall = [];
+    const call = [];
+    const task = [];
+    for (let i = 0; i < 2000; i++) {
+      // One call per task; `await null` runs after the SDK's end-of-task write.
+      const c0 = chars;
+      const t0 = performance.now();
+      __rl.linkLineID(line(100000 + i));
+      const t1 = performance.now();
+      await null;
+      const t2 = performance.now();
+      call.push((t1 - t0) * 1000);
+      task.push((t2 - t0) * 1000);
+      perCall.push(chars - c0);
+    }
+    Storage.prototype.setItem = setItem;
+    return { perCall, call, task, isolated: self.crossOriginIsolated, pending: __rl.pendingOps, persistent: __rl.persistent };
+  });
+  assert(r.pending === 2001 && r.persistent, 'all 2001 calls queued in localStorage: ' + r.pending + ' ' + r.persistent);
+  const avg = (a) => a.reduce((s, v) => s + v, 0) / a.length;
+  const first = r.perCall.slice(0, 100);
+  const late = r.perCall.slice(1000);
+  assert(Math.min(...r.perCall) > 0, 'every call is written by the end of its task');
+  // Only the numbers grow: the chunk key's counter and the op's seq gain a digit or two.
+  assert(Math.max(...late) <= Math.max(...first) + 8, 'no call with 1,000+ queued writes more than the first calls did: ' + Math.max(...first) + ' vs ' + Math.max(...late));
+  assert(Math.abs(avg(late) - avg(first)) <= 8, 'characters per call independent of the queue: ' + avg(first) + ' vs ' + avg(late));
+  assert(Math.max(...r.perCall) < 1024, 'one small write per call: max ' + Math.max(...r.perCall));
+  const q = (a, p) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(a.length * p))];
+  const f = (a) => 'p50 ' + q(a, 0.5).toFixed(0) + ' µs, p99 ' + q(a, 0.99).toFixed(0) + ' µs';
+  console.log(
+    '     bench, with 1,000–2,000 calls queued: the call ' + f(r.call.slice(1000)) + '; call + its end-of-task write ' + f(r.task.slice(1000)) +
+      '; first 100 calls: call ' + f(r.call.slice(0, 100)) + '; ' + avg(late).toFixed(1) + ' characters written per call' +
+      ' (timer ' + (r.isolated ? '5 µs, cross-origin isolated' : 'coarse: not isolated') + ')',
+  );
+  // Reload: the 2,001 calls come back from the chunked journal.
+  await page.reload();
+  await ready(page);
+  assert((await page.evaluate(() => __rl.pendingOps)) === 2001, 'the queue survives a reload');
+  await noErrors(page);
 });
 
 test('a full localStorage never throws into the page; the queue falls back to memory', async (ctx) => {
@@ -210,17 +372,17 @@ test('a full localStorage never throws into the page; the queue falls back to me
     'fallback reported through onState: ' + JSON.stringify(states),
   );
   // Further calls still work.
-  await page.evaluate((l) => reproio('unlinkLineID', l), line(7));
+  await page.evaluate((l) => reproline('unlinkLineID', l), line(7));
   await until('the unlink', async () => !(await linked(line(7), 'quota-1')));
   await noErrors(page);
 });
 
 test('an invalid explicit call throws ReproLineError with a code and the rule', async (ctx) => {
   const page = await open(ctx, testPage([['setUserID', 'valid-1']]));
-  await until('SDK loaded', () => page.evaluate(() => typeof window.reproio === 'function' && !window.reproio.q));
+  await until('SDK loaded', () => page.evaluate(() => typeof window.reproline === 'function' && !window.reproline.q));
   const [name, code, message, isError] = await page.evaluate(() => {
     try {
-      reproio('linkLineID', 'U123');
+      reproline('linkLineID', 'U123');
       return [];
     } catch (e) {
       return [e.name, e.code, e.message, e instanceof Error];
@@ -230,7 +392,7 @@ test('an invalid explicit call throws ReproLineError with a code and the rule', 
   assert(message.includes('U followed by 32 ASCII letters or digits'), 'rule in message: ' + message);
   // A queued (pre-load) invalid call is only reported on the console, never thrown.
   const p2 = await open(ctx, testPage([['setUserID', '']]));
-  await until('SDK loaded', () => p2.evaluate(() => typeof window.reproio === 'function' && !window.reproio.q));
+  await until('SDK loaded', () => p2.evaluate(() => typeof window.reproline === 'function' && !window.reproline.q));
   await noErrors(p2);
 });
 

@@ -31,6 +31,11 @@ fn code(e: JsValue) -> String {
         .unwrap()
 }
 
+/// Lets the end of the current task run: the journal is written in a microtask.
+async fn end_of_task() {
+    let _ = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL)).await;
+}
+
 fn message(e: JsValue) -> String {
     Reflect::get(&e, &"message".into())
         .unwrap()
@@ -108,7 +113,7 @@ fn opting_out_drops_the_queue_and_ignores_calls() {
 }
 
 #[wasm_bindgen_test]
-fn storage_failures_fall_back_to_memory_without_throwing() {
+async fn storage_failures_fall_back_to_memory_without_throwing() {
     // A localStorage whose writes always fail (quota full), installed for this test only.
     let install = Function::new_no_args(
         "globalThis.localStorage = { getItem() { return null }, setItem() { const e = new Error('quota'); e.name = 'QuotaExceededError'; throw e }, removeItem() {}, key() { return null }, length: 0 };",
@@ -120,6 +125,7 @@ fn storage_failures_fall_back_to_memory_without_throwing() {
         "globalThis.__states = (globalThis.__states || []).concat([s])",
     );
     c.on_state(Some(states));
+    end_of_task().await;
     assert!(!c.persistent());
     c.set_user_id("user1").unwrap();
     c.set_line_user_id(LINE, None).unwrap();
@@ -155,7 +161,7 @@ fn message_of(v: &JsValue) -> String {
 }
 
 #[wasm_bindgen_test]
-fn journal_in_local_storage_survives_a_restart() {
+async fn journal_in_local_storage_survives_a_restart() {
     let install = Function::new_no_args(
         "const m = new Map(); globalThis.localStorage = { getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => { m.set(k, String(v)) }, removeItem: k => { m.delete(k) }, key: i => [...m.keys()][i] ?? null, get length() { return m.size } };",
     );
@@ -167,6 +173,7 @@ fn journal_in_local_storage_survives_a_restart() {
     let device = a.device_id();
     a.shutdown();
     drop(a);
+    end_of_task().await;
     let b = Client::new(&options(&[])).unwrap();
     assert_eq!(b.device_id(), device);
     assert_eq!(b.pending_ops(), 2);
@@ -178,13 +185,77 @@ fn journal_in_local_storage_survives_a_restart() {
 }
 
 #[wasm_bindgen_test]
-fn a_follower_queues_in_its_inbox_and_the_leader_takes_it_once() {
+async fn a_second_setup_in_the_same_task_keeps_the_first_ones_calls() {
+    let install = Function::new_no_args(
+        "const m = new Map(); globalThis.localStorage = { getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => { m.set(k, String(v)) }, removeItem: k => { m.delete(k) }, key: i => [...m.keys()][i] ?? null, get length() { return m.size } };",
+    );
+    install.call0(&JsValue::NULL).unwrap();
+    let a = Client::new(&options(&[])).unwrap();
+    a.set_user_id("user1").unwrap();
+    a.set_line_user_id(LINE, None).unwrap();
+    a.shutdown();
+    // No end of task in between: the first client's writes are still pending.
+    let b = Client::new(&options(&[])).unwrap();
+    assert_eq!(b.pending_ops(), 2);
+    b.unlink_line_user_id(LINE, None).unwrap();
+    b.shutdown();
+    end_of_task().await;
+    let c = Client::new(&options(&[])).unwrap();
+    assert_eq!(c.pending_ops(), 3, "nothing written over");
+    c.shutdown();
+    Function::new_no_args("delete globalThis.localStorage")
+        .call0(&JsValue::NULL)
+        .unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_journal_in_the_single_key_of_earlier_versions_is_carried_over() {
+    let install = Function::new_no_args(
+        "const m = new Map(); globalThis.__m = m; globalThis.localStorage = { getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => { m.set(k, String(v)) }, removeItem: k => { m.delete(k) }, key: i => [...m.keys()][i] ?? null, get length() { return m.size } };",
+    );
+    install.call0(&JsValue::NULL).unwrap();
+    let a = Client::new(&options(&[])).unwrap();
+    a.set_user_id("user1").unwrap();
+    a.set_line_user_id(LINE, None).unwrap();
+    let device = a.device_id();
+    a.shutdown();
+    drop(a);
+    end_of_task().await;
+    // What an earlier version left: the same bytes, in one key.
+    let keys = Function::new_no_args(
+        "const m = globalThis.__m; const ks = [...m.keys()].filter(k => k.startsWith('repro-line:j')).sort((x, y) => +x.split(':').pop() - +y.split(':').pop()); m.set('repro-line:journal', ks.map(k => m.get(k)).join('')); ks.forEach(k => m.delete(k)); return [...m.keys()].join(',')",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap();
+    assert_eq!(keys.as_string().as_deref(), Some("repro-line:journal"));
+    let b = Client::new(&options(&[])).unwrap();
+    assert_eq!(b.device_id(), device);
+    assert_eq!(b.pending_ops(), 2);
+    assert_eq!(b.user_id().as_deref(), Some("user1"));
+    let old = Function::new_no_args("return globalThis.localStorage.getItem('repro-line:journal')")
+        .call0(&JsValue::NULL)
+        .unwrap();
+    assert!(old.is_null(), "the old key is gone once carried over");
+    b.shutdown();
+    drop(b);
+    end_of_task().await;
+    let c = Client::new(&options(&[])).unwrap();
+    assert_eq!(c.pending_ops(), 2, "and the new keys hold it");
+    c.shutdown();
+    Function::new_no_args("delete globalThis.localStorage; delete globalThis.__m")
+        .call0(&JsValue::NULL)
+        .unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_follower_queues_in_its_inbox_and_the_leader_takes_it_once() {
     let install = Function::new_no_args(
         "const m = new Map(); globalThis.localStorage = { getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => { m.set(k, String(v)) }, removeItem: k => { m.delete(k) }, key: i => [...m.keys()][i] ?? null, get length() { return m.size } };",
     );
     install.call0(&JsValue::NULL).unwrap();
     let leader = Client::new(&options(&[])).unwrap();
     leader.set_user_id("user1").unwrap();
+    end_of_task().await;
     let follower = Client::new(&options(&[
         ("leader", JsValue::FALSE),
         ("slot", JsValue::from_f64(3.0)),
@@ -200,7 +271,8 @@ fn a_follower_queues_in_its_inbox_and_the_leader_takes_it_once() {
     leader.on_storage(Some("repro-line:in:3".into()));
     // Taken exactly once, even when told twice; the follower then trims its inbox.
     assert_eq!(leader.pending_ops(), 2);
-    follower.on_storage(Some("repro-line:journal".into()));
+    end_of_task().await;
+    follower.on_storage(Some("repro-line:j:0:3".into()));
     assert_eq!(follower.pending_ops(), 2);
     let inbox = Function::new_no_args("return globalThis.localStorage.getItem('repro-line:in:3')")
         .call0(&JsValue::NULL)

@@ -1,0 +1,1 @@
+export { reproio } from './index.js';

@@ -1,0 +1,35 @@
+// Puts `reproline` on a global name and replays the calls the snippet's stub queued there
+// (`window[name].q`) before this module loaded, in order. Only our own stub (marked `rl`) is
+// replaced: anything else under that name belongs to another script and is left alone.
+// Queued calls cannot throw into the page (their caller has moved on): their errors go to
+// console.warn. Calls made after this point throw as documented.
+import { reproline } from './index.js';
+
+function warn(msg) {
+  try {
+    console.warn('repro-line: ' + msg);
+  } catch (_) {
+    /* no console */
+  }
+}
+
+export function install(name) {
+  const g = globalThis;
+  const stub = g[name];
+  if (stub === reproline) return;
+  if (stub !== undefined && !(stub && stub.rl === 1 && Array.isArray(stub.q))) {
+    warn('window.' + name + ' belongs to another script; not replacing it');
+    return;
+  }
+  const queue = stub ? stub.q : [];
+  g[name] = reproline;
+  while (queue.length) {
+    const args = queue.shift();
+    try {
+      const r = reproline(...args);
+      if (r && typeof r.then === 'function') r.then(undefined, () => {});
+    } catch (e) {
+      warn(name + '(' + JSON.stringify(args[0]) + ') failed: ' + (e && e.message));
+    }
+  }
+}
