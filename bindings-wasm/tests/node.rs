@@ -153,6 +153,15 @@ async fn storage_failures_fall_back_to_memory_without_throwing() {
         .unwrap();
 }
 
+/// Node has no localStorage: a Map-backed one (also at `globalThis.__m` for inspection).
+fn install_memory_local_storage() {
+    Function::new_no_args(
+        "const m = new Map(); globalThis.__m = m; globalThis.localStorage = { getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => { m.set(k, String(v)) }, removeItem: k => { m.delete(k) }, key: i => [...m.keys()][i] ?? null, get length() { return m.size } };",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap();
+}
+
 fn message_of(v: &JsValue) -> String {
     Reflect::get(v, &"reason".into())
         .unwrap()
@@ -162,10 +171,7 @@ fn message_of(v: &JsValue) -> String {
 
 #[wasm_bindgen_test]
 async fn journal_in_local_storage_survives_a_restart() {
-    let install = Function::new_no_args(
-        "const m = new Map(); globalThis.localStorage = { getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => { m.set(k, String(v)) }, removeItem: k => { m.delete(k) }, key: i => [...m.keys()][i] ?? null, get length() { return m.size } };",
-    );
-    install.call0(&JsValue::NULL).unwrap();
+    install_memory_local_storage();
     let a = Client::new(&options(&[])).unwrap();
     assert!(a.persistent());
     a.set_user_id("user1").unwrap();
@@ -186,10 +192,7 @@ async fn journal_in_local_storage_survives_a_restart() {
 
 #[wasm_bindgen_test]
 async fn a_second_setup_in_the_same_task_keeps_the_first_ones_calls() {
-    let install = Function::new_no_args(
-        "const m = new Map(); globalThis.localStorage = { getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => { m.set(k, String(v)) }, removeItem: k => { m.delete(k) }, key: i => [...m.keys()][i] ?? null, get length() { return m.size } };",
-    );
-    install.call0(&JsValue::NULL).unwrap();
+    install_memory_local_storage();
     let a = Client::new(&options(&[])).unwrap();
     a.set_user_id("user1").unwrap();
     a.set_line_user_id(LINE, None).unwrap();
@@ -210,10 +213,7 @@ async fn a_second_setup_in_the_same_task_keeps_the_first_ones_calls() {
 
 #[wasm_bindgen_test]
 async fn a_journal_in_the_single_key_of_earlier_versions_is_carried_over() {
-    let install = Function::new_no_args(
-        "const m = new Map(); globalThis.__m = m; globalThis.localStorage = { getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => { m.set(k, String(v)) }, removeItem: k => { m.delete(k) }, key: i => [...m.keys()][i] ?? null, get length() { return m.size } };",
-    );
-    install.call0(&JsValue::NULL).unwrap();
+    install_memory_local_storage();
     let a = Client::new(&options(&[])).unwrap();
     a.set_user_id("user1").unwrap();
     a.set_line_user_id(LINE, None).unwrap();
@@ -249,10 +249,7 @@ async fn a_journal_in_the_single_key_of_earlier_versions_is_carried_over() {
 
 #[wasm_bindgen_test]
 async fn a_follower_queues_in_its_inbox_and_the_leader_takes_it_once() {
-    let install = Function::new_no_args(
-        "const m = new Map(); globalThis.localStorage = { getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => { m.set(k, String(v)) }, removeItem: k => { m.delete(k) }, key: i => [...m.keys()][i] ?? null, get length() { return m.size } };",
-    );
-    install.call0(&JsValue::NULL).unwrap();
+    install_memory_local_storage();
     let leader = Client::new(&options(&[])).unwrap();
     leader.set_user_id("user1").unwrap();
     end_of_task().await;
