@@ -410,3 +410,63 @@ fn while_s3_is_down_rows_wait_and_readyz_says_why_then_they_are_exported() {
     });
     assert!(gw.terminate().success());
 }
+
+#[test]
+fn abuse_limits_rate_limit_and_slow_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let moto = MotoAt::start(free_port());
+    let line = Emulator::start(EmulatorConfig::default()).unwrap();
+    let config = write_config(dir.path(), &line.url(), &moto.url(), 60.0);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("device_rate = 1000.0", "device_rate = 1.0");
+    std::fs::write(&config, text).unwrap();
+    let gw = GatewayProc::start(&config);
+    // One device: a burst of 2 passes, the third is 429 with Retry-After; another device is unaffected.
+    let device = Uuid::new_v4().to_string();
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for seq in 1..=3 {
+        let (status, head, _) = http_with(
+            gw.port,
+            "POST",
+            "/v1/identity/batch",
+            &[
+                ("X-Repro-Token", RAW_TOKEN),
+                ("Content-Type", "application/json"),
+            ],
+            batch_json(&device, &[(id(), seq, set("rita"))]).as_bytes(),
+        );
+        statuses.push(status);
+        if status == 429 {
+            retry_after = head.lines().find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("retry-after: ")
+                    .map(str::to_owned)
+            });
+        }
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    let other = Uuid::new_v4().to_string();
+    assert_eq!(
+        gw.post(RAW_TOKEN, &batch_json(&other, &[(id(), 1, set("sam"))]))
+            .0,
+        200
+    );
+    // Slowloris: a request head that never completes is cut off after header_timeout_secs (2).
+    use std::io::{Read, Write};
+    let started = std::time::Instant::now();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"POST /v1/identity/batch HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(10),
+        "{waited:?}"
+    );
+    assert!(gw.terminate().success());
+}

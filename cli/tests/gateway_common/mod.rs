@@ -34,6 +34,7 @@ store = "sqlite://{store}"
 line_api = "{line_api}"
 export_interval_secs = {export_secs}
 device_rate = 1000.0
+header_timeout_secs = 2
 
 [s3]
 endpoint = "{s3}"
