@@ -350,3 +350,117 @@ fn apply_action(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(user: &str, line: &str) -> Action {
+        Action::Link {
+            user_id: user.into(),
+            line_user_id: line.into(),
+            channel_id: "1234567890".into(),
+        }
+    }
+
+    fn key_of(app: &str, channel: &str, name: &str) -> Option<String> {
+        Some(format!("{app}/{channel}/{name}"))
+    }
+
+    #[test]
+    fn duplicates_registration_and_claimed_files_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let device = Uuid::from_u128(1);
+        let (a, b, c, d) = (
+            Uuid::from_u128(10),
+            Uuid::from_u128(11),
+            Uuid::from_u128(12),
+            Uuid::from_u128(13),
+        );
+        let mut s = Store::open(&path).unwrap();
+        // Answered in request order, applied in seq order: the set (seq 1) comes before the link (seq 2).
+        let r = s
+            .apply_batch(
+                "app",
+                &device,
+                &[
+                    (b, 2, link("u", "Ua")),
+                    (a, 1, Action::SetUserId("u".into())),
+                ],
+                5,
+            )
+            .unwrap();
+        assert_eq!(
+            r.iter().map(|r| r.status).collect::<Vec<_>>(),
+            [OpStatus::Applied, OpStatus::Applied]
+        );
+        let r = s
+            .apply_batch(
+                "app",
+                &device,
+                &[
+                    (b, 2, link("u", "Ua")),
+                    (c, 3, link("nobody", "Ub")),
+                    (d, 4, link("u", "Ua")),
+                ],
+                6,
+            )
+            .unwrap();
+        assert_eq!(r[0].status, OpStatus::Duplicate);
+        assert_eq!(
+            r[1].error.as_ref().map(|e| e.code),
+            Some(CODE_USER_NOT_REGISTERED)
+        );
+        assert_eq!(r[2].status, OpStatus::Applied);
+        assert_eq!(s.backlog().unwrap().pending_rows, 2);
+        // Max 1 row per file: two files, named by the gateway's sequence.
+        assert_eq!(s.claim_files("gw", 1, 1 << 20, 7, &key_of).unwrap(), 2);
+        let files = s.files_to_upload().unwrap();
+        drop(s);
+        // A crash before the upload was marked: the same names, keys and rows come back.
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.files_to_upload().unwrap(), files);
+        assert_eq!(
+            files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+            ["gw-1.csv", "gw-2.csv"]
+        );
+        assert_eq!(files[0].s3_key, "app/1234567890/gw-1.csv");
+        s.mark_uploaded(files[0].id, 8).unwrap();
+        assert_eq!(s.files_to_upload().unwrap().len(), 1);
+        assert_eq!(s.backlog().unwrap().pending_rows, 1);
+        // Another app's op_ids are its own.
+        let r = s
+            .apply_batch(
+                "other",
+                &device,
+                &[(a, 1, Action::SetUserId("u".into()))],
+                9,
+            )
+            .unwrap();
+        assert_eq!(r[0].status, OpStatus::Applied);
+    }
+
+    #[test]
+    fn a_file_stays_under_its_byte_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.db")).unwrap();
+        let device = Uuid::from_u128(1);
+        let mut ops = vec![(Uuid::from_u128(100), 1, Action::SetUserId("u".repeat(100)))];
+        for i in 0..20u64 {
+            ops.push((
+                Uuid::from_u128(200 + u128::from(i)),
+                2 + i,
+                link(&"u".repeat(100), &format!("U{i:032x}")),
+            ));
+        }
+        s.apply_batch("app", &device, &ops, 1).unwrap();
+        s.claim_files("gw", 1000, 2048, 2, &key_of).unwrap();
+        let files = s.files_to_upload().unwrap();
+        assert!(files.len() > 1, "20 rows of ~137 bytes do not fit 2 KiB");
+        for f in &files {
+            assert!(crate::export::render(&f.rows).len() <= 2048);
+        }
+        assert_eq!(files.iter().map(|f| f.rows.len()).sum::<usize>(), 20);
+    }
+}
