@@ -470,3 +470,44 @@ fn abuse_limits_rate_limit_and_slow_headers() {
     );
     assert!(gw.terminate().success());
 }
+
+/// LINE's JWKS unreachable: a token cannot be judged, so the batch is 503 (the SDK retries),
+/// never a final 1008; ops without tokens still go through.
+#[test]
+fn an_unreachable_jwks_is_a_503_not_a_rejection() {
+    let dir = tempfile::tempdir().unwrap();
+    let moto = MotoAt::start(free_port());
+    let dead_line_api = format!("http://127.0.0.1:{}", free_port());
+    let gw = GatewayProc::start(&write_config(dir.path(), &dead_line_api, &moto.url(), 60.0));
+    let minter = Minter::generate("k1").unwrap();
+    let token = minter.mint(LINE_A, LOGIN, now_s() + 3600);
+    let device = Uuid::new_v4().to_string();
+    let (status, head, _) = http_with(
+        gw.port,
+        "POST",
+        "/v1/identity/batch",
+        &[
+            ("X-Repro-Token", VERIFIED_TOKEN),
+            ("Content-Type", "application/json"),
+        ],
+        batch_json(
+            &device,
+            &[(id(), 1, set("ann")), (id(), 2, token_link("ann", &token))],
+        )
+        .as_bytes(),
+    );
+    assert_eq!(status, 503);
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 5"),
+        "{head}"
+    );
+    let (status, body) = gw.post(
+        VERIFIED_TOKEN,
+        &batch_json(&device, &[(id(), 3, set("ann"))]),
+    );
+    assert_eq!(
+        (status, &body["results"][0]["status"]),
+        (200, &serde_json::json!("applied"))
+    );
+    assert!(gw.terminate().success());
+}

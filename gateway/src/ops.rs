@@ -25,6 +25,8 @@ fn reject(code: u32, message: String) -> Action {
 pub struct LineKeys {
     url: String,
     cache: Mutex<KeyCache>,
+    /// Why the last fetch failed; `None` after a success.
+    last_error: Mutex<Option<String>>,
     /// One fetch at a time.
     fetching: tokio::sync::Mutex<()>,
 }
@@ -38,6 +40,7 @@ impl LineKeys {
                 repro_line_idtoken::CERTS_PATH
             ),
             cache: Mutex::new(KeyCache::new(3_600_000, 60_000)),
+            last_error: Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
         }
     }
@@ -47,20 +50,31 @@ impl LineKeys {
     }
 
     /// The key set to verify a token with this `kid`, refreshed first when the policy says so.
-    pub async fn keys_for(&self, client: &reqwest::Client, kid: Option<&str>) -> Jwks {
-        if !self.cache().should_fetch(kid, crate::now_ms()) {
-            return self.cache().keys().clone();
-        }
-        let _one = self.fetching.lock().await;
-        // Another request may have fetched while this one waited.
+    /// `Err` when the kid is unknown and LINE's JWKS could not be fetched: the token cannot
+    /// be judged now, so the batch is answered 503 (retried), never 1008.
+    pub async fn keys_for(
+        &self,
+        client: &reqwest::Client,
+        kid: Option<&str>,
+    ) -> Result<Jwks, String> {
         if self.cache().should_fetch(kid, crate::now_ms()) {
-            let fetched = self.fetch(client).await;
-            if let Err(e) = &fetched {
-                tracing::warn!(url = %self.url, error = %e, "cannot fetch LINE's JWKS");
+            let _one = self.fetching.lock().await;
+            // Another request may have fetched while this one waited.
+            if self.cache().should_fetch(kid, crate::now_ms()) {
+                let fetched = self.fetch(client).await;
+                if let Err(e) = &fetched {
+                    tracing::warn!(url = %self.url, error = %e, "cannot fetch LINE's JWKS");
+                }
+                *crate::lock(&self.last_error) = fetched.as_ref().err().cloned();
+                self.cache().fetched(fetched.ok(), crate::now_ms());
             }
-            self.cache().fetched(fetched.ok(), crate::now_ms());
         }
-        self.cache().keys().clone()
+        let keys = self.cache().keys().clone();
+        let known = kid.is_some_and(|k| keys.contains(k));
+        match crate::lock(&self.last_error).clone() {
+            Some(e) if !known => Err(format!("LINE's JWKS is unavailable: {e}")),
+            _ => Ok(keys),
+        }
     }
 
     async fn fetch(&self, client: &reqwest::Client) -> Result<Jwks, String> {
@@ -78,7 +92,8 @@ impl LineKeys {
     }
 }
 
-/// The action for each op of a batch, in request order.
+/// The action for each op of a batch, in request order; `Err` when a token cannot be
+/// judged now (LINE's keys unavailable).
 pub async fn decide(
     app: &AppConfig,
     ops: &[WireOp],
@@ -86,12 +101,12 @@ pub async fn decide(
     client: &reqwest::Client,
     grace_ms: u64,
     now_ms: u64,
-) -> Vec<Action> {
+) -> Result<Vec<Action>, String> {
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
-        out.push(decide_one(app, op, keys, client, grace_ms, now_ms).await);
+        out.push(decide_one(app, op, keys, client, grace_ms, now_ms).await?);
     }
-    out
+    Ok(out)
 }
 
 async fn decide_one(
@@ -101,7 +116,7 @@ async fn decide_one(
     client: &reqwest::Client,
     grace_ms: u64,
     now_ms: u64,
-) -> Action {
+) -> Result<Action, String> {
     let served = |channel_id: &str| -> Result<usize, Action> {
         validate::channel_id(channel_id)
             .map_err(|e| reject(CODE_INVALID_CHANNEL_ID, e.to_string()))?;
@@ -118,7 +133,7 @@ async fn decide_one(
     let user = |user_id: &str| {
         validate::user_id(user_id).map_err(|e| reject(CODE_INVALID_USER_ID, e.to_string()))
     };
-    match &op.kind {
+    Ok(match &op.kind {
         OpKind::SetUserId { user_id } => match user(user_id) {
             Ok(()) => Action::SetUserId(user_id.clone()),
             Err(a) => a,
@@ -132,13 +147,16 @@ async fn decide_one(
             channel_id,
         } => {
             if app.identity == Identity::IdToken {
-                return reject(CODE_RAW_LINE_ID_REFUSED, MESSAGE_RAW_LINE_ID_REFUSED.into());
+                return Ok(reject(
+                    CODE_RAW_LINE_ID_REFUSED,
+                    MESSAGE_RAW_LINE_ID_REFUSED.into(),
+                ));
             }
             if let Err(e) = validate::line_user_id(line_user_id) {
-                return reject(CODE_INVALID_LINE_USER_ID, e.to_string());
+                return Ok(reject(CODE_INVALID_LINE_USER_ID, e.to_string()));
             }
             if let Err(a) = served(channel_id).and_then(|_| user(user_id)) {
-                return a;
+                return Ok(a);
             }
             Action::Link {
                 user_id: user_id.clone(),
@@ -153,13 +171,13 @@ async fn decide_one(
         } => {
             let channel = match served(channel_id).and_then(|i| user(user_id).map(|()| i)) {
                 Ok(i) => &app.channels[i],
-                Err(a) => return a,
+                Err(a) => return Ok(a),
             };
             // The header's kid (unverified) only picks the keys; verify decides.
             let kid = repro_line_idtoken::parse(id_token)
                 .ok()
                 .and_then(|p| p.header.kid);
-            let jwks = keys.keys_for(client, kid.as_deref()).await;
+            let jwks = keys.keys_for(client, kid.as_deref()).await?;
             let secrets: &HashMap<String, String> = &channel.login_channel_secrets;
             let checks = Checks {
                 allowed_audiences: &channel.login_channels,
@@ -177,5 +195,5 @@ async fn decide_one(
                 Err(e) => reject(CODE_INVALID_ID_TOKEN, format!("invalid ID token: {e}")),
             }
         }
-    }
+    })
 }

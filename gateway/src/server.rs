@@ -141,8 +141,25 @@ async fn batch(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
         return too_many(secs);
     }
     let grace_ms = shared.config.id_token_grace_secs.saturating_mul(1000);
-    let actions =
-        crate::ops::decide(app, &batch.ops, &shared.keys, &shared.client, grace_ms, now).await;
+    let actions = match crate::ops::decide(
+        app,
+        &batch.ops,
+        &shared.keys,
+        &shared.client,
+        grace_ms,
+        now,
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "ID tokens cannot be verified now; batch answered 503");
+            let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, &e);
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(5u32));
+            return resp;
+        }
+    };
     let ops: Vec<_> = batch
         .ops
         .iter()
