@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use repro_line_gateway::{Config, Gateway};
+use repro_line_gateway::{Config, Gateway, ShutdownSignal};
 
 #[derive(Debug, clap::Args)]
 pub struct GatewayArgs {
@@ -85,11 +85,12 @@ fn config(args: GatewayArgs) -> Result<Config, repro_line_gateway::GatewayError>
     Ok(c)
 }
 
-/// Exit codes: 0 after a graceful stop, 2 when the gateway cannot start.
+/// Exit codes: 0 after a graceful stop (SIGTERM or Ctrl-C), 2 when the gateway cannot start.
 pub fn run(args: GatewayArgs) -> i32 {
-    let started = config(args).and_then(Gateway::start);
-    let gateway = match started {
-        Ok(g) => g,
+    let started =
+        ShutdownSignal::install().and_then(|signal| Ok((signal, Gateway::start(config(args)?)?)));
+    let (signal, gateway) = match started {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("repro-line gateway: {e}");
             return 2;
@@ -97,13 +98,7 @@ pub fn run(args: GatewayArgs) -> i32 {
     };
     println!("listening on {}", gateway.url());
     let _ = std::io::stdout().flush();
-    let waited = repro_line_gateway::wait_for_signal();
+    signal.wait();
     gateway.shutdown();
-    match waited {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("repro-line gateway: {e}");
-            2
-        }
-    }
+    0
 }

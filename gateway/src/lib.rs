@@ -217,19 +217,39 @@ async fn export_loop(shared: Arc<Shared>, stop: Arc<Notify>) {
     }
 }
 
-/// For the CLI: serves until SIGTERM or Ctrl-C, then shuts down gracefully.
-pub fn wait_for_signal() -> Result<(), GatewayError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(GatewayError::Runtime)?;
-    runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(GatewayError::Signal)?;
-        tokio::select! {
-            _ = term.recv() => {}
-            r = tokio::signal::ctrl_c() => r.map_err(GatewayError::Signal)?,
-        }
-        Ok(())
-    })
+/// SIGTERM / SIGINT, listened for from `install` on: install it before announcing the
+/// server, so a signal sent right after the announcement stops it gracefully (not by default action).
+pub struct ShutdownSignal {
+    runtime: tokio::runtime::Runtime,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    pub fn install() -> Result<ShutdownSignal, GatewayError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(GatewayError::Runtime)?;
+        let (term, int) = {
+            let _guard = runtime.enter();
+            (
+                signal(SignalKind::terminate()).map_err(GatewayError::Signal)?,
+                signal(SignalKind::interrupt()).map_err(GatewayError::Signal)?,
+            )
+        };
+        Ok(ShutdownSignal { runtime, term, int })
+    }
+
+    /// Blocks until SIGTERM or SIGINT.
+    pub fn wait(mut self) {
+        let (term, int) = (&mut self.term, &mut self.int);
+        self.runtime.block_on(async {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        });
+    }
 }

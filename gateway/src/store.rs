@@ -270,11 +270,14 @@ impl Store {
         Ok(files)
     }
 
+    /// Records the upload and drops the file's rows (S3 holds them now), in one transaction.
     pub fn mark_uploaded(&mut self, file_id: i64, now_ms: u64) -> rusqlite::Result<()> {
-        self.conn
-            .prepare_cached("UPDATE export_files SET uploaded_at_ms = ?2 WHERE id = ?1")?
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached("UPDATE export_files SET uploaded_at_ms = ?2 WHERE id = ?1")?
             .execute(params![file_id, now_ms as i64])?;
-        Ok(())
+        tx.prepare_cached("DELETE FROM export_rows WHERE file_id = ?1")?
+            .execute(params![file_id])?;
+        tx.commit()
     }
 
     /// Rows applied but not yet in an uploaded file.
@@ -428,6 +431,11 @@ mod tests {
         assert_eq!(files[0].s3_key, "app/1234567890/gw-1.csv");
         s.mark_uploaded(files[0].id, 8).unwrap();
         assert_eq!(s.files_to_upload().unwrap().len(), 1);
+        let left: i64 = s
+            .conn
+            .query_row("SELECT COUNT(*) FROM export_rows", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 1, "an uploaded file's rows are dropped");
         assert_eq!(s.backlog().unwrap().pending_rows, 1);
         // Another app's op_ids are its own.
         let r = s
