@@ -90,7 +90,8 @@ impl Default for S3Config {
 pub struct AppConfig {
     /// A name for logs and metrics.
     pub name: String,
-    /// SDK tokens accepted in `X-Repro-Token` (never logged).
+    /// SDK tokens accepted in `X-Repro-Token` (never logged). An entry `env:NAME` is read
+    /// from the environment variable NAME at start, so secrets need not sit in the file.
     pub tokens: Vec<String>,
     /// The Repro app ID: the first folder of the S3 key.
     pub repro_app_id: String,
@@ -169,7 +170,20 @@ impl Config {
     }
 
     pub fn from_toml(text: &str) -> Result<Config, GatewayError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| GatewayError::Config(e.to_string()))?;
+        let mut cfg: Config =
+            toml::from_str(text).map_err(|e| GatewayError::Config(e.to_string()))?;
+        for app in &mut cfg.apps {
+            for token in &mut app.tokens {
+                if let Some(var) = token.strip_prefix("env:") {
+                    *token = std::env::var(var).map_err(|_| {
+                        GatewayError::Config(format!(
+                            "apps.{}.tokens: environment variable {var} is not set",
+                            app.name
+                        ))
+                    })?;
+                }
+            }
+        }
         cfg.check()?;
         Ok(cfg)
     }
@@ -295,6 +309,17 @@ login_channels = ["1650000000"]
         assert_eq!(c.apps[0].identity, Identity::IdToken);
         assert!(c.apps[0].cors_origins.is_empty());
         assert_eq!(c.id_token_grace_secs, 86_400);
+    }
+
+    #[test]
+    fn tokens_can_come_from_the_environment() {
+        std::env::set_var("REPRO_GW_TEST_TOKEN_X", "secret-from-env");
+        let c = Config::from_toml(&MIN.replace("\"t1\"", "\"env:REPRO_GW_TEST_TOKEN_X\"")).unwrap();
+        assert_eq!(c.apps[0].tokens, ["secret-from-env"]);
+        let err = Config::from_toml(&MIN.replace("\"t1\"", "\"env:REPRO_GW_TEST_UNSET\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("REPRO_GW_TEST_UNSET is not set"), "{err}");
     }
 
     #[test]
