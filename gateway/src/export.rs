@@ -68,24 +68,22 @@ pub(crate) fn run_once(shared: &Arc<Shared>) -> Result<usize, String> {
         })
         .ok()
     };
-    // Claiming reads then writes: on the request path's connection, under its lock, so the
-    // write never meets a newer snapshot (SQLITE_BUSY_SNAPSHOT). Reading the rows back needs
-    // no lock: the exporter's own connection.
-    lock(&shared.store)
-        .claim_files(
-            &cfg.gateway_id,
-            cfg.max_file_rows,
-            cfg.max_file_bytes,
-            now,
-            &key_of,
-        )
-        .map_err(|e| format!("store: {e}"))?;
-    let files = lock(&shared.export_store)
-        .files_to_upload()
-        .map_err(|e| format!("store: {e}"))?;
+    let files = {
+        let mut store = lock(&shared.store);
+        store
+            .claim_files(
+                &cfg.gateway_id,
+                cfg.max_file_rows,
+                cfg.max_file_bytes,
+                now,
+                &key_of,
+            )
+            .map_err(|e| format!("store: {e}"))?;
+        store.files_to_upload().map_err(|e| format!("store: {e}"))?
+    };
     let mut uploaded = 0;
     for file in files {
-        upload_one(shared, &shared.export_store, &file)?;
+        upload_one(shared, &shared.store, &file)?;
         uploaded += 1;
     }
     Ok(uploaded)

@@ -45,9 +45,6 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) time_zone: jiff::tz::TimeZone,
     pub(crate) store: Mutex<store::Store>,
-    /// The exporter's own connection for reading files back and marking them uploaded:
-    /// in WAL mode its reads never hold up the request path.
-    pub(crate) export_store: Mutex<store::Store>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) keys: ops::LineKeys,
     pub(crate) client: reqwest::Client,
@@ -89,7 +86,6 @@ impl Gateway {
             .store_path()
             .ok_or_else(|| GatewayError::Config("store: expected sqlite://PATH".into()))?;
         let store = store::Store::open(std::path::Path::new(path))?;
-        let export_store = store::Store::open(std::path::Path::new(path))?;
         let bind_err = |source| GatewayError::Bind {
             addr: config.listen,
             source,
@@ -125,7 +121,6 @@ impl Gateway {
             config,
             time_zone,
             store: Mutex::new(store),
-            export_store: Mutex::new(export_store),
             metrics: metrics::Metrics::default(),
             client,
             cors_origins,
