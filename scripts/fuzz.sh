@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target (core/fuzz: the journal decoder, the response parser, the
-# batch encoder's inverse; bulk/fuzz: the CSV validator) for SECONDS each (default 600), one
+# batch encoder's inverse; bulk/fuzz: the CSV validator; idtoken/fuzz: the JWT parser) for SECONDS each (default 600), one
 # after another (one core), and prints one line per target: execs, exec/s,
 # corpus size, coverage, and whether it crashed. Installs cargo-fuzz if missing.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
@@ -10,9 +10,14 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 secs="${1:-600}"; shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(store_decode response_decide batch_response batch_roundtrip csv_validate)
+[ ${#targets[@]} -gt 0 ] || targets=(store_decode response_decide batch_response batch_roundtrip csv_validate jwt_parse)
 # Which fuzz crate holds a target.
-fuzz_dir() { if [ -f "$root/bulk/fuzz/fuzz_targets/$1.rs" ]; then echo "$root/bulk/fuzz"; else echo "$root/core/fuzz"; fi; }
+fuzz_dir() {
+  for d in bulk idtoken; do
+    if [ -f "$root/$d/fuzz/fuzz_targets/$1.rs" ]; then echo "$root/$d/fuzz"; return; fi
+  done
+  echo "$root/core/fuzz"
+}
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz.sh: no nightly toolchain (libFuzzer needs -Zsanitizer); use: cargo test -p repro-line-core --test storage_faults" >&2

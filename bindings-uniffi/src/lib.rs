@@ -452,6 +452,17 @@ impl From<&rl::protocol::OpKind> for CallKind {
                 line_user_id,
                 channel_id,
             },
+            // Reported as a link of the token's unverified `sub` (the token is a secret,
+            // never reported); a dedicated CallKind is issue 13's client-side work.
+            OpKind::LinkLineIdToken {
+                user_id,
+                id_token,
+                channel_id,
+            } => CallKind::LinkLineId {
+                user_id,
+                line_user_id: rl::protocol::id_token_subject(&id_token).unwrap_or_default(),
+                channel_id,
+            },
         }
     }
 }

@@ -712,6 +712,13 @@ fn event_js(e: &Event) -> JsValue {
             js::set(&o, "type", &"op".into());
             js::set(&o, "opId", &r.op_id.to_string().into());
             js::set(&o, "seq", &(r.seq as f64).into());
+            // A token link reports its unverified `sub`, never the token (a secret).
+            let token_sub = match &r.kind {
+                OpKind::LinkLineIdToken { id_token, .. } => {
+                    repro_line_core::protocol::id_token_subject(id_token).unwrap_or_default()
+                }
+                _ => String::new(),
+            };
             let (kind, user, line, channel) = match &r.kind {
                 OpKind::SetUserId { user_id } => ("set_user_id", user_id, None, None),
                 OpKind::LinkLineId {
@@ -732,6 +739,16 @@ fn event_js(e: &Event) -> JsValue {
                     "unlink_line_id",
                     user_id,
                     Some(line_user_id),
+                    Some(channel_id),
+                ),
+                OpKind::LinkLineIdToken {
+                    user_id,
+                    channel_id,
+                    ..
+                } => (
+                    "link_line_id_token",
+                    user_id,
+                    Some(&token_sub),
                     Some(channel_id),
                 ),
             };

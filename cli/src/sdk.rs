@@ -468,5 +468,6 @@ fn op_name(kind: &repro_line_core::protocol::OpKind) -> &'static str {
         OpKind::SetUserId { .. } => "set_user_id",
         OpKind::LinkLineId { .. } => "link_line_id",
         OpKind::UnlinkLineId { .. } => "unlink_line_id",
+        OpKind::LinkLineIdToken { .. } => "link_line_id_token",
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::protocol::{OpKind, CODE_USER_NOT_REGISTERED};
+use crate::protocol::{OpKind, CODE_INVALID_ID_TOKEN, CODE_USER_NOT_REGISTERED};
 
 /// Final state an app can observe: registered users, the device's user, and links.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,6 +32,20 @@ impl Model {
                 }
                 self.links
                     .insert((channel_id.clone(), line_user_id.clone()), user_id.clone());
+            }
+            OpKind::LinkLineIdToken {
+                user_id,
+                id_token,
+                channel_id,
+            } => {
+                if !self.users.contains(user_id) {
+                    return Err(CODE_USER_NOT_REGISTERED);
+                }
+                // The model trusts the token (the endpoint verifies it) and links its `sub`.
+                let line_user_id =
+                    crate::protocol::id_token_subject(id_token).ok_or(CODE_INVALID_ID_TOKEN)?;
+                self.links
+                    .insert((channel_id.clone(), line_user_id), user_id.clone());
             }
             OpKind::UnlinkLineId {
                 user_id,

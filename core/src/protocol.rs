@@ -18,6 +18,18 @@ pub const CODE_USER_NOT_REGISTERED: u32 = 1002;
 pub const CODE_INVALID_LINE_USER_ID: u32 = 1004;
 pub const CODE_INVALID_CHANNEL_ID: u32 = 1005;
 pub const CODE_INVALID_USER_ID: u32 = 1006;
+/// Protocol v1.1: the endpoint accepts only ID-token links (`identity = "id_token"`).
+pub const CODE_RAW_LINE_ID_REFUSED: u32 = 1007;
+/// Protocol v1.1: the ID token failed a check; the message names it. Never retried.
+pub const CODE_INVALID_ID_TOKEN: u32 = 1008;
+/// Protocol v1.1: the endpoint cannot express an unlink (the gateway: Repro's S3 import).
+pub const CODE_UNLINK_UNSUPPORTED: u32 = 1009;
+/// Message of a 1007 rejection, exactly as documented.
+pub const MESSAGE_RAW_LINE_ID_REFUSED: &str =
+    "raw LINE user IDs are not accepted; send an ID token";
+/// Message of a 1009 rejection, exactly as documented.
+pub const MESSAGE_UNLINK_UNSUPPORTED: &str =
+    "unlink is not supported by this endpoint: Repro's S3 auto-import cannot express it";
 
 /// What an op does at the endpoint. `user_id` on link/unlink is the user ID set at call time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,6 +46,13 @@ pub enum OpKind {
     UnlinkLineId {
         user_id: String,
         line_user_id: String,
+        channel_id: String,
+    },
+    /// Protocol v1.1: link the LINE user ID the server finds in the verified token's `sub`.
+    /// `id_token` is a secret: never logged.
+    LinkLineIdToken {
+        user_id: String,
+        id_token: String,
         channel_id: String,
     },
 }
@@ -98,12 +117,22 @@ pub fn encode_batch<'a>(device_id: &Uuid, ops: impl IntoIterator<Item = &'a Op>)
                 line_user_id,
                 channel_id,
             } => ("unlink_line_id", user_id, Some((line_user_id, channel_id))),
+            OpKind::LinkLineIdToken {
+                user_id,
+                id_token,
+                channel_id,
+            } => ("link_line_id_token", user_id, Some((id_token, channel_id))),
         };
         push_json_str(&mut out, kind);
         out.push_str(",\"user_id\":");
         push_json_str(&mut out, user_id);
         if let Some((line_user_id, channel_id)) = link {
-            out.push_str(",\"line_user_id\":");
+            let field = if kind == "link_line_id_token" {
+                ",\"id_token\":"
+            } else {
+                ",\"line_user_id\":"
+            };
+            out.push_str(field);
             push_json_str(&mut out, line_user_id);
             out.push_str(",\"channel_id\":");
             push_json_str(&mut out, channel_id);
@@ -173,6 +202,191 @@ pub struct ErrorBody {
 /// Parses a `200` body. Any deviation from the protocol is an `Err` with a reason.
 pub fn decode_batch_response(body: &[u8]) -> Result<BatchResponse, String> {
     serde_json::from_slice(body).map_err(|e| format!("unreadable batch response: {e}"))
+}
+
+/// Why a batch request cannot be decoded: the server answers `status()` with `api_error()`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchDecodeError {
+    #[error("body of {bytes} bytes is above the {MAX_BODY_BYTES}-byte limit")]
+    TooLarge { bytes: usize },
+    #[error("malformed batch: {reason}")]
+    Malformed {
+        reason: String,
+        /// The batch's `device_id` when that much was readable (for per-device accounting).
+        device_id: Option<Uuid>,
+    },
+}
+
+impl BatchDecodeError {
+    /// `413` for a too-large body, else `400`.
+    pub fn status(&self) -> u16 {
+        match self {
+            BatchDecodeError::TooLarge { .. } => 413,
+            BatchDecodeError::Malformed { .. } => 400,
+        }
+    }
+
+    /// The `error` object of the answer (`1001` for a malformed batch).
+    pub fn api_error(&self) -> ApiError {
+        ApiError {
+            code: CODE_MALFORMED_BATCH,
+            message: self.to_string(),
+        }
+    }
+
+    pub fn device_id(&self) -> Option<Uuid> {
+        match self {
+            BatchDecodeError::Malformed { device_id, .. } => *device_id,
+            BatchDecodeError::TooLarge { .. } => None,
+        }
+    }
+}
+
+/// Server side of `POST /v1/identity/batch`: the one decoder the emulator and the gateway
+/// share. Enforces docs/protocol.md's request rules: `Content-Type: application/json`,
+/// a body of at most 256 KiB, 1..=100 ops, `at` an RFC 3339 UTC millisecond time, `seq`
+/// within 1..=2^63-1. Per-op rules (IDs, registration) are the endpoint's, answered per op.
+pub fn decode_batch_request(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<BatchRequest, BatchDecodeError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(BatchDecodeError::TooLarge { bytes: body.len() });
+    }
+    #[derive(Deserialize)]
+    struct DeviceOnly {
+        device_id: Uuid,
+    }
+    let device = || {
+        serde_json::from_slice::<DeviceOnly>(body)
+            .ok()
+            .map(|d| d.device_id)
+    };
+    let malformed =
+        |reason: String, device_id: Option<Uuid>| BatchDecodeError::Malformed { reason, device_id };
+    let json = content_type
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(malformed(
+            format!(
+                "Content-Type must be application/json, got {:?}",
+                content_type
+                    .unwrap_or("nothing")
+                    .chars()
+                    .take(80)
+                    .collect::<String>()
+            ),
+            device(),
+        ));
+    }
+    let batch: BatchRequest =
+        serde_json::from_slice(body).map_err(|e| malformed(e.to_string(), device()))?;
+    let device_id = Some(batch.device_id);
+    let n = batch.ops.len();
+    if !(1..=MAX_BATCH_OPS).contains(&n) {
+        return Err(malformed(
+            format!("a batch holds 1 to {MAX_BATCH_OPS} ops, got {n}"),
+            device_id,
+        ));
+    }
+    for op in &batch.ops {
+        if op.seq == 0 || i64::try_from(op.seq).is_err() {
+            return Err(malformed(
+                format!("seq {} is outside 1..=2^63-1", op.seq),
+                device_id,
+            ));
+        }
+        if parse_rfc3339_millis(&op.at).is_none() {
+            return Err(malformed(
+                format!(
+                    "at {:?} is not an RFC 3339 UTC time with milliseconds (like 2026-11-28T12:00:00.123Z)",
+                    op.at.chars().take(40).collect::<String>()
+                ),
+                device_id,
+            ));
+        }
+    }
+    Ok(batch)
+}
+
+/// `2026-11-28T12:00:00.123Z` → milliseconds since the epoch; exactly the form
+/// `format_rfc3339_millis` writes (UTC, `Z`, three fraction digits), else `None`.
+pub fn parse_rfc3339_millis(value: &str) -> Option<u64> {
+    let b = value.as_bytes();
+    if b.len() != 24
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[23] != b'Z'
+    {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> {
+        let digits = value.get(from..to)?;
+        if !digits.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    };
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, mi, s, ms) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 23)?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = match mo {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=days_in_month).contains(&d) || h > 23 || mi > 59 || s > 59 {
+        return None;
+    }
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s;
+    u64::try_from(secs)
+        .ok()?
+        .checked_mul(1000)?
+        .checked_add(ms as u64)
+}
+
+/// The `sub` claim of a compact JWT, read WITHOUT verifying anything (for display and
+/// the reference model; servers verify with `repro-line-idtoken`). `None` if unreadable.
+pub fn id_token_subject(id_token: &str) -> Option<String> {
+    let mut parts = id_token.split('.');
+    let (_header, payload) = (parts.next()?, parts.next()?);
+    let bytes = base64url_decode(payload)?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(str::to_owned)
+}
+
+/// Unpadded base64url (RFC 4648 §5); `None` on any other character or a bad length.
+fn base64url_decode(s: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        } as u32)
+    };
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    for chunk in s.as_bytes().chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= value(c)? << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
 }
 
 /// `Retry-After` as delta-seconds or an HTTP-date, converted to a wait in milliseconds.
@@ -309,6 +523,85 @@ mod tests {
                 proptest::prop_assert_eq!(&w.at, &format_rfc3339_millis(o.at_ms));
             }
         }
+    }
+
+    #[test]
+    fn rfc3339_parse_is_the_inverse_of_format_and_strict() {
+        for ms in [0, 1_795_867_200_123, 951_782_400_000, 253_402_300_799_999] {
+            assert_eq!(parse_rfc3339_millis(&format_rfc3339_millis(ms)), Some(ms));
+        }
+        for bad in [
+            "yesterday",
+            "2026-11-28T12:00:00Z",
+            "2026-11-28T12:00:00.123+09:00",
+            "2026-02-29T00:00:00.000Z",
+            "2026-11-28 12:00:00.123Z",
+            "2026-11-28T24:00:00.000Z",
+            "2026-13-01T00:00:00.000Z",
+            "+026-11-28T12:00:00.123Z",
+        ] {
+            assert_eq!(parse_rfc3339_millis(bad), None, "{bad}");
+        }
+    }
+
+    fn one_op_body(at: &str, seq: u64) -> Vec<u8> {
+        format!(
+            r#"{{"device_id":"{}","ops":[{{"op_id":"{}","seq":{seq},"at":"{at}","type":"set_user_id","user_id":"u"}}]}}"#,
+            Uuid::from_u128(7),
+            Uuid::from_u128(8)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn batch_decoder_enforces_the_documented_rules() {
+        let ok = one_op_body("2026-11-28T12:00:00.123Z", 1);
+        let json = Some("application/json; charset=utf-8");
+        assert_eq!(decode_batch_request(json, &ok).unwrap().ops.len(), 1);
+        let err = decode_batch_request(Some("text/plain"), &ok).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert_eq!(err.api_error().code, CODE_MALFORMED_BATCH);
+        assert!(err.to_string().contains("Content-Type"), "{err}");
+        assert_eq!(err.device_id(), Some(Uuid::from_u128(7)));
+        assert!(decode_batch_request(None, &ok).is_err());
+        let err = decode_batch_request(json, &one_op_body("yesterday", 1)).unwrap_err();
+        assert!(err.to_string().contains("RFC 3339"), "{err}");
+        let err =
+            decode_batch_request(json, &one_op_body("2026-11-28T12:00:00.123Z", 0)).unwrap_err();
+        assert!(err.to_string().contains("seq 0"), "{err}");
+        let empty = format!(r#"{{"device_id":"{}","ops":[]}}"#, Uuid::nil());
+        let err = decode_batch_request(json, empty.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("1 to 100 ops, got 0"), "{err}");
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(decode_batch_request(json, &big).unwrap_err().status(), 413);
+    }
+
+    #[test]
+    fn token_link_encodes_and_its_subject_reads_back() {
+        // header {"alg":"none"}, payload {"sub":"U4af4980629a1b2c3d4e5f60718293a4b"}
+        let token =
+            "eyJhbGciOiJub25lIn0.eyJzdWIiOiJVNGFmNDk4MDYyOWExYjJjM2Q0ZTVmNjA3MTgyOTNhNGIifQ.";
+        assert_eq!(
+            id_token_subject(token).as_deref(),
+            Some("U4af4980629a1b2c3d4e5f60718293a4b")
+        );
+        assert_eq!(id_token_subject("not a token"), None);
+        let op = Op {
+            op_id: Uuid::nil(),
+            seq: 3,
+            at_ms: 0,
+            kind: OpKind::LinkLineIdToken {
+                user_id: "u".into(),
+                id_token: token.into(),
+                channel_id: "1234567890".into(),
+            },
+        };
+        let body = encode_batch(&Uuid::nil(), [&op]);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["ops"][0]["type"], "link_line_id_token");
+        assert_eq!(v["ops"][0]["id_token"], token);
+        let back = decode_batch_request(Some("application/json"), &body).unwrap();
+        assert_eq!(back.ops[0].kind, op.kind);
     }
 
     #[test]

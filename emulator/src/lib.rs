@@ -33,6 +33,35 @@ pub struct EmulatorConfig {
     pub faults: FaultSpec,
     /// Origins allowed by CORS (`*` for any); empty sends no CORS headers.
     pub cors_origins: Vec<String>,
+    /// Which links are accepted (protocol v1.1); default `Any`, like protocol v1.
+    pub identity: Identity,
+    /// Repro channel ID → the LINE Login channel IDs whose ID tokens may link to it.
+    pub login_channels: HashMap<String, Vec<String>>,
+    /// How long after its `exp` a token is still accepted (the SDK may queue a call offline).
+    pub id_token_grace_ms: u64,
+}
+
+/// Which link ops the endpoint accepts (docs/protocol.md, v1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Identity {
+    /// Raw `link_line_id` and verified `link_line_id_token`.
+    #[default]
+    Any,
+    /// Only `link_line_id_token`; a raw link is rejected with 1007.
+    IdToken,
+}
+
+impl std::str::FromStr for Identity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "any" => Ok(Identity::Any),
+            "id_token" => Ok(Identity::IdToken),
+            other => Err(format!(
+                "identity must be \"id_token\" or \"any\", got {other:?}"
+            )),
+        }
+    }
 }
 
 impl Default for EmulatorConfig {
@@ -44,6 +73,9 @@ impl Default for EmulatorConfig {
             token: "test-token".into(),
             faults: FaultSpec::default(),
             cors_origins: Vec::new(),
+            identity: Identity::Any,
+            login_channels: HashMap::new(),
+            id_token_grace_ms: repro_line_idtoken::DEFAULT_GRACE_MS,
         }
     }
 }
@@ -61,6 +93,8 @@ pub enum EmulatorError {
     Runtime(std::io::Error),
     #[error("cannot wait for Ctrl-C: {0}")]
     Signal(std::io::Error),
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 /// A running emulator: a tokio runtime on its own OS thread. Stops on `shutdown` or drop.
@@ -75,9 +109,17 @@ impl Emulator {
     /// Binds and starts serving; returns once the socket is listening
     /// (connections made after this are accepted).
     pub fn start(cfg: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        if cfg.token.trim().is_empty() {
+            // An empty token would let any request without X-Repro-Token in.
+            return Err(EmulatorError::Config(
+                "the SDK token must not be empty".into(),
+            ));
+        }
         let want = SocketAddr::new(cfg.bind, cfg.port);
         let bind_err = |source| EmulatorError::Bind { addr: want, source };
         let db = state::Db::open(cfg.db.as_deref())?;
+        let minter = repro_line_idtoken::mint::Minter::generate("emulator-1")
+            .map_err(|e| EmulatorError::Config(e.to_string()))?;
         let listener = std::net::TcpListener::bind(want).map_err(bind_err)?;
         listener.set_nonblocking(true).map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
@@ -100,6 +142,13 @@ impl Emulator {
                 not_before: HashMap::new(),
                 line: Default::default(),
                 imports: Default::default(),
+                identity: server::IdentitySetup {
+                    mode: cfg.identity,
+                    login_channels: cfg.login_channels,
+                    grace_ms: cfg.id_token_grace_ms,
+                    keys: minter.jwks(),
+                    minter,
+                },
             }),
             cors_origins: cfg.cors_origins,
         });
@@ -158,6 +207,45 @@ impl Emulator {
     /// The token accepted from now on (requests with the old one get 401).
     pub fn set_token(&self, t: &str) {
         self.shared.lock().token = t.to_owned();
+    }
+
+    /// Which link ops are accepted from now on.
+    pub fn set_identity(&self, mode: Identity) {
+        self.shared.lock().identity.mode = mode;
+    }
+
+    /// Replaces the map Repro channel ID → allowed LINE Login channel IDs.
+    pub fn set_login_channels(&self, map: HashMap<String, Vec<String>>) {
+        self.shared.lock().identity.login_channels = map;
+    }
+
+    /// An ES256 ID token signed with the emulator's key (served at `/oauth2/v2.1/certs`),
+    /// as LINE would issue it to `line_user_id` for LINE Login channel `login_channel_id`.
+    pub fn mint_id_token(
+        &self,
+        line_user_id: &str,
+        login_channel_id: &str,
+        exp_secs: u64,
+    ) -> String {
+        self.shared
+            .lock()
+            .identity
+            .minter
+            .mint(line_user_id, login_channel_id, exp_secs)
+    }
+
+    /// Any claims JSON signed ES256 with the emulator's key (tests build tokens that are
+    /// validly signed but wrong, e.g. another `iss`).
+    pub fn sign_id_token_claims(&self, claims_json: &str) -> String {
+        let inner = self.shared.lock();
+        let minter = &inner.identity.minter;
+        let header = serde_json::json!({"alg": "ES256", "kid": minter.kid(), "typ": "JWT"});
+        minter.sign_raw(&header.to_string(), claims_json)
+    }
+
+    /// The emulator's JWKS, as `/oauth2/v2.1/certs` serves it.
+    pub fn jwks(&self) -> repro_line_idtoken::Jwks {
+        self.shared.lock().identity.keys.clone()
     }
 
     /// Follower IDs that `GET /v2/bot/followers/ids` serves to `Authorization: Bearer <channel_token>`;

@@ -12,8 +12,8 @@ use hyper::body::{Body as _, Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE, ORIGIN, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use repro_line_core::protocol::{
-    BatchRequest, BatchResponse, BATCH_PATH, CODE_MALFORMED_BATCH, HEADER_RETRY_COUNT,
-    HEADER_TOKEN, MAX_BATCH_OPS, MAX_BODY_BYTES,
+    decode_batch_request, BatchRequest, BatchResponse, BATCH_PATH, CODE_MALFORMED_BATCH,
+    HEADER_RETRY_COUNT, HEADER_TOKEN, MAX_BODY_BYTES,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -42,6 +42,17 @@ pub(crate) struct Inner {
     pub(crate) line: crate::line::LineApi,
     /// Dashboard-style LINE user import jobs (in memory, like the counters).
     pub(crate) imports: crate::import::Jobs,
+    pub(crate) identity: IdentitySetup,
+}
+
+/// Protocol v1.1: which links are accepted and how ID tokens are checked.
+pub(crate) struct IdentitySetup {
+    pub(crate) mode: crate::Identity,
+    pub(crate) login_channels: HashMap<String, Vec<String>>,
+    pub(crate) grace_ms: u64,
+    /// The emulator plays LINE: its own key signs minted tokens and is the only JWKS.
+    pub(crate) minter: repro_line_idtoken::mint::Minter,
+    pub(crate) keys: repro_line_idtoken::Jwks,
 }
 
 pub(crate) struct Shared {
@@ -173,6 +184,10 @@ async fn route(shared: &Arc<Shared>, conn: &Conn, req: Request<Incoming>) -> Opt
             _ => Some(method_not_allowed("POST")),
         };
     }
+    if path == repro_line_idtoken::CERTS_PATH && method == Method::GET {
+        let keys = shared.lock().identity.keys.clone();
+        return Some(json(StatusCode::OK, &keys));
+    }
     if path == "/v2/bot/followers/ids" && method == Method::GET {
         let auth = req
             .headers()
@@ -205,6 +220,15 @@ async fn route(shared: &Arc<Shared>, conn: &Conn, req: Request<Incoming>) -> Opt
         StatusCode::NOT_FOUND,
         &format!("no route for {path}"),
     ))
+}
+
+/// Body of `POST /admin/line/id-tokens`.
+#[derive(Deserialize)]
+struct MintRequest {
+    line_user_id: String,
+    login_channel_id: String,
+    /// Unix seconds; default an hour from now.
+    expires_at: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -291,6 +315,48 @@ async fn admin(shared: &Shared, route: &str, method: Method, req: Request<Incomi
                 ),
             ),
         },
+        ("line/id-tokens", Method::POST) => match read_text(req)
+            .await
+            .and_then(|t| serde_json::from_str::<MintRequest>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(m) => {
+                let exp = m.expires_at.unwrap_or(now_ms() / 1000 + 3600);
+                let token = shared.lock().identity.minter.mint(
+                    &m.line_user_id,
+                    &m.login_channel_id,
+                    exp,
+                );
+                json(StatusCode::OK, &serde_json::json!({"id_token": token}))
+            }
+            Err(e) => error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "expected {{\"line_user_id\", \"login_channel_id\", \"expires_at\"?: unix seconds}}: {e}"
+                ),
+            ),
+        },
+        ("line/login-channels", Method::PUT) => match read_text(req).await.and_then(|t| {
+            serde_json::from_str::<HashMap<String, Vec<String>>>(&t).map_err(|e| e.to_string())
+        }) {
+            Ok(map) => {
+                shared.lock().identity.login_channels = map;
+                empty(StatusCode::NO_CONTENT)
+            }
+            Err(e) => error(
+                StatusCode::BAD_REQUEST,
+                &format!("expected {{\"<Repro channel ID>\": [\"<LINE Login channel ID>\", …]}}: {e}"),
+            ),
+        },
+        ("identity", Method::PUT) => match read_text(req)
+            .await
+            .and_then(|t| t.parse::<crate::Identity>())
+        {
+            Ok(mode) => {
+                shared.lock().identity.mode = mode;
+                empty(StatusCode::NO_CONTENT)
+            }
+            Err(e) => error(StatusCode::BAD_REQUEST, &e),
+        },
         ("reset", Method::POST) => match shared.reset() {
             Ok(()) => json(
                 StatusCode::OK,
@@ -303,7 +369,8 @@ async fn admin(shared: &Shared, route: &str, method: Method, req: Request<Incomi
         },
         ("state" | "stats" | "requests", _) => method_not_allowed("GET"),
         ("faults", _) => method_not_allowed("GET, PUT"),
-        ("token", _) => method_not_allowed("PUT"),
+        ("token" | "identity" | "line/login-channels", _) => method_not_allowed("PUT"),
+        ("line/id-tokens", _) => method_not_allowed("POST"),
         ("reset", _) => method_not_allowed("POST"),
         (other, _) => error(
             StatusCode::NOT_FOUND,
@@ -370,11 +437,6 @@ struct BatchInput {
     batch: Result<BatchRequest, String>,
 }
 
-#[derive(Deserialize)]
-struct DeviceOnly {
-    device_id: Uuid,
-}
-
 async fn batch(shared: &Shared, req: Request<Incoming>) -> Option<Resp> {
     let arrived = Instant::now();
     let at_ms = now_ms();
@@ -385,6 +447,7 @@ async fn batch(shared: &Shared, req: Request<Incoming>) -> Option<Resp> {
             .map(str::to_owned)
     };
     let token = header(HEADER_TOKEN);
+    let content_type = header(CONTENT_TYPE.as_str());
     let retry_count = header(HEADER_RETRY_COUNT).and_then(|v| v.trim().parse::<u32>().ok());
     let body = read_body(req.into_body(), MAX_BODY_BYTES).await;
     let latency = shared.lock().injector.spec.latency_ms;
@@ -392,10 +455,10 @@ async fn batch(shared: &Shared, req: Request<Incoming>) -> Option<Resp> {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     let (too_large, device_id, batch) = match body {
-        ReadBody::Full(bytes) => {
-            let (device_id, batch) = parse_batch(&bytes);
-            (false, device_id, batch)
-        }
+        ReadBody::Full(bytes) => match decode_batch_request(content_type.as_deref(), &bytes) {
+            Ok(b) => (false, Some(b.device_id), Ok(b)),
+            Err(e) => (false, e.device_id(), Err(e.to_string())),
+        },
         ReadBody::TooLarge => (true, None, Err("body above 256 KiB".to_owned())),
         ReadBody::Broken(e) => (false, None, Err(format!("unreadable body: {e}"))),
     };
@@ -410,33 +473,6 @@ async fn batch(shared: &Shared, req: Request<Incoming>) -> Option<Resp> {
     };
     let (resp, reset) = process(shared, input);
     (!reset).then_some(resp)
-}
-
-/// The batch or why it is malformed, and its device when that much is readable
-/// (so Retry-After accounting also sees malformed requests).
-fn parse_batch(bytes: &[u8]) -> (Option<Uuid>, Result<BatchRequest, String>) {
-    let batch: BatchRequest = match serde_json::from_slice(bytes) {
-        Ok(b) => b,
-        Err(e) => {
-            let device = serde_json::from_slice::<DeviceOnly>(bytes)
-                .ok()
-                .map(|d| d.device_id);
-            return (device, Err(format!("malformed batch: {e}")));
-        }
-    };
-    let device = Some(batch.device_id);
-    if !(1..=MAX_BATCH_OPS).contains(&batch.ops.len()) {
-        let n = batch.ops.len();
-        return (
-            device,
-            Err(format!("a batch holds 1 to {MAX_BATCH_OPS} ops, got {n}")),
-        );
-    }
-    // seq is stored as SQLite INTEGER (i64).
-    if let Some(op) = batch.ops.iter().find(|op| i64::try_from(op.seq).is_err()) {
-        return (device, Err(format!("seq {} is out of range", op.seq)));
-    }
-    (device, Ok(batch))
 }
 
 /// Everything under the state lock, with no `.await`. Returns the answer and whether to reset instead.
@@ -546,7 +582,17 @@ fn decide(inner: &mut Inner, input: &BatchInput, record: &mut RequestRecord) -> 
             )
         }
     };
-    match inner.db.apply_batch(&batch.device_id, &batch.ops) {
+    let identity = crate::state::IdentityCheck {
+        id_token_only: inner.identity.mode == crate::Identity::IdToken,
+        keys: &inner.identity.keys,
+        login_channels: &inner.identity.login_channels,
+        now_ms: input.at_ms,
+        grace_ms: inner.identity.grace_ms,
+    };
+    match inner
+        .db
+        .apply_batch(&batch.device_id, &batch.ops, &identity)
+    {
         Ok((results, tally)) => {
             let stats = &mut inner.stats;
             stats.batches_ok += 1;

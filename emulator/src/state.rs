@@ -2,12 +2,13 @@
 //! devices, users, links and every op_id seen, applied per docs/protocol.md;
 //! and the LINE users registered by dashboard-style imports (`line_users`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use repro_line_core::protocol::{
-    ApiError, OpKind, OpResult, OpStatus, WireOp, CODE_INVALID_CHANNEL_ID,
-    CODE_INVALID_LINE_USER_ID, CODE_INVALID_USER_ID, CODE_USER_NOT_REGISTERED,
+    parse_rfc3339_millis, ApiError, OpKind, OpResult, OpStatus, WireOp, CODE_INVALID_CHANNEL_ID,
+    CODE_INVALID_ID_TOKEN, CODE_INVALID_LINE_USER_ID, CODE_INVALID_USER_ID,
+    CODE_RAW_LINE_ID_REFUSED, CODE_USER_NOT_REGISTERED, MESSAGE_RAW_LINE_ID_REFUSED,
 };
 use repro_line_core::validate;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -98,6 +99,16 @@ pub struct RequestRecord {
     pub fault: Option<String>,
 }
 
+/// What a link is checked against (protocol v1.1).
+pub(crate) struct IdentityCheck<'a> {
+    pub(crate) id_token_only: bool,
+    pub(crate) keys: &'a repro_line_idtoken::Jwks,
+    pub(crate) login_channels: &'a HashMap<String, Vec<String>>,
+    /// Receipt time, ms since the epoch.
+    pub(crate) now_ms: u64,
+    pub(crate) grace_ms: u64,
+}
+
 pub(crate) struct Db {
     conn: Connection,
 }
@@ -167,6 +178,7 @@ impl Db {
         &mut self,
         device_id: &Uuid,
         ops: &[WireOp],
+        identity: &IdentityCheck<'_>,
     ) -> rusqlite::Result<(Vec<OpResult>, Tally)> {
         let device = device_id.hyphenated().to_string();
         let tx = self.conn.transaction()?;
@@ -200,7 +212,9 @@ impl Db {
                     tally.seq_regressions += 1;
                 }
                 max_seq = Some(max_seq.map_or(seq, |m| m.max(seq)));
-                let outcome = apply_op(&tx, &device, &op.kind)?;
+                // The batch decoder has checked `at`.
+                let at_ms = parse_rfc3339_millis(&op.at).unwrap_or(0);
+                let outcome = apply_op(&tx, &device, &op.kind, at_ms, identity)?;
                 let status = if outcome.is_ok() {
                     tally.applied += 1;
                     "applied"
@@ -338,9 +352,49 @@ fn apply_op(
     tx: &Transaction<'_>,
     device: &str,
     kind: &OpKind,
+    at_ms: u64,
+    identity: &IdentityCheck<'_>,
 ) -> rusqlite::Result<Result<(), ApiError>> {
     let reject = |code: u32, message: String| Ok(Err(ApiError { code, message }));
+    if identity.id_token_only && matches!(kind, OpKind::LinkLineId { .. }) {
+        return reject(CODE_RAW_LINE_ID_REFUSED, MESSAGE_RAW_LINE_ID_REFUSED.into());
+    }
     match kind {
+        OpKind::LinkLineIdToken {
+            user_id,
+            id_token,
+            channel_id,
+        } => {
+            if let Err(e) = validate::channel_id(channel_id) {
+                return reject(CODE_INVALID_CHANNEL_ID, e.to_string());
+            }
+            if let Err(e) = validate::user_id(user_id) {
+                return reject(CODE_INVALID_USER_ID, e.to_string());
+            }
+            let no_channels = Vec::new();
+            let allowed = identity
+                .login_channels
+                .get(channel_id)
+                .unwrap_or(&no_channels);
+            let checks = repro_line_idtoken::Checks {
+                allowed_audiences: allowed,
+                hs256_secrets: &HashMap::new(),
+                call_at_ms: at_ms,
+                now_ms: identity.now_ms,
+                grace_ms: identity.grace_ms,
+            };
+            let verified = match repro_line_idtoken::verify(id_token, identity.keys, &checks) {
+                Ok(v) => v,
+                Err(e) => return reject(CODE_INVALID_ID_TOKEN, format!("invalid ID token: {e}")),
+            };
+            if !is_registered(tx, user_id)? {
+                return reject(
+                    CODE_USER_NOT_REGISTERED,
+                    "user ID not registered: set_user_id must be applied first".into(),
+                );
+            }
+            upsert_link(tx, channel_id, &verified.sub, user_id)?;
+        }
         OpKind::SetUserId { user_id } => {
             if let Err(e) = validate::user_id(user_id) {
                 return reject(CODE_INVALID_USER_ID, e.to_string());
@@ -370,21 +424,13 @@ fn apply_op(
                 return reject(CODE_INVALID_USER_ID, e.to_string());
             }
             if matches!(kind, OpKind::LinkLineId { .. }) {
-                let registered = tx
-                    .prepare_cached("SELECT 1 FROM users WHERE user_id = ?1")?
-                    .query_row(params![user_id], |_| Ok(()))
-                    .optional()?;
-                if registered.is_none() {
+                if !is_registered(tx, user_id)? {
                     return reject(
                         CODE_USER_NOT_REGISTERED,
                         "user ID not registered: set_user_id must be applied first".into(),
                     );
                 }
-                tx.prepare_cached(
-                    "INSERT INTO links (channel_id, line_user_id, user_id, status) VALUES (?1, ?2, ?3, 'deliverable')
-                     ON CONFLICT (channel_id, line_user_id) DO UPDATE SET user_id = excluded.user_id, status = 'deliverable'",
-                )?
-                .execute(params![channel_id, line_user_id, user_id])?;
+                upsert_link(tx, channel_id, line_user_id, user_id)?;
             } else {
                 // Only the holder's unlink removes it; anyone else's is a no-op that still counts as applied.
                 tx.prepare_cached(
@@ -395,4 +441,27 @@ fn apply_op(
         }
     }
     Ok(Ok(()))
+}
+
+fn is_registered(tx: &Transaction<'_>, user_id: &str) -> rusqlite::Result<bool> {
+    Ok(tx
+        .prepare_cached("SELECT 1 FROM users WHERE user_id = ?1")?
+        .query_row(params![user_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Links `(channel_id, line_user_id) → user_id` as deliverable, taking it over from any holder.
+fn upsert_link(
+    tx: &Transaction<'_>,
+    channel_id: &str,
+    line_user_id: &str,
+    user_id: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO links (channel_id, line_user_id, user_id, status) VALUES (?1, ?2, ?3, 'deliverable')
+         ON CONFLICT (channel_id, line_user_id) DO UPDATE SET user_id = excluded.user_id, status = 'deliverable'",
+    )?
+    .execute(params![channel_id, line_user_id, user_id])?;
+    Ok(())
 }

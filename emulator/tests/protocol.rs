@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use repro_line_core::protocol::WireOp;
 use repro_line_emulator::{Emulator, EmulatorConfig, EmulatorState, Link, LinkStatus, Stats};
 use reqwest::Method;
 use uuid::Uuid;
@@ -168,6 +169,9 @@ fn malformed_batches_are_400_code_1001() {
             .into_bytes(),
         ),
         ("array", b"[]".to_vec()),
+        ("at not a time", batch(device, vec![WireOp { at: "yesterday".into(), ..op(1, set("a")) }])),
+        ("at not UTC", batch(device, vec![WireOp { at: "2026-11-28T21:00:00.123+09:00".into(), ..op(1, set("a")) }])),
+        ("seq 0", batch(device, vec![op(0, set("a"))])),
         ("invalid utf-8", vec![0xff, 0xfe, 0x00]),
     ];
     for (name, body) in cases {
@@ -175,6 +179,20 @@ fn malformed_batches_are_400_code_1001() {
         assert_eq!(reply.status, 400, "{name}");
         assert_eq!(reply.json()["error"]["code"], 1001, "{name}");
     }
+    // A well-formed batch sent as text/plain is malformed too (docs/protocol.md: JSON only).
+    let reply = http
+        .send(
+            http.request(Method::POST, format!("{}/v1/identity/batch", emu.url()))
+                .header("x-repro-token", TOKEN)
+                .header("content-type", "text/plain")
+                .body(batch(device, vec![op(1, set("a"))])),
+        )
+        .unwrap();
+    assert_eq!(reply.status, 400);
+    assert!(reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Content-Type must be application/json"));
     assert_eq!(emu.state(), EmulatorState::default());
     // 100 ops is the maximum and is fine.
     assert_eq!(http.post(&emu, batch(device, hundred)).status, 200);
@@ -338,6 +356,7 @@ fn cors_preflight_and_headers() {
             http.request(Method::POST, format!("{}/v1/identity/batch", emu.url()))
                 .header("origin", "http://localhost:8080")
                 .header("x-repro-token", TOKEN)
+                .header("content-type", "application/json")
                 .body(batch(Uuid::new_v4(), vec![op(1, set("a"))])),
         )
         .unwrap();
@@ -534,4 +553,15 @@ fn start_reports_a_port_in_use() {
     assert!(err.to_string().contains("cannot listen"), "{err}");
     assert!(emu.url().ends_with(&format!(":{}", emu.port())));
     assert!(emu.url().starts_with("http://127.0.0.1:"));
+}
+
+#[test]
+fn an_empty_token_is_refused_at_start() {
+    let err = Emulator::start(EmulatorConfig {
+        token: " ".into(),
+        ..EmulatorConfig::default()
+    })
+    .err()
+    .expect("an empty token must not start");
+    assert!(err.to_string().contains("token must not be empty"), "{err}");
 }

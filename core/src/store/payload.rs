@@ -19,6 +19,8 @@ const CHECKPOINT: u8 = 7;
 const SET_USER_ID: u8 = 1;
 const LINK: u8 = 2;
 const UNLINK: u8 = 3;
+/// Protocol v1.1 token link: user ID, ID token, channel ID.
+const LINK_ID_TOKEN: u8 = 4;
 
 pub(super) fn encode(buf: &mut Vec<u8>, record: &Record) {
     match record {
@@ -67,6 +69,16 @@ pub(super) fn encode(buf: &mut Vec<u8>, record: &Record) {
                     });
                     put_str(buf, user_id);
                     put_str(buf, line_user_id);
+                    put_str(buf, channel_id);
+                }
+                OpKind::LinkLineIdToken {
+                    user_id,
+                    id_token,
+                    channel_id,
+                } => {
+                    buf.push(LINK_ID_TOKEN);
+                    put_str(buf, user_id);
+                    put_str(buf, id_token);
                     put_str(buf, channel_id);
                 }
             }
@@ -143,6 +155,11 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Record> {
                         }
                     }
                 }
+                LINK_ID_TOKEN => OpKind::LinkLineIdToken {
+                    user_id: r.string()?,
+                    id_token: r.string()?,
+                    channel_id: r.string()?,
+                },
                 _ => return None,
             };
             Record::Op(Op {

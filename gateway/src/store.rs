@@ -1,0 +1,474 @@
+//! The gateway's durable state in SQLite (WAL): per app, the op_ids seen, devices,
+//! registered users, and the applied links waiting for (or done with) export.
+//!
+//! The schema is plain SQL (TEXT/BIGINT, no SQLite-only types) applied by numbered
+//! migrations recorded in `schema_migrations`, so a PostgreSQL store can run the same list.
+
+use std::path::Path;
+
+use repro_line_core::protocol::{ApiError, OpResult, OpStatus, CODE_USER_NOT_REGISTERED};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use uuid::Uuid;
+
+/// Numbered migrations; a store runs those above its recorded version, in order.
+pub const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE ops (app TEXT NOT NULL, op_id TEXT NOT NULL, device_id TEXT NOT NULL,
+        seq BIGINT NOT NULL, status TEXT NOT NULL, PRIMARY KEY (app, op_id));
+     CREATE TABLE devices (app TEXT NOT NULL, device_id TEXT NOT NULL, current_user_id TEXT,
+        max_seq BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (app, device_id));
+     CREATE TABLE users (app TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (app, user_id));
+     CREATE TABLE export_files (id INTEGER PRIMARY KEY, app TEXT NOT NULL, channel_id TEXT NOT NULL,
+        name TEXT NOT NULL UNIQUE, s3_key TEXT NOT NULL, created_at_ms BIGINT NOT NULL,
+        uploaded_at_ms BIGINT);
+     CREATE TABLE export_rows (id INTEGER PRIMARY KEY, app TEXT NOT NULL, channel_id TEXT NOT NULL,
+        line_user_id TEXT NOT NULL, user_id TEXT NOT NULL, applied_at_ms BIGINT NOT NULL,
+        file_id BIGINT REFERENCES export_files (id));
+     CREATE INDEX export_rows_by_file ON export_rows (file_id, app, channel_id, id);
+     CREATE TABLE sequences (name TEXT PRIMARY KEY, value BIGINT NOT NULL);",
+)];
+
+/// What an op does once it is known not to be a duplicate (decided before the store
+/// transaction: validation and ID-token verification need no lock).
+#[derive(Debug, Clone)]
+pub enum Action {
+    SetUserId(String),
+    Link {
+        user_id: String,
+        line_user_id: String,
+        channel_id: String,
+    },
+    Reject(ApiError),
+}
+
+/// One file of the export: fixed rows, fixed name, fixed key (so a re-upload is identical).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportFile {
+    pub id: i64,
+    pub app: String,
+    pub channel_id: String,
+    pub name: String,
+    pub s3_key: String,
+    /// `(line_user_id, user_id)` in applied order.
+    pub rows: Vec<(String, String)>,
+}
+
+/// Gauges for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Backlog {
+    pub pending_rows: u64,
+    pub oldest_pending_ms: Option<u64>,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> rusqlite::Result<Store> {
+        let conn = Connection::open(path)?;
+        // WAL + FULL: `applied` is answered only after the commit is on disk.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let mut store = Store { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
+        )?;
+        let have: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?;
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > have) {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version) VALUES (?1)",
+                params![version],
+            )?;
+        }
+        tx.commit()
+    }
+
+    /// For `/readyz`: the database answers.
+    pub fn ping(&self) -> rusqlite::Result<()> {
+        self.conn.query_row("SELECT 1", [], |_| Ok(()))
+    }
+
+    /// Applies one batch of one device in one transaction; results in request order.
+    /// New ops are applied in `seq` order. Nothing is visible (or answered) before the commit.
+    pub fn apply_batch(
+        &mut self,
+        app: &str,
+        device_id: &Uuid,
+        ops: &[(Uuid, u64, Action)],
+        now_ms: u64,
+    ) -> rusqlite::Result<Vec<OpResult>> {
+        let device = device_id.hyphenated().to_string();
+        let tx = self.conn.transaction()?;
+        let mut results: Vec<Option<OpResult>> = vec![None; ops.len()];
+        {
+            tx.prepare_cached("INSERT OR IGNORE INTO devices (app, device_id) VALUES (?1, ?2)")?
+                .execute(params![app, device])?;
+            let mut order: Vec<usize> = (0..ops.len()).collect();
+            order.sort_by_key(|&i| ops[i].1);
+            let mut max_seq: i64 = tx
+                .prepare_cached("SELECT max_seq FROM devices WHERE app = ?1 AND device_id = ?2")?
+                .query_row(params![app, device], |r| r.get(0))?;
+            for i in order {
+                let (op_id, seq, action) = &ops[i];
+                let op_key = op_id.hyphenated().to_string();
+                let seen = tx
+                    .prepare_cached("SELECT 1 FROM ops WHERE app = ?1 AND op_id = ?2")?
+                    .exists(params![app, op_key])?;
+                if seen {
+                    results[i] = Some(OpResult {
+                        op_id: *op_id,
+                        status: OpStatus::Duplicate,
+                        error: None,
+                    });
+                    continue;
+                }
+                let outcome = apply_action(&tx, app, &device, action, now_ms)?;
+                let status = if outcome.is_ok() {
+                    "applied"
+                } else {
+                    "rejected"
+                };
+                // The decoder has checked that seq fits in i64.
+                let seq = i64::try_from(*seq).unwrap_or(i64::MAX);
+                max_seq = max_seq.max(seq);
+                tx.prepare_cached(
+                    "INSERT INTO ops (app, op_id, device_id, seq, status) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![app, op_key, device, seq, status])?;
+                results[i] = Some(match outcome {
+                    Ok(()) => OpResult {
+                        op_id: *op_id,
+                        status: OpStatus::Applied,
+                        error: None,
+                    },
+                    Err(error) => OpResult {
+                        op_id: *op_id,
+                        status: OpStatus::Rejected,
+                        error: Some(error),
+                    },
+                });
+            }
+            tx.prepare_cached("UPDATE devices SET max_seq = ?3 WHERE app = ?1 AND device_id = ?2")?
+                .execute(params![app, device, max_seq])?;
+        }
+        tx.commit()?;
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    /// Puts pending rows into new files: per (app, channel), up to `max_rows` rows and
+    /// `max_bytes` bytes each. `key_of(app, channel, name)` gives the S3 key (its date is
+    /// fixed now, so a re-upload after a crash uses the same key).
+    pub fn claim_files(
+        &mut self,
+        gateway_id: &str,
+        max_rows: u64,
+        max_bytes: u64,
+        now_ms: u64,
+        key_of: &dyn Fn(&str, &str, &str) -> Option<String>,
+    ) -> rusqlite::Result<usize> {
+        let tx = self.conn.transaction()?;
+        let groups: Vec<(String, String)> = tx
+            .prepare_cached(
+                "SELECT DISTINCT app, channel_id FROM export_rows WHERE file_id IS NULL ORDER BY app, channel_id",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut created = 0;
+        for (app, channel) in groups {
+            loop {
+                let rows: Vec<(i64, i64)> = tx
+                    .prepare_cached(
+                        "SELECT id, LENGTH(CAST(line_user_id AS BLOB)) + LENGTH(CAST(user_id AS BLOB)) + 4
+                         FROM export_rows WHERE file_id IS NULL AND app = ?1 AND channel_id = ?2
+                         ORDER BY id LIMIT ?3",
+                    )?
+                    .query_map(params![app, channel, max_rows as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                if rows.is_empty() {
+                    break;
+                }
+                // Header plus rows (a quoted user ID at most doubles): stay under the limit.
+                let mut bytes = HEADER.len() as u64;
+                let mut last = rows[0].0;
+                for (id, len) in &rows {
+                    let len = (*len as u64) * 2;
+                    if bytes + len > max_bytes && *id != rows[0].0 {
+                        break;
+                    }
+                    bytes += len;
+                    last = *id;
+                }
+                let seq = next_sequence(&tx, gateway_id)?;
+                let name = format!("{gateway_id}-{seq}.csv");
+                let Some(key) = key_of(&app, &channel, &name) else {
+                    tracing::error!(
+                        app,
+                        channel,
+                        "no S3 key for an export file; rows stay pending"
+                    );
+                    break;
+                };
+                tx.prepare_cached(
+                    "INSERT INTO export_files (app, channel_id, name, s3_key, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![app, channel, name, key, now_ms as i64])?;
+                let file_id = tx.last_insert_rowid();
+                tx.prepare_cached(
+                    "UPDATE export_rows SET file_id = ?1 WHERE file_id IS NULL AND app = ?2 AND channel_id = ?3 AND id <= ?4",
+                )?
+                .execute(params![file_id, app, channel, last])?;
+                created += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(created)
+    }
+
+    /// Files whose upload has not been recorded, oldest first, with their rows.
+    pub fn files_to_upload(&self) -> rusqlite::Result<Vec<ExportFile>> {
+        let mut files: Vec<ExportFile> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, app, channel_id, name, s3_key FROM export_files WHERE uploaded_at_ms IS NULL ORDER BY id",
+            )?
+            .query_map([], |r| {
+                Ok(ExportFile {
+                    id: r.get(0)?,
+                    app: r.get(1)?,
+                    channel_id: r.get(2)?,
+                    name: r.get(3)?,
+                    s3_key: r.get(4)?,
+                    rows: Vec::new(),
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for f in &mut files {
+            f.rows = self
+                .conn
+                .prepare_cached(
+                    "SELECT line_user_id, user_id FROM export_rows WHERE file_id = ?1 ORDER BY id",
+                )?
+                .query_map(params![f.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+        }
+        Ok(files)
+    }
+
+    /// Records the upload and drops the file's rows (S3 holds them now), in one transaction.
+    pub fn mark_uploaded(&mut self, file_id: i64, now_ms: u64) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached("UPDATE export_files SET uploaded_at_ms = ?2 WHERE id = ?1")?
+            .execute(params![file_id, now_ms as i64])?;
+        tx.prepare_cached("DELETE FROM export_rows WHERE file_id = ?1")?
+            .execute(params![file_id])?;
+        tx.commit()
+    }
+
+    /// Rows applied but not yet in an uploaded file.
+    pub fn backlog(&self) -> rusqlite::Result<Backlog> {
+        self.conn
+            .prepare_cached(
+                "SELECT COUNT(*), MIN(r.applied_at_ms) FROM export_rows r
+                 LEFT JOIN export_files f ON f.id = r.file_id
+                 WHERE r.file_id IS NULL OR f.uploaded_at_ms IS NULL",
+            )?
+            .query_row([], |r| {
+                Ok(Backlog {
+                    pending_rows: r.get::<_, i64>(0)?.max(0) as u64,
+                    oldest_pending_ms: r.get::<_, Option<i64>>(1)?.map(|v| v.max(0) as u64),
+                })
+            })
+    }
+}
+
+/// Format 1's header.
+pub const HEADER: &str = "line_user_id,user_id\n";
+
+fn next_sequence(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO sequences (name, value) VALUES (?1, 1)
+         ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1",
+    )?
+    .execute(params![name])?;
+    tx.prepare_cached("SELECT value FROM sequences WHERE name = ?1")?
+        .query_row(params![name], |r| r.get(0))
+}
+
+/// The outer `Result` is storage; the inner one is the op's verdict.
+fn apply_action(
+    tx: &Transaction<'_>,
+    app: &str,
+    device: &str,
+    action: &Action,
+    now_ms: u64,
+) -> rusqlite::Result<Result<(), ApiError>> {
+    match action {
+        Action::Reject(e) => Ok(Err(e.clone())),
+        Action::SetUserId(user_id) => {
+            tx.prepare_cached("INSERT OR IGNORE INTO users (app, user_id) VALUES (?1, ?2)")?
+                .execute(params![app, user_id])?;
+            tx.prepare_cached(
+                "UPDATE devices SET current_user_id = ?3 WHERE app = ?1 AND device_id = ?2",
+            )?
+            .execute(params![app, device, user_id])?;
+            Ok(Ok(()))
+        }
+        Action::Link {
+            user_id,
+            line_user_id,
+            channel_id,
+        } => {
+            let registered = tx
+                .prepare_cached("SELECT 1 FROM users WHERE app = ?1 AND user_id = ?2")?
+                .query_row(params![app, user_id], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if !registered {
+                return Ok(Err(ApiError {
+                    code: CODE_USER_NOT_REGISTERED,
+                    message: "user ID not registered: set_user_id must be applied first".into(),
+                }));
+            }
+            tx.prepare_cached(
+                "INSERT INTO export_rows (app, channel_id, line_user_id, user_id, applied_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![app, channel_id, line_user_id, user_id, now_ms as i64])?;
+            Ok(Ok(()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(user: &str, line: &str) -> Action {
+        Action::Link {
+            user_id: user.into(),
+            line_user_id: line.into(),
+            channel_id: "1234567890".into(),
+        }
+    }
+
+    fn key_of(app: &str, channel: &str, name: &str) -> Option<String> {
+        Some(format!("{app}/{channel}/{name}"))
+    }
+
+    #[test]
+    fn duplicates_registration_and_claimed_files_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let device = Uuid::from_u128(1);
+        let (a, b, c, d) = (
+            Uuid::from_u128(10),
+            Uuid::from_u128(11),
+            Uuid::from_u128(12),
+            Uuid::from_u128(13),
+        );
+        let mut s = Store::open(&path).unwrap();
+        // Answered in request order, applied in seq order: the set (seq 1) comes before the link (seq 2).
+        let r = s
+            .apply_batch(
+                "app",
+                &device,
+                &[
+                    (b, 2, link("u", "Ua")),
+                    (a, 1, Action::SetUserId("u".into())),
+                ],
+                5,
+            )
+            .unwrap();
+        assert_eq!(
+            r.iter().map(|r| r.status).collect::<Vec<_>>(),
+            [OpStatus::Applied, OpStatus::Applied]
+        );
+        let r = s
+            .apply_batch(
+                "app",
+                &device,
+                &[
+                    (b, 2, link("u", "Ua")),
+                    (c, 3, link("nobody", "Ub")),
+                    (d, 4, link("u", "Ua")),
+                ],
+                6,
+            )
+            .unwrap();
+        assert_eq!(r[0].status, OpStatus::Duplicate);
+        assert_eq!(
+            r[1].error.as_ref().map(|e| e.code),
+            Some(CODE_USER_NOT_REGISTERED)
+        );
+        assert_eq!(r[2].status, OpStatus::Applied);
+        assert_eq!(s.backlog().unwrap().pending_rows, 2);
+        // Max 1 row per file: two files, named by the gateway's sequence.
+        assert_eq!(s.claim_files("gw", 1, 1 << 20, 7, &key_of).unwrap(), 2);
+        let files = s.files_to_upload().unwrap();
+        drop(s);
+        // A crash before the upload was marked: the same names, keys and rows come back.
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.files_to_upload().unwrap(), files);
+        assert_eq!(
+            files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+            ["gw-1.csv", "gw-2.csv"]
+        );
+        assert_eq!(files[0].s3_key, "app/1234567890/gw-1.csv");
+        s.mark_uploaded(files[0].id, 8).unwrap();
+        assert_eq!(s.files_to_upload().unwrap().len(), 1);
+        let left: i64 = s
+            .conn
+            .query_row("SELECT COUNT(*) FROM export_rows", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 1, "an uploaded file's rows are dropped");
+        assert_eq!(s.backlog().unwrap().pending_rows, 1);
+        // Another app's op_ids are its own.
+        let r = s
+            .apply_batch(
+                "other",
+                &device,
+                &[(a, 1, Action::SetUserId("u".into()))],
+                9,
+            )
+            .unwrap();
+        assert_eq!(r[0].status, OpStatus::Applied);
+    }
+
+    #[test]
+    fn a_file_stays_under_its_byte_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.db")).unwrap();
+        let device = Uuid::from_u128(1);
+        let mut ops = vec![(Uuid::from_u128(100), 1, Action::SetUserId("u".repeat(100)))];
+        for i in 0..20u64 {
+            ops.push((
+                Uuid::from_u128(200 + u128::from(i)),
+                2 + i,
+                link(&"u".repeat(100), &format!("U{i:032x}")),
+            ));
+        }
+        s.apply_batch("app", &device, &ops, 1).unwrap();
+        s.claim_files("gw", 1000, 2048, 2, &key_of).unwrap();
+        let files = s.files_to_upload().unwrap();
+        assert!(files.len() > 1, "20 rows of ~137 bytes do not fit 2 KiB");
+        for f in &files {
+            assert!(crate::export::render(&f.rows).len() <= 2048);
+        }
+        assert_eq!(files.iter().map(|f| f.rows.len()).sum::<usize>(), 20);
+    }
+}

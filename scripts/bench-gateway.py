@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""Load generator for `repro-line gateway` (SQLite store), on loopback only.
+
+Simulates DEVICES devices (own device_id and seq each) sending batches of 1-100 ops with the
+SDK's retry rules (Retry-After on 429/503, backoff on errors, the same batch resent with
+X-Retry-Count), over CONNS keep-alive connections. Phases:
+  1. saturate for SECS seconds: sustained ops/s;
+  2. paced at half that rate: request latency p50/p99;
+  3. ID-token links (tokens minted by the emulator, verified against its JWKS): gateway CPU
+     per op, compared with raw links (phase 1), so the verification cost shows.
+Prints one JSON object; the gateway's peak RSS (VmHWM) is read from /proc.
+
+  scripts/bench-gateway.py --bin target/release/repro-line [--devices 1000] [--secs 20]
+"""
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+
+CHANNEL = "1234567890"
+LOGIN = "1650000000"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, secs=60):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def now_at():
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
+
+
+class Device:
+    def __init__(self, rng, tokens):
+        self.id = str(uuid.uuid4())
+        self.seq = 0
+        self.user = "user-" + self.id[:8]
+        self.registered = False
+        self.rng = rng
+        self.tokens = tokens
+
+    def next_batch(self, use_tokens):
+        n = self.rng.randint(1, 100)
+        ops = []
+        for _ in range(n):
+            self.seq += 1
+            op = {"op_id": str(uuid.uuid4()), "seq": self.seq, "at": now_at()}
+            if not self.registered:
+                op.update(type="set_user_id", user_id=self.user)
+                self.registered = True
+            elif use_tokens:
+                op.update(type="link_line_id_token", user_id=self.user,
+                          id_token=self.rng.choice(self.tokens), channel_id=CHANNEL)
+            else:
+                op.update(type="link_line_id", user_id=self.user,
+                          line_user_id="U%032x" % self.rng.getrandbits(128), channel_id=CHANNEL)
+            ops.append(op)
+        return json.dumps({"device_id": self.id, "ops": ops}).encode(), n
+
+
+class Conn:
+    def __init__(self, port, token):
+        self.port, self.token, self.r, self.w = port, token, None, None
+
+    async def post(self, body, retry):
+        if self.w is None:
+            self.r, self.w = await asyncio.open_connection("127.0.0.1", self.port)
+        head = (f"POST /v1/identity/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Repro-Token: {self.token}\r\n"
+                f"Content-Type: application/json\r\nX-Retry-Count: {retry}\r\nContent-Length: {len(body)}\r\n\r\n")
+        self.w.write(head.encode() + body)
+        await self.w.drain()
+        status_line = await self.r.readline()
+        if not status_line:
+            raise ConnectionError("closed")
+        status = int(status_line.split()[1])
+        length, retry_after = 0, None
+        while True:
+            line = await self.r.readline()
+            if line in (b"\r\n", b""):
+                break
+            k, _, v = line.decode().partition(":")
+            if k.lower() == "content-length":
+                length = int(v)
+            elif k.lower() == "retry-after":
+                retry_after = float(v)
+        await self.r.readexactly(length)
+        return status, retry_after
+
+    def close(self):
+        if self.w:
+            self.w.close()
+        self.r = self.w = None
+
+
+async def run_phase(port, token, devices, conns, secs, rate=None, use_tokens=False):
+    """Returns (ops applied, requests, latencies in s, errors)."""
+    queue = asyncio.Queue()
+    for d in devices:
+        queue.put_nowait(d)
+    stop_at = time.time() + secs
+    stats = {"ops": 0, "requests": 0, "lat": [], "retries": 0}
+    interval = None if rate is None else 1.0 / rate  # seconds between requests, all workers
+    next_slot = [time.time()]
+
+    async def worker():
+        conn = Conn(port, token)
+        backoff = 0.1
+        while time.time() < stop_at:
+            d = await queue.get()
+            body, n = d.next_batch(use_tokens)
+            retry = 0
+            while time.time() < stop_at + 30:
+                if interval is not None:
+                    slot = next_slot[0] = max(next_slot[0] + interval, time.time())
+                    await asyncio.sleep(max(0.0, slot - time.time()))
+                t0 = time.perf_counter()
+                try:
+                    status, retry_after = await conn.post(body, retry)
+                except (OSError, ConnectionError, asyncio.IncompleteReadError):
+                    conn.close()
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5)
+                    retry += 1
+                    stats["retries"] += 1
+                    continue
+                stats["lat"].append(time.perf_counter() - t0)
+                stats["requests"] += 1
+                if status == 200:
+                    stats["ops"] += n
+                    backoff = 0.1
+                    break
+                stats["retries"] += 1
+                retry += 1
+                await asyncio.sleep(retry_after if retry_after is not None else backoff)
+            queue.put_nowait(d)
+        conn.close()
+
+    started = time.time()
+    await asyncio.gather(*(worker() for _ in range(conns)))
+    stats["elapsed"] = time.time() - started
+    return stats
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def vm_hwm_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))] * 1000 if values else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default="target/release/repro-line")
+    ap.add_argument("--devices", type=int, default=1000)
+    ap.add_argument("--conns", type=int, default=32)
+    ap.add_argument("--secs", type=float, default=20)
+    args = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="bench-gateway-")
+    procs = []
+    try:
+        moto_port, emu_port, gw_port = free_port(), free_port(), free_port()
+        procs.append(subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(moto_port)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(subprocess.Popen([args.bin, "emulator", "--port", str(emu_port)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_port(moto_port)
+        wait_port(emu_port)
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{moto_port}/repro-data-store", method="PUT"))
+        tokens = []
+        for i in range(200):
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{emu_port}/admin/line/id-tokens", method="POST",
+                data=json.dumps({"line_user_id": "U%032x" % (0xbe0000 + i), "login_channel_id": LOGIN}).encode())
+            tokens.append(json.load(urllib.request.urlopen(req))["id_token"])
+        config = os.path.join(tmp, "gateway.toml")
+        with open(config, "w") as f:
+            f.write(f"""gateway_id = "bench"
+listen = "127.0.0.1:{gw_port}"
+store = "sqlite://{tmp}/gateway.db"
+line_api = "http://127.0.0.1:{emu_port}"
+export_interval_secs = 10
+device_rate = 1000.0
+ip_rate = 1000000.0
+[s3]
+endpoint = "http://127.0.0.1:{moto_port}"
+[[apps]]
+name = "raw"
+tokens = ["raw-token"]
+repro_app_id = "benchapp"
+identity = "any"
+[[apps.channels]]
+id = "{CHANNEL}"
+[[apps]]
+name = "verified"
+tokens = ["verified-token"]
+repro_app_id = "benchapp2"
+[[apps.channels]]
+id = "{CHANNEL}"
+login_channels = ["{LOGIN}"]
+""")
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+        gw = subprocess.Popen([args.bin, "gateway", "--config", config], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(gw)
+        wait_port(gw_port)
+        rng = random.Random(7)
+        devices = [Device(rng, tokens) for _ in range(args.devices)]
+        cpu0 = cpu_seconds(gw.pid)
+        sat = asyncio.run(run_phase(gw_port, "raw-token", devices, args.conns, args.secs))
+        cpu_raw = cpu_seconds(gw.pid) - cpu0
+        ops_s = sat["ops"] / sat["elapsed"]
+        avg_ops = sat["ops"] / max(1, sat["requests"])
+        half = asyncio.run(run_phase(gw_port, "raw-token", devices, args.conns, args.secs,
+                                     rate=ops_s / 2 / avg_ops))
+        tdevices = [Device(rng, tokens) for _ in range(args.devices)]
+        cpu1 = cpu_seconds(gw.pid)
+        tok = asyncio.run(run_phase(gw_port, "verified-token", tdevices, args.conns, args.secs / 2))
+        cpu_tok = cpu_seconds(gw.pid) - cpu1
+        result = {
+            "devices": args.devices, "connections": args.conns,
+            "saturated_ops_per_s": round(ops_s), "saturated_requests": sat["requests"],
+            "avg_ops_per_batch": round(avg_ops, 1), "saturated_p99_ms": pct(sat["lat"], 0.99),
+            "half_load_ops_per_s": round(half["ops"] / half["elapsed"]),
+            "half_load_p50_ms": pct(half["lat"], 0.5), "half_load_p99_ms": pct(half["lat"], 0.99),
+            "gateway_cpu_us_per_raw_op": round(cpu_raw / max(1, sat["ops"]) * 1e6, 1),
+            "token_ops_per_s": round(tok["ops"] / tok["elapsed"]),
+            "gateway_cpu_us_per_token_op": round(cpu_tok / max(1, tok["ops"]) * 1e6, 1),
+            "retries": sat["retries"] + half["retries"] + tok["retries"],
+            "gateway_peak_rss_mb": vm_hwm_mb(gw.pid),
+        }
+        print(json.dumps(result, indent=1))
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
