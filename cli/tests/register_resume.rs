@@ -100,10 +100,8 @@ fn queue_rows_without_delivering(
 /// 100 random bytes in the middle of the journal: the run exited 0 `drained` and a row
 /// never reached the endpoint. Now the damage is reported, the run exits 1, and every
 /// row is re-enqueued because the checkpoint is no longer trusted.
-#[test]
-fn damage_inside_the_journal_is_reported_and_every_row_is_re_sent() {
-    let emu = emulator("");
-    let (_dir, csv, state, rows) = queue_rows_without_delivering(&emu, 400);
+/// Overwrites 100 bytes in the middle of the journal with pseudo-random ones.
+fn damage_the_middle(state: &std::path::Path) {
     let journal = state.join("journal.log");
     let mut bytes = std::fs::read(&journal).unwrap();
     let middle = bytes.len() / 2;
@@ -115,6 +113,13 @@ fn damage_inside_the_journal_is_reported_and_every_row_is_re_sent() {
         *b = x as u8;
     }
     std::fs::write(&journal, &bytes).unwrap();
+}
+
+#[test]
+fn damage_inside_the_journal_is_reported_and_every_row_is_re_sent() {
+    let emu = emulator("");
+    let (_dir, csv, state, rows) = queue_rows_without_delivering(&emu, 400);
+    damage_the_middle(&state);
 
     let out = register(&emu.url(), &state, &csv, "30").output().unwrap();
     let message = stderr(&out);
@@ -136,6 +141,21 @@ fn damage_inside_the_journal_is_reported_and_every_row_is_re_sent() {
     // The damage was reported once; the next run is clean.
     let out = register(&emu.url(), &state, &csv, "30").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn send_reports_damage_and_exits_1() {
+    let emu = emulator("");
+    let (_dir, _csv, state, _) = queue_rows_without_delivering(&emu, 400);
+    damage_the_middle(&state);
+    let out = send(&emu.url(), &state, "after-damage", "30")
+        .output()
+        .unwrap();
+    let message = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{message}");
+    assert!(message.contains("was damaged"), "{message}");
+    assert!(json(&out)["lost_records"].as_u64().unwrap() >= 1);
+    assert!(emu.state().users.contains(&"after-damage".to_string()));
 }
 
 /// A resumed run answers for the calls an earlier run queued: restored calls count,

@@ -111,6 +111,7 @@ fn the_last_error_names_the_status_and_url() {
 struct Recorder {
     recoveries: Mutex<Vec<RecoveryReport>>,
     reports: AtomicUsize,
+    failures: Mutex<Vec<String>>,
 }
 
 impl repro_line_core::DeliveryListener for Recorder {
@@ -122,6 +123,26 @@ impl repro_line_core::DeliveryListener for Recorder {
     fn on_recovery(&self, report: &RecoveryReport) {
         self.recoveries.lock().unwrap().push(report.clone());
     }
+    fn on_request_failed(&self, error: &str) {
+        self.failures.lock().unwrap().push(error.to_owned());
+    }
+}
+
+/// EndpointMisconfigured said neither the status nor the URL.
+#[test]
+fn the_listener_hears_why_requests_fail() {
+    let emu = emulator("");
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("{}/nope", emu.url());
+    let client = Client::new(config(&endpoint, dir.path())).unwrap();
+    let listener = Arc::new(Recorder::default());
+    client.set_listener(listener.clone());
+    client.set_user_id("u").unwrap();
+    client.flush(Duration::from_secs(5));
+    assert_eq!(
+        listener.failures.lock().unwrap().clone(),
+        vec![format!("HTTP 404 from {endpoint}/v1/identity/batch")]
+    );
 }
 
 /// Damage inside the journal was only a tracing WARN.

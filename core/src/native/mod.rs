@@ -126,6 +126,11 @@ pub trait DeliveryListener: Send + Sync {
     /// Start-up found the journal damaged (`report.is_damaged()`): calls may have been
     /// lost. Called once, on the first listener set, on the caller's thread.
     fn on_recovery(&self, _report: &RecoveryReport) {}
+
+    /// A request failed for a new reason (`DNS: …`, `TLS handshake failed: …`,
+    /// `HTTP 404 from URL`); the calls stay queued. Called before the pause or
+    /// retry it causes is reported, once per change of reason.
+    fn on_request_failed(&self, _error: &str) {}
 }
 
 impl<F: Fn(&Event) + Send + Sync> DeliveryListener for F {
@@ -532,7 +537,25 @@ fn drive(shared: Arc<Shared>, http: transport::Http) {
                             Some(format!("HTTP {status} from {}", http.url()))
                         }
                     };
-                    *shared.last_error.lock().unwrap_or_else(|e| e.into_inner()) = failure;
+                    let changed = {
+                        let mut last = shared.last_error.lock().unwrap_or_else(|e| e.into_inner());
+                        let changed = failure.is_some() && *last != failure;
+                        *last = failure.clone();
+                        changed
+                    };
+                    if let Some(message) = failure.filter(|_| changed) {
+                        // Each new reason once, not every retry of the same one.
+                        let listener = shared.listener.read().ok().and_then(|l| l.clone());
+                        if let Some(l) = listener {
+                            if catch_unwind(AssertUnwindSafe(|| l.on_request_failed(&message)))
+                                .is_err()
+                            {
+                                tracing::error!(
+                                    "repro-line delivery listener panicked; continuing"
+                                );
+                            }
+                        }
+                    }
                     let events = shared.as_driver(|s| {
                         s.on_outcome(now_ms(), request.batch_id, &outcome);
                         take_events(&shared, s)
