@@ -24,7 +24,9 @@ use crate::{endpoint, Error, PauseReason};
 /// Where the queue lives.
 #[derive(Debug, Clone)]
 pub enum Storage {
-    /// A directory holding the journal (created if missing). Use the app's private files dir.
+    /// A directory holding the journal (created 0700 if missing). Use the app's private files
+    /// dir. One client at a time (`Error::StateDirInUse`), bound to the endpoint its queued
+    /// calls were made for (`Error::StateDirBoundToEndpoint`).
     Directory(PathBuf),
     /// In memory: for tests; clones share content, so a "restart" can reuse it.
     Memory(MemoryStore),
