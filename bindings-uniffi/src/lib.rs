@@ -116,6 +116,12 @@ pub enum ReproLineError {
     /// A bug: includes a Rust panic caught at the boundary.
     #[error("{0}")]
     Internal(String),
+    /// Another client (in this process or another) holds the storage directory.
+    #[error("{0}")]
+    StateDirInUse(String),
+    /// The storage directory holds undelivered calls for another endpoint.
+    #[error("{0}")]
+    StateDirBoundToEndpoint(String),
 }
 
 impl From<rl::Error> for ReproLineError {
@@ -131,6 +137,8 @@ impl From<rl::Error> for ReproLineError {
             rl::Error::InsecureEndpoint(_) => ReproLineError::InsecureEndpoint(m),
             rl::Error::Storage(_) => ReproLineError::Storage(m),
             rl::Error::ShutDown => ReproLineError::ShutDown(m),
+            rl::Error::StateDirInUse { .. } => ReproLineError::StateDirInUse(m),
+            rl::Error::StateDirBoundToEndpoint { .. } => ReproLineError::StateDirBoundToEndpoint(m),
             _ => ReproLineError::Internal(m),
         }
     }

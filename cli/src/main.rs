@@ -36,9 +36,12 @@ enum Command {
 }
 
 fn main() {
+    use std::io::IsTerminal;
     let cli = Cli::parse();
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into a log file or pipe.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("REPRO_LINE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),

@@ -1,7 +1,7 @@
 //! The SDK-facing subcommands: demo, emulator, send, register.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -145,6 +145,29 @@ fn open_client(conn: &Connection, default_channel: Option<String>) -> Result<Cli
     Client::new(config)
 }
 
+/// What a run must account for: the calls it restored from the state dir (an
+/// earlier run's) plus the calls it enqueued. Exit 0 needs every one delivered.
+struct Accounting {
+    restored: u64,
+    enqueued: u64,
+    /// Records destroyed by journal damage found at start.
+    lost_records: u64,
+}
+
+/// Prints what start-up found damaged; calls in lost records may never be delivered.
+fn report_damage(client: &Client, conn: &Connection) -> u64 {
+    let r = client.recovery();
+    if r.is_damaged() {
+        eprintln!(
+            "warning: the journal in {} was damaged: {} record(s) lost ({} bytes skipped); calls in them may never be delivered",
+            conn.state_dir.display(),
+            r.lost_records,
+            r.skipped_bytes
+        );
+    }
+    r.lost_records as u64
+}
+
 /// Waits until `deadline`, then maps the outcome to the exit code and prints the summary.
 fn finish(
     client: &Client,
@@ -152,27 +175,59 @@ fn finish(
     conn: &Connection,
     deadline: Instant,
     extra: serde_json::Value,
+    acct: &Accounting,
 ) -> i32 {
     let result = client.shutdown(deadline.saturating_duration_since(Instant::now()));
+    let last_error = client.last_error();
+    let because = || {
+        last_error
+            .as_deref()
+            .map(|e| format!(" (last error: {e})"))
+            .unwrap_or_default()
+    };
     let (state, mut code) = match result {
         FlushResult::Drained => ("drained", EXIT_OK),
-        FlushResult::TimedOut { .. } => ("timed_out", EXIT_PENDING),
-        FlushResult::Paused { reason, .. } => {
+        FlushResult::TimedOut { pending } => {
             eprintln!(
-                "delivery paused: {reason:?}; ops stay in {}",
+                "--wait expired: {pending} call(s) stay queued in {}; run again with the same --state-dir to deliver them{}",
+                conn.state_dir.display(),
+                because()
+            );
+            ("timed_out", EXIT_PENDING)
+        }
+        FlushResult::Paused { reason, pending } => {
+            eprintln!(
+                "delivery paused: {reason:?}{}; {pending} call(s) stay queued in {}",
+                because(),
                 conn.state_dir.display()
             );
             ("paused", EXIT_PENDING)
         }
     };
-    if code == EXIT_OK
-        && tally.rejected.load(Ordering::Relaxed) + tally.dropped.load(Ordering::Relaxed) > 0
-    {
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let ok = load(&tally.delivered) + load(&tally.duplicate);
+    let responsible = acct.restored + acct.enqueued;
+    if code == EXIT_OK && ok < responsible {
+        eprintln!(
+            "{} of the {responsible} call(s) this run is responsible for ({} restored from {}) were not delivered",
+            responsible - ok,
+            acct.restored,
+            conn.state_dir.display()
+        );
+        code = EXIT_NOT_DELIVERED;
+    }
+    if code == EXIT_OK && load(&tally.rejected) + load(&tally.dropped) + acct.lost_records > 0 {
         code = EXIT_NOT_DELIVERED;
     }
     let mut extra = extra;
     if let Some(obj) = extra.as_object_mut() {
         obj.insert("state".into(), state.into());
+        obj.insert("responsible".into(), responsible.into());
+        obj.insert("restored".into(), acct.restored.into());
+        obj.insert("lost_records".into(), acct.lost_records.into());
+        if let Some(e) = &last_error {
+            obj.insert("last_error".into(), e.clone().into());
+        }
     }
     let summary = tally.json(client, extra);
     if conn.json {
@@ -204,12 +259,25 @@ pub fn send(args: SendArgs) -> i32 {
         Ok(d) => d,
         Err(code) => return code,
     };
+    if args.line_user_id.is_some() && args.channel_id.is_none() {
+        eprintln!("error: --line-user-id needs --channel-id (the LINE channel the ID belongs to)");
+        return EXIT_BAD_INPUT;
+    }
+    if let Some(Err(e)) = args
+        .channel_id
+        .as_deref()
+        .map(repro_line_core::validate::channel_id)
+    {
+        eprintln!("error: --channel-id: {e}");
+        return EXIT_BAD_INPUT;
+    }
     let client = match open_client(&args.conn, None) {
         Ok(c) => c,
         Err(e) => return bad_input(&e),
     };
     let tally = Arc::new(Tally::default());
     tally.listen(&client, false);
+    let lost_records = report_damage(&client, &args.conn);
     let mut calls = vec![Call::SetUserId(args.user_id.clone())];
     if let Some(line) = &args.line_user_id {
         let channel = args.channel_id.as_deref();
@@ -222,7 +290,19 @@ pub fn send(args: SendArgs) -> i32 {
     if let Err(e) = client.apply(&calls, None) {
         return bad_input(&e);
     }
-    finish(&client, &tally, &args.conn, deadline, serde_json::json!({}))
+    let acct = Accounting {
+        restored: client.recovery().restored_calls as u64,
+        enqueued: calls.len() as u64,
+        lost_records,
+    };
+    finish(
+        &client,
+        &tally,
+        &args.conn,
+        deadline,
+        serde_json::json!({}),
+        &acct,
+    )
 }
 
 /// Rows are enqueued in chunks; each chunk and the resume checkpoint are one atomic append.
@@ -235,7 +315,25 @@ pub fn register(args: RegisterArgs) -> i32 {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let rows = match read_register_csv(&args.csv) {
+    // The channel is one flag, not a CSV cell: its error names the flag.
+    if let Err(e) = repro_line_core::validate::channel_id(&args.channel_id) {
+        eprintln!("error: --channel-id: {e}");
+        return EXIT_BAD_INPUT;
+    }
+    // Read once: the bytes are both parsed and hashed, so `--csv <(…)` works and the
+    // checkpoint belongs to exactly this content.
+    let bytes = match std::fs::read(&args.csv) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", args.csv.display());
+            return EXIT_BAD_INPUT;
+        }
+    };
+    if let Err(message) = check_register_csv(&args.csv, &bytes) {
+        eprintln!("{message}");
+        return EXIT_BAD_INPUT;
+    }
+    let rows = match read_register_csv(&args.csv, &bytes) {
         Ok(rows) => rows,
         Err(message) => {
             eprintln!("{message}");
@@ -245,8 +343,7 @@ pub fn register(args: RegisterArgs) -> i32 {
     // Check every row before enqueueing any, so bad input never leaves a half-registered file.
     for (i, (line, user)) in rows.iter().enumerate() {
         let check = repro_line_core::validate::user_id(user)
-            .and_then(|_| repro_line_core::validate::line_user_id(line))
-            .and_then(|_| repro_line_core::validate::channel_id(&args.channel_id));
+            .and_then(|_| repro_line_core::validate::line_user_id(line));
         if let Err(e) = check {
             eprintln!(
                 "{}: row {} (line {}): {e}",
@@ -263,21 +360,38 @@ pub fn register(args: RegisterArgs) -> i32 {
     };
     let tally = Arc::new(Tally::default());
     tally.listen(&client, false);
+    let lost_records = report_damage(&client, &args.conn);
+    let digest = content_digest(&bytes);
+    // Keyed by content (and endpoint, channel): a new export at the same path, an
+    // edited row or another pipe's output starts from row 1.
     let key = format!(
-        "register:{}:{}",
-        std::fs::canonicalize(&args.csv)
-            .unwrap_or_else(|_| args.csv.clone())
-            .display(),
+        "register:v2:{}:{}:{digest}",
+        args.conn.endpoint.trim().trim_end_matches('/'),
         args.channel_id
     );
-    let done_before = client.checkpoint(&key).unwrap_or(0) as usize;
+    // After damage (checkpoints are dropped by the SDK then) nothing is taken as enqueued.
+    let done_before = client.checkpoint(&key).unwrap_or(0).min(rows.len() as u64) as usize;
+    if done_before > 0 {
+        eprintln!(
+            "resumed: rows 1..{done_before} of this content (sha256 {}…) were enqueued by an earlier run; enqueueing rows {}..{}",
+            &digest[..12],
+            done_before + 1,
+            rows.len()
+        );
+    }
     let progress = indicatif::ProgressBar::new(rows.len() as u64);
     progress.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows enqueued {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    progress.set_position(done_before.min(rows.len()) as u64);
+    progress.set_position(done_before as u64);
+    let restored = client.recovery().restored_calls as u64;
     let mut next = done_before;
+    let acct = |next: usize| Accounting {
+        restored,
+        enqueued: 2 * (next - done_before) as u64,
+        lost_records,
+    };
     while next < rows.len() {
         while client.pending_ops() > REGISTER_MAX_PENDING {
             if Instant::now() >= deadline {
@@ -291,7 +405,8 @@ pub fn register(args: RegisterArgs) -> i32 {
                     &tally,
                     &args.conn,
                     deadline,
-                    serde_json::json!({"rows": rows.len(), "enqueued_rows": next}),
+                    serde_json::json!({"rows": rows.len(), "enqueued_rows": next, "resumed_from_row": done_before}),
+                    &acct(next),
                 );
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -303,31 +418,91 @@ pub fn register(args: RegisterArgs) -> i32 {
             .collect();
         if let Err(e) = client.apply(&calls, Some((&key, end as u64))) {
             progress.abandon();
-            eprintln!("cannot enqueue rows {}..{}: {e}", next + 1, end);
-            return EXIT_NOT_DELIVERED;
+            eprintln!(
+                "cannot enqueue rows {}..{}: {e}; delivering what is queued",
+                next + 1,
+                end
+            );
+            let code = finish(
+                &client,
+                &tally,
+                &args.conn,
+                deadline,
+                serde_json::json!({"rows": rows.len(), "enqueued_rows": next, "resumed_from_row": done_before}),
+                &acct(next),
+            );
+            return code.max(EXIT_NOT_DELIVERED);
         }
         next = end;
         progress.set_position(next as u64);
     }
     progress.finish_and_clear();
-    if done_before > 0 {
-        eprintln!("resumed: {done_before} rows were enqueued by an earlier run");
-    }
     finish(
         &client,
         &tally,
         &args.conn,
         deadline,
         serde_json::json!({"rows": rows.len(), "resumed_from_row": done_before}),
+        &acct(next),
     )
 }
 
+/// The rules of `csv validate` (Format 1), from the bulk crate: one rule set, so a file
+/// `register` accepts is one `csv validate` passes (a LINE ID on two user IDs, extra
+/// columns and a repeated header column are refused, each naming its rule).
+fn check_register_csv(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let opts = repro_line_bulk::ValidateOptions {
+        format: repro_line_bulk::FormatChoice::One,
+        sample: 10,
+        ..Default::default()
+    };
+    let report = repro_line_bulk::validate_reader(
+        path,
+        std::io::Cursor::new(bytes.to_vec()),
+        Some(bytes.len() as u64),
+        &opts,
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    if report.errors == 0 {
+        return Ok(());
+    }
+    let mut message = String::new();
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| f.severity == repro_line_bulk::Severity::Error)
+    {
+        message.push_str(&format!(
+            "{}: line {}: {} ({})\n",
+            path.display(),
+            f.line,
+            f.message,
+            f.rule.id()
+        ));
+    }
+    message.push_str(&format!(
+        "{}: {} error(s); nothing was enqueued (`repro-line csv validate {}` lists them all)",
+        path.display(),
+        report.errors,
+        path.display()
+    ));
+    Err(message)
+}
+
+/// SHA-256 of the CSV bytes, hex.
+fn content_digest(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Reads `line_user_id,user_id` rows (either column order; header required).
-fn read_register_csv(path: &PathBuf) -> Result<Vec<(String, String)>, String> {
+fn read_register_csv(path: &Path, bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_path(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .from_reader(bytes);
     let headers = reader
         .headers()
         .map_err(|e| format!("{}: bad header: {e}", path.display()))?

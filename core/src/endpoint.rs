@@ -19,6 +19,14 @@ pub fn batch_url(endpoint: &str) -> Result<String, Error> {
         return Err(invalid("has no host, or has credentials in it"));
     }
     let host = host_of(authority);
+    if host.is_empty() {
+        return Err(invalid("has no host"));
+    }
+    if let Some(port) = port_of(authority) {
+        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(invalid("has an invalid port (a port is 1 to 65535)"));
+        }
+    }
     match scheme.to_ascii_lowercase().as_str() {
         "https" => {}
         "http" if is_loopback(host) => {}
@@ -36,6 +44,15 @@ fn host_of(authority: &str) -> &str {
         return v6.split(']').next().unwrap_or_default();
     }
     authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
+/// The text after the host's `:`, if any (`[::1]:80` → `80`, `[::1]` → none).
+fn port_of(authority: &str) -> Option<&str> {
+    let after_host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => authority,
+    };
+    after_host.rsplit_once(':').map(|(_, p)| p)
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -82,6 +99,11 @@ mod tests {
             "https://",
             "https://user:pw@host",
             "https://h?x=1",
+            "https://127.0.0.1:99999",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:",
+            "https://host:8o",
+            "http://[::1]:70000",
         ] {
             assert!(
                 matches!(batch_url(bad), Err(Error::InvalidConfig(_))),

@@ -121,6 +121,8 @@ pub struct Engine {
     in_flight: Option<(u64, usize)>,
     attempt: u32,
     not_before_ms: u64,
+    /// When the wait until `not_before_ms` was granted (0: unknown).
+    granted_at_ms: u64,
     /// Size of the batch to resend after a retryable failure.
     resend_len: Option<usize>,
     /// After a 413: (max ops per batch, ops still covered by that cap).
@@ -139,16 +141,13 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(cfg: EngineConfig) -> Self {
-        Engine::restore(cfg, Vec::new(), 0, 0)
+        Engine::restore(cfg, Vec::new(), (0, 0, 0))
     }
 
-    /// Rebuilds the engine from recovered entries and the persisted backoff.
-    pub fn restore(
-        cfg: EngineConfig,
-        entries: Vec<Entry>,
-        attempt: u32,
-        not_before_ms: u64,
-    ) -> Self {
+    /// Rebuilds the engine from recovered entries and the persisted backoff
+    /// `(attempt, not_before_ms, granted_at_ms)`.
+    pub fn restore(cfg: EngineConfig, entries: Vec<Entry>, backoff: (u32, u64, u64)) -> Self {
+        let (attempt, not_before_ms, granted_at_ms) = backoff;
         let pending_calls = entries.iter().map(|e| 1 + e.merged.len()).sum();
         let queue: VecDeque<Entry> = entries.into();
         Engine {
@@ -159,6 +158,7 @@ impl Engine {
             in_flight: None,
             attempt,
             not_before_ms,
+            granted_at_ms,
             resend_len: None,
             split: None,
             paused: None,
@@ -195,8 +195,9 @@ impl Engine {
         self.in_flight.is_some()
     }
 
-    pub fn backoff(&self) -> (u32, u64) {
-        (self.attempt, self.not_before_ms)
+    /// `(attempt, not_before_ms, granted_at_ms)`.
+    pub fn backoff(&self) -> (u32, u64, u64) {
+        (self.attempt, self.not_before_ms, self.granted_at_ms)
     }
 
     pub fn has_events(&self) -> bool {
@@ -282,8 +283,12 @@ impl Engine {
         if self.paused.is_some() || self.in_flight.is_some() {
             return Action::Idle;
         }
-        let Some(head) = self.queue.front() else {
+        if self.queue.is_empty() {
             self.flush = false;
+            return Action::Idle;
+        }
+        self.bound_wait(now_ms);
+        let Some(head) = self.queue.front() else {
             return Action::Idle;
         };
         if now_ms < self.not_before_ms {
@@ -362,11 +367,9 @@ impl Engine {
             Verdict::RetryAt { not_before_ms } => {
                 self.attempt = self.attempt.saturating_add(1);
                 self.not_before_ms = not_before_ms;
+                self.granted_at_ms = now_ms;
                 self.resend_len = Some(n);
-                self.journal.push(Record::Backoff {
-                    until_ms: not_before_ms,
-                    attempt: self.attempt,
-                });
+                self.journal_backoff();
             }
             Verdict::Split if n > 1 => {
                 let remaining = self.split.map_or(n, |(_, r)| r.max(n));
@@ -422,10 +425,36 @@ impl Engine {
         if self.attempt != 0 || self.not_before_ms != 0 {
             self.attempt = 0;
             self.not_before_ms = 0;
-            self.journal.push(Record::Backoff {
-                until_ms: 0,
-                attempt: 0,
-            });
+            self.granted_at_ms = 0;
+            self.journal_backoff();
+        }
+    }
+
+    fn journal_backoff(&mut self) {
+        self.journal.push(Record::Backoff {
+            until_ms: self.not_before_ms,
+            attempt: self.attempt,
+            granted_at_ms: self.granted_at_ms,
+        });
+    }
+
+    /// A wait never outlasts what was granted. When the clock is found before the grant
+    /// (it moved backwards) or the wait reaches further than the granted interval from
+    /// now, it is cut to that interval from now, and the cut is journaled. An older
+    /// journal's wait (grant time unknown) is held to the longest grant, Retry-After's cap.
+    fn bound_wait(&mut self, now_ms: u64) {
+        if self.not_before_ms <= now_ms {
+            return;
+        }
+        let interval = match self.granted_at_ms {
+            0 => retry::RETRY_AFTER_CAP_MS + 1,
+            g => self.not_before_ms.saturating_sub(g),
+        };
+        let latest = now_ms.saturating_add(interval);
+        if now_ms < self.granted_at_ms || self.not_before_ms > latest {
+            self.not_before_ms = self.not_before_ms.min(latest);
+            self.granted_at_ms = now_ms;
+            self.journal_backoff();
         }
     }
 

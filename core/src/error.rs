@@ -20,6 +20,20 @@ pub enum Error {
     InsecureEndpoint(String),
     #[error("storage error: {0}")]
     Storage(#[from] StorageError),
+    /// Another client (this process or another) holds the state directory's lock.
+    /// Native only (the web build keeps these messages out of its size budget).
+    #[cfg(feature = "native")]
+    #[error("state dir {dir} is in use by another repro-line client{}; one client per state dir: stop it or use another directory", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    StateDirInUse { dir: String, pid: Option<u32> },
+    /// The state directory holds undelivered calls for another endpoint; they are never sent elsewhere.
+    #[cfg(feature = "native")]
+    #[error("state dir {dir} holds {pending} undelivered calls for endpoint {bound}; they are never sent to {requested}: deliver them with the endpoint they were made for, or use another state dir")]
+    StateDirBoundToEndpoint {
+        dir: String,
+        bound: String,
+        requested: String,
+        pending: usize,
+    },
     #[error("the client has been shut down")]
     ShutDown,
     #[error("internal error: {0}")]

@@ -363,7 +363,9 @@ pub fn id_token_subject(id_token: &str) -> Option<String> {
     struct Subject {
         sub: String,
     }
-    serde_json::from_slice::<Subject>(&bytes).ok().map(|c| c.sub)
+    serde_json::from_slice::<Subject>(&bytes)
+        .ok()
+        .map(|c| c.sub)
 }
 
 /// Unpadded base64url (RFC 4648 §5); `None` on any other character or a bad length.

@@ -17,15 +17,31 @@ use crate::{validate, Error, StorageError};
 const COMPACT_MIN_BYTES: u64 = 1 << 20;
 /// …and larger than this many times the bytes the live queue needs.
 const COMPACT_RATIO: u64 = 4;
+/// A drained queue is compacted once the journal grew this much since the last
+/// compaction, so a small or full disk gets its space back after delivery.
+const DRAINED_COMPACT_GROWTH: u64 = 4 << 10;
 
 /// What recovery found in the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
     /// Ops restored to the queue (after coalescing).
     pub restored_ops: usize,
+    /// Calls restored and not yet reported (each is reported by this client).
+    pub restored_calls: usize,
     /// Byte ranges of the journal that held no valid record and were discarded.
     pub skipped_ranges: usize,
     pub skipped_bytes: usize,
+    /// Accepted records destroyed by damage inside the journal (at least this many;
+    /// a torn last append is not counted: its call was never accepted). Calls in
+    /// them may be lost; any checkpoint is no longer trusted.
+    pub lost_records: usize,
+}
+
+impl RecoveryReport {
+    /// Damage destroyed accepted records: tell the user, calls may be lost.
+    pub fn is_damaged(&self) -> bool {
+        self.lost_records > 0
+    }
 }
 
 /// One SDK call, for [`Session::apply`].
@@ -89,6 +105,12 @@ pub struct Session {
     /// Few keys (one per registered CSV): a Vec is smaller than a map in the wasm build.
     checkpoints: Vec<(String, u64)>,
     recovery: RecoveryReport,
+    /// Journal bytes right after the last compaction (0: none yet).
+    compacted_len: u64,
+    /// See [`Session::hold_done_until_reported`].
+    hold_done: bool,
+    /// `Done` records of reports not yet handed to the app (journaled by `reported`).
+    held_done: Vec<Record>,
 }
 
 impl std::fmt::Debug for Session {
@@ -115,15 +137,22 @@ impl Session {
         let decoded = codec::decode_all(&bytes);
         let recovery = RecoveryReport {
             restored_ops: 0,
+            restored_calls: 0,
             skipped_ranges: decoded.skipped.len(),
             skipped_bytes: decoded.skipped.iter().map(|s| s.len).sum(),
+            lost_records: decoded
+                .skipped
+                .iter()
+                .filter(|s| !s.is_torn_tail(&bytes))
+                .map(|s| s.records_lost(&bytes))
+                .sum(),
         };
         let mut meta = None;
         // Sorted by seq. Ops arrive in seq order and leave mostly from the front, so a deque with
         // binary search replays 10k ops quickly, without BTreeMap's code in the wasm build.
         let mut entries = RecoveredQueue::default();
         let mut max_seq = 0;
-        let mut backoff = (0, 0);
+        let mut backoff = (0, 0, 0);
         let mut checkpoints = Vec::new();
         for record in decoded.records {
             match record {
@@ -164,11 +193,19 @@ impl Session {
                         e.sent = true;
                     }
                 }
-                Record::Backoff { until_ms, attempt } => backoff = (attempt, until_ms),
+                Record::Backoff {
+                    until_ms,
+                    attempt,
+                    granted_at_ms,
+                } => backoff = (attempt, until_ms, granted_at_ms),
                 Record::Checkpoint { key, value } => {
                     set_checkpoint(&mut checkpoints, key, value);
                 }
             }
+        }
+        if recovery.is_damaged() {
+            // A lost Op record may lie behind any checkpoint: progress markers no longer prove anything.
+            checkpoints.clear();
         }
         let fresh = meta.is_none();
         let (device_id, opted_in, user_id) = meta.unwrap_or_else(|| (Uuid::new_v4(), true, None));
@@ -179,7 +216,7 @@ impl Session {
             Vec::new()
         };
         let mut session = Session {
-            engine: Engine::restore(engine_cfg, entries, backoff.0, backoff.1),
+            engine: Engine::restore(engine_cfg, entries, backoff),
             store,
             device_id,
             user_id,
@@ -189,22 +226,29 @@ impl Session {
             rng: seed_from(Uuid::new_v4()),
             unwritten: Vec::new(),
             checkpoints,
-            recovery: RecoveryReport {
-                restored_ops: 0,
-                ..recovery
-            },
+            recovery,
+            compacted_len: 0,
+            hold_done: false,
+            held_done: Vec::new(),
         };
         session.recovery.restored_ops = session.engine.queued_ops();
+        session.recovery.restored_calls = session.engine.pending();
         if fresh || session.recovery.skipped_bytes > 0 {
             // Rewrite now so garbage is not carried forward and the device ID is durable before first use.
             session.compact()?;
         }
-        if session.recovery.skipped_bytes > 0 {
+        if session.recovery.is_damaged() {
+            tracing::error!(
+                lost_records = session.recovery.lost_records,
+                skipped_bytes = session.recovery.skipped_bytes,
+                restored_ops = session.recovery.restored_ops,
+                "repro-line journal was damaged: records were lost; kept every intact op"
+            );
+        } else if session.recovery.skipped_bytes > 0 {
             tracing::warn!(
                 skipped_bytes = session.recovery.skipped_bytes,
-                skipped_ranges = session.recovery.skipped_ranges,
                 restored_ops = session.recovery.restored_ops,
-                "repro-line store held unreadable bytes; kept every intact op"
+                "repro-line journal ended in a torn append; kept every intact op"
             );
         }
         Ok(session)
@@ -427,6 +471,37 @@ impl Session {
         self.engine.take_events()
     }
 
+    /// Reports become at-least-once across a kill: an op leaves the journal only once
+    /// its report was handed to the app. Until the driver calls [`Session::reported`],
+    /// its `Done` record is held back, so a kill in between restores the op, which is
+    /// sent again (answered `duplicate`: same final state) and reported again.
+    /// Without this, a report made just before a kill is never made.
+    pub fn hold_done_until_reported(&mut self) {
+        self.hold_done = true;
+    }
+
+    /// The `Done` records of the events taken so far; give them back to
+    /// [`Session::reported`] once those events reached the app.
+    pub fn take_held_done(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.held_done)
+    }
+
+    /// Journals the removal of ops whose reports reached the app.
+    pub fn reported(&mut self, done: Vec<Record>) {
+        if done.is_empty() {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.unwritten);
+        for record in &done {
+            codec::encode_into(&mut buf, record);
+        }
+        if let Err(e) = self.store.append(&buf) {
+            tracing::warn!(error = %e, "repro-line could not persist delivery progress; will retry");
+            self.unwritten = buf;
+        }
+        self.maybe_compact();
+    }
+
     /// A handle to fsync the store outside any lock (native file store only).
     pub fn syncer(&self) -> Option<Box<dyn crate::store::Syncer>> {
         self.store.syncer()
@@ -466,7 +541,14 @@ impl Session {
         }
         let mut buf = std::mem::take(&mut self.unwritten);
         for record in self.engine.take_journal() {
+            if self.hold_done && matches!(record, Record::Done { .. }) {
+                self.held_done.push(record);
+                continue;
+            }
             codec::encode_into(&mut buf, &record);
+        }
+        if buf.is_empty() {
+            return;
         }
         if let Err(e) = self.store.append(&buf) {
             tracing::warn!(error = %e, "repro-line could not persist delivery progress; will retry");
@@ -475,7 +557,18 @@ impl Session {
     }
 
     fn maybe_compact(&mut self) {
+        if !self.held_done.is_empty() {
+            // The snapshot holds only queued ops: it would drop the held ones' records.
+            return;
+        }
         let len = self.store.byte_len();
+        let drained = self.engine.pending() == 0 && !self.engine.has_in_flight();
+        if drained && len > self.compacted_len + DRAINED_COMPACT_GROWTH {
+            if let Err(e) = self.compact() {
+                tracing::warn!(error = %e, "repro-line journal compaction failed; will retry");
+            }
+            return;
+        }
         if len < COMPACT_MIN_BYTES {
             return;
         }
@@ -492,9 +585,16 @@ impl Session {
         let _ = self.engine.take_journal(); // the snapshot supersedes it
         let mut buf = Vec::new();
         codec::encode_into(&mut buf, &self.meta_record());
-        let (attempt, until_ms) = self.engine.backoff();
+        let (attempt, until_ms, granted_at_ms) = self.engine.backoff();
         if attempt != 0 || until_ms != 0 {
-            codec::encode_into(&mut buf, &Record::Backoff { until_ms, attempt });
+            codec::encode_into(
+                &mut buf,
+                &Record::Backoff {
+                    until_ms,
+                    attempt,
+                    granted_at_ms,
+                },
+            );
         }
         let mut sent_through = None;
         for entry in self.engine.entries() {
@@ -527,6 +627,7 @@ impl Session {
         }
         self.store.replace(&buf)?;
         self.unwritten.clear();
+        self.compacted_len = buf.len() as u64;
         Ok(())
     }
 

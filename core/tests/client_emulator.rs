@@ -277,14 +277,15 @@ fn ops_survive_a_restart_while_the_endpoint_is_down() {
 #[test]
 fn ops_accepted_before_a_drop_are_delivered_by_the_next_client() {
     let dir = tempfile::tempdir().unwrap();
-    let down = emulator("reset_before=1.0");
+    // The same endpoint throughout: queued ops are never sent to another one.
+    let emu = emulator("reset_before=1.0");
     {
         let client =
-            Client::new(config(&down.url(), Storage::Directory(dir.path().into()))).unwrap();
+            Client::new(config(&emu.url(), Storage::Directory(dir.path().into()))).unwrap();
         client.set_user_id("later").unwrap();
         client.set_line_user_id(LINE, None).unwrap();
     }
-    let emu = emulator("");
+    emu.set_faults(Default::default());
     let client = Client::new(config(&emu.url(), Storage::Directory(dir.path().into()))).unwrap();
     // A reset backs off by at most 1 s on the first failure.
     assert_eq!(client.flush(Duration::from_secs(10)), FlushResult::Drained);

@@ -520,3 +520,75 @@ fn a_huge_purge_is_journaled_in_bounded_records() {
     let journal = sim.engine.take_journal();
     assert_eq!(journal.len(), 3, "12,000 seqs in records of at most 5,000");
 }
+
+const YEAR_MS: u64 = 365 * 86_400_000;
+
+/// A device a year ahead got `Retry-After: 3600`; after the clock was corrected the
+/// journaled wait reached a year ahead and nothing was sent (issue 11, item 8).
+#[test]
+fn a_clock_moved_back_waits_at_most_the_granted_interval() {
+    let mut sim = Sim::new(cfg());
+    sim.now += YEAR_MS; // the wrong clock
+    sim.set("u1");
+    let b = sim.next_batch();
+    sim.respond(&b, 429, Some("3600"));
+    let (_, until, granted) = sim.engine.backoff();
+    assert_eq!(granted, sim.now);
+    assert_eq!(until, sim.now + 3_600_001);
+    sim.now -= YEAR_MS; // corrected
+    match sim.engine.poll(sim.now) {
+        Action::WaitUntil(t) => assert_eq!(t, sim.now + 3_600_001, "the hour granted, not a year"),
+        other => panic!("{other:?}"),
+    }
+    // The cut is journaled, so a restart keeps it.
+    let (_, until, granted) = sim.engine.backoff();
+    assert_eq!((until, granted), (sim.now + 3_600_001, sim.now));
+    sim.now += 3_600_001;
+    assert!(matches!(sim.engine.poll(sim.now), Action::Send(_)));
+}
+
+#[test]
+fn a_backoff_is_never_longer_than_its_cap_from_now_even_when_restored() {
+    // A journal from an older version: a backoff a year ahead, grant time unknown.
+    let now = 10 * YEAR_MS;
+    let mut engine = Engine::new(cfg());
+    engine.enqueue(Op {
+        op_id: Uuid::from_u128(1),
+        seq: 1,
+        at_ms: now,
+        kind: OpKind::SetUserId {
+            user_id: "u".into(),
+        },
+    });
+    let entries: Vec<_> = engine.entries().cloned().collect();
+    let mut restored = Engine::restore(cfg(), entries.clone(), (3, now + YEAR_MS, 0));
+    match restored.poll(now) {
+        Action::WaitUntil(t) => assert!(t <= now + 3_600_001, "held to Retry-After's cap"),
+        other => panic!("{other:?}"),
+    }
+    // A backoff of 4 s granted "a year from now": 4 s from now, at most.
+    let mut restored = Engine::restore(cfg(), entries, (3, now + YEAR_MS + 4_000, now + YEAR_MS));
+    assert_eq!(restored.poll(now), Action::WaitUntil(now + 4_000));
+}
+
+#[test]
+fn a_clock_jumping_forward_sends_at_once_and_expiry_drops_are_reported() {
+    let mut sim = Sim::new(cfg());
+    sim.set("u1");
+    let b = sim.next_batch();
+    sim.respond(&b, 503, Some("60"));
+    sim.now += 120_000; // forward past the wait: sent at once
+    assert!(matches!(sim.engine.poll(sim.now), Action::Send(_)));
+    let mut sim = Sim::new(cfg());
+    sim.set("u1");
+    sim.link("u1");
+    sim.now += 8 * 86_400_000; // forward past max_op_age (7 days)
+    assert_eq!(sim.engine.poll(sim.now), Action::Idle);
+    let reports = sim.reports();
+    assert_eq!(reports.len(), 2, "every expired call is reported");
+    assert!(reports.iter().all(|(_, s)| *s
+        == DeliveryStatus::Dropped {
+            reason: DropReason::Expired
+        }));
+    assert_eq!(sim.engine.pending(), 0);
+}

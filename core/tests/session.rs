@@ -225,3 +225,56 @@ fn an_opted_out_device_restores_nothing_even_if_the_purge_was_lost() {
     assert!(!s.opted_in());
     assert_eq!(s.pending_ops(), 0);
 }
+
+fn applied(
+    req: &repro_line_core::session::Request,
+    status: &str,
+) -> repro_line_core::retry::Outcome {
+    let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    let results: Vec<serde_json::Value> = v["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| serde_json::json!({"op_id": o["op_id"], "status": status}))
+        .collect();
+    repro_line_core::retry::Outcome::Response {
+        status: 200,
+        retry_after: None,
+        body: serde_json::to_vec(&serde_json::json!({ "results": results })).unwrap(),
+    }
+}
+
+/// 58 ops acknowledged just before a SIGKILL were applied but never reported after the
+/// restart (issue 11, item 5). An op now leaves the journal only once its report was
+/// handed over, so a kill in between makes it come back and be reported again.
+#[test]
+fn a_report_lost_to_a_kill_is_made_after_the_restart() {
+    let mem = MemoryStore::new();
+    let mut s = open(mem.clone());
+    s.hold_done_until_reported();
+    s.set_user_id(T0, "u1").unwrap();
+    s.set_line_user_id(T0, LINE, None).unwrap();
+    s.request_flush();
+    let Next::Send(req) = s.poll(T0) else {
+        panic!("no request")
+    };
+    s.on_outcome(T0, req.batch_id, &applied(&req, "applied"));
+    assert_eq!(s.take_events().len(), 2, "reported to the driver");
+    drop(s); // killed before the reports reached the app
+
+    let mut s = open(mem.clone());
+    s.hold_done_until_reported();
+    assert_eq!(s.pending_ops(), 2, "both calls come back");
+    s.request_flush();
+    let Next::Send(req) = s.poll(T0 + 1_000) else {
+        panic!("no request")
+    };
+    s.on_outcome(T0 + 1_000, req.batch_id, &applied(&req, "duplicate"));
+    assert_eq!(s.take_events().len(), 2, "reported after the restart");
+    let done = s.take_held_done();
+    s.reported(done); // the app got them
+    drop(s);
+
+    let s = open(mem);
+    assert_eq!(s.pending_ops(), 0, "exactly once without a kill");
+}

@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use repro_line_core::store::file::FileStore;
 use repro_line_core::store::{codec, Record};
 use repro_line_core::{
-    Client, Config, EngineConfig, Error, MemoryStore, Session, Storage, StorageError,
+    Client, Config, EngineConfig, Error, FlushResult, MemoryStore, Session, Storage, StorageError,
 };
 
 const TOKEN: &str = "storage-faults";
@@ -30,12 +30,17 @@ fn line(i: u64) -> String {
 }
 
 /// An endpoint nobody listens on: ops stay queued, so `pending_ops` counts what the store kept.
+/// One for the whole run: a state dir holding ops is bound to its endpoint.
 fn down_endpoint() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(9);
-    format!("http://127.0.0.1:{port}")
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(9);
+        format!("http://127.0.0.1:{port}")
+    })
+    .clone()
 }
 
 fn config(storage: Storage) -> Config {
@@ -434,4 +439,62 @@ fn a_capacity_limited_memory_store_refuses_with_full_and_keeps_accepted_ops() {
     );
     assert_eq!(again.recovery().skipped_bytes, 0);
     assert!(store.snapshot().len() <= 8 * 1024);
+}
+
+/// On a 64 KiB tmpfs every later run failed at enqueue and sent nothing, and a drained
+/// journal was never compacted (issue 11, item 7). Now what is queued is delivered while
+/// new calls are refused, and the drained journal shrinks so calls are accepted again.
+#[test]
+fn a_full_filesystem_still_delivers_and_a_drained_journal_gives_space_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tiny");
+    let mount = match Mount::tmpfs(&dir, "64k") {
+        Ok(m) => m,
+        Err(e) => {
+            println!("SKIPPED 64 KiB tmpfs (needs CAP_SYS_ADMIN): {e}");
+            return;
+        }
+    };
+    let emu = repro_line_emulator::Emulator::start(repro_line_emulator::EmulatorConfig {
+        port: 0,
+        token: TOKEN.into(),
+        faults: "503=1.0,retry_after=1".parse().unwrap(),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut cfg = config(Storage::Directory(dir.clone()));
+    cfg.endpoint = emu.url();
+    cfg.debounce = Duration::from_millis(10);
+    let client = Client::new(cfg).unwrap();
+    client.set_user_id("member-1").unwrap();
+    let mut accepted = 1;
+    let mut i = 0;
+    loop {
+        match client.set_line_user_id(&line(i), None) {
+            Ok(()) => accepted += 1,
+            Err(Error::Storage(StorageError::Full(_))) => break,
+            Err(e) => panic!("call {i}: {e:?}"),
+        }
+        i += 1;
+        assert!(i < 5_000, "the disk never filled");
+    }
+    // The disk stays full; delivery of what was accepted goes on.
+    emu.set_faults(Default::default());
+    assert_eq!(client.flush(Duration::from_secs(30)), FlushResult::Drained);
+    assert_eq!(emu.stats().ops_applied, accepted as u64);
+    let journal = std::fs::metadata(dir.join("journal.log")).unwrap().len();
+    println!("full disk: {accepted} calls delivered; drained journal is {journal} bytes");
+    assert!(
+        journal < 4096,
+        "the drained journal was compacted ({journal} bytes)"
+    );
+    for j in 0..20 {
+        client
+            .set_line_user_id(&line(10_000 + j), None)
+            .expect("space came back");
+    }
+    assert_eq!(client.flush(Duration::from_secs(30)), FlushResult::Drained);
+    drop(client);
+    drop(emu);
+    drop(mount);
 }

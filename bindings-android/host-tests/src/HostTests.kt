@@ -243,15 +243,18 @@ fun main(args: Array<String>) {
     Harness.test("durability: calls queued while the endpoint refuses survive close and reopen") {
         emu.reset()
         val dir = tempDir()
-        val refused = "http://127.0.0.1:${freeClosedPort()}"
+        // Refused connections (reset before reading); the same endpoint throughout, since
+        // a storage dir's queued calls are never sent to another endpoint.
+        emu.setFaults("reset_before=1.0")
         val first = ReproLineCore()
-        first.setup(config(dir, endpoint = refused))
+        first.setup(config(dir))
         first.setUserId("durable-user")
         first.linkLineID(L1)
         val outcome = first.flushBlocking(1_500)
-        assertEq<FlushOutcome>(FlushOutcome.TimedOut(2uL), outcome, "flush against a closed port")
+        assertEq<FlushOutcome>(FlushOutcome.TimedOut(2uL), outcome, "flush while every request is refused")
         val deviceId = first.deviceId
         first.close()
+        emu.setFaults("")
         assertEq(emptyList<String>(), emu.users(), "nothing reached the emulator")
 
         val second = ReproLineCore()
@@ -357,6 +360,25 @@ fun main(args: Array<String>) {
         check(failures[0] is ReproLineException.UserIdNotSet) { "${failures[0]}" }
         assertEq("later", orphan.userId, "later calls still replayed")
         orphan.close()
+    }
+
+    Harness.test("one client per storage dir: a second one gets StateDirInUse, nothing is lost") {
+        emu.reset()
+        val dir = tempDir()
+        val first = ReproLine(config(dir, debounceMs = 60_000))
+        first.setUserId("lock-user")
+        val e = assertThrows<ReproLineException.StateDirInUse>("second client on the same dir") {
+            ReproLine(config(dir)).close()
+        }
+        check(e.message!!.contains(dir.path) && e.message!!.contains("pid ${ProcessHandle.current().pid()}")) { e.message!! }
+        first.setLineUserId(L1, null)
+        first.close()
+        val second = ReproLine(config(dir))
+        assertEq(2uL, second.pendingOps(), "the first client's calls, once")
+        assertEq<FlushOutcome>(FlushOutcome.Drained, second.flush(10_000uL), "flush by the next owner")
+        assertEq(listOf(LinkRow(CHANNEL, L1, "lock-user")), emu.links(), "links")
+        assertEq(2L, emu.stats()["ops_applied"], "each call applied once")
+        second.close()
     }
 
     Harness.test("a Rust panic surfaces as ReproLineException.Internal, not a crash") {

@@ -1966,6 +1966,16 @@ enum ReproLineError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      */
     case Internal(message: String)
     
+    /**
+     * Another client (in this process or another) holds the storage directory.
+     */
+    case StateDirInUse(message: String)
+    
+    /**
+     * The storage directory holds undelivered calls for another endpoint.
+     */
+    case StateDirBoundToEndpoint(message: String)
+    
 
     
 
@@ -2035,6 +2045,14 @@ public struct FfiConverterTypeReproLineError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
+        case 11: return .StateDirInUse(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 12: return .StateDirBoundToEndpoint(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
 
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -2066,6 +2084,10 @@ public struct FfiConverterTypeReproLineError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(9))
         case .Internal(_ /* message is ignored*/):
             writeInt(&buf, Int32(10))
+        case .StateDirInUse(_ /* message is ignored*/):
+            writeInt(&buf, Int32(11))
+        case .StateDirBoundToEndpoint(_ /* message is ignored*/):
+            writeInt(&buf, Int32(12))
 
         
         }

@@ -2,6 +2,7 @@
 //! runtime and reqwest (rustls). Calls lock the session, append one record to
 //! the store and wake the thread; they never wait for the network.
 
+mod state_dir;
 mod transport;
 
 pub use transport::tls_client_config;
@@ -14,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::engine::{EngineConfig, Event};
+use crate::retry::Outcome;
 use crate::session::{Call, Next, RecoveryReport, Session};
 use crate::store::file::FileStore;
 use crate::store::{MemoryStore, Store};
@@ -22,7 +24,9 @@ use crate::{endpoint, Error, PauseReason};
 /// Where the queue lives.
 #[derive(Debug, Clone)]
 pub enum Storage {
-    /// A directory holding the journal (created if missing). Use the app's private files dir.
+    /// A directory holding the journal (created 0700 if missing). Use the app's private files
+    /// dir. One client at a time (`Error::StateDirInUse`), bound to the endpoint its queued
+    /// calls were made for (`Error::StateDirBoundToEndpoint`).
     Directory(PathBuf),
     /// In memory: for tests; clones share content, so a "restart" can reuse it.
     Memory(MemoryStore),
@@ -120,6 +124,15 @@ impl std::fmt::Debug for Config {
 /// Keep it quick; a panic inside is caught and logged.
 pub trait DeliveryListener: Send + Sync {
     fn on_event(&self, event: &Event);
+
+    /// Start-up found the journal damaged (`report.is_damaged()`): calls may have been
+    /// lost. Called once, on the first listener set, on the caller's thread.
+    fn on_recovery(&self, _report: &RecoveryReport) {}
+
+    /// A request failed for a new reason (`DNS: …`, `TLS handshake failed: …`,
+    /// `HTTP 404 from URL`); the calls stay queued. Called before the pause or
+    /// retry it causes is reported, once per change of reason.
+    fn on_request_failed(&self, _error: &str) {}
 }
 
 impl<F: Fn(&Event) + Send + Sync> DeliveryListener for F {
@@ -150,11 +163,18 @@ struct Shared {
     /// Interrupts an in-flight request at shutdown (its ops stay queued and are resent later).
     stopping: tokio::sync::Notify,
     listener: RwLock<Option<Arc<dyn DeliveryListener>>>,
+    /// Reports made before any listener was set (a restored op can be answered
+    /// before the app registers one); the first listener gets them.
+    unheard: Mutex<Vec<Event>>,
+    /// The damage report still owed to the first listener.
+    recovery_unreported: AtomicBool,
     token: RwLock<String>,
     /// Set by calls after an append; the driver fsyncs and clears it.
     dirty: AtomicBool,
     stop: AtomicBool,
     requests: AtomicU64,
+    /// Why the last request failed (cleared by a success), for `Client::last_error`.
+    last_error: Mutex<Option<String>>,
     /// Set while the driver works under the session lock (a poll or a batch's outcome),
     /// which takes far longer than a call's append: callers then sleep rather than spin.
     driver_in_session: AtomicBool,
@@ -194,6 +214,9 @@ impl Shared {
 pub struct Client {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Held until shutdown (or drop): released once the delivery thread has stopped and
+    /// nothing more can be written, so the next client may open the dir.
+    state_dir: Mutex<Option<state_dir::StateDir>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -209,14 +232,22 @@ impl Client {
     pub fn new(config: Config) -> Result<Client, Error> {
         let engine_cfg = config.engine_config()?;
         let url = endpoint::batch_url(&config.endpoint)?;
-        if config.sdk_token.trim().is_empty() {
-            return Err(Error::InvalidConfig("sdk_token is empty".into()));
-        }
+        check_token(&config.sdk_token)?;
+        // The lock comes first: nothing in the directory is read or written without it.
+        let state_dir = match &config.storage {
+            Storage::Directory(dir) => Some(state_dir::StateDir::acquire(dir)?),
+            Storage::Memory(_) => None,
+        };
         let store: Box<dyn Store> = match &config.storage {
             Storage::Directory(dir) => Box::new(FileStore::open(dir)?),
             Storage::Memory(m) => Box::new(m.clone()),
         };
-        let session = Session::open(engine_cfg, config.default_channel_id.clone(), store)?;
+        let mut session = Session::open(engine_cfg, config.default_channel_id.clone(), store)?;
+        session.hold_done_until_reported();
+        if let Some(d) = &state_dir {
+            d.bind_endpoint(&url, session.pending_ops())?;
+        }
+        let recovery_damaged = session.recovery().is_damaged();
         let http = transport::Http::new(url, &config)?;
         let shared = Arc::new(Shared {
             session: Mutex::new(session),
@@ -224,10 +255,13 @@ impl Client {
             wake: tokio::sync::Notify::new(),
             stopping: tokio::sync::Notify::new(),
             listener: RwLock::new(None),
+            unheard: Mutex::new(Vec::new()),
+            recovery_unreported: AtomicBool::new(recovery_damaged),
             token: RwLock::new(config.sdk_token.clone()),
             dirty: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             requests: AtomicU64::new(0),
+            last_error: Mutex::new(None),
             dispatching: AtomicUsize::new(0),
             driver_in_session: AtomicBool::new(false),
         });
@@ -239,6 +273,7 @@ impl Client {
         Ok(Client {
             shared,
             thread: Mutex::new(Some(thread)),
+            state_dir: Mutex::new(state_dir),
         })
     }
 
@@ -281,6 +316,16 @@ impl Client {
         self.shared.session().checkpoint(key)
     }
 
+    /// Why the last request failed, e.g. `DNS: …`, `TLS handshake failed: …` or
+    /// `HTTP 404 from https://…/v1/identity/batch`; `None` once a request succeeds.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// HTTP requests sent since this client started.
     pub fn requests_sent(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
@@ -309,20 +354,43 @@ impl Client {
         self.shared.session().recovery().clone()
     }
 
-    /// Registers the listener (replacing any previous one).
+    /// Registers the listener (replacing any previous one). The first listener also
+    /// gets, on this thread, a damage report from start-up and the reports made before it.
     pub fn set_listener(&self, listener: Arc<dyn DeliveryListener>) {
-        *self
+        if self
+            .shared
+            .recovery_unreported
+            .swap(false, Ordering::AcqRel)
+        {
+            let report = self.recovery();
+            if catch_unwind(AssertUnwindSafe(|| listener.on_recovery(&report))).is_err() {
+                tracing::error!("repro-line delivery listener panicked; continuing");
+            }
+        }
+        let mut slot = self
             .shared
             .listener
             .write()
-            .unwrap_or_else(|e| e.into_inner()) = Some(listener);
+            .unwrap_or_else(|e| e.into_inner());
+        // Under the write lock, so the driver cannot buffer an event after this drain.
+        let unheard = std::mem::take(
+            &mut *self
+                .shared
+                .unheard
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for event in &unheard {
+            if catch_unwind(AssertUnwindSafe(|| listener.on_event(event))).is_err() {
+                tracing::error!("repro-line delivery listener panicked; continuing");
+            }
+        }
+        *slot = Some(listener);
     }
 
     /// Uses a new SDK token from now on and resumes delivery after `AuthFailed`.
     pub fn set_sdk_token(&self, token: &str) -> Result<(), Error> {
-        if token.trim().is_empty() {
-            return Err(Error::InvalidConfig("sdk_token is empty".into()));
-        }
+        check_token(token)?;
         *self.shared.token.write().unwrap_or_else(|e| e.into_inner()) = token.to_owned();
         self.shared.session().resume();
         self.shared.wake.notify_one();
@@ -358,7 +426,8 @@ impl Client {
     }
 
     /// Flushes for up to `timeout`, then stops the delivery thread. Undelivered ops stay in the
-    /// store for the next start. Later calls return `Error::ShutDown`.
+    /// store for the next start, and the state dir is released for the next client. Later calls
+    /// return `Error::ShutDown`.
     pub fn shutdown(&self, timeout: Duration) -> FlushResult {
         let result = self.flush(timeout);
         self.stop_thread();
@@ -376,6 +445,10 @@ impl Client {
         if let Some(s) = self.shared.session().syncer() {
             let _ = s.sync();
         }
+        self.state_dir
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 
     fn call(&self, f: impl FnOnce(&mut Session, u64) -> Result<(), Error>) -> Result<(), Error> {
@@ -459,6 +532,32 @@ fn drive(shared: Arc<Shared>, http: transport::Http) {
                         // Do not make the app wait a request timeout at exit: the batch is resent next start.
                         _ = shared.stopping.notified() => break,
                     };
+                    let failure = match &outcome {
+                        Outcome::Network { message, .. } => Some(message.clone()),
+                        Outcome::Response { status: 200, .. } => None,
+                        Outcome::Response { status, .. } => {
+                            Some(format!("HTTP {status} from {}", http.url()))
+                        }
+                    };
+                    let changed = {
+                        let mut last = shared.last_error.lock().unwrap_or_else(|e| e.into_inner());
+                        let changed = failure.is_some() && *last != failure;
+                        *last = failure.clone();
+                        changed
+                    };
+                    if let Some(message) = failure.filter(|_| changed) {
+                        // Each new reason once, not every retry of the same one.
+                        let listener = shared.listener.read().ok().and_then(|l| l.clone());
+                        if let Some(l) = listener {
+                            if catch_unwind(AssertUnwindSafe(|| l.on_request_failed(&message)))
+                                .is_err()
+                            {
+                                tracing::error!(
+                                    "repro-line delivery listener panicked; continuing"
+                                );
+                            }
+                        }
+                    }
                     let events = shared.as_driver(|s| {
                         s.on_outcome(now_ms(), request.batch_id, &outcome);
                         take_events(&shared, s)
@@ -499,22 +598,50 @@ fn sync_store(shared: &Shared) {
     }
 }
 
-/// Takes the session's events, counting them as in dispatch (under the session lock).
-fn take_events(shared: &Shared, session: &mut Session) -> Vec<Event> {
-    let events = session.take_events();
-    shared.dispatching.fetch_add(events.len(), Ordering::AcqRel);
-    events
+/// Reports kept for a listener not yet set (one queue's worth).
+const MAX_UNHEARD: usize = 10_000;
+
+/// Events taken from the session, with the `Done` records to journal once they reached the app.
+struct Taken {
+    events: Vec<Event>,
+    done: Vec<crate::store::Record>,
 }
 
-/// Hands events to the listener, then wakes `flush` waiters: a flush that returns has had its reports delivered.
-fn dispatch(shared: &Shared, events: Vec<Event>) {
+/// Takes the session's events, counting them as in dispatch (under the session lock).
+fn take_events(shared: &Shared, session: &mut Session) -> Taken {
+    let events = session.take_events();
+    shared.dispatching.fetch_add(events.len(), Ordering::AcqRel);
+    Taken {
+        events,
+        done: session.take_held_done(),
+    }
+}
+
+/// Hands events to the listener, journals that they were reported, then wakes `flush`
+/// waiters: a flush that returns has had its reports delivered.
+fn dispatch(shared: &Shared, taken: Taken) {
+    let Taken { events, done } = taken;
     if events.is_empty() {
+        if !done.is_empty() {
+            shared.session().reported(done);
+        }
         return;
     }
-    let listener = shared.listener.read().ok().and_then(|l| l.clone());
-    for event in &events {
-        log_event(event);
-        if let Some(l) = &listener {
+    let guard = shared.listener.read().unwrap_or_else(|e| e.into_inner());
+    let listener = guard.clone();
+    if listener.is_none() {
+        let mut unheard = shared.unheard.lock().unwrap_or_else(|e| e.into_inner());
+        for event in &events {
+            log_event(event);
+        }
+        // Bounded: an app that never sets a listener must not grow without limit.
+        let room = MAX_UNHEARD.saturating_sub(unheard.len());
+        unheard.extend(events.iter().take(room).cloned());
+    }
+    drop(guard);
+    if let Some(l) = &listener {
+        for event in &events {
+            log_event(event);
             if catch_unwind(AssertUnwindSafe(|| l.on_event(event))).is_err() {
                 tracing::error!("repro-line delivery listener panicked; continuing");
             }
@@ -522,7 +649,8 @@ fn dispatch(shared: &Shared, events: Vec<Event>) {
     }
     {
         // Under the session lock, so a waiter cannot check between the decrement and its wait.
-        let _session = shared.session();
+        let mut session = shared.session();
+        session.reported(done);
         shared.dispatching.fetch_sub(events.len(), Ordering::AcqRel);
     }
     shared.progress.notify_all();
@@ -535,6 +663,20 @@ fn log_event(event: &Event) {
         }
         Event::State(s) => tracing::warn!(state = ?s, "repro-line delivery state changed"),
     }
+}
+
+/// The token travels in an HTTP header: a control character (a pasted `\n`) could never
+/// be sent, so it would be retried forever. Refused at once instead.
+fn check_token(token: &str) -> Result<(), Error> {
+    if token.trim().is_empty() {
+        return Err(Error::InvalidConfig("sdk_token is empty".into()));
+    }
+    if !token.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(Error::InvalidConfig(
+            "sdk_token must be printable ASCII without spaces or control characters (it is sent in the X-Repro-Token header)".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn now_ms() -> u64 {

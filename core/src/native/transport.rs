@@ -56,6 +56,10 @@ impl Http {
         })
     }
 
+    pub(super) fn url(&self) -> &str {
+        &self.url
+    }
+
     pub(super) async fn send(&self, token: &str, request: &Request) -> Outcome {
         let result = self
             .client
@@ -108,9 +112,42 @@ impl Http {
 
 fn network(e: &reqwest::Error) -> Outcome {
     // reqwest errors carry the URL but never headers, so the token cannot leak through them.
-    tracing::debug!(error = %e, "batch request failed");
+    let message = describe(e);
+    tracing::debug!(error = %message, "batch request failed");
     Outcome::Network {
         timeout: e.is_timeout(),
-        message: e.to_string(),
+        message,
     }
+}
+
+/// The whole error chain, led by what failed: `DNS: …`, `TLS handshake failed: …`,
+/// `connect: …`, `timeout: …` (reqwest's own message stops at "error sending request").
+fn describe(e: &reqwest::Error) -> String {
+    let mut chain = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !chain.contains(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        source = s.source();
+    }
+    let lower = chain.to_ascii_lowercase();
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if lower.contains("dns error") || lower.contains("failed to lookup") {
+        "DNS"
+    } else if lower.contains("tls")
+        || lower.contains("certificate")
+        || lower.contains("corrupt message")
+        || lower.contains("handshake")
+    {
+        "TLS handshake failed"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "network"
+    };
+    format!("{kind}: {chain}")
 }

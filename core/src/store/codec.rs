@@ -63,6 +63,37 @@ pub struct Skipped {
     pub len: usize,
 }
 
+impl Skipped {
+    /// A range at the end holding one frame that runs past the end: the last append
+    /// was cut short (power loss, or a write that never returned). Its call was never
+    /// accepted, so nothing is lost. Any other range is damage to accepted records.
+    pub fn is_torn_tail(&self, bytes: &[u8]) -> bool {
+        if self.offset + self.len != bytes.len() {
+            return false;
+        }
+        let range = &bytes[self.offset..];
+        if range.len() < HEADER_LEN {
+            return MAGIC.starts_with(&range[..range.len().min(2)]);
+        }
+        let len = u32::from_le_bytes([range[2], range[3], range[4], range[5]]) as usize;
+        range[..2] == MAGIC && len <= MAX_PAYLOAD && HEADER_LEN + len > range.len()
+    }
+
+    /// Records this damaged range held, at least: the frame headers still
+    /// recognisable in it, and never fewer than one.
+    pub fn records_lost(&self, bytes: &[u8]) -> usize {
+        let range = &bytes[self.offset..self.offset + self.len];
+        let headers = range
+            .windows(HEADER_LEN)
+            .filter(|w| {
+                w[..2] == MAGIC
+                    && u32::from_le_bytes([w[2], w[3], w[4], w[5]]) as usize <= MAX_PAYLOAD
+            })
+            .count();
+        headers.max(1)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Decoded {
     pub records: Vec<Record>,

@@ -15,6 +15,10 @@ use crate::StorageError;
 
 const LOG_NAME: &str = "journal.log";
 const TMP_NAME: &str = "journal.log.tmp";
+/// Space held back so a full disk can still be compacted: compaction writes a new
+/// file before the old one is gone, which a disk with no free block refuses.
+const RESERVE_NAME: &str = "journal.reserve";
+const RESERVE_BYTES: usize = 8 << 10;
 
 pub struct FileStore {
     dir: PathBuf,
@@ -41,20 +45,52 @@ impl FileStore {
         };
         fs::create_dir_all(&dir).map_err(open_err)?;
         let path = dir.join(LOG_NAME);
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
+        let file = private(OpenOptions::new().read(true).append(true).create(true))
             .open(&path)
             .map_err(open_err)?;
         let len = file.metadata().map_err(open_err)?.len();
         // A leftover temp file is an interrupted compaction; the log is still whole.
         let _ = fs::remove_file(dir.join(TMP_NAME));
-        Ok(FileStore { dir, file, len })
+        let store = FileStore { dir, file, len };
+        store.ensure_reserve();
+        Ok(store)
     }
 
     pub fn path(&self) -> PathBuf {
         self.dir.join(LOG_NAME)
+    }
+
+    /// Best effort: a disk too full for the reserve simply has none until space comes back.
+    fn ensure_reserve(&self) {
+        let path = self.dir.join(RESERVE_NAME);
+        if fs::metadata(&path).is_ok_and(|m| m.len() == RESERVE_BYTES as u64) {
+            return;
+        }
+        let written = private(OpenOptions::new().write(true).create(true).truncate(true))
+            .open(&path)
+            .and_then(|mut f| f.write_all(&[0u8; RESERVE_BYTES]));
+        if written.is_err() {
+            let _ = fs::remove_file(&path);
+        }
+    }
+
+    fn write_snapshot(&mut self, bytes: &[u8]) -> std::io::Result<File> {
+        let tmp = self.dir.join(TMP_NAME);
+        let result = (|| -> std::io::Result<File> {
+            let mut f =
+                private(OpenOptions::new().write(true).create(true).truncate(true)).open(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            fs::rename(&tmp, self.path())?;
+            if let Ok(d) = File::open(&self.dir) {
+                let _ = d.sync_all();
+            }
+            private(OpenOptions::new().read(true).append(true)).open(self.path())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
     }
 }
 
@@ -83,27 +119,24 @@ impl Store for FileStore {
     }
 
     fn replace(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
-        let tmp = self.dir.join(TMP_NAME);
-        let result = (|| -> std::io::Result<File> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            fs::rename(&tmp, self.path())?;
-            if let Ok(d) = File::open(&self.dir) {
-                let _ = d.sync_all();
+        let mut result = self.write_snapshot(bytes);
+        if result
+            .as_ref()
+            .is_err_and(|e| e.raw_os_error() == Some(ENOSPC))
+        {
+            // The disk is full: give up the reserve, which makes room for the snapshot.
+            if fs::remove_file(self.dir.join(RESERVE_NAME)).is_ok() {
+                result = self.write_snapshot(bytes);
             }
-            OpenOptions::new().read(true).append(true).open(self.path())
-        })();
+        }
         match result {
             Ok(file) => {
                 self.file = file;
                 self.len = bytes.len() as u64;
+                self.ensure_reserve();
                 Ok(())
             }
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                Err(storage_error(e))
-            }
+            Err(e) => Err(storage_error(e)),
         }
     }
 
@@ -119,10 +152,22 @@ impl Store for FileStore {
     }
 }
 
+/// The journal holds user IDs and LINE IDs: owner-only (0600) on Unix.
+fn private(o: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o
+}
+
 /// ENOSPC is `Full` wherever it happens (append or compaction); anything else is `Write`.
+const ENOSPC: i32 = 28;
+
 fn storage_error(e: std::io::Error) -> StorageError {
     match e.raw_os_error() {
-        Some(28) => StorageError::Full(e.to_string()),
+        Some(ENOSPC) => StorageError::Full(e.to_string()),
         _ => StorageError::write(e),
     }
 }

@@ -39,10 +39,13 @@ pub enum Record {
     Sent {
         through: u64,
     },
-    /// The head batch failed `attempt` times; do not send before `until_ms`.
+    /// The head batch failed `attempt` times; do not send before `until_ms`. The wait
+    /// was granted at `granted_at_ms` (0: unknown, an older journal), so a clock that
+    /// moves backwards never stretches it beyond `until_ms - granted_at_ms` from now.
     Backoff {
         until_ms: u64,
         attempt: u32,
+        granted_at_ms: u64,
     },
     /// An app-level progress marker stored atomically with the calls it covers.
     Checkpoint {

@@ -15,6 +15,8 @@ const MERGED: u8 = 4;
 const SENT: u8 = 5;
 const BACKOFF: u8 = 6;
 const CHECKPOINT: u8 = 7;
+/// `BACKOFF` plus the time the wait was granted (older journals hold `BACKOFF`).
+const BACKOFF_GRANTED: u8 = 8;
 
 const SET_USER_ID: u8 = 1;
 const LINK: u8 = 2;
@@ -99,10 +101,15 @@ pub(super) fn encode(buf: &mut Vec<u8>, record: &Record) {
             buf.push(SENT);
             put_u64(buf, *through);
         }
-        Record::Backoff { until_ms, attempt } => {
-            buf.push(BACKOFF);
+        Record::Backoff {
+            until_ms,
+            attempt,
+            granted_at_ms,
+        } => {
+            buf.push(BACKOFF_GRANTED);
             put_u64(buf, *until_ms);
             put_u64(buf, u64::from(*attempt));
+            put_u64(buf, *granted_at_ms);
         }
         Record::Checkpoint { key, value } => {
             buf.push(CHECKPOINT);
@@ -186,6 +193,12 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Record> {
         BACKOFF => Record::Backoff {
             until_ms: r.u64()?,
             attempt: u32::try_from(r.u64()?).ok()?,
+            granted_at_ms: 0,
+        },
+        BACKOFF_GRANTED => Record::Backoff {
+            until_ms: r.u64()?,
+            attempt: u32::try_from(r.u64()?).ok()?,
+            granted_at_ms: r.u64()?,
         },
         CHECKPOINT => Record::Checkpoint {
             key: r.string()?,
@@ -304,12 +317,28 @@ mod tests {
             Record::Backoff {
                 until_ms: 0,
                 attempt: u32::MAX,
+                granted_at_ms: 1 << 42,
             },
             Record::Checkpoint {
                 key: "register:/x.csv:1".into(),
                 value: 2000,
             },
         ]
+    }
+
+    #[test]
+    fn an_older_backoff_record_decodes_with_an_unknown_grant_time() {
+        let mut buf = vec![BACKOFF];
+        put_u64(&mut buf, 5_000);
+        put_u64(&mut buf, 3);
+        assert_eq!(
+            decode(&buf),
+            Some(Record::Backoff {
+                until_ms: 5_000,
+                attempt: 3,
+                granted_at_ms: 0
+            })
+        );
     }
 
     #[test]

@@ -2955,6 +2955,16 @@ sealed class ReproLineException(message: String): kotlin.Exception(message) {
      */
         class Internal(message: String) : ReproLineException(message)
         
+    /**
+     * Another client (in this process or another) holds the storage directory.
+     */
+        class StateDirInUse(message: String) : ReproLineException(message)
+        
+    /**
+     * The storage directory holds undelivered calls for another endpoint.
+     */
+        class StateDirBoundToEndpoint(message: String) : ReproLineException(message)
+        
 
     companion object ErrorHandler : UniffiRustCallStatusErrorHandler<ReproLineException> {
         override fun lift(error_buf: RustBuffer.ByValue): ReproLineException = FfiConverterTypeReproLineError.lift(error_buf)
@@ -2978,6 +2988,8 @@ public object FfiConverterTypeReproLineError : FfiConverterRustBuffer<ReproLineE
             8 -> ReproLineException.Storage(FfiConverterString.read(buf))
             9 -> ReproLineException.ShutDown(FfiConverterString.read(buf))
             10 -> ReproLineException.Internal(FfiConverterString.read(buf))
+            11 -> ReproLineException.StateDirInUse(FfiConverterString.read(buf))
+            12 -> ReproLineException.StateDirBoundToEndpoint(FfiConverterString.read(buf))
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
         
@@ -3027,6 +3039,14 @@ public object FfiConverterTypeReproLineError : FfiConverterRustBuffer<ReproLineE
             }
             is ReproLineException.Internal -> {
                 buf.putInt(10)
+                Unit
+            }
+            is ReproLineException.StateDirInUse -> {
+                buf.putInt(11)
+                Unit
+            }
+            is ReproLineException.StateDirBoundToEndpoint -> {
+                buf.putInt(12)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
