@@ -32,6 +32,22 @@ if [ ! -x /usr/bin/time ]; then # peak RSS comes from GNU time
     || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 fi
 
+# Runs "$@" and prints its wall time in seconds (output discarded, exit code ignored).
+secs() {
+  local t0 t1
+  t0=$(date +%s%N)
+  "$@" > /dev/null 2>&1 || true
+  t1=$(date +%s%N)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'
+}
+best_of_3() {
+  local best="" t
+  for _ in 1 2 3; do
+    t=$(secs "$@")
+    if [ -z "$best" ] || awk -v x="$t" -v y="$best" 'BEGIN { exit !(x < y) }'; then best=$t; fi
+  done
+  echo "$best"
+}
 # A CP932 file of TRANSCODE_MB: $1 = plain (line_user_id,user_id with Japanese
 # user IDs: valid once transcoded) or export (member_id,LINE ID,名前).
 gen_cp932() {
@@ -93,22 +109,6 @@ fi
 BYTES=$(stat -c %s "$FILE")
 cat "$FILE" > /dev/null # into the page cache
 
-# Runs "$@" and prints its wall time in seconds (output discarded, exit code ignored).
-secs() {
-  local t0 t1
-  t0=$(date +%s%N)
-  "$@" > /dev/null 2>&1 || true
-  t1=$(date +%s%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'
-}
-best_of_3() {
-  local best="" t
-  for _ in 1 2 3; do
-    t=$(secs "$@")
-    if [ -z "$best" ] || awk -v x="$t" -v y="$best" 'BEGIN { exit !(x < y) }'; then best=$t; fi
-  done
-  echo "$best"
-}
 mbps() { awk -v b="$BYTES" -v s="$1" 'BEGIN { printf "%.0f", b / 1e6 / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 

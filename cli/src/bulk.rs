@@ -378,9 +378,17 @@ fn resolve_date(t: &KeyTarget, now: i64) -> Result<Date, Error> {
     }
 }
 
-fn object_key(t: &KeyTarget, file: &std::path::Path) -> Result<String, Error> {
+/// The time and the date folder, worked out once per command.
+fn when(t: &KeyTarget) -> Result<(i64, Date), Error> {
     let now = now_secs(t)?;
-    let date = resolve_date(t, now)?;
+    Ok((now, resolve_date(t, now)?))
+}
+
+fn object_key(
+    t: &KeyTarget,
+    (now, date): (i64, Date),
+    file: &std::path::Path,
+) -> Result<String, Error> {
     let name = s3::upload_name(file, t.keep_name, now.max(0) as u64)?;
     s3::object_key(&KeySpec {
         app_id: &t.app_id,
@@ -393,7 +401,7 @@ fn object_key(t: &KeyTarget, file: &std::path::Path) -> Result<String, Error> {
 
 fn key(a: KeyArgs) -> Result<i32, Error> {
     s3::check_bucket(&a.bucket)?;
-    let key = object_key(&a.target, &a.file)?;
+    let key = object_key(&a.target, when(&a.target)?, &a.file)?;
     println!("{}", s3::s3_uri(&a.bucket, &key));
     Ok(0)
 }
@@ -504,8 +512,9 @@ fn upload(a: UploadArgs) -> Result<i32, Error> {
 /// One key per file, no two alike (Repro may skip or double a file whose key repeats).
 fn unique_keys(a: &UploadArgs) -> Result<Vec<String>, Error> {
     let mut keys: Vec<String> = Vec::with_capacity(a.files.len());
+    let when = when(&a.target)?;
     for file in &a.files {
-        let mut key = object_key(&a.target, file)?;
+        let mut key = object_key(&a.target, when, file)?;
         let mut tries = 0;
         while keys.contains(&key) {
             if a.target.keep_name || tries > 8 {
@@ -514,7 +523,7 @@ fn unique_keys(a: &UploadArgs) -> Result<Vec<String>, Error> {
                     file.display()
                 )));
             }
-            key = object_key(&a.target, file)?;
+            key = object_key(&a.target, when, file)?;
             tries += 1;
         }
         keys.push(key);
