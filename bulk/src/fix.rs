@@ -305,7 +305,10 @@ impl Rejects {
 
 struct FixSink {
     conflicted: HashSet<IdKey, FixedState>,
-    seen: HashSet<IdKey, FixedState>,
+    /// The validator's duplicate lines (sorted), and how far the writer got:
+    /// no hash set of every ID here, which cost more than the rest of the pass.
+    duplicate_lines: Vec<u64>,
+    next_duplicate: usize,
     parts: Parts,
     rejects: Rejects,
     pending: Vec<Rule>,
@@ -320,6 +323,18 @@ struct FixSink {
 }
 
 impl FixSink {
+    /// Records arrive in line order, as the duplicate lines are.
+    fn is_duplicate(&mut self, line: u64) -> bool {
+        while self
+            .duplicate_lines
+            .get(self.next_duplicate)
+            .is_some_and(|&d| d < line)
+        {
+            self.next_duplicate += 1;
+        }
+        self.duplicate_lines.get(self.next_duplicate) == Some(&line)
+    }
+
     fn handle(&mut self, r: &Record<'_>) -> Result<(), Error> {
         if r.blank {
             self.blank += 1;
@@ -330,8 +345,8 @@ impl FixSink {
         if rules.is_empty() {
             match r.key {
                 Some(k) if self.conflicted.contains(&k) => rules.push(Rule::LineUserIdConflict),
-                Some(k) => {
-                    if self.seen.insert(k) {
+                Some(_) => {
+                    if !self.is_duplicate(r.line) {
                         self.rows_written += 1;
                         return self.parts.write_row(r.raw);
                     }
@@ -438,7 +453,7 @@ pub fn fix_file(input: &Path, opts: &FixOptions) -> Result<FixReport, Error> {
         None => input,
     };
 
-    let check = validate_file(
+    let mut check = validate_file(
         source,
         &ValidateOptions {
             format: opts.format,
@@ -471,10 +486,10 @@ pub fn fix_file(input: &Path, opts: &FixOptions) -> Result<FixReport, Error> {
     let file = File::open(source).map_err(read_err)?;
     let mut reader = BlockReader::new(file);
     let mut buf = vec![0u8; DEFAULT_BLOCK_SIZE];
-    let hasher = FixedState::with_seed(0x0f1e);
     let mut sink = FixSink {
         conflicted: check.conflicted.iter().copied().collect::<HashSet<_, _>>(),
-        seen: HashSet::with_hasher(hasher),
+        duplicate_lines: std::mem::take(&mut check.duplicate_lines),
+        next_duplicate: 0,
         parts: Parts {
             stem: stem.clone(),
             limit: opts.split_bytes,
@@ -599,6 +614,25 @@ mod tests {
         );
         let check = validate_file(&out, &Default::default()).unwrap();
         assert!(check.valid && check.warnings == 0, "{check:?}");
+    }
+
+    #[test]
+    fn drops_every_repeat_including_odd_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        let odd = "U4AF4980629A1B2C3D4E5F60718293A4B"; // passes the rule, not lowercase hex
+        let data = format!("line_user_id\n{A}\n{odd}\n{A}\n{odd}\n{B}\n{A}\n\n{odd}\n");
+        std::fs::write(&input, data).unwrap();
+        let out = dir.path().join("o.csv");
+        let r = fix_file(&input, &FixOptions::new(out.clone())).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            format!("line_user_id\n{A}\n{odd}\n{B}\n")
+        );
+        assert_eq!(
+            (r.duplicates_dropped, r.rows_written, r.rejected),
+            (4, 3, 0)
+        );
     }
 
     #[test]

@@ -96,6 +96,10 @@ pub struct Report {
     pub findings_truncated: bool,
     #[serde(skip)]
     pub conflicted: Vec<IdKey>,
+    /// With `collect_conflicts`: the lines of every `line_user_id.duplicate`
+    /// (the repeats, not the first sighting), in order, for `csv fix`.
+    #[serde(skip)]
+    pub duplicate_lines: Vec<u64>,
 }
 
 impl Report {
@@ -661,6 +665,14 @@ pub fn validate_reader(
     for f in &late {
         findings.count(f);
     }
+    let duplicate_lines = if opts.collect_conflicts {
+        late.iter()
+            .filter(|f| f.rule == Rule::LineUserIdDuplicate)
+            .map(|f| f.line)
+            .collect()
+    } else {
+        Vec::new()
+    };
 
     if let Some(path) = &opts.errors_out {
         write_errors_out(path, findings.spill.take(), &late)?;
@@ -668,7 +680,7 @@ pub fn validate_reader(
     let sample_max = findings.sample_max;
     let sample = merge_sorted(std::mem::take(&mut findings.sample), late, sample_max);
     let elapsed = started.elapsed();
-    Ok(build_report(
+    let mut report = build_report(
         path,
         header_format,
         header_ending,
@@ -678,7 +690,9 @@ pub fn validate_reader(
         sample,
         elapsed,
         conflicted,
-    ))
+    );
+    report.duplicate_lines = duplicate_lines;
+    Ok(report)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -718,6 +732,7 @@ fn build_report(
         findings: sample,
         findings_total: f.total,
         conflicted,
+        duplicate_lines: Vec::new(),
     }
 }
 
