@@ -10,12 +10,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use foldhash::fast::FixedState;
 use serde::Serialize;
 
+use crate::convert::{prepare, rereadable, Conversion, ConvertOptions};
+use crate::outputs::{check_distinct, AtomicFile, Named, Pending};
 use crate::rules::{Finding, Rule, Severity, MAX_FILE_BYTES};
 use crate::scan::{detect_bom, Format, FormatChoice, IdKey, Record, ScanConfig, Scanner, Sink};
 use crate::validate::{validate_file, BlockReader, ValidateOptions, DEFAULT_BLOCK_SIZE};
@@ -32,6 +33,8 @@ pub struct FixOptions {
     /// Largest part, header included (default 500,000,000 bytes).
     pub split_bytes: u64,
     pub format: FormatChoice,
+    /// Transcoding and column mapping before the fix.
+    pub convert: ConvertOptions,
 }
 
 impl FixOptions {
@@ -41,6 +44,7 @@ impl FixOptions {
             rejects: None,
             split_bytes: MAX_FILE_BYTES,
             format: FormatChoice::Auto,
+            convert: ConvertOptions::default(),
         }
     }
 }
@@ -66,12 +70,31 @@ pub struct FixReport {
     pub rejects_file: Option<PathBuf>,
     /// Rejected rows per rule.
     pub rejected_by_rule: BTreeMap<String, u64>,
+    /// Warnings the validator gave the input (rows kept), per rule.
+    pub warnings_by_rule: BTreeMap<String, u64>,
     pub parts: Vec<Part>,
+    /// The first stage, when it ran (`--from-encoding`, column mapping, or an
+    /// input that can be read only once).
+    pub conversion: Option<Conversion>,
 }
 
 impl FixReport {
     pub fn summary(&self) -> String {
         let mut s = String::new();
+        if let Some(c) = &self.conversion {
+            if let Some(enc) = c.from_encoding {
+                s.push_str(&format!(
+                    "transcoded {:.1} MB from {} to UTF-8 in {:.2} s ({:.0} MB/s)\n",
+                    c.bytes_in as f64 / 1e6,
+                    enc.name(),
+                    c.elapsed_s,
+                    c.mb_per_s
+                ));
+            }
+            if !c.columns.is_empty() {
+                s.push_str(&format!("columns: {}\n", c.columns.join(", ")));
+            }
+        }
         for p in &self.parts {
             s.push_str(&format!(
                 "wrote {} (Format {}, {} rows, {:.1} MB)\n",
@@ -141,35 +164,22 @@ fn with_suffix(stem: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
-}
-
 /// Output parts, each under the limit and each starting with the header.
+/// They are renamed into place only when the whole input has been read.
 struct Parts {
     stem: PathBuf,
     limit: u64,
     header: Vec<u8>,
-    current: Option<(BufWriter<File>, Part)>,
-    done: Vec<Part>,
+    current: Option<(AtomicFile, Part)>,
+    done: Vec<(Pending, Part)>,
 }
 
 impl Parts {
     fn open_next(&mut self) -> Result<(), Error> {
         self.close()?;
-        let path = with_suffix(&self.stem, &format!(".part-{:03}.csv", self.done.len() + 1));
-        let file = File::create(&path).map_err(|source| Error::Write {
-            path: path.clone(),
-            source,
-        })?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        w.write_all(&self.header).map_err(|source| Error::Write {
-            path: path.clone(),
-            source,
-        })?;
+        let path = part_path(&self.stem, self.done.len() + 1);
+        let mut w = AtomicFile::create(&path)?;
+        w.write_all(&self.header)?;
         self.current = Some((
             w,
             Part {
@@ -191,12 +201,8 @@ impl Parts {
             self.open_next()?;
         }
         if let Some((w, p)) = &mut self.current {
-            w.write_all(raw)
-                .and_then(|_| w.write_all(b"\n"))
-                .map_err(|source| Error::Write {
-                    path: p.path.clone(),
-                    source,
-                })?;
+            w.write_all(raw)?;
+            w.write_all(b"\n")?;
             p.bytes += need;
             p.rows += 1;
         }
@@ -204,38 +210,48 @@ impl Parts {
     }
 
     fn close(&mut self) -> Result<(), Error> {
-        if let Some((mut w, p)) = self.current.take() {
-            w.flush().map_err(|source| Error::Write {
-                path: p.path.clone(),
-                source,
-            })?;
-            self.done.push(p);
+        if let Some((w, p)) = self.current.take() {
+            self.done.push((w.close()?, p));
         }
         Ok(())
     }
 
-    /// A single part becomes OUT itself.
+    /// Renames the parts into place; a single part becomes OUT itself.
     fn finish(mut self, out: &Path) -> Result<Vec<Part>, Error> {
         if self.current.is_none() && self.done.is_empty() {
             self.open_next()?; // header only
         }
         self.close()?;
-        if self.done.len() == 1 {
-            let mut p = self.done.remove(0);
-            std::fs::rename(&p.path, out).map_err(|source| Error::Write {
-                path: out.to_path_buf(),
-                source,
-            })?;
-            p.path = out.to_path_buf();
-            return Ok(vec![p]);
+        let single = self.done.len() == 1;
+        let mut parts = Vec::with_capacity(self.done.len());
+        for (pending, mut p) in self.done {
+            if single {
+                p.path = out.to_path_buf();
+            }
+            pending.persist(&p.path)?;
+            parts.push(p);
         }
-        Ok(self.done)
+        Ok(parts)
     }
+}
+
+fn part_path(stem: &Path, n: usize) -> PathBuf {
+    with_suffix(stem, &format!(".part-{n:03}.csv"))
+}
+
+/// If `p` is named like a part (`….part-NNN.csv`), the part of `stem` with that number.
+fn part_twin(stem: &Path, p: &Path) -> Option<PathBuf> {
+    let name = p.file_name()?.to_str()?;
+    let digits = name.strip_suffix(".csv")?.rsplit_once(".part-")?.1;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(with_suffix(stem, &format!(".part-{digits}.csv")))
 }
 
 struct Rejects {
     path: PathBuf,
-    w: Option<BufWriter<File>>,
+    w: Option<AtomicFile>,
 }
 
 impl Rejects {
@@ -246,14 +262,9 @@ impl Rejects {
         raw: &[u8],
         truncated: bool,
     ) -> Result<(), Error> {
-        let werr = |source| Error::Write {
-            path: self.path.clone(),
-            source,
-        };
         if self.w.is_none() {
-            let file = File::create(&self.path).map_err(werr)?;
-            let mut w = BufWriter::new(file);
-            w.write_all(b"line,rules,record\n").map_err(werr)?;
+            let mut w = AtomicFile::create(&self.path)?;
+            w.write_all(b"line,rules,record\n")?;
             self.w = Some(w);
         }
         if let Some(w) = &mut self.w {
@@ -270,18 +281,15 @@ impl Rejects {
                 row.extend_from_slice("…[cut at 64 KiB]".as_bytes());
             }
             row.extend_from_slice(b"\"\n");
-            w.write_all(&row).map_err(werr)?;
+            w.write_all(&row)?;
         }
         Ok(())
     }
 
     fn finish(self) -> Result<bool, Error> {
         match self.w {
-            Some(mut w) => {
-                w.flush().map_err(|source| Error::Write {
-                    path: self.path.clone(),
-                    source,
-                })?;
+            Some(w) => {
+                w.commit()?;
                 Ok(true)
             }
             None => {
@@ -297,7 +305,10 @@ impl Rejects {
 
 struct FixSink {
     conflicted: HashSet<IdKey, FixedState>,
-    seen: HashSet<IdKey, FixedState>,
+    /// The validator's duplicate lines (sorted), and how far the writer got:
+    /// no hash set of every ID here, which cost more than the rest of the pass.
+    duplicate_lines: Vec<u64>,
+    next_duplicate: usize,
     parts: Parts,
     rejects: Rejects,
     pending: Vec<Rule>,
@@ -312,6 +323,18 @@ struct FixSink {
 }
 
 impl FixSink {
+    /// Records arrive in line order, as the duplicate lines are.
+    fn is_duplicate(&mut self, line: u64) -> bool {
+        while self
+            .duplicate_lines
+            .get(self.next_duplicate)
+            .is_some_and(|&d| d < line)
+        {
+            self.next_duplicate += 1;
+        }
+        self.duplicate_lines.get(self.next_duplicate) == Some(&line)
+    }
+
     fn handle(&mut self, r: &Record<'_>) -> Result<(), Error> {
         if r.blank {
             self.blank += 1;
@@ -322,8 +345,8 @@ impl FixSink {
         if rules.is_empty() {
             match r.key {
                 Some(k) if self.conflicted.contains(&k) => rules.push(Rule::LineUserIdConflict),
-                Some(k) => {
-                    if self.seen.insert(k) {
+                Some(_) => {
+                    if !self.is_duplicate(r.line) {
                         self.rows_written += 1;
                         return self.parts.write_row(r.raw);
                     }
@@ -367,6 +390,35 @@ impl Sink for FixSink {
     }
 }
 
+/// No output may be the input or another output, parts included
+/// (`csv fix o.part-001.csv -o o.csv` would overwrite its input with part 1).
+fn check_outputs(input: &Path, out: &Path, stem: &Path, rejects: &Path) -> Result<(), Error> {
+    let inputs = [Named::new("input", input)];
+    check_distinct(
+        &inputs,
+        &[Named::new("-o", out), Named::new("--rejects", rejects)],
+    )?;
+    for (flag, p) in [("input", input), ("--rejects", rejects)] {
+        if let Some(twin) = part_twin(stem, p) {
+            let part = [Named::new("part", &twin)];
+            let named = [Named::new(flag, p)];
+            let r = if flag == "input" {
+                check_distinct(&named, &part)
+            } else {
+                check_distinct(&[], &[Named::new(flag, p), part[0]])
+            };
+            r.map_err(|_| {
+                Error::Usage(format!(
+                    "{flag} {} is where `-o {}` puts a part when it splits; it would be overwritten: write the output elsewhere",
+                    p.display(),
+                    out.display()
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// Fixes `input` into `opts.out` (or its parts).
 pub fn fix_file(input: &Path, opts: &FixOptions) -> Result<FixReport, Error> {
     if opts.split_bytes < MIN_SPLIT_BYTES || opts.split_bytes > MAX_FILE_BYTES {
@@ -380,21 +432,34 @@ pub fn fix_file(input: &Path, opts: &FixOptions) -> Result<FixReport, Error> {
         .rejects
         .clone()
         .unwrap_or_else(|| with_suffix(&stem, ".rejects.csv"));
-    for p in [&opts.out, &rejects_path] {
-        if same_file(input, p) {
-            return Err(Error::Usage(format!(
-                "{} is the input file; write the output elsewhere",
-                p.display()
-            )));
-        }
-    }
+    check_outputs(input, &opts.out, &stem, &rejects_path)?;
 
-    let check = validate_file(
-        input,
+    // Exports to convert, and inputs that can be read only once, go through a
+    // temporary UTF-8 copy beside the output first (the fixer reads twice).
+    let needs_copy = opts.convert.from_encoding.is_some()
+        || opts.convert.columns.is_some()
+        || !rereadable(input);
+    let prepared = if needs_copy {
+        let dir = match opts.out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Some(prepare(input, &dir, &opts.convert)?)
+    } else {
+        None
+    };
+    let source: &Path = match &prepared {
+        Some(p) => &p.path,
+        None => input,
+    };
+
+    let mut check = validate_file(
+        source,
         &ValidateOptions {
             format: opts.format,
             sample: 0,
             collect_conflicts: true,
+            scan_oversized: true,
             ..Default::default()
         },
     )?;
@@ -418,13 +483,13 @@ pub fn fix_file(input: &Path, opts: &FixOptions) -> Result<FixReport, Error> {
         path: input.to_path_buf(),
         source,
     };
-    let file = File::open(input).map_err(read_err)?;
+    let file = File::open(source).map_err(read_err)?;
     let mut reader = BlockReader::new(file);
     let mut buf = vec![0u8; DEFAULT_BLOCK_SIZE];
-    let hasher = FixedState::with_seed(0x0f1e);
     let mut sink = FixSink {
         conflicted: check.conflicted.iter().copied().collect::<HashSet<_, _>>(),
-        seen: HashSet::with_hasher(hasher),
+        duplicate_lines: std::mem::take(&mut check.duplicate_lines),
+        next_duplicate: 0,
         parts: Parts {
             stem: stem.clone(),
             limit: opts.split_bytes,
@@ -504,7 +569,14 @@ pub fn fix_file(input: &Path, opts: &FixOptions) -> Result<FixReport, Error> {
         rejected: sink.rejected,
         rejects_file: wrote_rejects.then_some(rejects_path),
         rejected_by_rule: sink.rejected_by_rule,
+        warnings_by_rule: check
+            .counts
+            .iter()
+            .filter(|(r, _)| Rule::from_id(r).is_some_and(|r| r.severity() == Severity::Warning))
+            .map(|(r, n)| (r.clone(), *n))
+            .collect(),
         parts,
+        conversion: prepared.map(|p| p.report),
     })
 }
 
@@ -542,6 +614,25 @@ mod tests {
         );
         let check = validate_file(&out, &Default::default()).unwrap();
         assert!(check.valid && check.warnings == 0, "{check:?}");
+    }
+
+    #[test]
+    fn drops_every_repeat_including_odd_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        let odd = "U4AF4980629A1B2C3D4E5F60718293A4B"; // passes the rule, not lowercase hex
+        let data = format!("line_user_id\n{A}\n{odd}\n{A}\n{odd}\n{B}\n{A}\n\n{odd}\n");
+        std::fs::write(&input, data).unwrap();
+        let out = dir.path().join("o.csv");
+        let r = fix_file(&input, &FixOptions::new(out.clone())).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            format!("line_user_id\n{A}\n{odd}\n{B}\n")
+        );
+        assert_eq!(
+            (r.duplicates_dropped, r.rows_written, r.rejected),
+            (4, 3, 0)
+        );
     }
 
     #[test]

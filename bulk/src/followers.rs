@@ -160,11 +160,8 @@ pub fn fetch_followers(
         return Err(Error::Usage("the channel access token is empty".into()));
     }
     let base = opts.api_base.trim_end_matches('/');
-    if !(base.starts_with("https://") || base.starts_with("http://")) {
-        return Err(Error::Usage(format!(
-            "--api-base {base:?}: expected an http(s) URL"
-        )));
-    }
+    // The token goes in a header: https unless loopback, refused before connecting.
+    crate::s3::check_endpoint_url("--api-base", base)?;
     let url = format!("{base}/v2/bot/followers/ids");
     let werr = |source| Error::Write {
         path: opts.out.clone(),

@@ -8,8 +8,10 @@
 //! - [`followers`]: pages through the LINE follower IDs;
 //! - [`reconcile`]: users × followers → deliverable / blocked lists.
 
+pub mod convert;
 pub mod fix;
 pub mod followers;
+pub mod outputs;
 pub mod reconcile;
 pub mod rules;
 pub mod s3;

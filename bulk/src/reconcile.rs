@@ -17,11 +17,14 @@ use std::time::Instant;
 use foldhash::fast::FixedState;
 use serde::Serialize;
 
+use crate::outputs::{check_distinct, Named};
 use crate::rules::{Finding, Severity, MAX_FILE_BYTES};
 use crate::scan::{
     check_header, detect_bom, Format, FormatChoice, IdKey, Record, ScanConfig, Scanner, Sink,
 };
-use crate::validate::{partition, BlockReader, DEFAULT_BLOCK_SIZE, PARTITIONS as PARTS};
+use crate::validate::{
+    partition, validate_file, BlockReader, ValidateOptions, DEFAULT_BLOCK_SIZE, PARTITIONS as PARTS,
+};
 use crate::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -66,6 +69,16 @@ pub struct ReconcileReport {
     pub outputs: Vec<PathBuf>,
     /// Outputs over Repro's 500 MB limit: split them with `csv fix`.
     pub oversized: Vec<PathBuf>,
+    /// Outputs `csv validate` would call invalid (exit 1).
+    pub invalid_outputs: Vec<InvalidOutput>,
+}
+
+/// An output that would fail `csv validate`, with its errors per rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvalidOutput {
+    pub file: PathBuf,
+    pub errors: u64,
+    pub counts: std::collections::BTreeMap<String, u64>,
 }
 
 impl ReconcileReport {
@@ -86,6 +99,18 @@ impl ReconcileReport {
                 "\nNOTE {} is over 500 MB: split it with `repro-line csv fix {} -o OUT.csv --split-mb 500`",
                 o.display(),
                 o.display()
+            ));
+        }
+        for o in &self.invalid_outputs {
+            let by: Vec<String> = o.counts.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+            s.push_str(&format!(
+                "\nINVALID {} would fail `repro-line csv validate` ({} error(s): {}); Repro would reject it. \
+                 A LINE ID with two user IDs in --users is a conflict: fix the users file, or run \
+                 `repro-line csv fix {} -o FIXED.csv` to move those rows aside",
+                o.file.display(),
+                o.errors,
+                by.join(", "),
+                o.file.display()
             ));
         }
         if self.skipped > 0 {
@@ -471,6 +496,17 @@ pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport, Error> {
             "pattern 1 writes two files: pass --blocked-out FILE for the blocked list".into(),
         ));
     }
+    let mut outs = vec![Named::new("-o", &opts.out)];
+    if let Some(b) = &opts.blocked_out {
+        outs.push(Named::new("--blocked-out", b));
+    }
+    check_distinct(
+        &[
+            Named::new("--users", &opts.users),
+            Named::new("--followers", &opts.followers),
+        ],
+        &outs,
+    )?;
     let mut fs = FollowerSink {
         set: Followers::new(),
         skips: Skips {
@@ -530,6 +566,32 @@ pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport, Error> {
     let mut examples = follower_skips.examples;
     examples.extend(us.skips.examples);
     examples.truncate(EXAMPLES);
+    // What `csv validate` would say of each output (a LINE ID on two user IDs
+    // in --users makes a conflict): the import would reject such a file.
+    let mut invalid_outputs = Vec::new();
+    for (p, _) in &outputs {
+        let check = validate_file(
+            p,
+            &ValidateOptions {
+                sample: EXAMPLES,
+                max_bytes: u64::MAX,
+                ..Default::default()
+            },
+        )?;
+        if !check.valid {
+            invalid_outputs.push(InvalidOutput {
+                file: p.clone(),
+                errors: check.errors,
+                counts: check
+                    .counts
+                    .into_iter()
+                    .filter(|(r, _)| {
+                        crate::Rule::from_id(r).is_some_and(|r| r.severity() == Severity::Error)
+                    })
+                    .collect(),
+            });
+        }
+    }
     let oversized = outputs
         .iter()
         .filter(|(_, b)| *b > MAX_FILE_BYTES)
@@ -546,6 +608,7 @@ pub fn reconcile(opts: &ReconcileOptions) -> Result<ReconcileReport, Error> {
         elapsed_s: started.elapsed().as_secs_f64(),
         outputs: outputs.into_iter().map(|(p, _)| p).collect(),
         oversized,
+        invalid_outputs,
     })
 }
 

@@ -48,10 +48,11 @@ pub enum Rule {
     UserIdEmpty,
     UserIdTooLong,
     UserIdControl,
+    UserIdWhitespace,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 18] = [
+    pub const ALL: [Rule; 19] = [
         Rule::FileEmpty,
         Rule::FileTooLarge,
         Rule::FileNoRows,
@@ -70,6 +71,7 @@ impl Rule {
         Rule::UserIdEmpty,
         Rule::UserIdTooLong,
         Rule::UserIdControl,
+        Rule::UserIdWhitespace,
     ];
 
     pub fn id(self) -> &'static str {
@@ -92,6 +94,7 @@ impl Rule {
             Rule::UserIdEmpty => "user_id.empty",
             Rule::UserIdTooLong => "user_id.too_long",
             Rule::UserIdControl => "user_id.control",
+            Rule::UserIdWhitespace => "user_id.whitespace",
         }
     }
 
@@ -100,7 +103,8 @@ impl Rule {
             Rule::FileNoRows
             | Rule::LineUserIdNotLowerHex
             | Rule::LineUserIdDuplicate
-            | Rule::UserIdEmpty => Severity::Warning,
+            | Rule::UserIdEmpty
+            | Rule::UserIdWhitespace => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -119,13 +123,14 @@ impl Rule {
             Rule::CsvQuote => "RFC 4180 quoting broken: a quote inside an unquoted field, text after a closing quote, or a quoted field that never closes.",
             Rule::LineEndingInconsistent => "A row ends with CRLF where the header ends with LF, or the other way round (`csv fix` normalises to LF).",
             Rule::LineUserIdEmpty => "`line_user_id` is empty; it is required.",
-            Rule::LineUserIdInvalid => "`line_user_id` is not `U` followed by 32 ASCII letters or digits (33 characters).",
+            Rule::LineUserIdInvalid => "`line_user_id` is not `U` followed by 32 ASCII letters or digits (33 characters); the message says when it looks like a display name or an @-ID.",
             Rule::LineUserIdNotLowerHex => "`line_user_id` passes the rule but is not `U` + 32 lowercase hex digits, the form LINE issues: likely mangled.",
             Rule::LineUserIdDuplicate => "The same `line_user_id` (with the same `user_id`) is already on an earlier line (`csv fix` drops the repeat).",
             Rule::LineUserIdConflict => "The same `line_user_id` is on an earlier line with a different `user_id`: which one is right cannot be known.",
             Rule::UserIdEmpty => "Format 1 row with an empty `user_id`: the LINE ID is imported without a user ID (broadcast only).",
             Rule::UserIdTooLong => "`user_id` is over 191 characters (Unicode scalar values, not bytes).",
             Rule::UserIdControl => "`user_id` contains a control character (including a line break inside quotes).",
+            Rule::UserIdWhitespace => "`user_id` starts or ends with a space (ASCII or full-width); Repro keeps it, so it will not match the user ID your app sets.",
         }
     }
 

@@ -18,6 +18,10 @@ use serde::Serialize;
 use crate::Error;
 
 pub const DEFAULT_BUCKET: &str = "repro-data-store";
+/// The date folder is the upload day in Japan, where Repro runs the import.
+pub const DEFAULT_TIMEZONE: &str = "Asia/Tokyo";
+/// S3's limit on an object key, in UTF-8 bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
 /// Used when neither `--region`, `AWS_REGION`/`AWS_DEFAULT_REGION` nor the
 /// profile names one.
 pub const DEFAULT_REGION: &str = "ap-northeast-1";
@@ -53,11 +57,15 @@ pub struct Date {
 }
 
 impl Date {
-    /// `YYYY-MM-DD`, a real calendar date.
+    /// `YYYY-MM-DD` or `YYYY/MM/DD` (the key's own form), a real calendar date.
     pub fn parse(s: &str) -> Result<Date, Error> {
-        let bad = || Error::Usage(format!("--date {s:?}: expected YYYY-MM-DD, a real date"));
+        let bad = || {
+            Error::Usage(format!(
+                "--date {s:?}: expected YYYY-MM-DD or YYYY/MM/DD, a real date"
+            ))
+        };
         let b = s.as_bytes();
-        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        if b.len() != 10 || !(b[4] == b'-' || b[4] == b'/') || b[7] != b[4] {
             return Err(bad());
         }
         let num = |r: std::ops::Range<usize>| -> Result<u32, Error> {
@@ -83,6 +91,23 @@ impl Date {
         Date::from_unix(unix_now())
     }
 
+    /// The calendar date at `unix_secs` in the IANA time zone `tz` (e.g. `Asia/Tokyo`).
+    pub fn in_time_zone(unix_secs: i64, tz: &str) -> Result<Date, Error> {
+        let zone = jiff::tz::TimeZone::get(tz).map_err(|e| {
+            Error::Usage(format!(
+                "--timezone {tz:?}: not a time zone name like Asia/Tokyo or UTC ({e})"
+            ))
+        })?;
+        let ts = jiff::Timestamp::from_second(unix_secs)
+            .map_err(|e| Error::Usage(format!("time {unix_secs}: {e}")))?;
+        let d = zone.to_datetime(ts).date();
+        Ok(Date {
+            year: i32::from(d.year()),
+            month: d.month() as u32,
+            day: d.day() as u32,
+        })
+    }
+
     /// `yyyy/mm/dd`
     pub fn key_path(&self) -> String {
         format!("{:04}/{:02}/{:02}", self.year, self.month, self.day)
@@ -95,11 +120,18 @@ impl std::fmt::Display for Date {
     }
 }
 
-fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs()
+}
+
+/// `--now`: an RFC 3339 time (tests pin the clock with it) → Unix seconds.
+pub fn parse_now(s: &str) -> Result<i64, Error> {
+    s.parse::<jiff::Timestamp>()
+        .map(|t| t.as_second())
+        .map_err(|e| Error::Usage(format!("--now {s:?}: expected an RFC 3339 time ({e})")))
 }
 
 fn days_in_month(y: i32, m: u32) -> u32 {
@@ -133,6 +165,13 @@ pub fn check_file_name(name: &str) -> Result<(), Error> {
     }
     if name.chars().any(char::is_control) {
         return bad("control characters are not allowed");
+    }
+    // Characters a URL or a shell would take for something else: the key
+    // would not be the name Repro's import reads.
+    if let Some(c) = name.chars().find(|c| matches!(c, '?' | '#' | '%' | '\\')) {
+        return bad(&format!(
+            "{c:?} is not allowed in an S3 import file name; rename the file"
+        ));
     }
     match name.strip_suffix(".csv") {
         Some(stem) if !stem.is_empty() && stem != "." && stem != ".." => Ok(()),
@@ -194,23 +233,60 @@ pub fn object_key(spec: &KeySpec<'_>) -> Result<String, Error> {
     repro_line_core::validate::channel_id(spec.channel_id)
         .map_err(|e| Error::Usage(format!("--channel-id: {e}")))?;
     check_file_name(spec.file_name)?;
-    Ok(format!(
+    let key = format!(
         "{}/line_user_id/{}/{}/{}/{}",
         spec.app_id,
         spec.channel_id,
         spec.date.key_path(),
         spec.import_type.dir(),
         spec.file_name
-    ))
+    );
+    if key.len() > MAX_KEY_BYTES {
+        return Err(Error::Usage(format!(
+            "the S3 key would be {} bytes; S3 allows at most {MAX_KEY_BYTES}: use a shorter file name",
+            key.len()
+        )));
+    }
+    Ok(key)
+}
+
+/// S3's bucket naming rules: 3–63 characters, lowercase letters, digits, `.`
+/// and `-`, starting and ending with a letter or digit.
+pub fn check_bucket(bucket: &str) -> Result<(), Error> {
+    let b = bucket.as_bytes();
+    let ok = (3..=63).contains(&b.len())
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.last().is_some_and(u8::is_ascii_alphanumeric);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "--bucket {bucket:?}: not an S3 bucket name (3-63 lowercase letters, digits, `.` or `-`)"
+        )))
+    }
 }
 
 pub fn s3_uri(bucket: &str, key: &str) -> String {
     format!("s3://{bucket}/{key}")
 }
 
+/// The SDK's rule for any URL that carries credentials: https unless the host
+/// is loopback. Checked before anything connects.
+pub fn check_endpoint_url(flag: &str, url: &str) -> Result<(), Error> {
+    match repro_line_core::endpoint::batch_url(url) {
+        Ok(_) => Ok(()),
+        Err(repro_line_core::Error::InsecureEndpoint(_)) => Err(Error::Usage(format!(
+            "{flag} {url}: credentials would go in cleartext; use https (http only on loopback: 127.0.0.1, ::1, localhost)"
+        ))),
+        Err(e) => Err(Error::Usage(format!("{flag} {url}: {e}"))),
+    }
+}
+
 /// The name to upload `local` as: its own name, checked, with the unique
 /// suffix unless `keep_name`.
-pub fn upload_name(local: &Path, keep_name: bool) -> Result<String, Error> {
+pub fn upload_name(local: &Path, keep_name: bool, unix_secs: u64) -> Result<String, Error> {
     let name = local
         .file_name()
         .and_then(|n| n.to_str())
@@ -219,7 +295,7 @@ pub fn upload_name(local: &Path, keep_name: bool) -> Result<String, Error> {
     Ok(if keep_name {
         name.to_string()
     } else {
-        unique_name(name, unix_now(), &random_hex6())
+        unique_name(name, unix_secs, &random_hex6())
     })
 }
 
@@ -336,6 +412,16 @@ pub fn upload_file(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<UploadOutcome, Error> {
     let started = std::time::Instant::now();
+    check_bucket(&opts.bucket)?;
+    // Credentials and the file go to this URL: never in cleartext off loopback.
+    if let Some(url) = &opts.endpoint_url {
+        check_endpoint_url("--endpoint-url", url)?;
+    }
+    for var in ["AWS_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"] {
+        if let Some(url) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+            check_endpoint_url(var, &url)?;
+        }
+    }
     let read_err = |source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -458,7 +544,7 @@ mod tests {
             "24-01-01",
             "2024-00-10",
             "2024-01-32",
-            "2024/01/01",
+            "2024/01-01",
             "+024-01-01",
         ] {
             assert!(Date::parse(bad).is_err(), "{bad}");
@@ -523,17 +609,17 @@ mod tests {
         let h = random_hex6();
         assert_eq!(h.len(), 6);
         assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
-        let n = upload_name(Path::new("/tmp/x/users.csv"), false).unwrap();
+        let n = upload_name(Path::new("/tmp/x/users.csv"), false, 0).unwrap();
         assert!(
             n.starts_with("users-")
                 && n.ends_with(".csv")
                 && n.len() == "users-hhmmss-abcdef.csv".len()
         );
         assert_eq!(
-            upload_name(Path::new("users.csv"), true).unwrap(),
+            upload_name(Path::new("users.csv"), true, 0).unwrap(),
             "users.csv"
         );
-        assert!(upload_name(Path::new("my users.csv"), true).is_err());
+        assert!(upload_name(Path::new("my users.csv"), true, 0).is_err());
     }
 
     #[test]

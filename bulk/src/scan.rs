@@ -650,6 +650,10 @@ impl Scanner {
                 if n == 0 || n > MAX_USER_ID_CHARS {
                     return None;
                 }
+                // Spaces around the user_id earn a warning: the full check does it.
+                if d[34] == b' ' || d[33 + n] == b' ' {
+                    return None;
+                }
                 let i = 34 + n;
                 if i >= d.len() {
                     return None;
@@ -1025,8 +1029,9 @@ fn check_line_user_id<S: Sink>(line: u64, v: &FieldView<'_>, sink: &mut S) -> Op
             Rule::LineUserIdInvalid,
             v.shown(),
             format!(
-                "a LINE user ID is U followed by 32 ASCII letters or digits; this is {} characters",
-                v.chars
+                "a LINE user ID is U followed by 32 ASCII letters or digits; this is {} characters{}",
+                v.chars,
+                looks_like(v.value)
             ),
         ));
         return None;
@@ -1043,6 +1048,25 @@ fn check_line_user_id<S: Sink>(line: u64, v: &FieldView<'_>, sink: &mut S) -> Op
         ));
     }
     key
+}
+
+/// What an invalid `line_user_id` looks like instead, when that is clear: the
+/// usual mix-ups are the account's @-ID and the user's display name.
+fn looks_like(value: &[u8]) -> &'static str {
+    let text = String::from_utf8_lossy(value);
+    let trimmed = text.trim();
+    if trimmed.len() != text.len() && repro_line_core::validate::line_user_id(trimmed).is_ok() {
+        return " (with spaces around it; a LINE user ID has none)";
+    }
+    if trimmed.starts_with('@') {
+        return "; this looks like a LINE @-ID (the account's search ID), not a LINE user ID, \
+                which comes from the Messaging API (webhooks, follower IDs) or LINE Login";
+    }
+    if !trimmed.is_ascii() || trimmed.contains(' ') {
+        return "; this looks like a display name, not a LINE user ID, \
+                which comes from the Messaging API (webhooks, follower IDs) or LINE Login";
+    }
+    ""
 }
 
 /// The `user_id` rules; false on an error (warnings allowed).
@@ -1082,7 +1106,29 @@ fn check_user_id<S: Sink>(line: u64, v: &FieldView<'_>, sink: &mut S) -> bool {
             format!("contains the control character U+{:04X}", c as u32),
         ));
     }
+    if spaced(v) {
+        sink.finding(Finding::new(
+            line,
+            col,
+            Rule::UserIdWhitespace,
+            v.shown(),
+            "starts or ends with a space; Repro keeps it, so it will not match the user ID your app sets".into(),
+        ));
+    }
     ok
+}
+
+/// Leading or trailing whitespace (ASCII or full-width) around a UTF-8 value;
+/// only the start is known when the value was cut.
+fn spaced(v: &FieldView<'_>) -> bool {
+    let Ok(text) = std::str::from_utf8(v.value) else {
+        // Cut inside a character: look at the start only.
+        return v.value.first() == Some(&b' ');
+    };
+    // Control characters (a stray CR, a tab) are user_id.control already.
+    let space = |c: char| c.is_whitespace() && !c.is_control();
+    let whole = v.len == v.value.len() as u64;
+    text.chars().next().is_some_and(space) || (whole && text.chars().next_back().is_some_and(space))
 }
 
 /// What line 1 says.

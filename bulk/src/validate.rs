@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use foldhash::fast::FixedState;
 use serde::Serialize;
 
+use crate::outputs::{check_distinct, Named};
 use crate::rules::{Column, Finding, Rule, Severity, ERRORS_CSV_HEADER, MAX_FILE_BYTES};
 use crate::scan::{
     check_header_with, detect_bom, Ending, Format, FormatChoice, IdKey, LongLine, Record,
@@ -52,6 +53,10 @@ pub struct ValidateOptions {
     pub collect_conflicts: bool,
     /// The size limit (Repro's 500 MB; smaller in tests).
     pub max_bytes: u64,
+    /// Read a file over the limit to its end (for `csv fix`, which splits it).
+    /// Otherwise a file known to be too large is not read at all, and an input
+    /// of unknown size (a pipe, `/dev/zero`) is read only up to the limit.
+    pub scan_oversized: bool,
 }
 
 impl Default for ValidateOptions {
@@ -64,6 +69,7 @@ impl Default for ValidateOptions {
             block_size: DEFAULT_BLOCK_SIZE,
             collect_conflicts: false,
             max_bytes: MAX_FILE_BYTES,
+            scan_oversized: false,
         }
     }
 }
@@ -90,6 +96,10 @@ pub struct Report {
     pub findings_truncated: bool,
     #[serde(skip)]
     pub conflicted: Vec<IdKey>,
+    /// With `collect_conflicts`: the lines of every `line_user_id.duplicate`
+    /// (the repeats, not the first sighting), in order, for `csv fix`.
+    #[serde(skip)]
+    pub duplicate_lines: Vec<u64>,
 }
 
 impl Report {
@@ -439,6 +449,12 @@ fn open(path: &Path) -> Result<(File, std::fs::Metadata), Error> {
 
 /// Validates `path`. `Err` only when the file cannot be read (exit 2).
 pub fn validate_file(path: &Path, opts: &ValidateOptions) -> Result<Report, Error> {
+    if let Some(errors_out) = &opts.errors_out {
+        check_distinct(
+            &[Named::new("input", path)],
+            &[Named::new("--errors-out", errors_out)],
+        )?;
+    }
     let (file, meta) = open(path)?;
     validate_reader(path, file, meta.is_file().then_some(meta.len()), opts)
 }
@@ -470,10 +486,40 @@ pub fn validate_reader(
     let mut late: Vec<Finding> = Vec::new();
 
     if let Some(len) = size.filter(|&n| n > opts.max_bytes) {
+        if !opts.scan_oversized {
+            // Known from the size alone: say so now rather than after reading gigabytes.
+            let mut f = too_large(len, opts.max_bytes);
+            f.message
+                .push_str(" (the file was not read; validate the parts)");
+            findings.push(f).map_err(spill_err)?;
+            if let Some(path) = &opts.errors_out {
+                write_errors_out(path, findings.spill.take(), &[])?;
+            }
+            let sample = std::mem::take(&mut findings.sample);
+            return Ok(build_report(
+                path,
+                None,
+                None,
+                len,
+                0,
+                &findings,
+                sample,
+                started.elapsed(),
+                Vec::new(),
+            ));
+        }
         findings
             .push(too_large(len, opts.max_bytes))
             .map_err(spill_err)?;
     }
+    // An input of unknown size is read up to the limit and a byte: an endless
+    // one (`/dev/zero`) stops there.
+    let bounded = size.is_none() && !opts.scan_oversized;
+    let source: Box<dyn Read + Send> = if bounded {
+        Box::new(source.take(opts.max_bytes.saturating_add(1)))
+    } else {
+        Box::new(source)
+    };
 
     // No block larger than the input: a small file should not cost 8 MiB buffers.
     let fits = size.map_or(usize::MAX, |n| {
@@ -595,7 +641,14 @@ pub fn validate_reader(
         if size.is_none() {
             total_bytes = skipped + body_start as u64 + out.bytes;
             if total_bytes > opts.max_bytes {
-                late.push(too_large(total_bytes, opts.max_bytes));
+                let mut f = too_large(total_bytes, opts.max_bytes);
+                if bounded {
+                    f.message = format!(
+                        "over {} bytes (stopped reading there); Repro accepts at most 500 MB per file: split it with `repro-line csv fix --split-mb 500`",
+                        opts.max_bytes
+                    );
+                }
+                late.push(f);
             }
         }
         if rows == 0 && findings.errors == 0 && header.format.is_some() {
@@ -612,6 +665,14 @@ pub fn validate_reader(
     for f in &late {
         findings.count(f);
     }
+    let duplicate_lines = if opts.collect_conflicts {
+        late.iter()
+            .filter(|f| f.rule == Rule::LineUserIdDuplicate)
+            .map(|f| f.line)
+            .collect()
+    } else {
+        Vec::new()
+    };
 
     if let Some(path) = &opts.errors_out {
         write_errors_out(path, findings.spill.take(), &late)?;
@@ -619,7 +680,7 @@ pub fn validate_reader(
     let sample_max = findings.sample_max;
     let sample = merge_sorted(std::mem::take(&mut findings.sample), late, sample_max);
     let elapsed = started.elapsed();
-    Ok(build_report(
+    let mut report = build_report(
         path,
         header_format,
         header_ending,
@@ -629,7 +690,9 @@ pub fn validate_reader(
         sample,
         elapsed,
         conflicted,
-    ))
+    );
+    report.duplicate_lines = duplicate_lines;
+    Ok(report)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -669,6 +732,7 @@ fn build_report(
         findings: sample,
         findings_total: f.total,
         conflicted,
+        duplicate_lines: Vec::new(),
     }
 }
 
@@ -1018,6 +1082,8 @@ fn write_errors_out(
         path: path.to_path_buf(),
         source,
     };
+    // Written in place, not through a rename: callers (the emulator) may hold
+    // the file open. It is never an input: `validate_file` refuses that.
     let out = File::create(path).map_err(werr)?;
     let mut out = BufWriter::with_capacity(1 << 20, out);
     out.write_all(ERRORS_CSV_HEADER.as_bytes()).map_err(werr)?;

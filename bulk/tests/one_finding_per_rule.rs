@@ -64,6 +64,7 @@ fn one_finding_per_violation_with_line_numbers() {
     line(format!("{},\"multi\nline\"", id(8)).as_bytes()); // 17-18 user_id.control (one record, two lines)
     line(format!("{},\"quoted, \"\"fine\"\"\"", id(9)).as_bytes()); // 19 valid
     line(format!("{},zoe", id(10)).as_bytes()); // 20 valid
+    line(format!("{}, spaced", id(11)).as_bytes()); // 21 user_id.whitespace
     let p = write(&dir, "all.csv", &data);
     let want = expect(&[
         (1, "encoding.bom"),
@@ -81,6 +82,7 @@ fn one_finding_per_violation_with_line_numbers() {
         (15, "user_id.control"),
         (16, "encoding.utf8"),
         (17, "user_id.control"),
+        (21, "user_id.whitespace"),
     ]);
     for (block_size, threads) in [(8 << 20, 0), (64, 1), (100, 2), (333, 3)] {
         let opts = ValidateOptions {
@@ -95,8 +97,8 @@ fn one_finding_per_violation_with_line_numbers() {
         );
     }
     let r = validate_file(&p, &Default::default()).unwrap();
-    assert_eq!(r.rows, 17);
-    assert_eq!((r.errors, r.warnings), (12, 3));
+    assert_eq!(r.rows, 18);
+    assert_eq!((r.errors, r.warnings), (12, 4));
 }
 
 #[test]

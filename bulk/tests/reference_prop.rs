@@ -213,6 +213,12 @@ fn reference(data: &[u8]) -> Vec<(u64, String)> {
                             push("user_id.control", &mut out);
                             bad = true;
                         }
+                        let space = |c: char| c.is_whitespace() && !c.is_control();
+                        if s.chars().next().is_some_and(space)
+                            || s.chars().next_back().is_some_and(space)
+                        {
+                            push("user_id.whitespace", &mut out);
+                        }
                     }
                 }
                 uid = f1.value.clone();

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use repro_line_bulk::convert::{Columns, ConvertOptions, SourceEncoding};
 use repro_line_bulk::fix::{fix_file, FixOptions};
 use repro_line_bulk::followers::{fetch_followers, FollowersEvent, FollowersOptions, Secret};
 use repro_line_bulk::reconcile::{reconcile, Pattern, ReconcileOptions};
@@ -82,11 +83,13 @@ impl From<FormatArg> for FormatChoice {
     }
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TypeArg {
     /// Friends who can receive messages (`followed/`).
+    #[value(alias = "followed")]
     Deliverable,
     /// Users who blocked the account (`unfollowed/`).
+    #[value(alias = "unfollowed")]
     Blocked,
 }
 
@@ -146,6 +149,15 @@ pub struct FixArgs {
     /// Print the report as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// Take `line_user_id` from this column of the export (other columns are dropped).
+    #[arg(long, value_name = "NAME")]
+    line_user_id_column: Option<String>,
+    /// Take `user_id` from this column (Format 1); without it the output is Format 2.
+    #[arg(long, value_name = "NAME", requires = "line_user_id_column")]
+    user_id_column: Option<String>,
+    /// The export's encoding: cp932 (= shift_jis, Windows-31J) or utf-16; transcoded to UTF-8.
+    #[arg(long, value_name = "ENCODING")]
+    from_encoding: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -156,12 +168,18 @@ pub struct KeyTarget {
     /// The LINE channel ID.
     #[arg(long)]
     channel_id: String,
-    /// Deliverable users (friends) or blocked users.
+    /// Deliverable users (friends; folder `followed`) or blocked users (folder `unfollowed`).
     #[arg(long = "type", value_enum, value_name = "TYPE")]
     import_type: TypeArg,
-    /// Upload date, YYYY-MM-DD [default: today in UTC]. Repro reads the folder of the upload day.
+    /// Upload date, YYYY-MM-DD or YYYY/MM/DD [default: today in --timezone]. Repro reads the folder of the upload day.
     #[arg(long)]
     date: Option<String>,
+    /// IANA time zone of the date folder (Repro's import runs on Japan time).
+    #[arg(long, default_value = s3::DEFAULT_TIMEZONE, value_name = "ZONE")]
+    timezone: String,
+    /// The current time, RFC 3339 (for tests).
+    #[arg(long, hide = true)]
+    now: Option<String>,
     /// Use the file name as is, without the unique `-<UTC hhmmss>-<6 hex>` suffix.
     /// Uploading one name twice on a day can make Repro skip one file and process the other twice.
     #[arg(long)]
@@ -181,8 +199,11 @@ pub struct KeyArgs {
 
 #[derive(Debug, Args)]
 pub struct UploadArgs {
-    /// The CSV file. Names must end in .csv and hold no `/` or whitespace.
-    file: PathBuf,
+    /// The CSV files (e.g. the parts `csv fix --split-mb` writes), uploaded
+    /// concurrently, each to its own key. Names must end in .csv and hold no
+    /// `/`, whitespace or `?#%\`.
+    #[arg(required = true, num_args = 1..)]
+    files: Vec<PathBuf>,
     #[command(flatten)]
     target: KeyTarget,
     #[arg(long, default_value = s3::DEFAULT_BUCKET)]
@@ -199,6 +220,9 @@ pub struct UploadArgs {
     /// Multipart part size in MiB (at least 5).
     #[arg(long, hide = true, default_value_t = 16)]
     part_size_mib: usize,
+    /// Files uploaded at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    concurrency: usize,
 }
 
 #[derive(Debug, Args)]
@@ -292,11 +316,22 @@ fn fix(a: FixArgs) -> Result<i32, Error> {
             a.split_mb
         )));
     }
+    let from_encoding = match &a.from_encoding {
+        Some(e) => Some(SourceEncoding::parse(e)?),
+        None => None,
+    };
     let opts = FixOptions {
         out: a.out,
         rejects: a.rejects,
         split_bytes: (a.split_mb * 1e6) as u64,
         format: a.format.into(),
+        convert: ConvertOptions {
+            from_encoding,
+            columns: a.line_user_id_column.map(|line_user_id| Columns {
+                line_user_id,
+                user_id: a.user_id_column,
+            }),
+        },
     };
     let r = fix_file(&a.file, &opts)?;
     if a.json {
@@ -304,18 +339,38 @@ fn fix(a: FixArgs) -> Result<i32, Error> {
     } else {
         print!("{}", r.summary());
     }
-    Ok(0)
+    let spaced = r
+        .warnings_by_rule
+        .get(repro_line_bulk::Rule::UserIdWhitespace.id())
+        .copied()
+        .unwrap_or(0);
+    if spaced > 0 {
+        eprintln!(
+            "warning: {spaced} user ID(s) start or end with a space (kept as they are; `csv validate` shows the lines): they will not match the user IDs your app sets"
+        );
+    }
+    // Rows left out are something a script must notice.
+    Ok(i32::from(r.rejected > 0))
 }
 
-fn resolve_date(date: &Option<String>) -> Result<Date, Error> {
-    let today = Date::today_utc();
-    match date {
+/// The current time in Unix seconds (`--now` pins it).
+fn now_secs(t: &KeyTarget) -> Result<i64, Error> {
+    match &t.now {
+        Some(n) => s3::parse_now(n),
+        None => Ok(s3::unix_now() as i64),
+    }
+}
+
+fn resolve_date(t: &KeyTarget, now: i64) -> Result<Date, Error> {
+    let today = Date::in_time_zone(now, &t.timezone)?;
+    match &t.date {
         None => Ok(today),
         Some(d) => {
             let d = Date::parse(d)?;
             if d != today {
                 eprintln!(
-                    "note: --date {d} is not today ({today} UTC); Repro reads the folder of the upload day"
+                    "note: --date {d} is not today ({today} in {}); Repro reads the folder of the upload day",
+                    t.timezone
                 );
             }
             Ok(d)
@@ -323,9 +378,18 @@ fn resolve_date(date: &Option<String>) -> Result<Date, Error> {
     }
 }
 
-fn object_key(t: &KeyTarget, file: &std::path::Path) -> Result<String, Error> {
-    let date = resolve_date(&t.date)?;
-    let name = s3::upload_name(file, t.keep_name)?;
+/// The time and the date folder, worked out once per command.
+fn when(t: &KeyTarget) -> Result<(i64, Date), Error> {
+    let now = now_secs(t)?;
+    Ok((now, resolve_date(t, now)?))
+}
+
+fn object_key(
+    t: &KeyTarget,
+    (now, date): (i64, Date),
+    file: &std::path::Path,
+) -> Result<String, Error> {
+    let name = s3::upload_name(file, t.keep_name, now.max(0) as u64)?;
     s3::object_key(&KeySpec {
         app_id: &t.app_id,
         channel_id: &t.channel_id,
@@ -336,7 +400,8 @@ fn object_key(t: &KeyTarget, file: &std::path::Path) -> Result<String, Error> {
 }
 
 fn key(a: KeyArgs) -> Result<i32, Error> {
-    let key = object_key(&a.target, &a.file)?;
+    s3::check_bucket(&a.bucket)?;
+    let key = object_key(&a.target, when(&a.target)?, &a.file)?;
     println!("{}", s3::s3_uri(&a.bucket, &key));
     Ok(0)
 }
@@ -358,25 +423,46 @@ fn progress_bar(len: Option<u64>, template: &str) -> ProgressBar {
 }
 
 fn upload(a: UploadArgs) -> Result<i32, Error> {
-    // Compute the key first: a bad name or ID fails before any work.
-    let key = object_key(&a.target, &a.file)?;
-    let check = validate_file(&a.file, &ValidateOptions::default())?;
-    eprintln!("{}", check.summary_line());
-    if !check.valid {
-        if a.force {
-            eprintln!("warning: uploading an invalid file because of --force");
-        } else {
+    // Everything that can be checked without the network, first: the URL
+    // (credentials never go in cleartext off loopback), the bucket, the keys.
+    if let Some(url) = &a.endpoint_url {
+        s3::check_endpoint_url("--endpoint-url", url)?;
+    }
+    s3::check_bucket(&a.bucket)?;
+    let keys = unique_keys(&a)?;
+    let mut total = 0u64;
+    let mut invalid = Vec::new();
+    for file in &a.files {
+        let check = validate_file(file, &ValidateOptions::default())?;
+        eprintln!("{}", check.summary_line());
+        if !check.valid {
             for f in check.findings.iter().take(SHOWN_FINDINGS) {
                 eprintln!("{f}");
             }
+            invalid.push((file.clone(), check.errors));
+        }
+        match (a.target.import_type, check.format) {
+            (TypeArg::Blocked, Some(Format::One)) => {
+                eprintln!("note: blocked lists are usually Format 2 (`line_user_id` only)")
+            }
+            (TypeArg::Deliverable, Some(Format::Two)) => eprintln!(
+                "warning: {} is Format 2 (`line_user_id` only) uploaded as deliverable: its {} user(s) will be broadcast-only, not linked to a Repro user ID; upload Format 1 (`line_user_id,user_id`) to link them",
+                file.display(),
+                check.rows
+            ),
+            _ => {}
+        }
+        total += check.bytes;
+    }
+    if let Some((path, errors)) = invalid.first() {
+        if a.force {
+            eprintln!("warning: uploading invalid file(s) because of --force");
+        } else {
             return Err(Error::Invalid {
-                path: a.file.clone(),
-                errors: check.errors,
+                path: path.clone(),
+                errors: *errors,
             });
         }
-    }
-    if matches!(a.target.import_type, TypeArg::Blocked) && check.format == Some(Format::One) {
-        eprintln!("note: blocked lists are usually Format 2 (`line_user_id` only)");
     }
     let opts = UploadOptions {
         bucket: a.bucket.clone(),
@@ -386,18 +472,106 @@ fn upload(a: UploadArgs) -> Result<i32, Error> {
         ..Default::default()
     };
     let bar = progress_bar(
-        Some(check.bytes),
-        "uploading [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        Some(total),
+        "uploading {msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
     );
-    let outcome = s3::upload_file(&a.file, &key, &opts, &mut |done, _| bar.set_position(done));
+    bar.set_message(format!("{} file(s)", a.files.len()));
+    let started = std::time::Instant::now();
+    let results = upload_all(&a.files, &keys, &opts, a.concurrency.max(1), &bar);
     bar.finish_and_clear();
-    let outcome = outcome?;
+    let mut failed = 0;
+    let mut bytes = 0;
+    let mut parts = 0;
+    for (file, r) in a.files.iter().zip(&results) {
+        match r {
+            Ok(o) => {
+                bytes += o.bytes;
+                parts += o.parts;
+                println!("{}", o.uri);
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {}: {e}", file.display());
+            }
+        }
+    }
     eprintln!(
-        "uploaded {} bytes in {} part(s), {:.1} s",
-        outcome.bytes, outcome.parts, outcome.elapsed_s
+        "uploaded {} of {} file(s), {bytes} bytes in {parts} part(s), {:.1} s{}",
+        a.files.len() - failed,
+        a.files.len(),
+        started.elapsed().as_secs_f64(),
+        if failed > 0 {
+            format!("; {failed} failed (upload them again: each gets a new key)")
+        } else {
+            String::new()
+        }
     );
-    println!("{}", outcome.uri);
-    Ok(0)
+    Ok(if failed > 0 { 2 } else { 0 })
+}
+
+/// One key per file, no two alike (Repro may skip or double a file whose key repeats).
+fn unique_keys(a: &UploadArgs) -> Result<Vec<String>, Error> {
+    let mut keys: Vec<String> = Vec::with_capacity(a.files.len());
+    let when = when(&a.target)?;
+    for file in &a.files {
+        let mut key = object_key(&a.target, when, file)?;
+        let mut tries = 0;
+        while keys.contains(&key) {
+            if a.target.keep_name || tries > 8 {
+                return Err(Error::Usage(format!(
+                    "{} would get the key of an earlier file ({key}); give the files different names",
+                    file.display()
+                )));
+            }
+            key = object_key(&a.target, when, file)?;
+            tries += 1;
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Uploads the files `concurrency` at a time; one result per file, in order.
+fn upload_all(
+    files: &[PathBuf],
+    keys: &[String],
+    opts: &UploadOptions,
+    concurrency: usize,
+    bar: &ProgressBar,
+) -> Vec<Result<s3::UploadOutcome, Error>> {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let sent = AtomicU64::new(0);
+    let results: Mutex<Vec<Option<Result<s3::UploadOutcome, Error>>>> =
+        Mutex::new((0..files.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..concurrency.min(files.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let (Some(file), Some(key)) = (files.get(i), keys.get(i)) else {
+                    return;
+                };
+                let mut mine = 0u64;
+                let r = s3::upload_file(file, key, opts, &mut |done, _| {
+                    let now = sent.fetch_add(done.saturating_sub(mine), Ordering::Relaxed);
+                    bar.set_position(now + done.saturating_sub(mine));
+                    mine = mine.max(done);
+                });
+                if let Ok(mut all) = results.lock() {
+                    if let Some(slot) = all.get_mut(i) {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Internal("upload did not run".into()))))
+        .collect()
 }
 
 fn followers(a: FollowersArgs) -> Result<i32, Error> {
@@ -407,6 +581,7 @@ fn followers(a: FollowersArgs) -> Result<i32, Error> {
             a.channel_token_env
         ))
     })?;
+    s3::check_endpoint_url("--api-base", &a.api_base)?;
     let mut opts = FollowersOptions::new(Secret::new(token), a.out.clone());
     opts.api_base = a.api_base.clone();
     let tty = std::io::stderr().is_terminal();
@@ -467,5 +642,5 @@ fn reconcile_cmd(a: ReconcileArgs) -> Result<i32, Error> {
     };
     let r = reconcile(&opts)?;
     println!("{}", r.summary());
-    Ok(i32::from(r.skipped > 0))
+    Ok(i32::from(r.skipped > 0 || !r.invalid_outputs.is_empty()))
 }

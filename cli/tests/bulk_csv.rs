@@ -98,7 +98,8 @@ fn fix_writes_clean_output_and_rejects() {
     let f = write(dir.path(), "in.csv", data);
     let out = dir.path().join("fixed.csv");
     let o = run(&["csv", "fix", s(&f), "-o", s(&out)]);
-    assert_code(&o, 0);
+    // A rejected row: exit 1, so that a script notices.
+    assert_code(&o, 1);
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),
         format!(

@@ -242,12 +242,14 @@ impl Drop for Moto {
     }
 }
 
-/// Today's date in UTC as `yyyy/mm/dd`.
+/// Today's date in Japan (UTC+9 all year: Asia/Tokyo has no daylight saving
+/// time), the default date folder, as `yyyy/mm/dd`.
 pub fn today_path() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
-        .as_secs();
+        .as_secs()
+        + 9 * 3600;
     let (y, m, d) = repro_line_core::protocol::civil_from_days((secs / 86_400) as i64);
     format!("{y:04}/{m:02}/{d:02}")
 }
