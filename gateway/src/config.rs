@@ -28,7 +28,7 @@ pub struct Config {
     pub gateway_id: String,
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// `sqlite://PATH`.
+    /// `sqlite://PATH` (one process) or `postgres://USER@HOST:PORT/DB` (replicas).
     #[serde(default = "default_store")]
     pub store: String,
     /// LINE API base; the JWKS is `{line_api}/oauth2/v2.1/certs`.
@@ -200,10 +200,20 @@ impl Config {
             return bad("gateway_id: 1 or more ASCII letters, digits, - or _".into());
         }
         if self.store_path().is_none() {
-            return bad(format!(
-                "store: expected sqlite://PATH, got {:?} (PostgreSQL is not supported by this build)",
-                self.store
-            ));
+            match self.postgres_url() {
+                // Never echo a postgres URL: it may carry a password.
+                Some(url) => {
+                    if let Err(e) = url.parse::<postgres::Config>() {
+                        return bad(format!("store: invalid postgres URL: {e}"));
+                    }
+                }
+                None => {
+                    let scheme = self.store.split("://").next().unwrap_or_default();
+                    return bad(format!(
+                        "store: expected sqlite://PATH or postgres://..., got scheme {scheme:?}"
+                    ));
+                }
+            }
         }
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if !positive(self.export_interval_secs) {
@@ -276,6 +286,12 @@ impl Config {
         Ok(())
     }
 
+    /// The connection URL of a `postgres://` (or `postgresql://`) store.
+    pub fn postgres_url(&self) -> Option<&str> {
+        (self.store.starts_with("postgres://") || self.store.starts_with("postgresql://"))
+            .then_some(self.store.as_str())
+    }
+
     /// The SQLite file of `sqlite://PATH`.
     pub fn store_path(&self) -> Option<&str> {
         self.store
@@ -332,7 +348,11 @@ login_channels = ["1650000000"]
             ),
             (MIN.replace("\"1234567890\"", "\"12-34\""), "channels.id"),
             (format!("time_zone = \"Mars/Base\"\n{MIN}"), "time_zone"),
-            (format!("store = \"postgres://x\"\n{MIN}"), "store"),
+            (format!("store = \"mysql://x\"\n{MIN}"), "store"),
+            (
+                format!("store = \"postgres://u@h:notaport/db\"\n{MIN}"),
+                "invalid postgres URL",
+            ),
             (format!("bogus = 1\n{MIN}"), "bogus"),
             (MIN.replace("shopapp", "a/b"), "repro_app_id"),
         ] {

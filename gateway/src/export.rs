@@ -4,12 +4,12 @@
 //! re-uploads the same object with the same content.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use repro_line_bulk::s3::{Date, ImportType, KeySpec};
 
-use crate::store::{ExportFile, Store, HEADER};
-use crate::{lock, now_ms, Shared};
+use crate::store::{ExportFile, HEADER};
+use crate::{now_ms, Shared};
 
 /// The Format 1 bytes of a file: the last mapping of each LINE user ID wins, at the
 /// place of its last row (one LINE ID twice in a file would be a conflict for Repro).
@@ -68,28 +68,22 @@ pub(crate) fn run_once(shared: &Arc<Shared>) -> Result<usize, String> {
         })
         .ok()
     };
-    let files = {
-        let mut store = lock(&shared.store);
-        store
-            .claim_files(
-                &cfg.gateway_id,
-                cfg.max_file_rows,
-                cfg.max_file_bytes,
-                now,
-                &key_of,
-            )
-            .map_err(|e| format!("store: {e}"))?;
-        store.files_to_upload().map_err(|e| format!("store: {e}"))?
-    };
-    let mut uploaded = 0;
-    for file in files {
-        upload_one(shared, &shared.store, &file)?;
-        uploaded += 1;
-    }
-    Ok(uploaded)
+    shared
+        .store
+        .claim_files(
+            &cfg.gateway_id,
+            cfg.max_file_rows,
+            cfg.max_file_bytes,
+            now,
+            &key_of,
+        )
+        .map_err(|e| format!("store: {e}"))?;
+    shared
+        .store
+        .upload_pending(&now_ms, &mut |file| upload_one(shared, file))
 }
 
-fn upload_one(shared: &Shared, store: &Mutex<Store>, file: &ExportFile) -> Result<(), String> {
+fn upload_one(shared: &Shared, file: &ExportFile) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let path = dir.path().join(&file.name);
     std::fs::write(&path, render(&file.rows)).map_err(|e| format!("temp file: {e}"))?;
@@ -109,11 +103,8 @@ fn upload_one(shared: &Shared, store: &Mutex<Store>, file: &ExportFile) -> Resul
         shared.metrics.export_failed();
         return Err(e);
     }
-    lock(store)
-        .mark_uploaded(file.id, now_ms())
-        .map_err(|e| format!("store: {e}"))?;
     shared.metrics.file_uploaded();
-    tracing::info!(file = %file.name, rows = file.rows.len(), key = %file.s3_key, "export file uploaded");
+    tracing::info!(file = %file.name, rows = file.rows.len(), key = %file.s3_key, "export file uploaded (marked next)");
     Ok(())
 }
 

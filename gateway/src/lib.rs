@@ -3,11 +3,13 @@
 //! exports them as Format 1 files to Repro's S3 auto-import. Started by
 //! `repro-line gateway --config FILE`; see README "Deploy the gateway".
 
+mod backend;
 pub mod config;
 pub mod export;
 mod limits;
 mod metrics;
 mod ops;
+pub mod pg;
 mod s3;
 mod server;
 pub mod store;
@@ -28,7 +30,7 @@ pub enum GatewayError {
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error("cannot open the store: {0}")]
-    Store(#[from] rusqlite::Error),
+    Store(#[from] backend::StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -44,7 +46,7 @@ pub enum GatewayError {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) time_zone: jiff::tz::TimeZone,
-    pub(crate) store: Mutex<store::Store>,
+    pub(crate) store: backend::Backend,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) keys: ops::LineKeys,
     pub(crate) client: reqwest::Client,
@@ -82,10 +84,20 @@ impl Gateway {
         config.check()?;
         let time_zone = jiff::tz::TimeZone::get(&config.time_zone)
             .map_err(|e| GatewayError::Config(format!("time_zone: {e}")))?;
-        let path = config
-            .store_path()
-            .ok_or_else(|| GatewayError::Config("store: expected sqlite://PATH".into()))?;
-        let store = store::Store::open(std::path::Path::new(path))?;
+        let store = match (config.store_path(), config.postgres_url()) {
+            (Some(path), _) => backend::Backend::Sqlite(Mutex::new(
+                store::Store::open(std::path::Path::new(path))
+                    .map_err(backend::StoreError::from)?,
+            )),
+            (None, Some(url)) => backend::Backend::Postgres(Box::new(
+                pg::PgStore::open(url).map_err(backend::StoreError::from)?,
+            )),
+            (None, None) => {
+                return Err(GatewayError::Config(
+                    "store: expected sqlite://PATH or postgres://...".into(),
+                ))
+            }
+        };
         let bind_err = |source| GatewayError::Bind {
             addr: config.listen,
             source,
@@ -120,7 +132,7 @@ impl Gateway {
             ip_limits: Mutex::new(limits::RateLimiter::new(config.ip_rate)),
             config,
             time_zone,
-            store: Mutex::new(store),
+            store,
             metrics: metrics::Metrics::default(),
             client,
             cors_origins,
@@ -132,7 +144,14 @@ impl Gateway {
         let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("repro-line-gateway".into())
-            .spawn(move || runtime.block_on(run(listener, shared, thread_stop)))
+            .spawn(move || {
+                let last = Arc::clone(&shared);
+                runtime.block_on(run(listener, shared, thread_stop));
+                // The postgres client blocks on its own runtime when dropped: drop the
+                // store after this runtime is gone, never inside it.
+                drop(runtime);
+                drop(last);
+            })
             .map_err(GatewayError::Runtime)?;
         tracing::info!(%addr, "gateway listening");
         Ok(Gateway {

@@ -167,7 +167,9 @@ async fn batch(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
         .map(|(op, action)| (op.op_id, op.seq, action))
         .collect();
     let applied = tokio::task::block_in_place(|| {
-        lock(&shared.store).apply_batch(&app.name, &batch.device_id, &ops, now_ms())
+        shared
+            .store
+            .apply_batch(&app.name, &batch.device_id, &ops, now_ms())
     });
     match applied {
         Ok(results) => {
@@ -204,7 +206,7 @@ fn app_for(shared: &Shared, token: Option<&HeaderValue>) -> Option<usize> {
 
 async fn readyz(shared: &Shared) -> Resp {
     let mut reasons = Vec::new();
-    if let Err(e) = lock(&shared.store).ping() {
+    if let Err(e) = tokio::task::block_in_place(|| shared.store.ping()) {
         reasons.push(format!("store: {e}"));
     }
     if let Err(e) = crate::s3::probe(&shared.client, &shared.config.s3).await {
@@ -224,7 +226,7 @@ async fn readyz(shared: &Shared) -> Resp {
 }
 
 fn metrics(shared: &Shared) -> Resp {
-    let backlog = lock(&shared.store).backlog().unwrap_or_default();
+    let backlog = tokio::task::block_in_place(|| shared.store.backlog()).unwrap_or_default();
     let age = backlog
         .oldest_pending_ms
         .map_or(0.0, |t| now_ms().saturating_sub(t) as f64 / 1000.0);
