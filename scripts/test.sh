@@ -18,6 +18,9 @@ bash scripts/wasm-clippy.sh
 
 step "rust tests (core, emulator, cli, bulk)"
 bash scripts/ensure-moto.sh
+# The gateway's PostgreSQL tests (cli/tests/gateway_pg.rs) fail on CI without this URL.
+REPRO_LINE_TEST_PG_URL=$(bash scripts/ensure-postgres.sh)
+export REPRO_LINE_TEST_PG_URL
 cargo test --workspace --locked
 
 step "web: wasm build (size ceiling), wasm-bindgen tests, conformance in Node, headless Chromium e2e"
