@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Load generator for `repro-line gateway` (SQLite store), on loopback only.
+"""Load generator for `repro-line gateway` (SQLite store, or PostgreSQL with replicas), on loopback only.
 
 Simulates DEVICES devices (own device_id and seq each) sending batches of 1-100 ops with the
 SDK's retry rules (Retry-After on 429/503, backoff on errors, the same batch resent with
@@ -11,6 +11,9 @@ X-Retry-Count), over CONNS keep-alive connections. Phases:
 Prints one JSON object; the gateway's peak RSS (VmHWM) is read from /proc.
 
   scripts/bench-gateway.py --bin target/release/repro-line [--devices 1000] [--secs 20]
+  scripts/bench-gateway.py --store postgres://USER@127.0.0.1:PORT/DB --replicas 2   # DB emptied first
+With --replicas N the connections are spread round-robin over N gateways (gateway_id bench-<i>)
+sharing the store, like a load balancer; CPU is the sum over the gateways, RSS the largest.
 """
 import argparse
 import asyncio
@@ -116,7 +119,7 @@ class Conn:
         self.r = self.w = None
 
 
-async def run_phase(port, token, devices, conns, secs, rate=None, use_tokens=False):
+async def run_phase(ports, token, devices, conns, secs, rate=None, use_tokens=False):
     """Returns (ops applied, requests, latencies in s, errors)."""
     queue = asyncio.Queue()
     for d in devices:
@@ -126,8 +129,8 @@ async def run_phase(port, token, devices, conns, secs, rate=None, use_tokens=Fal
     interval = None if rate is None else 1.0 / rate  # seconds between requests, all workers
     next_slot = [time.time()]
 
-    async def worker():
-        conn = Conn(port, token)
+    async def worker(i):
+        conn = Conn(ports[i % len(ports)], token)
         backoff = 0.1
         while time.time() < stop_at:
             d = await queue.get()
@@ -160,7 +163,7 @@ async def run_phase(port, token, devices, conns, secs, rate=None, use_tokens=Fal
         conn.close()
 
     started = time.time()
-    await asyncio.gather(*(worker() for _ in range(conns)))
+    await asyncio.gather(*(worker(i) for i in range(conns)))
     stats["elapsed"] = time.time() - started
     return stats
 
@@ -190,12 +193,15 @@ def main():
     ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--secs", type=float, default=20)
+    ap.add_argument("--store", default=None, help="postgres://... (default: a fresh SQLite file)")
+    ap.add_argument("--replicas", type=int, default=1)
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="bench-gateway-")
     procs = []
     try:
-        moto_port, emu_port, gw_port = free_port(), free_port(), free_port()
+        moto_port, emu_port = free_port(), free_port()
+        gw_ports = [free_port() for _ in range(args.replicas)]
         procs.append(subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(moto_port)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         procs.append(subprocess.Popen([args.bin, "emulator", "--port", str(emu_port)],
@@ -209,11 +215,19 @@ def main():
                 f"http://127.0.0.1:{emu_port}/admin/line/id-tokens", method="POST",
                 data=json.dumps({"line_user_id": "U%032x" % (0xbe0000 + i), "login_channel_id": LOGIN}).encode())
             tokens.append(json.load(urllib.request.urlopen(req))["id_token"])
-        config = os.path.join(tmp, "gateway.toml")
-        with open(config, "w") as f:
-            f.write(f"""gateway_id = "bench"
+        store = args.store or f"sqlite://{tmp}/gateway.db"
+        if store.startswith("postgres"):
+            # A fresh schema each run: the tables are created by the first gateway.
+            subprocess.run(["psql", store, "-qc", "DROP SCHEMA public CASCADE; CREATE SCHEMA public"],
+                           check=True, stdout=subprocess.DEVNULL)
+        gws = []
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+        for i, gw_port in enumerate(gw_ports):
+            config = os.path.join(tmp, f"gateway-{i}.toml")
+            with open(config, "w") as f:
+                f.write(f"""gateway_id = "bench-{i}"
 listen = "127.0.0.1:{gw_port}"
-store = "sqlite://{tmp}/gateway.db"
+store = "{store}"
 line_api = "http://127.0.0.1:{emu_port}"
 export_interval_secs = 10
 device_rate = 1000.0
@@ -235,25 +249,27 @@ repro_app_id = "benchapp2"
 id = "{CHANNEL}"
 login_channels = ["{LOGIN}"]
 """)
-        env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-        gw = subprocess.Popen([args.bin, "gateway", "--config", config], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(gw)
-        wait_port(gw_port)
+            gw = subprocess.Popen([args.bin, "gateway", "--config", config], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(gw)
+            gws.append(gw)
+            wait_port(gw_port)
+        cpu = lambda: sum(cpu_seconds(g.pid) for g in gws)
         rng = random.Random(7)
         devices = [Device(rng, tokens) for _ in range(args.devices)]
-        cpu0 = cpu_seconds(gw.pid)
-        sat = asyncio.run(run_phase(gw_port, "raw-token", devices, args.conns, args.secs))
-        cpu_raw = cpu_seconds(gw.pid) - cpu0
+        cpu0 = cpu()
+        sat = asyncio.run(run_phase(gw_ports, "raw-token", devices, args.conns, args.secs))
+        cpu_raw = cpu() - cpu0
         ops_s = sat["ops"] / sat["elapsed"]
         avg_ops = sat["ops"] / max(1, sat["requests"])
-        half = asyncio.run(run_phase(gw_port, "raw-token", devices, args.conns, args.secs,
+        half = asyncio.run(run_phase(gw_ports, "raw-token", devices, args.conns, args.secs,
                                      rate=ops_s / 2 / avg_ops))
         tdevices = [Device(rng, tokens) for _ in range(args.devices)]
-        cpu1 = cpu_seconds(gw.pid)
-        tok = asyncio.run(run_phase(gw_port, "verified-token", tdevices, args.conns, args.secs / 2))
-        cpu_tok = cpu_seconds(gw.pid) - cpu1
+        cpu1 = cpu()
+        tok = asyncio.run(run_phase(gw_ports, "verified-token", tdevices, args.conns, args.secs / 2))
+        cpu_tok = cpu() - cpu1
         result = {
+            "store": store.split(":")[0], "replicas": args.replicas,
             "devices": args.devices, "connections": args.conns,
             "saturated_ops_per_s": round(ops_s), "saturated_requests": sat["requests"],
             "avg_ops_per_batch": round(avg_ops, 1), "saturated_p99_ms": pct(sat["lat"], 0.99),
@@ -263,7 +279,7 @@ login_channels = ["{LOGIN}"]
             "token_ops_per_s": round(tok["ops"] / tok["elapsed"]),
             "gateway_cpu_us_per_token_op": round(cpu_tok / max(1, tok["ops"]) * 1e6, 1),
             "retries": sat["retries"] + half["retries"] + tok["retries"],
-            "gateway_peak_rss_mb": vm_hwm_mb(gw.pid),
+            "gateway_peak_rss_mb": max(vm_hwm_mb(g.pid) or 0 for g in gws),
         }
         print(json.dumps(result, indent=1))
     finally:

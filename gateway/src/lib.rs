@@ -1,7 +1,7 @@
 //! repro-line-gateway: the production endpoint of docs/protocol.md. It takes the SDKs'
-//! batches, verifies LINE ID tokens, commits links to its store (SQLite, WAL) and
-//! exports them as Format 1 files to Repro's S3 auto-import. Started by
-//! `repro-line gateway --config FILE`; see README "Deploy the gateway".
+//! batches, verifies LINE ID tokens, commits links to its store (SQLite in WAL, or
+//! PostgreSQL shared by replicas) and exports them as Format 1 files to Repro's S3
+//! auto-import. Started by `repro-line gateway --config FILE`; see README "Deploy the gateway".
 
 mod backend;
 pub mod config;
