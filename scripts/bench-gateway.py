@@ -219,7 +219,8 @@ def main():
         if store.startswith("postgres"):
             # A fresh schema each run: the tables are created by the first gateway.
             subprocess.run(["psql", store, "-qc", "DROP SCHEMA public CASCADE; CREATE SCHEMA public"],
-                           check=True, stdout=subprocess.DEVNULL)
+                           check=True, stdout=subprocess.DEVNULL,
+                           env=dict(os.environ, PGOPTIONS="--client-min-messages=warning"))
         gws = []
         env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
         for i, gw_port in enumerate(gw_ports):
