@@ -16,7 +16,7 @@ pub struct GatewayArgs {
     /// Address to listen on (`listen`).
     #[arg(long, env = "REPRO_GATEWAY_LISTEN")]
     listen: Option<SocketAddr>,
-    /// `sqlite://PATH` (`store`).
+    /// `sqlite://PATH` (the default, one process) or `postgres://…` (replicas) (`store`).
     #[arg(long, env = "REPRO_GATEWAY_STORE")]
     store: Option<String>,
     /// Names export files `<gateway-id>-<sequence>.csv` (`gateway_id`).
