@@ -317,6 +317,11 @@ RustBuffer uniffi_reproline_ffi_fn_method_reproline_device_id(uint64_t ptr, Rust
 RustBuffer uniffi_reproline_ffi_fn_method_reproline_flush(uint64_t ptr, uint64_t timeout_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINE_LINK_LINE_ID_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINE_LINK_LINE_ID_TOKEN
+void uniffi_reproline_ffi_fn_method_reproline_link_line_id_token(uint64_t ptr, RustBuffer id_token, RustBuffer channel_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINE_OPTED_IN
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINE_OPTED_IN
 int8_t uniffi_reproline_ffi_fn_method_reproline_opted_in(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -381,6 +386,11 @@ RustBuffer uniffi_reproline_ffi_fn_func_sdk_version(RustCallStatus *_Nonnull out
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FUNC_VALIDATE_CHANNEL_ID
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FUNC_VALIDATE_CHANNEL_ID
 void uniffi_reproline_ffi_fn_func_validate_channel_id(RustBuffer channel_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FUNC_VALIDATE_ID_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FUNC_VALIDATE_ID_TOKEN
+void uniffi_reproline_ffi_fn_func_validate_id_token(RustBuffer id_token, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FUNC_VALIDATE_LINE_USER_ID
@@ -671,6 +681,12 @@ uint16_t uniffi_reproline_ffi_checksum_func_validate_channel_id(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_FUNC_VALIDATE_ID_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_FUNC_VALIDATE_ID_TOKEN
+uint16_t uniffi_reproline_ffi_checksum_func_validate_id_token(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_FUNC_VALIDATE_LINE_USER_ID
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_FUNC_VALIDATE_LINE_USER_ID
 uint16_t uniffi_reproline_ffi_checksum_func_validate_line_user_id(void
@@ -704,6 +720,12 @@ uint16_t uniffi_reproline_ffi_checksum_method_reproline_device_id(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINE_FLUSH
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINE_FLUSH
 uint16_t uniffi_reproline_ffi_checksum_method_reproline_flush(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINE_LINK_LINE_ID_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINE_LINK_LINE_ID_TOKEN
+uint16_t uniffi_reproline_ffi_checksum_method_reproline_link_line_id_token(void
     
 );
 #endif

@@ -103,6 +103,9 @@ pub enum ReproLineError {
     MissingChannelId(String),
     #[error("{0}")]
     UserIdNotSet(String),
+    /// The ID token is not a compact JWT whose `sub` is a LINE user ID (the message never holds the token).
+    #[error("{0}")]
+    InvalidIdToken(String),
     #[error("{0}")]
     InvalidConfig(String),
     #[error("{0}")]
@@ -133,6 +136,7 @@ impl From<rl::Error> for ReproLineError {
             rl::Error::InvalidChannelId { .. } => ReproLineError::InvalidChannelId(m),
             rl::Error::MissingChannelId => ReproLineError::MissingChannelId(m),
             rl::Error::UserIdNotSet => ReproLineError::UserIdNotSet(m),
+            rl::Error::InvalidIdToken { .. } => ReproLineError::InvalidIdToken(m),
             rl::Error::InvalidConfig(_) => ReproLineError::InvalidConfig(m),
             rl::Error::InsecureEndpoint(_) => ReproLineError::InsecureEndpoint(m),
             rl::Error::Storage(_) => ReproLineError::Storage(m),
@@ -175,6 +179,14 @@ pub enum CallKind {
         channel_id: String,
     },
     UnlinkLineId {
+        user_id: String,
+        line_user_id: String,
+        channel_id: String,
+    },
+    /// A link with a LINE ID token. `line_user_id` is the token's `sub`, read unverified
+    /// for display (the endpoint links only what it verifies); the token itself, a
+    /// secret, is never reported.
+    LinkLineIdToken {
         user_id: String,
         line_user_id: String,
         channel_id: String,
@@ -315,6 +327,23 @@ impl ReproLine {
         })
     }
 
+    /// `linkLineIDToken`: links the LINE user ID in the LINE Login ID token's `sub`, once the
+    /// endpoint verifies the token. Checked here: a compact JWT of at most 8 KiB whose `sub`
+    /// is a LINE user ID, and a user ID set. `channel_id` is Repro's LINE channel ID (not the
+    /// LINE Login channel); `None` uses the configured default channel.
+    #[uniffi::method(default(channel_id = None))]
+    pub fn link_line_id_token(
+        &self,
+        id_token: String,
+        channel_id: Option<String>,
+    ) -> Result<(), ReproLineError> {
+        guarded(|| {
+            Ok(self
+                .client
+                .link_line_id_token(&id_token, channel_id.as_deref())?)
+        })
+    }
+
     /// `unlinkLineID`: removes the link if it belongs to the current user ID.
     #[uniffi::method(default(channel_id = None))]
     pub fn unlink_line_user_id(
@@ -405,6 +434,13 @@ pub fn validate_line_user_id(line_user_id: String) -> Result<(), ReproLineError>
     guarded(|| Ok(rl::validate::line_user_id(&line_user_id)?))
 }
 
+/// The ID token checks of `link_line_id_token` (shape, a `sub` that is a LINE user ID),
+/// without a client. The token is otherwise not trusted: the endpoint verifies it.
+#[uniffi::export]
+pub fn validate_id_token(id_token: String) -> Result<(), ReproLineError> {
+    guarded(|| Ok(rl::validate::id_token(&id_token).map(drop)?))
+}
+
 /// The channel ID rule, checked without a client.
 #[uniffi::export]
 pub fn validate_channel_id(channel_id: String) -> Result<(), ReproLineError> {
@@ -460,13 +496,11 @@ impl From<&rl::protocol::OpKind> for CallKind {
                 line_user_id,
                 channel_id,
             },
-            // Reported as a link of the token's unverified `sub` (the token is a secret,
-            // never reported); a dedicated CallKind is issue 13's client-side work.
             OpKind::LinkLineIdToken {
                 user_id,
                 id_token,
                 channel_id,
-            } => CallKind::LinkLineId {
+            } => CallKind::LinkLineIdToken {
                 user_id,
                 line_user_id: rl::protocol::id_token_subject(&id_token).unwrap_or_default(),
                 channel_id,

@@ -196,3 +196,52 @@ fn opt_out_reports_dropped_opted_out() {
         }]
     );
 }
+
+/// `link_line_id_token` against the emulator with a minted token: applied, reported with the
+/// token's `sub`; a malformed token is a typed error naming the rule, without the token.
+#[test]
+fn a_token_link_is_delivered_and_reported_with_its_sub() {
+    const LOGIN: &str = "1650000000";
+    let emu = Emulator::start(EmulatorConfig {
+        token: TOKEN.into(),
+        identity: repro_line_emulator::Identity::IdToken,
+        login_channels: [("1234567890".to_owned(), vec![LOGIN.to_owned()])].into(),
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = emu.mint_id_token(LINE, LOGIN, now_s + 3600);
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Arc::new(Recorder::default());
+    let client = ReproLine::new(config(&emu.url(), dir.path())).unwrap();
+    client.set_delivery_listener(rec.clone()).unwrap();
+    let e = client.link_line_id_token(token.clone(), None).unwrap_err();
+    assert!(matches!(e, ReproLineError::UserIdNotSet(_)), "{e:?}");
+    client.set_user_id("user123".into()).unwrap();
+    let forged = format!("{token}x.y");
+    let e = client.link_line_id_token(forged.clone(), None).unwrap_err();
+    assert!(matches!(e, ReproLineError::InvalidIdToken(_)), "{e:?}");
+    assert!(e.to_string().contains("compact JWT"), "{e}");
+    assert!(!e.to_string().contains(&token[..20]), "token in {e}");
+    client.link_line_id_token(token, None).unwrap();
+    assert_eq!(client.flush(10_000).unwrap(), FlushOutcome::Drained);
+    let reports = rec.reports.lock().unwrap().clone();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[1].0.status, DeliveryStatus::Delivered);
+    assert_eq!(
+        reports[1].0.call,
+        CallKind::LinkLineIdToken {
+            user_id: "user123".into(),
+            line_user_id: LINE.into(),
+            channel_id: "1234567890".into()
+        }
+    );
+    assert!(emu
+        .state()
+        .links
+        .iter()
+        .any(|l| l.line_user_id == LINE && l.user_id.as_deref() == Some("user123")));
+}

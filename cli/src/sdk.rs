@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use repro_line_core::protocol::IdToken;
 use repro_line_core::{Call, Client, Config, DeliveryStatus, Error, Event, FlushResult, Storage};
 use repro_line_emulator::{Emulator, EmulatorConfig, FaultSpec};
 
@@ -62,11 +63,19 @@ pub struct SendArgs {
     user_id: String,
     #[arg(long)]
     line_user_id: Option<String>,
-    #[arg(long, requires = "line_user_id")]
+    /// Link with a LINE ID token instead (verified by the endpoint; never printed).
+    #[arg(long, conflicts_with_all = ["line_user_id", "unlink"], value_parser = parse_id_token)]
+    id_token: Option<IdToken>,
+    #[arg(long)]
     channel_id: Option<String>,
     /// Unlink the LINE user ID instead of linking it.
     #[arg(long, requires = "line_user_id")]
     unlink: bool,
+}
+
+/// A newtype value so `{:?}` of the parsed arguments never shows the token.
+fn parse_id_token(s: &str) -> Result<IdToken, std::convert::Infallible> {
+    Ok(IdToken::new(s))
 }
 
 #[derive(Debug, Args)]
@@ -259,8 +268,15 @@ pub fn send(args: SendArgs) -> i32 {
         Ok(d) => d,
         Err(code) => return code,
     };
-    if args.line_user_id.is_some() && args.channel_id.is_none() {
-        eprintln!("error: --line-user-id needs --channel-id (the LINE channel the ID belongs to)");
+    let links = args.line_user_id.is_some() || args.id_token.is_some();
+    if links && args.channel_id.is_none() {
+        eprintln!(
+            "error: --line-user-id and --id-token need --channel-id (Repro's LINE channel ID)"
+        );
+        return EXIT_BAD_INPUT;
+    }
+    if !links && args.channel_id.is_some() {
+        eprintln!("error: --channel-id needs --line-user-id or --id-token");
         return EXIT_BAD_INPUT;
     }
     if let Some(Err(e)) = args
@@ -286,6 +302,9 @@ pub fn send(args: SendArgs) -> i32 {
         } else {
             Call::link(line, channel)
         });
+    }
+    if let Some(token) = &args.id_token {
+        calls.push(Call::link_id_token(token, args.channel_id.as_deref()));
     }
     if let Err(e) = client.apply(&calls, None) {
         return bad_input(&e);

@@ -1,4 +1,4 @@
-use crate::validate::UserIdProblem;
+use crate::validate::{IdTokenProblem, UserIdProblem};
 
 /// Every failure the public API can return. Messages state the rule that was broken.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -10,6 +10,9 @@ pub enum Error {
     InvalidUserId { reason: UserIdProblem },
     #[error("invalid channel ID {value:?}: a channel ID is 1 to 64 ASCII letters or digits")]
     InvalidChannelId { value: String },
+    /// Never carries the token: it is a secret.
+    #[error("invalid ID token: {reason}; an ID token is a compact JWT (three non-empty base64url parts separated by dots, at most 8 KiB) whose sub is a LINE user ID")]
+    InvalidIdToken { reason: IdTokenProblem },
     #[error("no channel ID: pass one or set Config.default_channel_id")]
     MissingChannelId,
     #[error("user ID not set: call set_user_id before linking or unlinking a LINE user ID")]

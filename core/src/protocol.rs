@@ -52,9 +52,69 @@ pub enum OpKind {
     /// `id_token` is a secret: never logged.
     LinkLineIdToken {
         user_id: String,
-        id_token: String,
+        id_token: IdToken,
         channel_id: String,
     },
+}
+
+/// A LINE ID token (compact JWT). A secret: its `Debug` shows only its length, so a
+/// token never reaches a log, a panic message or an error through `{:?}`.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdToken(String);
+
+impl IdToken {
+    pub fn new(token: impl Into<String>) -> IdToken {
+        IdToken(token.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The unverified `sub` (see [`id_token_subject`]).
+    pub fn subject(&self) -> Option<String> {
+        id_token_subject(&self.0)
+    }
+}
+
+impl std::fmt::Debug for IdToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IdToken(<redacted, {} bytes>)", self.0.len())
+    }
+}
+
+impl std::ops::Deref for IdToken {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for IdToken {
+    fn from(s: String) -> IdToken {
+        IdToken(s)
+    }
+}
+
+impl From<&str> for IdToken {
+    fn from(s: &str) -> IdToken {
+        IdToken(s.to_owned())
+    }
+}
+
+impl OpKind {
+    /// The LINE user ID this op is about; for a token link, the token's unverified
+    /// `sub` (what an app shows; the endpoint links only what it verifies).
+    pub fn line_user_id(&self) -> Option<String> {
+        match self {
+            OpKind::SetUserId { .. } => None,
+            OpKind::LinkLineId { line_user_id, .. } | OpKind::UnlinkLineId { line_user_id, .. } => {
+                Some(line_user_id.clone())
+            }
+            OpKind::LinkLineIdToken { id_token, .. } => id_token.subject(),
+        }
+    }
 }
 
 /// One queued call, as persisted and as sent.
@@ -111,17 +171,29 @@ pub fn encode_batch<'a>(device_id: &Uuid, ops: impl IntoIterator<Item = &'a Op>)
                 user_id,
                 line_user_id,
                 channel_id,
-            } => ("link_line_id", user_id, Some((line_user_id, channel_id))),
+            } => (
+                "link_line_id",
+                user_id,
+                Some((line_user_id.as_str(), channel_id)),
+            ),
             OpKind::UnlinkLineId {
                 user_id,
                 line_user_id,
                 channel_id,
-            } => ("unlink_line_id", user_id, Some((line_user_id, channel_id))),
+            } => (
+                "unlink_line_id",
+                user_id,
+                Some((line_user_id.as_str(), channel_id)),
+            ),
             OpKind::LinkLineIdToken {
                 user_id,
                 id_token,
                 channel_id,
-            } => ("link_line_id_token", user_id, Some((id_token, channel_id))),
+            } => (
+                "link_line_id_token",
+                user_id,
+                Some((id_token.as_str(), channel_id)),
+            ),
         };
         push_json_str(&mut out, kind);
         out.push_str(",\"user_id\":");

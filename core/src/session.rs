@@ -56,9 +56,21 @@ pub enum Call {
         line_user_id: String,
         channel_id: Option<String>,
     },
+    /// `linkLineIDToken`: link the LINE user ID in the token's `sub`, verified by the endpoint.
+    LinkLineIdToken {
+        id_token: protocol::IdToken,
+        channel_id: Option<String>,
+    },
 }
 
 impl Call {
+    pub fn link_id_token(id_token: &str, channel_id: Option<&str>) -> Call {
+        Call::LinkLineIdToken {
+            id_token: id_token.into(),
+            channel_id: channel_id.map(str::to_owned),
+        }
+    }
+
     pub fn link(line_user_id: &str, channel_id: Option<&str>) -> Call {
         Call::SetLineUserId {
             line_user_id: line_user_id.to_owned(),
@@ -293,6 +305,16 @@ impl Session {
         self.apply(now_ms, &[Call::link(line_user_id, channel_id)], None)
     }
 
+    /// `linkLineIDToken`: `channel_id` falls back to the default channel.
+    pub fn link_line_id_token(
+        &mut self,
+        now_ms: u64,
+        id_token: &str,
+        channel_id: Option<&str>,
+    ) -> Result<(), Error> {
+        self.apply(now_ms, &[Call::link_id_token(id_token, channel_id)], None)
+    }
+
     /// `unlinkLineID`.
     pub fn unlink_line_user_id(
         &mut self,
@@ -332,6 +354,19 @@ impl Session {
                     OpKind::LinkLineId {
                         user_id,
                         line_user_id: line_user_id.clone(),
+                        channel_id,
+                    }
+                }
+                Call::LinkLineIdToken {
+                    id_token,
+                    channel_id,
+                } => {
+                    let sub = validate::id_token(id_token)?;
+                    let (user_id, channel_id) =
+                        self.check_link(user.as_deref(), &sub, channel_id.as_deref())?;
+                    OpKind::LinkLineIdToken {
+                        user_id,
+                        id_token: id_token.clone(),
                         channel_id,
                     }
                 }

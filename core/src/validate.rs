@@ -62,6 +62,60 @@ pub fn channel_id(value: &str) -> Result<(), Error> {
     }
 }
 
+/// Longest accepted ID token, in bytes.
+pub const MAX_ID_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The client's checks of an ID token: shape and a readable `sub` that is a LINE
+/// user ID. Nothing else is trusted here; the endpoint verifies the signature and claims.
+/// Returns the `sub`.
+pub fn id_token(value: &str) -> Result<String, Error> {
+    let problem = |reason| Err(Error::InvalidIdToken { reason });
+    if value.len() > MAX_ID_TOKEN_BYTES {
+        return problem(IdTokenProblem::TooLong { bytes: value.len() });
+    }
+    if value.split('.').count() != 3 {
+        return problem(IdTokenProblem::NotThreeParts);
+    }
+    for part in value.split('.') {
+        let ok = !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return problem(IdTokenProblem::NotBase64Url);
+        }
+    }
+    match crate::protocol::id_token_subject(value) {
+        None => problem(IdTokenProblem::NoSubject),
+        Some(sub) => match line_user_id(&sub) {
+            Ok(()) => Ok(sub),
+            Err(_) => problem(IdTokenProblem::SubjectNotLineUserId),
+        },
+    }
+}
+
+/// Which part of the ID token rule was broken (never the token itself: it is a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdTokenProblem {
+    TooLong { bytes: usize },
+    NotThreeParts,
+    NotBase64Url,
+    NoSubject,
+    SubjectNotLineUserId,
+}
+
+impl std::fmt::Display for IdTokenProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IdTokenProblem::TooLong { .. } => "it is longer than 8 KiB",
+            IdTokenProblem::NotThreeParts => "it does not have three parts",
+            IdTokenProblem::NotBase64Url => "a part is empty or not base64url",
+            IdTokenProblem::NoSubject => "its payload has no readable sub claim",
+            IdTokenProblem::SubjectNotLineUserId => "its sub is not a LINE user ID",
+        })
+    }
+}
+
 /// Which part of the user ID rule was broken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserIdProblem {
@@ -144,6 +198,36 @@ mod tests {
                 err.to_string().contains("1 to 64 ASCII letters or digits"),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn id_token_rule() {
+        const H: &str = "eyJhbGciOiJFUzI1NiJ9"; // {"alg":"ES256"}
+        const P: &str = "eyJzdWIiOiJVNGFmNDk4MDYyOWExYjJjM2Q0ZTVmNjA3MTgyOTNhNGIifQ"; // sub GOOD
+        let ok = format!("{H}.{P}.c2ln");
+        assert_eq!(id_token(&ok).as_deref(), Ok(GOOD));
+        let long = format!("{H}.{P}.{}", "a".repeat(MAX_ID_TOKEN_BYTES));
+        let no_sub = format!("{H}.eyJhdWQiOiIxIn0.c2ln"); // {"aud":"1"}
+        let bad_sub = format!("{H}.eyJzdWIiOiJub2JvZHkifQ.c2ln"); // {"sub":"nobody"}
+        for (bad, rule) in [
+            (long.as_str(), IdTokenProblem::TooLong { bytes: long.len() }),
+            ("", IdTokenProblem::NotThreeParts),
+            (&format!("{H}.{P}"), IdTokenProblem::NotThreeParts),
+            (&format!("{H}.{P}.c2ln.x"), IdTokenProblem::NotThreeParts),
+            (&format!("{H}.{P}."), IdTokenProblem::NotBase64Url),
+            (&format!("{H}.{P}.c2l+"), IdTokenProblem::NotBase64Url),
+            (&format!("{H}.{P}.c2ln="), IdTokenProblem::NotBase64Url),
+            (&no_sub, IdTokenProblem::NoSubject),
+            (&bad_sub, IdTokenProblem::SubjectNotLineUserId),
+        ] {
+            let err = id_token(bad).unwrap_err();
+            assert_eq!(err, Error::InvalidIdToken { reason: rule }, "{bad:?}");
+            let shown = err.to_string();
+            assert!(shown.contains("compact JWT"), "{shown}");
+            if !bad.is_empty() {
+                assert!(!shown.contains(bad), "token in {shown}");
+            }
         }
     }
 }

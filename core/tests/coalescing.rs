@@ -16,6 +16,9 @@ enum Step {
     Set(u8),
     Link(u8, u8),
     Unlink(u8, u8),
+    /// A token link of `line(l)` on channel `c`; token variant 2 has a forged signature,
+    /// which the endpoint refuses (1008): the client cannot tell, so coalescing must not rely on it.
+    TokenLink(u8, u8, u8),
     Deliver,
     FailDelivery,
 }
@@ -25,6 +28,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (0u8..3).prop_map(Step::Set),
         4 => (0u8..2, 0u8..2).prop_map(|(l, c)| Step::Link(l, c)),
         4 => (0u8..2, 0u8..2).prop_map(|(l, c)| Step::Unlink(l, c)),
+        4 => (0u8..2, 0u8..2, 0u8..3).prop_map(|(l, c, t)| Step::TokenLink(l, c, t)),
         1 => Just(Step::Deliver),
         1 => Just(Step::FailDelivery),
     ]
@@ -32,6 +36,40 @@ fn step() -> impl Strategy<Value = Step> {
 
 fn line(l: u8) -> String {
     format!("U{:032x}", l)
+}
+
+/// Unpadded base64url, enough to build a token payload.
+fn b64url(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, b| n << 8 | *b as u32) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Token variant `t` whose `sub` is `line(l)`; variant 2's signature is forged.
+fn token(l: u8, t: u8) -> String {
+    let payload = b64url(format!(r#"{{"sub":"{}"}}"#, line(l)).as_bytes());
+    let sig = if t == 2 {
+        "forged".to_owned()
+    } else {
+        format!("sig{t}")
+    };
+    format!("eyJhbGciOiJFUzI1NiJ9.{payload}.{sig}")
+}
+
+/// The endpoint: the reference model, plus signature verification (a forged token is 1008).
+fn endpoint_apply(model: &mut Model, kind: &OpKind) -> Result<(), u32> {
+    if let OpKind::LinkLineIdToken { id_token, .. } = kind {
+        if id_token.ends_with(".forged") {
+            return Err(repro_line_core::protocol::CODE_INVALID_ID_TOKEN);
+        }
+    }
+    model.apply(kind)
 }
 
 fn run(steps: &[Step], max_batch_ops: usize) -> (Model, Model, usize, usize) {
@@ -62,7 +100,7 @@ fn run(steps: &[Step], max_batch_ops: usize) -> (Model, Model, usize, usize) {
             let mut results = Vec::new();
             for op in &b.ops {
                 let status = if applied_ids.insert(op.op_id) {
-                    if endpoint.apply(&op.kind).is_ok() {
+                    if endpoint_apply(endpoint, &op.kind).is_ok() {
                         "applied"
                     } else {
                         "rejected"
@@ -123,6 +161,16 @@ fn run(steps: &[Step], max_batch_ops: usize) -> (Model, Model, usize, usize) {
                     }
                 }
             }
+            Step::TokenLink(l, c, t) => {
+                let Some(user_id) = current_user.clone() else {
+                    continue;
+                };
+                OpKind::LinkLineIdToken {
+                    user_id,
+                    id_token: token(*l, *t).into(),
+                    channel_id: format!("c{c}"),
+                }
+            }
             Step::Deliver | Step::FailDelivery => {
                 deliver(
                     &mut engine,
@@ -139,7 +187,7 @@ fn run(steps: &[Step], max_batch_ops: usize) -> (Model, Model, usize, usize) {
                 continue;
             }
         };
-        let _ = one_by_one.apply(&kind);
+        let _ = endpoint_apply(&mut one_by_one, &kind);
         seq += 1;
         calls += 1;
         engine.enqueue(Op {
@@ -189,4 +237,54 @@ fn link_then_unlink_is_not_reducible() {
     let (one_by_one, endpoint, _, _) = run(&steps, 100);
     assert!(one_by_one.links.is_empty());
     assert_eq!(endpoint, one_by_one);
+}
+
+#[test]
+fn a_token_link_is_a_link_of_its_sub_only_when_verification_cannot_matter() {
+    // An unlink then a forged token link of the same sub: the unlink must still happen.
+    let steps = [
+        Step::Set(0),
+        Step::Link(0, 0),
+        Step::Deliver,
+        Step::Unlink(0, 0),
+        Step::TokenLink(0, 0, 2),
+    ];
+    let (one_by_one, endpoint, _, _) = run(&steps, 100);
+    assert!(one_by_one.links.is_empty());
+    assert_eq!(endpoint, one_by_one);
+
+    // A valid token link after a raw link of its sub still links it (an id_token-only
+    // endpoint refuses the raw one with 1007, so neither may absorb the other)…
+    let mut engine = Engine::new(EngineConfig::default());
+    let kinds = [
+        OpKind::SetUserId {
+            user_id: "u".into(),
+        },
+        OpKind::LinkLineId {
+            user_id: "u".into(),
+            line_user_id: line(0),
+            channel_id: "c0".into(),
+        },
+        OpKind::LinkLineIdToken {
+            user_id: "u".into(),
+            id_token: token(0, 0).into(),
+            channel_id: "c0".into(),
+        },
+        // …while the same token twice in a row is one op, reported twice.
+        OpKind::LinkLineIdToken {
+            user_id: "u".into(),
+            id_token: token(0, 0).into(),
+            channel_id: "c0".into(),
+        },
+    ];
+    for (seq, kind) in (1u64..).zip(kinds) {
+        engine.enqueue(Op {
+            op_id: Uuid::from_u128(seq as u128),
+            seq,
+            at_ms: 0,
+            kind,
+        });
+    }
+    assert_eq!(engine.queued_ops(), 3);
+    assert_eq!(engine.pending(), 4);
 }

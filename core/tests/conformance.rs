@@ -26,6 +26,7 @@ fn kind(e: &Error) -> &'static str {
         Error::InvalidChannelId { .. } => "InvalidChannelId",
         Error::MissingChannelId => "MissingChannelId",
         Error::UserIdNotSet => "UserIdNotSet",
+        Error::InvalidIdToken { .. } => "InvalidIdToken",
         Error::InvalidConfig(_) => "InvalidConfig",
         Error::InsecureEndpoint(_) => "InsecureEndpoint",
         Error::Storage(_) => "Storage",
@@ -121,13 +122,16 @@ impl Options {
     }
 }
 
-type Reports = Arc<Mutex<Vec<(u64, String)>>>;
+/// (seq, status, the report's LINE user ID: a token link's is its `sub`).
+type Reports = Arc<Mutex<Vec<(u64, String, Option<String>)>>>;
 
 fn attach(client: &Client, reports: &Reports) {
     let sink = Arc::clone(reports);
     client.set_listener(Arc::new(move |e: &Event| {
         if let Event::Op(r) = e {
-            sink.lock().unwrap().push((r.seq, status_text(&r.status)));
+            sink.lock()
+                .unwrap()
+                .push((r.seq, status_text(&r.status), r.kind.line_user_id()));
         }
     }));
 }
@@ -198,6 +202,40 @@ fn check_state(emu: &Emulator, step: &Value, at: &str) {
     assert_eq!(links, want_links, "{at}: links");
 }
 
+/// The token of a `link_id_token` step: `{literal}` or `{mint, forge?}` (see the file's description).
+fn id_token(emu: &Emulator, spec: &Value) -> String {
+    if let Some(literal) = spec.get("literal") {
+        return text(literal);
+    }
+    let mint = &spec["mint"];
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64;
+    let expires_in = mint
+        .get("expires_in_s")
+        .and_then(Value::as_i64)
+        .unwrap_or(3600);
+    let token = emu.mint_id_token(
+        &text(&mint["line_user_id"]),
+        &text(&mint["login_channel_id"]),
+        (now_s + expires_in) as u64,
+    );
+    match spec.get("forge").and_then(Value::as_str) {
+        None => token,
+        Some("signature") => {
+            let at = token.rfind('.').expect("three parts") + 1;
+            let first = if token[at..].starts_with('A') {
+                "B"
+            } else {
+                "A"
+            };
+            format!("{}{first}{}", &token[..at], &token[at + 1..])
+        }
+        Some(other) => panic!("unknown forge {other:?}"),
+    }
+}
+
 fn run(defaults: &Map<String, Value>, scenario: &Value) {
     let name = scenario["name"].as_str().expect("name");
     let emu = Emulator::start(EmulatorConfig {
@@ -246,6 +284,14 @@ fn run(defaults: &Map<String, Value>, scenario: &Value) {
                 ),
                 &at,
             ),
+            "link_id_token" => check_call(
+                step,
+                client.link_line_id_token(
+                    &id_token(&emu, &step["token"]),
+                    opt_text(step.get("channel_id")).as_deref(),
+                ),
+                &at,
+            ),
             "unlink" => check_call(
                 step,
                 client.unlink_line_user_id(
@@ -268,6 +314,16 @@ fn run(defaults: &Map<String, Value>, scenario: &Value) {
                 );
                 let mut got = std::mem::take(&mut *reports.lock().unwrap());
                 got.sort_by_key(|r| r.0);
+                if let Some(want) = step.get("report_line_user_ids") {
+                    let lines: Vec<Option<String>> = got.iter().map(|r| r.2.clone()).collect();
+                    let want: Vec<Option<String>> = want
+                        .as_array()
+                        .expect("report_line_user_ids")
+                        .iter()
+                        .map(|v| opt_text(Some(v)))
+                        .collect();
+                    assert_eq!(lines, want, "{at}: report LINE user IDs");
+                }
                 let got: Vec<String> = got.into_iter().map(|r| r.1).collect();
                 let want: Vec<String> = step["reports"]
                     .as_array()
@@ -295,6 +351,16 @@ fn run(defaults: &Map<String, Value>, scenario: &Value) {
                 attach(&client, &reports);
             }
             "reset_emulator" => emu.reset(),
+            "set_identity" => emu.set_identity(
+                step["mode"]
+                    .as_str()
+                    .expect("mode")
+                    .parse()
+                    .expect("identity mode"),
+            ),
+            "set_login_channels" => emu.set_login_channels(
+                serde_json::from_value(step["channels"].clone()).expect("channels"),
+            ),
             "set_faults" => emu.set_faults(
                 step["spec"]
                     .as_str()

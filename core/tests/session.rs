@@ -278,3 +278,64 @@ fn a_report_lost_to_a_kill_is_made_after_the_restart() {
     let s = open(mem);
     assert_eq!(s.pending_ops(), 0, "exactly once without a kill");
 }
+
+/// A structurally valid token whose `sub` is `LINE` (unsigned: the session trusts nothing but its shape).
+const ID_TOKEN: &str =
+    "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJVNGFmNDk4MDYyOWExYjJjM2Q0ZTVmNjA3MTgyOTNhNGIifQ.c2ln";
+
+#[test]
+fn a_token_link_is_checked_on_the_callers_thread() {
+    let mem = MemoryStore::new();
+    let mut s = open(mem.clone());
+    assert_eq!(
+        s.link_line_id_token(T0, ID_TOKEN, None),
+        Err(Error::UserIdNotSet)
+    );
+    s.set_user_id(T0, "user123").unwrap();
+    let before = mem.snapshot();
+    for bad in [
+        "not a token",
+        "a.b",
+        "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJub2JvZHkifQ.c2ln",
+    ] {
+        let err = s.link_line_id_token(T0, bad, None).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidIdToken { .. }),
+            "{bad}: {err:?}"
+        );
+    }
+    assert!(matches!(
+        s.link_line_id_token(T0, ID_TOKEN, Some("bad channel")),
+        Err(Error::InvalidChannelId { .. })
+    ));
+    assert_eq!(mem.snapshot(), before, "refused calls store nothing");
+    s.link_line_id_token(T0, ID_TOKEN, None).unwrap();
+    assert_eq!(s.pending_ops(), 2);
+}
+
+/// A journal written before token links existed (tags 1–3 only) opens, takes a token link
+/// (tag 4), and both survive a restart, sent exactly as accepted.
+#[test]
+fn token_links_round_trip_through_the_journal_next_to_old_records() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = open(FileStore::open(dir.path()).unwrap());
+        s.set_user_id(T0, "user123").unwrap();
+        s.set_line_user_id(T0, LINE, None).unwrap();
+    }
+    let first = {
+        let mut s = open(FileStore::open(dir.path()).unwrap());
+        assert_eq!(s.pending_ops(), 2, "the old journal opened whole");
+        s.link_line_id_token(T0 + 1, ID_TOKEN, Some("42")).unwrap();
+        body_ops(&mut s, T0 + 2)
+    };
+    let mut s = open(FileStore::open(dir.path()).unwrap());
+    assert!(s.recovery().skipped_bytes == 0 && !s.recovery().is_damaged());
+    assert_eq!(s.pending_ops(), 3);
+    let ops = body_ops(&mut s, T0 + 3);
+    assert_eq!(ops, first, "same ops, ids and token after the restart");
+    assert_eq!(ops[2]["type"], "link_line_id_token");
+    assert_eq!(ops[2]["id_token"], ID_TOKEN);
+    assert_eq!(ops[2]["channel_id"], "42");
+    assert_eq!(ops[2]["user_id"], "user123");
+}

@@ -2,6 +2,7 @@
 // Rust test core/tests/conformance.rs runs). Format: conformance/README.md.
 package com.repro.line.hosttests
 
+import com.repro.line.ffi.CallKind
 import com.repro.line.ffi.DeliveryListener
 import com.repro.line.ffi.DeliveryReport
 import com.repro.line.ffi.DeliveryState
@@ -45,19 +46,50 @@ private fun text(v: Any?): String = when (v) {
 
 private fun optText(v: Any?): String? = if (v == null) null else text(v)
 
+/** The report's LINE user ID (a token link's is its `sub`); null for setUserId. */
+fun reportLineUserId(call: CallKind): String? = when (call) {
+    is CallKind.SetUserId -> null
+    is CallKind.LinkLineId -> call.lineUserId
+    is CallKind.UnlinkLineId -> call.lineUserId
+    is CallKind.LinkLineIdToken -> call.lineUserId
+}
+
 private class Recorder : DeliveryListener {
-    private val reports = ArrayList<Pair<ULong, String>>()
+    private val reports = ArrayList<Triple<ULong, String, String?>>()
 
     override fun onReport(report: DeliveryReport) {
-        synchronized(reports) { reports.add(report.seq to statusText(report.status)) }
+        synchronized(reports) {
+            reports.add(Triple(report.seq, statusText(report.status), reportLineUserId(report.call)))
+        }
     }
 
     override fun onStateChange(state: DeliveryState) {}
 
-    fun take(): List<String> = synchronized(reports) {
-        val out = reports.sortedBy { it.first }.map { it.second }
+    /** (statuses, LINE user IDs) by seq since the last take. */
+    fun take(): Pair<List<String>, List<String?>> = synchronized(reports) {
+        val sorted = reports.sortedBy { it.first }
         reports.clear()
-        out
+        sorted.map { it.second } to sorted.map { it.third }
+    }
+}
+
+/** The token of a `link_id_token` step: {literal} or {mint, forge?} (see the file's description). */
+private fun idToken(emu: EmulatorAdmin, spec: Map<String, Any?>): String {
+    spec["literal"]?.let { return text(it) }
+    val mint = spec["mint"].obj()
+    val expiresIn = (mint["expires_in_s"] as Long?) ?: 3600L
+    val token = emu.mintIdToken(
+        text(mint["line_user_id"]),
+        text(mint["login_channel_id"]),
+        System.currentTimeMillis() / 1000 + expiresIn,
+    )
+    return when (val forge = spec["forge"] as String?) {
+        null -> token
+        "signature" -> {
+            val at = token.lastIndexOf('.') + 1
+            token.substring(0, at) + (if (token[at] == 'A') "B" else "A") + token.substring(at + 1)
+        }
+        else -> fail("unknown forge $forge")
     }
 }
 
@@ -81,6 +113,9 @@ private fun runScenario(
 ) {
     emu.setFaults("")
     emu.reset()
+    // Identity settings outlive a reset: every scenario starts from protocol v1 behaviour.
+    emu.setIdentity("any")
+    emu.setLoginChannels(emptyMap())
     val opts = HashMap(defaults)
     (scenario["config"] as Map<*, *>?)?.forEach { (k, v) -> opts[k as String] = v }
     val dir: File = Files.createTempDirectory("repro-line-conformance").toFile()
@@ -134,12 +169,19 @@ private fun runScenario(
             when (what) {
                 "set_user_id" -> call { client.setUserId(text(step["user_id"])) }
                 "link" -> call { client.setLineUserId(text(step["line_user_id"]), optText(step["channel_id"])) }
+                "link_id_token" -> call {
+                    client.linkLineIdToken(idToken(emu, step["token"].obj()), optText(step["channel_id"]))
+                }
                 "unlink" -> call { client.unlinkLineUserId(text(step["line_user_id"]), optText(step["channel_id"])) }
                 "opt_in" -> call { client.setOptedIn(step["value"] as Boolean) }
                 "flush" -> {
                     val outcome = client.flush(flushTimeout)
                     assertEq(step["outcome"] as String, outcomeText(outcome), "$at: outcome ($outcome)")
-                    assertEq(step["reports"].list().map { text(it) }, recorder.take(), "$at: reports")
+                    val (statuses, lines) = recorder.take()
+                    assertEq(step["reports"].list().map { text(it) }, statuses, "$at: reports")
+                    if (step.containsKey("report_line_user_ids")) {
+                        assertEq(step["report_line_user_ids"].list().map { optText(it) }, lines, "$at: report LINE user IDs")
+                    }
                 }
                 "expect_client" -> {
                     if (step.containsKey("user_id")) assertEq(optText(step["user_id"]), client.userId(), "$at: user_id")
@@ -163,6 +205,10 @@ private fun runScenario(
                 }
                 "reset_emulator" -> emu.reset()
                 "set_faults" -> emu.setFaults(step["spec"] as String)
+                "set_identity" -> emu.setIdentity(step["mode"] as String)
+                "set_login_channels" -> emu.setLoginChannels(
+                    step["channels"].obj().mapValues { (_, v) -> v.list().map { it as String } },
+                )
                 else -> fail("$at: unknown step")
             }
         }

@@ -221,6 +221,28 @@ class EmulatorAdmin(val url: String) {
         request("PUT", "/admin/faults", spec)
     }
 
+    /** `PUT /admin/identity`: `id_token` (raw links refused 1007) or `any`. */
+    fun setIdentity(mode: String) {
+        request("PUT", "/admin/identity", mode)
+    }
+
+    /** `PUT /admin/line/login-channels`: Repro channel ID → LINE Login channel IDs allowed to link to it. */
+    fun setLoginChannels(map: Map<String, List<String>>) {
+        val body = map.entries.joinToString(",", "{", "}") { (k, v) ->
+            jsonString(k) + ":" + v.joinToString(",", "[", "]") { jsonString(it) }
+        }
+        request("PUT", "/admin/line/login-channels", body)
+    }
+
+    /** `POST /admin/line/id-tokens`: an ES256 ID token as LINE issues it, signed with the emulator's key. */
+    fun mintIdToken(lineUserId: String, loginChannelId: String, expiresAt: Long): String {
+        val body = "{\"line_user_id\":${jsonString(lineUserId)},\"login_channel_id\":${jsonString(loginChannelId)},\"expires_at\":$expiresAt}"
+        return Json.parse(request("POST", "/admin/line/id-tokens", body)).obj()["id_token"] as String
+    }
+
+    private fun jsonString(s: String): String =
+        "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\""
+
     fun users(): List<String> = state()["users"].list().map { it as String }.sorted()
 
     fun deviceUserId(): String? = state()["devices"].list().firstOrNull()?.obj()?.get("current_user_id") as String?

@@ -362,6 +362,37 @@ fun main(args: Array<String>) {
         orphan.close()
     }
 
+    Harness.test("linkLineIDToken: buffered before setup, verified by the endpoint, reported with its sub") {
+        emu.reset()
+        emu.setIdentity("id_token")
+        emu.setLoginChannels(mapOf(CHANNEL to listOf("1650000000")))
+        try {
+            val now = System.currentTimeMillis() / 1000
+            val good = emu.mintIdToken(L1, "1650000000", now + 3600)
+            val wrongAud = emu.mintIdToken(L2, "1659999999", now + 3600)
+            val core = ReproLineCore()
+            core.setUserId("user123")
+            core.linkLineIDToken(good)
+            val bad = assertThrows<ReproLineException.InvalidIdToken>("not a JWT") { core.linkLineIDToken("a.b") }
+            check(bad.message!!.contains("compact JWT")) { bad.message!! }
+            check(!bad.message!!.contains(good.substring(0, 20))) { "token in ${bad.message}" }
+            val rec = Recording()
+            core.setDeliveryListener(rec)
+            assertEq(emptyList<ReproLineException>(), core.setup(tempDir(), token, emu.url, CHANNEL), "replay failures")
+            core.linkLineIDToken(wrongAud)
+            core.linkLineID(L2) // raw: refused where ID tokens are required
+            assertEq<FlushOutcome>(FlushOutcome.Drained, flushAndWait(core).first, "flush")
+            assertEq(listOf("Delivered", "Delivered", "Rejected:1008", "Rejected:1007"), rec.statuses(), "reports")
+            val ops = synchronized(rec) { rec.reports.sortedBy { it.first.seq }.map { it.first.call } }
+            assertEq<CallKind>(CallKind.LinkLineIdToken("user123", L1, CHANNEL), ops[1], "reported with the token's sub")
+            assertEq(listOf(LinkRow(CHANNEL, L1, "user123")), emu.links(), "only the verified link")
+            core.close()
+        } finally {
+            emu.setIdentity("any")
+            emu.setLoginChannels(emptyMap())
+        }
+    }
+
     Harness.test("one client per storage dir: a second one gets StateDirInUse, nothing is lost") {
         emu.reset()
         val dir = tempDir()

@@ -23,7 +23,7 @@ extension ReproLineError {
     public var message: String {
         switch self {
         case .InvalidLineUserId(let m), .InvalidUserId(let m), .InvalidChannelId(let m),
-             .MissingChannelId(let m), .UserIdNotSet(let m), .InvalidConfig(let m),
+             .MissingChannelId(let m), .UserIdNotSet(let m), .InvalidIdToken(let m), .InvalidConfig(let m),
              .InsecureEndpoint(let m), .Storage(let m), .ShutDown(let m), .Internal(let m):
             return m
         }
@@ -37,6 +37,7 @@ extension ReproLineError {
         case .InvalidChannelId: return "InvalidChannelId"
         case .MissingChannelId: return "MissingChannelId"
         case .UserIdNotSet: return "UserIdNotSet"
+        case .InvalidIdToken: return "InvalidIdToken"
         case .InvalidConfig: return "InvalidConfig"
         case .InsecureEndpoint: return "InsecureEndpoint"
         case .Storage: return "Storage"
@@ -168,6 +169,16 @@ public final class ReproLineClient: @unchecked Sendable {
     /// Same as `setLineUserID(_:channelID:)`.
     public func linkLineID(_ lineUserID: String, channelID: String? = nil) throws {
         try setLineUserID(lineUserID, channelID: channelID)
+    }
+
+    /// Links the LINE user ID in a LINE Login ID token (`LoginResult.accessToken.IDTokenRaw`,
+    /// with the `.openID` permission) to the current user ID, once the endpoint verifies it.
+    /// The default way to link: `linkLineID(_:channelID:)` sends an ID the app only claims.
+    /// Checked here: a compact JWT of at most 8 KiB whose `sub` is a LINE user ID.
+    /// `lineChannelID` is Repro's LINE channel ID (not the LINE Login channel); nil uses the
+    /// default channel. The token is a secret: never logged, reported or put in an error.
+    public func linkLineID(idToken: String, lineChannelID: String? = nil) throws {
+        try submit(.linkIDToken(idToken, lineChannelID))
     }
 
     /// Removes the link if it belongs to the current user ID.
@@ -349,6 +360,7 @@ private enum BufferedCall {
     case setUserID(String)
     case link(String, String?)
     case unlink(String, String?)
+    case linkIDToken(String, String?)
     case optIn(Bool)
 
     func validate() throws {
@@ -357,6 +369,11 @@ private enum BufferedCall {
             try ReproLineBindings.validateUserId(userId: userID)
         case .link(let lineUserID, let channelID), .unlink(let lineUserID, let channelID):
             try ReproLineBindings.validateLineUserId(lineUserId: lineUserID)
+            if let channelID = channelID {
+                try ReproLineBindings.validateChannelId(channelId: channelID)
+            }
+        case .linkIDToken(let idToken, let channelID):
+            try ReproLineBindings.validateIdToken(idToken: idToken)
             if let channelID = channelID {
                 try ReproLineBindings.validateChannelId(channelId: channelID)
             }
@@ -373,6 +390,8 @@ private enum BufferedCall {
             try native.setLineUserId(lineUserId: lineUserID, channelId: channelID)
         case .unlink(let lineUserID, let channelID):
             try native.unlinkLineUserId(lineUserId: lineUserID, channelId: channelID)
+        case .linkIDToken(let idToken, let channelID):
+            try native.linkLineIdToken(idToken: idToken, channelId: channelID)
         case .optIn(let value):
             try native.setOptedIn(optedIn: value)
         }
@@ -421,6 +440,10 @@ public enum ReproLine {
 
     public static func linkLineID(_ lineUserID: String, channelID: String? = nil) throws {
         try client.linkLineID(lineUserID, channelID: channelID)
+    }
+
+    public static func linkLineID(idToken: String, lineChannelID: String? = nil) throws {
+        try client.linkLineID(idToken: idToken, lineChannelID: lineChannelID)
     }
 
     public static func unlinkLineID(_ lineUserID: String, channelID: String? = nil) throws {

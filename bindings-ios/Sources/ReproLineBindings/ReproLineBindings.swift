@@ -846,6 +846,14 @@ public protocol ReproLineProtocol: AnyObject, Sendable {
      */
     func flush(timeoutMs: UInt64) throws  -> FlushOutcome
     
+    /**
+     * `linkLineIDToken`: links the LINE user ID in the LINE Login ID token's `sub`, once the
+     * endpoint verifies the token. Checked here: a compact JWT of at most 8 KiB whose `sub`
+     * is a LINE user ID, and a user ID set. `channel_id` is Repro's LINE channel ID (not the
+     * LINE Login channel); `None` uses the configured default channel.
+     */
+    func linkLineIdToken(idToken: String, channelId: String?) throws 
+    
     func optedIn() throws  -> Bool
     
     /**
@@ -992,6 +1000,22 @@ open func flush(timeoutMs: UInt64)throws  -> FlushOutcome  {
         FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * `linkLineIDToken`: links the LINE user ID in the LINE Login ID token's `sub`, once the
+     * endpoint verifies the token. Checked here: a compact JWT of at most 8 KiB whose `sub`
+     * is a LINE user ID, and a user ID set. `channel_id` is Repro's LINE channel ID (not the
+     * LINE Login channel); `None` uses the configured default channel.
+     */
+open func linkLineIdToken(idToken: String, channelId: String? = nil)throws   {try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reproline_link_line_id_token(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(idToken),
+        FfiConverterOptionString.lower(channelId),uniffiCallStatus
+    )
+}
 }
     
 open func optedIn()throws  -> Bool  {
@@ -1400,6 +1424,13 @@ public enum CallKind: Equatable, Hashable {
     )
     case unlinkLineId(userId: String, lineUserId: String, channelId: String
     )
+    /**
+     * A link with a LINE ID token. `line_user_id` is the token's `sub`, read unverified
+     * for display (the endpoint links only what it verifies); the token itself, a
+     * secret, is never reported.
+     */
+    case linkLineIdToken(userId: String, lineUserId: String, channelId: String
+    )
 
 
 
@@ -1430,6 +1461,9 @@ public struct FfiConverterTypeCallKind: FfiConverterRustBuffer {
         case 3: return .unlinkLineId(userId: try FfiConverterString.read(from: &buf), lineUserId: try FfiConverterString.read(from: &buf), channelId: try FfiConverterString.read(from: &buf)
         )
         
+        case 4: return .linkLineIdToken(userId: try FfiConverterString.read(from: &buf), lineUserId: try FfiConverterString.read(from: &buf), channelId: try FfiConverterString.read(from: &buf)
+        )
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -1452,6 +1486,13 @@ public struct FfiConverterTypeCallKind: FfiConverterRustBuffer {
         
         case let .unlinkLineId(userId,lineUserId,channelId):
             writeInt(&buf, Int32(3))
+            FfiConverterString.write(userId, into: &buf)
+            FfiConverterString.write(lineUserId, into: &buf)
+            FfiConverterString.write(channelId, into: &buf)
+            
+        
+        case let .linkLineIdToken(userId,lineUserId,channelId):
+            writeInt(&buf, Int32(4))
             FfiConverterString.write(userId, into: &buf)
             FfiConverterString.write(lineUserId, into: &buf)
             FfiConverterString.write(channelId, into: &buf)
@@ -1947,6 +1988,11 @@ enum ReproLineError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     
     case UserIdNotSet(message: String)
     
+    /**
+     * The ID token is not a compact JWT whose `sub` is a LINE user ID (the message never holds the token).
+     */
+    case InvalidIdToken(message: String)
+    
     case InvalidConfig(message: String)
     
     case InsecureEndpoint(message: String)
@@ -2025,31 +2071,35 @@ public struct FfiConverterTypeReproLineError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 6: return .InvalidConfig(
+        case 6: return .InvalidIdToken(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 7: return .InsecureEndpoint(
+        case 7: return .InvalidConfig(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 8: return .Storage(
+        case 8: return .InsecureEndpoint(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 9: return .ShutDown(
+        case 9: return .Storage(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 10: return .Internal(
+        case 10: return .ShutDown(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 11: return .StateDirInUse(
+        case 11: return .Internal(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 12: return .StateDirBoundToEndpoint(
+        case 12: return .StateDirInUse(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 13: return .StateDirBoundToEndpoint(
             message: try FfiConverterString.read(from: &buf)
         )
         
@@ -2074,20 +2124,22 @@ public struct FfiConverterTypeReproLineError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(4))
         case .UserIdNotSet(_ /* message is ignored*/):
             writeInt(&buf, Int32(5))
-        case .InvalidConfig(_ /* message is ignored*/):
+        case .InvalidIdToken(_ /* message is ignored*/):
             writeInt(&buf, Int32(6))
-        case .InsecureEndpoint(_ /* message is ignored*/):
+        case .InvalidConfig(_ /* message is ignored*/):
             writeInt(&buf, Int32(7))
-        case .Storage(_ /* message is ignored*/):
+        case .InsecureEndpoint(_ /* message is ignored*/):
             writeInt(&buf, Int32(8))
-        case .ShutDown(_ /* message is ignored*/):
+        case .Storage(_ /* message is ignored*/):
             writeInt(&buf, Int32(9))
-        case .Internal(_ /* message is ignored*/):
+        case .ShutDown(_ /* message is ignored*/):
             writeInt(&buf, Int32(10))
-        case .StateDirInUse(_ /* message is ignored*/):
+        case .Internal(_ /* message is ignored*/):
             writeInt(&buf, Int32(11))
-        case .StateDirBoundToEndpoint(_ /* message is ignored*/):
+        case .StateDirInUse(_ /* message is ignored*/):
             writeInt(&buf, Int32(12))
+        case .StateDirBoundToEndpoint(_ /* message is ignored*/):
+            writeInt(&buf, Int32(13))
 
         
         }
@@ -2212,6 +2264,17 @@ public func validateChannelId(channelId: String)throws   {try rustCallWithError(
 }
 }
 /**
+ * The ID token checks of `link_line_id_token` (shape, a `sub` that is a LINE user ID),
+ * without a client. The token is otherwise not trusted: the endpoint verifies it.
+ */
+public func validateIdToken(idToken: String)throws   {try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_func_validate_id_token(
+        FfiConverterString.lower(idToken),uniffiCallStatus
+    )
+}
+}
+/**
  * The LINE user ID rule, checked without a client.
  */
 public func validateLineUserId(lineUserId: String)throws   {try rustCallWithError(FfiConverterTypeReproLineError_lift) {
@@ -2256,6 +2319,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_reproline_ffi_checksum_func_validate_channel_id() != 55267) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_reproline_ffi_checksum_func_validate_id_token() != 46446) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_reproline_ffi_checksum_func_validate_line_user_id() != 27681) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2272,6 +2338,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reproline_ffi_checksum_method_reproline_flush() != 52409) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reproline_link_line_id_token() != 45361) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reproline_ffi_checksum_method_reproline_opted_in() != 51037) {

@@ -291,6 +291,17 @@ impl Client {
         self.call(|s, now| s.set_line_user_id(now, line_user_id, channel_id))
     }
 
+    /// `linkLineIDToken`: links the LINE user ID in the ID token's `sub` once the endpoint
+    /// verifies the token. Checked here: the token's shape and its `sub`; `None` uses
+    /// `Config::default_channel_id` (Repro's LINE channel ID, not the LINE Login channel).
+    pub fn link_line_id_token(
+        &self,
+        id_token: &str,
+        channel_id: Option<&str>,
+    ) -> Result<(), Error> {
+        self.call(|s, now| s.link_line_id_token(now, id_token, channel_id))
+    }
+
     /// `unlinkLineID`; `None` uses `Config::default_channel_id`.
     pub fn unlink_line_user_id(
         &self,

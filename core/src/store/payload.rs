@@ -164,7 +164,7 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Record> {
                 }
                 LINK_ID_TOKEN => OpKind::LinkLineIdToken {
                     user_id: r.string()?,
-                    id_token: r.string()?,
+                    id_token: r.string()?.into(),
                     channel_id: r.string()?,
                 },
                 _ => return None,

@@ -18,7 +18,7 @@ struct ContentView: View {
                     TextField("your app's user ID", text: $model.userID)
                         .textInputAutocapitalization(.never)
                     Button("set(userID:)") { model.setUser() }
-                    Button("Log in with LINE → setLineUserID") { model.loginWithLINE() }
+                    Button("Log in with LINE → linkLineID(idToken:)") { model.loginWithLINE() }
                     Button("unlinkLineID") { model.unlink() }
                     Button("Opt out") { model.optIn(false) }
                     Button("Opt in") { model.optIn(true) }

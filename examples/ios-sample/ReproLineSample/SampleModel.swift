@@ -46,13 +46,17 @@ final class SampleModel: ObservableObject {
     }
 
     func loginWithLINE() {
-        LoginManager.shared.login(permissions: [.profile], in: nil) { [weak self] result in
+        LoginManager.shared.login(permissions: [.openID, .profile], in: nil) { [weak self] result in
             guard let self = self else { return }
             switch result {
             case .success(let login):
-                guard let id = login.userProfile?.userID else { return self.append("no LINE profile") }
-                self.lineUserID = id
-                self.attempt("setLineUserID") { try ReproLine.setLineUserID(id) }
+                // The ID token (.openID), not the profile's user ID: the endpoint verifies it, so
+                // nobody can link someone else's LINE account. Never log the token.
+                guard let idToken = login.accessToken.IDTokenRaw else {
+                    return self.append("no ID token: request the .openID permission")
+                }
+                self.lineUserID = login.accessToken.IDToken?.payload.subject
+                self.attempt("linkLineID(idToken:)") { try ReproLine.linkLineID(idToken: idToken) }
             case .failure(let error):
                 self.append("LINE Login failed: \(error.localizedDescription)")
             }

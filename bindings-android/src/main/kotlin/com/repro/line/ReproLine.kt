@@ -12,8 +12,8 @@ import java.io.File
  * // Application.onCreate
  * ReproLine.setup(this, sdkToken = "YOUR_SDK_TOKEN", endpoint = "https://…", defaultChannelId = "1234567890")
  * ReproLine.setUserId("user123")
- * // after LINE Login
- * ReproLine.setLineUserId(profile.userId)
+ * // after LINE Login (Scope.OPENID_CONNECT): the endpoint verifies the token
+ * ReproLine.linkLineIDToken(loginResult.lineIdToken!!.rawString)
  * ```
  *
  * The queue is stored in `context.filesDir/repro-line` (app-private). Exclude that directory

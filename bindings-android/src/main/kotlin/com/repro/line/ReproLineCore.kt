@@ -11,6 +11,7 @@ import com.repro.line.ffi.ReproLineConfig
 import com.repro.line.ffi.ReproLineException
 import com.repro.line.ffi.validateChannelId
 import com.repro.line.ffi.validateLineUserId
+import com.repro.line.ffi.validateIdToken
 import com.repro.line.ffi.uniffiEnsureInitialized
 import com.repro.line.ffi.validateUserId
 import java.io.File
@@ -115,6 +116,19 @@ open class ReproLineCore {
     @JvmOverloads
     @Throws(ReproLineException::class)
     fun linkLineID(lineUserId: String, channelId: String? = null) = setLineUserId(lineUserId, channelId)
+
+    /**
+     * Links the LINE user ID in a LINE Login ID token (`LineLoginResult.getLineIdToken().getRawString()`,
+     * with `Scope.OPENID_CONNECT`) to the current user ID, once the endpoint verifies the token.
+     * This is the default way to link: [linkLineID] sends a raw ID the app only claims.
+     * Checked here: a compact JWT of at most 8 KiB whose `sub` is a LINE user ID. [lineChannelId]
+     * is Repro's LINE channel ID (not the LINE Login channel); `null` uses the default channel.
+     * The token is a secret: it never appears in logs, errors or reports (reports carry its `sub`).
+     */
+    @JvmOverloads
+    @Throws(ReproLineException::class)
+    fun linkLineIDToken(idToken: String, lineChannelId: String? = null) =
+        submit(BufferedCall.LinkIdToken(idToken, lineChannelId))
 
     /** Removes the link if it belongs to the current user ID. */
     @JvmOverloads
@@ -281,6 +295,16 @@ open class ReproLineCore {
                 channelId?.let { validateChannelId(it) }
             }
             override fun applyTo(c: NativeClient) = c.unlinkLineUserId(lineUserId, channelId)
+        }
+
+        /** Not a data class: its generated toString would print the token. */
+        class LinkIdToken(val idToken: String, val channelId: String?) : BufferedCall() {
+            override fun validate() {
+                validateIdToken(idToken)
+                channelId?.let { validateChannelId(it) }
+            }
+            override fun applyTo(c: NativeClient) = c.linkLineIdToken(idToken, channelId)
+            override fun toString() = "LinkIdToken(<redacted>, $channelId)"
         }
 
         data class OptIn(val value: Boolean) : BufferedCall() {

@@ -709,6 +709,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_reproline_ffi_checksum_func_validate_channel_id(
     ): Int
+    external fun uniffi_reproline_ffi_checksum_func_validate_id_token(
+    ): Int
     external fun uniffi_reproline_ffi_checksum_func_validate_line_user_id(
     ): Int
     external fun uniffi_reproline_ffi_checksum_func_validate_user_id(
@@ -720,6 +722,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_reproline_ffi_checksum_method_reproline_device_id(
     ): Int
     external fun uniffi_reproline_ffi_checksum_method_reproline_flush(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reproline_link_line_id_token(
     ): Int
     external fun uniffi_reproline_ffi_checksum_method_reproline_opted_in(
     ): Int
@@ -784,6 +788,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_reproline_ffi_fn_method_reproline_flush(`ptr`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_reproline_ffi_fn_method_reproline_link_line_id_token(`ptr`: Long,`idToken`: RustBuffer.ByValue,`channelId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_reproline_ffi_fn_method_reproline_opted_in(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_reproline_ffi_fn_method_reproline_pending_ops(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -809,6 +815,8 @@ internal object UniffiLib {
     external fun uniffi_reproline_ffi_fn_func_sdk_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_reproline_ffi_fn_func_validate_channel_id(`channelId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_reproline_ffi_fn_func_validate_id_token(`idToken`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_reproline_ffi_fn_func_validate_line_user_id(`lineUserId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -942,6 +950,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_reproline_ffi_checksum_func_validate_channel_id() and 0xFFFF) != 55267) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_reproline_ffi_checksum_func_validate_id_token() and 0xFFFF) != 46446) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_reproline_ffi_checksum_func_validate_line_user_id() and 0xFFFF) != 27681) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -958,6 +969,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_reproline_ffi_checksum_method_reproline_flush() and 0xFFFF) != 52409) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reproline_link_line_id_token() and 0xFFFF) != 45361) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_reproline_ffi_checksum_method_reproline_opted_in() and 0xFFFF) != 51037) {
@@ -1782,6 +1796,14 @@ public interface ReproLineInterface {
      */
     fun `flush`(`timeoutMs`: kotlin.ULong): FlushOutcome
     
+    /**
+     * `linkLineIDToken`: links the LINE user ID in the LINE Login ID token's `sub`, once the
+     * endpoint verifies the token. Checked here: a compact JWT of at most 8 KiB whose `sub`
+     * is a LINE user ID, and a user ID set. `channel_id` is Repro's LINE channel ID (not the
+     * LINE Login channel); `None` uses the configured default channel.
+     */
+    fun `linkLineIdToken`(`idToken`: kotlin.String, `channelId`: kotlin.String? = null)
+    
     fun `optedIn`(): kotlin.Boolean
     
     /**
@@ -1988,6 +2010,27 @@ open class ReproLine: Disposable, AutoCloseable, ReproLineInterface
     }
     )
     }
+    
+
+    
+    /**
+     * `linkLineIDToken`: links the LINE user ID in the LINE Login ID token's `sub`, once the
+     * endpoint verifies the token. Checked here: a compact JWT of at most 8 KiB whose `sub`
+     * is a LINE user ID, and a user ID set. `channel_id` is Repro's LINE channel ID (not the
+     * LINE Login channel); `None` uses the configured default channel.
+     */
+    @Throws(ReproLineException::class)override fun `linkLineIdToken`(`idToken`: kotlin.String, `channelId`: kotlin.String?)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ReproLineException) { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reproline_link_line_id_token(
+        it,
+        
+        FfiConverterString.lower(`idToken`),
+        FfiConverterOptionalString.lower(`channelId`),_status)
+}
+    }
+    
     
 
     
@@ -2406,6 +2449,22 @@ sealed class CallKind {
         companion object
     }
     
+    /**
+     * A link with a LINE ID token. `line_user_id` is the token's `sub`, read unverified
+     * for display (the endpoint links only what it verifies); the token itself, a
+     * secret, is never reported.
+     */
+    data class LinkLineIdToken(
+        val `userId`: kotlin.String, 
+        val `lineUserId`: kotlin.String, 
+        val `channelId`: kotlin.String) : CallKind()
+        
+    {
+        
+
+        companion object
+    }
+    
 
     
 
@@ -2431,6 +2490,11 @@ public object FfiConverterTypeCallKind : FfiConverterRustBuffer<CallKind>{
                 FfiConverterString.read(buf),
                 )
             3 -> CallKind.UnlinkLineId(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            4 -> CallKind.LinkLineIdToken(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
@@ -2465,6 +2529,15 @@ public object FfiConverterTypeCallKind : FfiConverterRustBuffer<CallKind>{
                 + FfiConverterString.allocationSize(value.`channelId`)
             )
         }
+        is CallKind.LinkLineIdToken -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`userId`)
+                + FfiConverterString.allocationSize(value.`lineUserId`)
+                + FfiConverterString.allocationSize(value.`channelId`)
+            )
+        }
     }
 
     override fun write(value: CallKind, buf: ByteBuffer) {
@@ -2483,6 +2556,13 @@ public object FfiConverterTypeCallKind : FfiConverterRustBuffer<CallKind>{
             }
             is CallKind.UnlinkLineId -> {
                 buf.putInt(3)
+                FfiConverterString.write(value.`userId`, buf)
+                FfiConverterString.write(value.`lineUserId`, buf)
+                FfiConverterString.write(value.`channelId`, buf)
+                Unit
+            }
+            is CallKind.LinkLineIdToken -> {
+                buf.putInt(4)
                 FfiConverterString.write(value.`userId`, buf)
                 FfiConverterString.write(value.`lineUserId`, buf)
                 FfiConverterString.write(value.`channelId`, buf)
@@ -2936,6 +3016,11 @@ sealed class ReproLineException(message: String): kotlin.Exception(message) {
         
         class UserIdNotSet(message: String) : ReproLineException(message)
         
+    /**
+     * The ID token is not a compact JWT whose `sub` is a LINE user ID (the message never holds the token).
+     */
+        class InvalidIdToken(message: String) : ReproLineException(message)
+        
         class InvalidConfig(message: String) : ReproLineException(message)
         
         class InsecureEndpoint(message: String) : ReproLineException(message)
@@ -2983,13 +3068,14 @@ public object FfiConverterTypeReproLineError : FfiConverterRustBuffer<ReproLineE
             3 -> ReproLineException.InvalidChannelId(FfiConverterString.read(buf))
             4 -> ReproLineException.MissingChannelId(FfiConverterString.read(buf))
             5 -> ReproLineException.UserIdNotSet(FfiConverterString.read(buf))
-            6 -> ReproLineException.InvalidConfig(FfiConverterString.read(buf))
-            7 -> ReproLineException.InsecureEndpoint(FfiConverterString.read(buf))
-            8 -> ReproLineException.Storage(FfiConverterString.read(buf))
-            9 -> ReproLineException.ShutDown(FfiConverterString.read(buf))
-            10 -> ReproLineException.Internal(FfiConverterString.read(buf))
-            11 -> ReproLineException.StateDirInUse(FfiConverterString.read(buf))
-            12 -> ReproLineException.StateDirBoundToEndpoint(FfiConverterString.read(buf))
+            6 -> ReproLineException.InvalidIdToken(FfiConverterString.read(buf))
+            7 -> ReproLineException.InvalidConfig(FfiConverterString.read(buf))
+            8 -> ReproLineException.InsecureEndpoint(FfiConverterString.read(buf))
+            9 -> ReproLineException.Storage(FfiConverterString.read(buf))
+            10 -> ReproLineException.ShutDown(FfiConverterString.read(buf))
+            11 -> ReproLineException.Internal(FfiConverterString.read(buf))
+            12 -> ReproLineException.StateDirInUse(FfiConverterString.read(buf))
+            13 -> ReproLineException.StateDirBoundToEndpoint(FfiConverterString.read(buf))
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
         
@@ -3021,32 +3107,36 @@ public object FfiConverterTypeReproLineError : FfiConverterRustBuffer<ReproLineE
                 buf.putInt(5)
                 Unit
             }
-            is ReproLineException.InvalidConfig -> {
+            is ReproLineException.InvalidIdToken -> {
                 buf.putInt(6)
                 Unit
             }
-            is ReproLineException.InsecureEndpoint -> {
+            is ReproLineException.InvalidConfig -> {
                 buf.putInt(7)
                 Unit
             }
-            is ReproLineException.Storage -> {
+            is ReproLineException.InsecureEndpoint -> {
                 buf.putInt(8)
                 Unit
             }
-            is ReproLineException.ShutDown -> {
+            is ReproLineException.Storage -> {
                 buf.putInt(9)
                 Unit
             }
-            is ReproLineException.Internal -> {
+            is ReproLineException.ShutDown -> {
                 buf.putInt(10)
                 Unit
             }
-            is ReproLineException.StateDirInUse -> {
+            is ReproLineException.Internal -> {
                 buf.putInt(11)
                 Unit
             }
-            is ReproLineException.StateDirBoundToEndpoint -> {
+            is ReproLineException.StateDirInUse -> {
                 buf.putInt(12)
+                Unit
+            }
+            is ReproLineException.StateDirBoundToEndpoint -> {
+                buf.putInt(13)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -3187,6 +3277,21 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
     
         
         FfiConverterString.lower(`channelId`),_status)
+}
+    
+    
+
+        /**
+         * The ID token checks of `link_line_id_token` (shape, a `sub` that is a LINE user ID),
+         * without a client. The token is otherwise not trusted: the endpoint verifies it.
+         */
+    @Throws(ReproLineException::class) fun `validateIdToken`(`idToken`: kotlin.String)
+        = 
+    uniffiRustCallWithError(ReproLineException) { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_func_validate_id_token(
+    
+        
+        FfiConverterString.lower(`idToken`),_status)
 }
     
     

@@ -19,7 +19,8 @@ import com.repro.line.ffi.ReproLineException
 
 /**
  * One screen: SDK settings (endpoint field pointing at a local emulator), a user ID, a
- * "Log in with LINE" button whose result goes to ReproLine.setLineUserId, and a report log.
+ * "Log in with LINE" button whose ID token goes to ReproLine.linkLineIDToken (verified by the
+ * endpoint), and a report log.
  */
 class MainActivity : ComponentActivity() {
     private lateinit var log: TextView
@@ -35,9 +36,12 @@ class MainActivity : ComponentActivity() {
         val login = LineLoginApi.getLoginResultFromIntent(result.data)
         when (login.responseCode) {
             LineApiResponseCode.SUCCESS -> {
-                val lineUserId = login.lineProfile?.userId ?: return@registerForActivityResult show("no profile")
-                lastLineUserId = lineUserId
-                guarded("setLineUserId") { ReproLine.setLineUserId(lineUserId) }
+                // The ID token (Scope.OPENID_CONNECT), not the profile's user ID: the endpoint verifies
+                // it, so nobody can link someone else's LINE account. Never log the token (or the
+                // LineIdToken object: its toString prints it).
+                val idToken = login.lineIdToken ?: return@registerForActivityResult show("no ID token: request Scope.OPENID_CONNECT")
+                lastLineUserId = idToken.subject
+                guarded("linkLineIDToken") { ReproLine.linkLineIDToken(idToken.rawString) }
             }
             LineApiResponseCode.CANCEL -> show("LINE Login cancelled")
             else -> show("LINE Login failed: ${login.errorData}")
@@ -66,8 +70,8 @@ class MainActivity : ComponentActivity() {
         button("Save settings and start the SDK") { startSdk() }
         userId = field("your app's user ID", ReproLine.userId ?: "user123")
         button("setUserId") { guarded("setUserId") { ReproLine.setUserId(userId.text.toString()) } }
-        button("Log in with LINE → setLineUserId") {
-            val params = LineAuthenticationParams.Builder().scopes(listOf(Scope.PROFILE)).build()
+        button("Log in with LINE → linkLineIDToken") {
+            val params = LineAuthenticationParams.Builder().scopes(listOf(Scope.OPENID_CONNECT, Scope.PROFILE)).build()
             lineLogin.launch(LineLoginApi.getLoginIntent(this, loginChannel.text.toString(), params))
         }
         button("unlinkLineID") {
