@@ -1,6 +1,7 @@
 /** Rule codes of `ReproLineError`. */
 export type ReproLineErrorCode =
   | 'invalid_line_user_id'
+  | 'invalid_id_token'
   | 'invalid_user_id'
   | 'invalid_channel_id'
   | 'missing_channel_id'
@@ -43,7 +44,7 @@ export interface ReproLineOptions {
   maxOpAgeMs?: number;
 }
 
-export type OpKind = 'set_user_id' | 'link_line_id' | 'unlink_line_id';
+export type OpKind = 'set_user_id' | 'link_line_id' | 'unlink_line_id' | 'link_line_id_token';
 
 /** The final outcome of one call. */
 export interface OpReport {
@@ -52,10 +53,11 @@ export interface OpReport {
   seq: number;
   kind: OpKind;
   userId: string;
+  /** `link_line_id_token`: the token's `sub` (the token itself is never reported). */
   lineUserId?: string;
   channelId?: string;
   status: 'delivered' | 'duplicate' | 'rejected' | 'dropped';
-  /** `rejected`: protocol code 1002–1006, or the HTTP status of another 4xx. */
+  /** `rejected`: protocol code 1002–1008, or the HTTP status of another 4xx. */
   code?: number;
   message?: string;
   /** `dropped`. */
@@ -93,7 +95,10 @@ export class ReproLine {
   setUserId(userId: string): void;
   setUserID(userId: string): void;
   setLineUserId(lineUserId: string, channelId?: string): void;
+  /** Unverified: the page claims the LINE user ID (trusted server-side use). Prefer `linkLineIDToken`. */
   linkLineID(lineUserId: string, channelId?: string): void;
+  /** Verified: links the `sub` of a LINE ID token (`liff.getIDToken()`); the token is never logged. */
+  linkLineIDToken(idToken: string, channelId?: string): void;
   unlinkLineUserId(lineUserId: string, channelId?: string): void;
   unlinkLineID(lineUserId: string, channelId?: string): void;
   optIn(optedIn?: boolean): void;
@@ -118,6 +123,7 @@ export type ReproLineCommand =
   | ['setup', string, Omit<ReproLineOptions, 'sdkToken'>]
   | ['setUserID' | 'setUserId', string]
   | ['linkLineID' | 'setLineUserId' | 'unlinkLineID' | 'unlinkLineUserId', string, string?]
+  | ['linkLineIDToken', string, string?]
   | ['optIn', boolean?]
   | ['optOut']
   | ['flush', number?]

@@ -197,8 +197,19 @@ export class ReproLine {
     this.#call(() => this.#c.setLineUserId(str(lineUserId), optArg(channelId)));
   }
 
+  /** Unverified: the page claims `lineUserId`. Prefer `linkLineIDToken` (for trusted server-side use only). */
   linkLineID(lineUserId, channelId) {
     this.setLineUserId(lineUserId, channelId);
+  }
+
+  /**
+   * Verified link: the LINE ID token (`liff.getIDToken()`) is sent as is and verified by the
+   * endpoint; its `sub` is the LINE user ID linked to the current user ID on `channelId`
+   * (default: `defaultChannelId`; Repro's LINE channel ID, not the LINE Login channel's).
+   * The token is a secret: never logged, not in errors; reports show its `sub`.
+   */
+  linkLineIDToken(idToken, channelId) {
+    this.#call(() => this.#c.linkLineIdToken(str(idToken), optArg(channelId)));
   }
 
   unlinkLineUserId(lineUserId, channelId) {
@@ -312,6 +323,7 @@ const COMMANDS = {
   setUserId: 'setUserId',
   setLineUserId: 'setLineUserId',
   linkLineID: 'linkLineID',
+  linkLineIDToken: 'linkLineIDToken',
   unlinkLineID: 'unlinkLineID',
   unlinkLineUserId: 'unlinkLineUserId',
   optIn: 'optIn',
@@ -326,7 +338,7 @@ let instance = null;
 
 /**
  * Command API: `reproline("setup", {sdkToken, endpoint, defaultChannelId})`,
- * then `reproline("setUserID", id)`, `reproline("linkLineID", lineUserId, channelId?)`, …
+ * then `reproline("setUserID", id)`, `reproline("linkLineIDToken", idToken, channelId?)`, …
  * Its own name, so it never meets Repro's Web SDK (`reproio`) on the same page.
  */
 export function reproline(command, ...args) {

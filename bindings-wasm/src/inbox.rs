@@ -6,10 +6,11 @@
 //! an entry is enqueued exactly once even if a tab dies in between.
 //!
 //! Line format: `n \t kind \t at_ms \t a \t b \t user \n`. `user` is the user
-//! ID in force in the tab when it made a link or unlink (empty otherwise; a
+//! ID in force in the tab when it made a link, token link or unlink (empty otherwise; a
 //! line without it, from an older version, means "the journal's user").
-//! Validated values hold no control characters (user IDs) or only ASCII
-//! alphanumerics, so tab and newline never occur inside a field.
+//! Validated values hold no control characters (user IDs), only ASCII
+//! alphanumerics, or base64url and `.` (ID tokens), so tab and newline never
+//! occur inside a field.
 
 use crate::js;
 
@@ -17,6 +18,8 @@ use crate::js;
 pub enum Kind {
     SetUserId(String),
     Link(String, Option<String>),
+    /// A LINE ID token (a secret: only ever in this tab's inbox and the journal) and channel.
+    LinkToken(String, Option<String>),
     Unlink(String, Option<String>),
     OptIn(bool),
     Flush,
@@ -27,7 +30,7 @@ pub struct Entry {
     pub n: u64,
     pub at_ms: u64,
     pub kind: Kind,
-    /// Link/unlink: the user ID the calling tab had in force.
+    /// Link/token link/unlink: the user ID the calling tab had in force.
     pub user: Option<String>,
 }
 
@@ -38,6 +41,7 @@ pub fn encode(entries: &[Entry]) -> String {
         let (k, a, b) = match &e.kind {
             Kind::SetUserId(u) => ("u", u.as_str(), None),
             Kind::Link(l, c) => ("l", l.as_str(), c.as_deref()),
+            Kind::LinkToken(t, c) => ("t", t.as_str(), c.as_deref()),
             Kind::Unlink(l, c) => ("x", l.as_str(), c.as_deref()),
             Kind::OptIn(true) => ("o", "1", None),
             Kind::OptIn(false) => ("o", "0", None),
@@ -74,6 +78,7 @@ fn decode_line(line: &str) -> Option<Entry> {
     let kind = match k {
         "u" => Kind::SetUserId(a),
         "l" => Kind::Link(a, b),
+        "t" => Kind::LinkToken(a, b),
         "x" => Kind::Unlink(a, b),
         "o" => Kind::OptIn(a == "1"),
         "f" => Kind::Flush,

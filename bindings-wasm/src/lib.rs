@@ -49,35 +49,37 @@ static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> 
 /// The largest delay `setTimeout` honours (longer ones fire at once).
 const MAX_TIMER_MS: f64 = 2_147_483_647.0;
 
-/// The delivery client. Built by npm/index.js; apps use `ReproLine.setup`.
+// The delivery client. Built by npm/index.js; apps use `ReproLine.setup`.
+// Exports carry `//` comments and `skip_jsdoc`: wasm-bindgen copies `///` docs and JSDoc tags
+// into the JS glue, which counts against the size budget (scripts/web-build.sh).
 #[wasm_bindgen]
 pub struct Client {
     inner: Rc<RefCell<Inner>>,
 }
 
 struct Inner {
-    /// Leader: over the journal. Follower: a shadow over a copy of it (validation and counts only).
+    // Leader: over the journal. Follower: a shadow over a copy of it (validation and counts only).
     session: Session,
     leader: bool,
-    /// Follower: the journal changed since the shadow was built.
+    // Follower: the journal changed since the shadow was built.
     stale: bool,
-    /// Leader: an inbox changed.
+    // Leader: an inbox changed.
     ingest: bool,
     engine_cfg: EngineConfig,
     default_channel: Option<String>,
     url: String,
     token: String,
     timeout_ms: f64,
-    /// The namespace of the journal's keys (see `store.rs`); `None`: memory only (no journal, no tabs).
+    // The namespace of the journal's keys (see `store.rs`); `None`: memory only (no journal, no tabs).
     journal_ns: Option<String>,
     inbox_prefix: String,
     budget: usize,
-    /// Follower: this tab's inbox key and calls not yet taken by the leader.
+    // Follower: this tab's inbox key and calls not yet taken by the leader.
     follower: tabs::Follower,
     notes: SharedNotes,
     listener: Option<Function>,
     state_listener: Option<Function>,
-    /// Resolves the driver's current wait.
+    // Resolves the driver's current wait.
     wake: Option<Function>,
     woken: bool,
     hidden: bool,
@@ -86,7 +88,7 @@ struct Inner {
     requests: u32,
 }
 
-/// Callbacks to run once the state is no longer borrowed (a callback may call back in).
+// Callbacks to run once the state is no longer borrowed (a callback may call back in).
 #[must_use]
 struct Emit {
     events: Vec<JsValue>,
@@ -113,11 +115,11 @@ impl Emit {
 
 #[wasm_bindgen]
 impl Client {
-    /// `options`: `{sdkToken, endpoint, defaultChannelId?, storage?: "local"|"memory",
-    /// leader?: boolean, slot?: number, namespace?, storageBudgetBytes?, requestTimeoutMs?,
-    /// debounceMs?, maxBatchOps?, maxQueueOps?, maxOpAgeMs?}`.
-    /// Throws `{code, message}` for a bad configuration.
-    #[wasm_bindgen(constructor)]
+    // `options`: `{sdkToken, endpoint, defaultChannelId?, storage?: "local"|"memory",
+    // leader?: boolean, slot?: number, namespace?, storageBudgetBytes?, requestTimeoutMs?,
+    // debounceMs?, maxBatchOps?, maxQueueOps?, maxOpAgeMs?}`.
+    // Throws `{code, message}` for a bad configuration.
+    #[wasm_bindgen(constructor, skip_jsdoc)]
     pub fn new(options: &JsValue) -> Result<Client, JsValue> {
         Inner::new(options).map_err(|e| error_js(&e)).map(|inner| {
             let leader = inner.leader;
@@ -131,12 +133,12 @@ impl Client {
         })
     }
 
-    #[wasm_bindgen(js_name = setUserId)]
+    #[wasm_bindgen(js_name = setUserId, skip_jsdoc)]
     pub fn set_user_id(&self, user_id: &str) -> Result<(), JsValue> {
         self.call(Kind::SetUserId(user_id.to_owned()))
     }
 
-    #[wasm_bindgen(js_name = setLineUserId)]
+    #[wasm_bindgen(js_name = setLineUserId, skip_jsdoc)]
     pub fn set_line_user_id(
         &self,
         line_user_id: &str,
@@ -145,7 +147,18 @@ impl Client {
         self.call(Kind::Link(line_user_id.to_owned(), channel_id))
     }
 
-    #[wasm_bindgen(js_name = unlinkLineUserId)]
+    // Verified link: the LINE ID token's `sub` to the current user ID. The token is a secret:
+    // it never appears in errors or reports (they show its `sub`).
+    #[wasm_bindgen(js_name = linkLineIdToken, skip_jsdoc)]
+    pub fn link_line_id_token(
+        &self,
+        id_token: &str,
+        channel_id: Option<String>,
+    ) -> Result<(), JsValue> {
+        self.call(Kind::LinkToken(id_token.to_owned(), channel_id))
+    }
+
+    #[wasm_bindgen(js_name = unlinkLineUserId, skip_jsdoc)]
     pub fn unlink_line_user_id(
         &self,
         line_user_id: &str,
@@ -154,27 +167,27 @@ impl Client {
         self.call(Kind::Unlink(line_user_id.to_owned(), channel_id))
     }
 
-    #[wasm_bindgen(js_name = setOptedIn)]
+    #[wasm_bindgen(js_name = setOptedIn, skip_jsdoc)]
     pub fn set_opted_in(&self, opted_in: bool) -> Result<(), JsValue> {
         self.call(Kind::OptIn(opted_in))
     }
 
-    /// Skips the debounce until the queue is empty (in a follower: asks the leader to).
-    #[wasm_bindgen(js_name = requestFlush)]
+    // Skips the debounce until the queue is empty (in a follower: asks the leader to).
+    #[wasm_bindgen(js_name = requestFlush, skip_jsdoc)]
     pub fn request_flush(&self) -> Result<(), JsValue> {
         self.call(Kind::Flush)
     }
 
-    /// `cb(event)` for each call's final outcome and for pause/resume.
-    #[wasm_bindgen(js_name = onEvent)]
+    // `cb(event)` for each call's final outcome and for pause/resume.
+    #[wasm_bindgen(js_name = onEvent, skip_jsdoc)]
     pub fn on_event(&self, cb: Option<Function>) {
         if let Ok(mut s) = self.inner.try_borrow_mut() {
             s.listener = cb;
         }
     }
 
-    /// `cb(state)` for storage changes (`{type:"storage", persistent, reason?}`) and refused cross-tab calls.
-    #[wasm_bindgen(js_name = onState)]
+    // `cb(state)` for storage changes (`{type:"storage", persistent, reason?}`) and refused cross-tab calls.
+    #[wasm_bindgen(js_name = onState, skip_jsdoc)]
     pub fn on_state(&self, cb: Option<Function>) {
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
             s.state_listener = cb;
@@ -185,7 +198,8 @@ impl Client {
         }
     }
 
-    /// This tab now holds the delivery lock.
+    #[wasm_bindgen(skip_jsdoc)]
+    // This tab now holds the delivery lock.
     pub fn promote(&self) {
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
             s.promote();
@@ -197,8 +211,8 @@ impl Client {
         self.start();
     }
 
-    /// A `storage` event's key (`null` after `localStorage.clear()`).
-    #[wasm_bindgen(js_name = onStorage)]
+    // A `storage` event's key (`null` after `localStorage.clear()`).
+    #[wasm_bindgen(js_name = onStorage, skip_jsdoc)]
     pub fn on_storage(&self, key: Option<String>) {
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
             let journal = match (&key, &s.journal_ns) {
@@ -225,8 +239,8 @@ impl Client {
         }
     }
 
-    /// The page is going away or hidden: send what is queued now, with `keepalive`.
-    #[wasm_bindgen(js_name = pageHidden)]
+    // The page is going away or hidden: send what is queued now, with `keepalive`.
+    #[wasm_bindgen(js_name = pageHidden, skip_jsdoc)]
     pub fn page_hidden(&self, hidden: bool) {
         if let Ok(mut s) = self.inner.try_borrow_mut() {
             s.hidden = hidden;
@@ -237,8 +251,8 @@ impl Client {
         }
     }
 
-    /// Uses a new token from now on and resumes after `auth_failed`.
-    #[wasm_bindgen(js_name = setSdkToken)]
+    // Uses a new token from now on and resumes after `auth_failed`.
+    #[wasm_bindgen(js_name = setSdkToken, skip_jsdoc)]
     pub fn set_sdk_token(&self, token: &str) -> Result<(), JsValue> {
         if token.trim().is_empty() {
             return Err(error_js(&Error::InvalidConfig("sdkToken is empty".into())));
@@ -255,7 +269,8 @@ impl Client {
         Ok(())
     }
 
-    /// Stops delivering; queued calls stay in the journal for the next page.
+    #[wasm_bindgen(skip_jsdoc)]
+    // Stops delivering; queued calls stay in the journal for the next page.
     pub fn shutdown(&self) {
         if let Ok(mut s) = self.inner.try_borrow_mut() {
             s.stopped = true;
@@ -263,13 +278,14 @@ impl Client {
         }
     }
 
-    /// Calls accepted and not yet reported (in a follower: as far as this tab can see).
-    #[wasm_bindgen(js_name = pendingOps)]
+    // Calls accepted and not yet reported (in a follower: as far as this tab can see).
+    #[wasm_bindgen(js_name = pendingOps, skip_jsdoc)]
     pub fn pending_ops(&self) -> u32 {
         self.with(|s| s.session.pending_ops() as u32).unwrap_or(0)
     }
 
-    /// `"auth_failed"`, `"endpoint_misconfigured"`, or `undefined`.
+    #[wasm_bindgen(skip_jsdoc)]
+    // `"auth_failed"`, `"endpoint_misconfigured"`, or `undefined`.
     pub fn paused(&self) -> Option<String> {
         self.with(|s| {
             s.session
@@ -280,35 +296,36 @@ impl Client {
         .flatten()
     }
 
-    #[wasm_bindgen(js_name = deviceId)]
+    #[wasm_bindgen(js_name = deviceId, skip_jsdoc)]
     pub fn device_id(&self) -> String {
         self.with(|s| s.session.device_id().to_string())
             .unwrap_or_default()
     }
 
-    #[wasm_bindgen(js_name = userId)]
+    #[wasm_bindgen(js_name = userId, skip_jsdoc)]
     pub fn user_id(&self) -> Option<String> {
         self.with(|s| s.session.user_id().map(str::to_owned))
             .flatten()
     }
 
-    #[wasm_bindgen(js_name = optedIn)]
+    #[wasm_bindgen(js_name = optedIn, skip_jsdoc)]
     pub fn opted_in(&self) -> bool {
         self.with(|s| s.session.opted_in()).unwrap_or(true)
     }
 
-    #[wasm_bindgen(js_name = isLeader)]
+    #[wasm_bindgen(js_name = isLeader, skip_jsdoc)]
     pub fn is_leader(&self) -> bool {
         self.with(|s| s.leader).unwrap_or(false)
     }
 
-    /// Whether the journal is in `localStorage` (false: memory only).
+    #[wasm_bindgen(skip_jsdoc)]
+    // Whether the journal is in `localStorage` (false: memory only).
     pub fn persistent(&self) -> bool {
         self.with(|s| store::lock(&s.notes).persistent)
             .unwrap_or(false)
     }
 
-    #[wasm_bindgen(js_name = requestsSent)]
+    #[wasm_bindgen(js_name = requestsSent, skip_jsdoc)]
     pub fn requests_sent(&self) -> u32 {
         self.with(|s| s.requests).unwrap_or(0)
     }
@@ -679,6 +696,7 @@ fn error_code(e: &Error) -> &'static str {
     match e {
         Error::InvalidLineUserId { .. } => "invalid_line_user_id",
         Error::InvalidUserId { .. } => "invalid_user_id",
+        Error::InvalidIdToken { .. } => "invalid_id_token",
         Error::InvalidChannelId { .. } => "invalid_channel_id",
         Error::MissingChannelId => "missing_channel_id",
         Error::UserIdNotSet => "user_id_not_set",

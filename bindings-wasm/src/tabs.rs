@@ -3,7 +3,7 @@
 //! every tab's inbox into its Session. `lib.rs` does the `localStorage` reads
 //! and writes around these functions.
 //!
-//! Right user: a link or unlink records the user ID in force in the calling
+//! Right user: a link, token link or unlink records the user ID in force in the calling
 //! tab when the call is made (what that tab's `userId` shows). A follower's
 //! inbox entry carries it, because by the time the leader applies the entry
 //! another tab's `setUserId` may have been applied in between.
@@ -26,6 +26,7 @@ pub fn apply(
     let call = match kind {
         Kind::SetUserId(u) => Call::SetUserId(u.clone()),
         Kind::Link(l, c) => Call::link(l, c.as_deref()),
+        Kind::LinkToken(t, c) => Call::link_id_token(t, c.as_deref()),
         Kind::Unlink(l, c) => Call::unlink(l, c.as_deref()),
         Kind::OptIn(b) => {
             session.set_opted_in(*b)?;
@@ -81,6 +82,10 @@ impl Follower {
             ),
             Kind::Unlink(l, c) => (
                 Kind::Unlink(l, c.or(default_channel.map(str::to_owned))),
+                shadow.user_id().map(str::to_owned),
+            ),
+            Kind::LinkToken(t, c) => (
+                Kind::LinkToken(t, c.or(default_channel.map(str::to_owned))),
                 shadow.user_id().map(str::to_owned),
             ),
             k => (k, None),
@@ -392,6 +397,97 @@ mod tests {
         );
     }
 
+    /// An unsigned compact JWT with `sub` (the client checks its shape and `sub`, not the signature).
+    fn id_token(sub: &str) -> String {
+        fn b64(bytes: &[u8]) -> String {
+            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut out = String::new();
+            for chunk in bytes.chunks(3) {
+                let n = chunk.iter().fold(0u32, |n, b| n << 8 | u32::from(*b))
+                    << (8 * (3 - chunk.len()));
+                for i in 0..=chunk.len() {
+                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+                }
+            }
+            out
+        }
+        let payload = format!(
+            r#"{{"iss":"https://access.line.me","sub":"{sub}","aud":"1650000000","exp":4102444800,"iat":1700000000}}"#
+        );
+        format!(
+            "{}.{}.{}",
+            b64(br#"{"alg":"ES256","typ":"JWT"}"#),
+            b64(payload.as_bytes()),
+            b64(b"signature")
+        )
+    }
+
+    /// Every queued token link: (sub, user ID, channel), from a fresh Session on the journal.
+    fn token_links(o: &Origin) -> Vec<(String, String, String)> {
+        let s = Session::open(cfg(), Some(CHANNEL.into()), Box::new(o.journal.clone()))
+            .expect("reopen");
+        s.engine()
+            .entries()
+            .flat_map(|e| e.merged.iter().chain([&e.op]))
+            .filter_map(|op| match &op.kind {
+                OpKind::LinkLineIdToken {
+                    user_id,
+                    id_token,
+                    channel_id,
+                } => Some((
+                    repro_line_core::protocol::id_token_subject(id_token)?,
+                    user_id.clone(),
+                    channel_id.clone(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_followers_token_link_goes_in_under_the_user_that_tab_showed() {
+        let mut o = Origin::new(1);
+        o.call(1, Kind::SetUserId("follower".into())).expect("set");
+        assert!(o.ingest().is_empty());
+        o.call(0, Kind::SetUserId("leader".into())).expect("set");
+        // The follower has not seen the leader's setUserId: its token link is the follower's user's.
+        o.call(1, Kind::LinkToken(id_token(&line(1)), None))
+            .expect("token link");
+        assert!(o.ingest().is_empty());
+        assert_eq!(o.user(0).as_deref(), Some("leader"));
+        o.call(
+            0,
+            Kind::LinkToken(id_token(&line(2)), Some("2000000000".into())),
+        )
+        .expect("token link");
+        let mut links = token_links(&o);
+        links.sort();
+        assert_eq!(
+            links,
+            vec![
+                (line(1), "follower".into(), CHANNEL.into()),
+                (line(2), "leader".into(), "2000000000".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_token_that_is_not_a_compact_jwt_is_refused_in_the_follower_and_never_queued() {
+        let mut o = Origin::new(1);
+        o.call(1, Kind::SetUserId("u".into())).expect("set");
+        let bad = "not-a-jwt".to_owned();
+        let err = o
+            .call(1, Kind::LinkToken(bad.clone(), None))
+            .expect_err("refused");
+        assert!(
+            !err.to_string().contains(&bad),
+            "the token is not echoed: {err}"
+        );
+        assert!(!o.inboxes[0].contains(&bad));
+        assert!(o.ingest().is_empty());
+        assert!(token_links(&o).is_empty());
+    }
+
     #[test]
     fn a_call_the_leader_cannot_take_is_reported_and_passed() {
         let mut o = Origin::new(1);
@@ -423,6 +519,12 @@ mod tests {
                 n: 3,
                 at_ms: 7,
                 kind: Kind::Unlink("U1".into(), None),
+                user: Some("u".into()),
+            },
+            Entry {
+                n: 4,
+                at_ms: 8,
+                kind: Kind::LinkToken("eyJh.eyJz.c2ln_-".into(), Some("123".into())),
                 user: Some("u".into()),
             },
             Entry {

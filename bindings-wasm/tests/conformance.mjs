@@ -4,9 +4,12 @@
 // Runs conformance/scenarios.json when it exists (every platform runs the same file), plus the
 // built-in scenarios below. Scenario shape understood here (keys in snake_case or camelCase):
 //   { "name": "...", "default_channel_id"?: "...", "faults"?: "<emulator spec>",
+//     "identity"?: "any"|"id_token", "login_channels"?: {"<Repro channel>": ["<LINE Login channel>"]},
 //     "steps": [ {"call": "set_user_id", "user_id": "..."},
 //                {"call": "link_line_id" | "set_line_user_id", "line_user_id": "...", "channel_id"?: "..."},
 //                {"call": "unlink_line_id", "line_user_id": "...", "channel_id"?: "..."},
+//                {"call": "link_line_id_token", "mint": {"line_user_id", "login_channel_id"?, "expires_at"?},
+//                 "forge"?: true, "channel_id"?: "..."}   (token minted by the emulator's admin route),
 //                {"call": "opt_in", "value": true|false},
 //                {"faults": "<spec>"}, {"flush": true},
 //                ... each call step may carry "error": "<code>" (the call must throw it) ],
@@ -44,6 +47,26 @@ async function admin(method, route, body) {
 }
 
 const pick = (o, ...keys) => keys.map((k) => o[k]).find((v) => v !== undefined);
+
+// ---- LINE ID tokens (protocol v1.1): minted by the emulator, which plays LINE ----
+const LOGIN_CHANNEL = '1650000001';
+
+/** `PUT /admin/identity` and `PUT /admin/line/login-channels`; not part of `POST /admin/reset`. */
+async function identityConfig(identity = 'any', loginChannels = {}) {
+  await admin('PUT', '/admin/identity', identity);
+  await admin('PUT', '/admin/line/login-channels', JSON.stringify(loginChannels));
+}
+
+/** A token from `POST /admin/line/id-tokens`; `forge`: the same header and claims with another signature. */
+async function mintToken(m, forge) {
+  const body = { line_user_id: m.line_user_id, login_channel_id: m.login_channel_id ?? LOGIN_CHANNEL };
+  if (m.expires_at !== undefined) body.expires_at = m.expires_at;
+  if (m.expires_in_s !== undefined) body.expires_at = Math.floor(Date.now() / 1000) + m.expires_in_s;
+  const { id_token: t } = await admin('POST', '/admin/line/id-tokens', JSON.stringify(body));
+  if (!forge) return t;
+  const [h, p, sig] = t.split('.');
+  return h + '.' + p + '.' + (sig[0] === 'A' ? 'B' : 'A') + sig.slice(1);
+}
 
 const BUILTIN = [
   {
@@ -116,11 +139,47 @@ const BUILTIN = [
     ],
     expect: { statuses: ['dropped', 'delivered'], applied: 1, device_user: 'oo2' },
   },
+  {
+    name: 'token links (LINE ID tokens minted by the emulator): verified sub applied; forged, wrong aud, expired rejected 1008',
+    login_channels: { '1234567890': [LOGIN_CHANNEL] },
+    steps: [
+      { call: 'link_line_id_token', mint: { line_user_id: L(7) }, error: 'user_id_not_set' },
+      { call: 'set_user_id', user_id: 'tok' },
+      { call: 'link_line_id_token', id_token: 'a.b', error: 'invalid_id_token' },
+      { call: 'link_line_id_token', mint: { line_user_id: L(7) } },
+      { call: 'link_line_id_token', mint: { line_user_id: L(8) }, forge: true },
+      { call: 'link_line_id_token', mint: { line_user_id: L(9), login_channel_id: '1659999999' } },
+      { call: 'link_line_id_token', mint: { line_user_id: L(10), expires_at: 1000000000 } },
+    ],
+    expect: {
+      links: [{ channel_id: '1234567890', line_user_id: L(7), user_id: 'tok' }],
+      statuses: ['delivered', 'delivered', 'rejected', 'rejected', 'rejected'],
+      codes: [null, null, 1008, 1008, 1008],
+      subs: [null, L(7), L(8), L(9), L(10)],
+      applied: 2,
+    },
+  },
+  {
+    name: 'endpoint set to id_token only: a raw link is rejected 1007, a token link applied',
+    identity: 'id_token',
+    login_channels: { '1234567890': [LOGIN_CHANNEL] },
+    steps: [
+      { call: 'set_user_id', user_id: 'only-tokens' },
+      { call: 'link_line_id', line_user_id: L(11) },
+      { call: 'link_line_id_token', mint: { line_user_id: L(12) } },
+    ],
+    expect: {
+      links: [{ channel_id: '1234567890', line_user_id: L(12), user_id: 'only-tokens' }],
+      statuses: ['delivered', 'rejected', 'delivered'],
+      codes: [null, 1007, null],
+    },
+  },
 ];
 
 async function run(s) {
   await admin('POST', '/admin/reset');
   await admin('PUT', '/admin/faults', s.faults || '');
+  await identityConfig(s.identity, s.login_channels);
   const client = ReproLine.setup({
     sdkToken: TOKEN,
     endpoint: EMU,
@@ -129,6 +188,7 @@ async function run(s) {
     debounceMs: 20,
   });
   const reports = [];
+  const tokens = [];
   client.onDelivery((e) => e.type === 'op' && reports.push(e));
   try {
     for (const step of s.steps || []) {
@@ -150,6 +210,11 @@ async function run(s) {
         else if (['link_line_id', 'set_line_user_id', 'link', 'linkLineID'].includes(call)) client.setLineUserId(line, channel);
         else if (['unlink_line_id', 'unlink_line_user_id', 'unlink', 'unlinkLineID'].includes(call)) client.unlinkLineUserId(line, channel);
         else if (call === 'opt_in' || call === 'optIn') client.optIn(pick(step, 'value', 'opted_in') !== false);
+        else if (call === 'link_line_id_token' || call === 'linkLineIDToken') {
+          const token = step.mint ? await mintToken(step.mint, step.forge) : step.id_token;
+          if (step.mint) tokens.push(token);
+          client.linkLineIDToken(token, channel);
+        }
         else throw new Error('unknown step ' + JSON.stringify(step));
       } catch (e) {
         if (!(e instanceof ReproLineError)) throw e;
@@ -176,6 +241,18 @@ async function run(s) {
       const have = reports.sort((a, b) => a.seq - b.seq).map((r) => r.status);
       if (JSON.stringify(have) !== JSON.stringify(exp.statuses)) throw new Error('statuses ' + JSON.stringify(have) + ' != ' + JSON.stringify(exp.statuses));
     }
+    const bySeq = reports.sort((a, b) => a.seq - b.seq);
+    if (exp.codes) {
+      const have = bySeq.map((r) => r.code ?? null);
+      if (JSON.stringify(have) !== JSON.stringify(exp.codes)) throw new Error('codes ' + JSON.stringify(have) + ' != ' + JSON.stringify(exp.codes));
+    }
+    if (exp.subs) {
+      const have = bySeq.map((r) => (r.kind === 'link_line_id_token' ? r.lineUserId : null));
+      if (JSON.stringify(have) !== JSON.stringify(exp.subs)) throw new Error('token reports\' subs ' + JSON.stringify(have));
+    }
+    // A token is a secret: no report may carry one (nor its signature).
+    const all = JSON.stringify(reports);
+    for (const t of tokens) if (all.includes(t.split('.').pop())) throw new Error('a report holds a token');
     if (exp.applied !== undefined && stats.ops_applied !== exp.applied) throw new Error('applied ' + stats.ops_applied + ' != ' + exp.applied);
     const dup = pick(exp, 'duplicates');
     if (dup !== undefined && stats.ops_duplicate !== dup) throw new Error('duplicates ' + stats.ops_duplicate + ' != ' + dup);
@@ -216,6 +293,7 @@ const NODE_SKIPS = {
 async function runShared(s, defaults) {
   await admin('POST', '/admin/reset');
   await admin('PUT', '/admin/faults', '');
+  await identityConfig();
   globalThis.localStorage.clear();
   const cfg = { ...defaults, ...(s.config || {}) };
   const options = {
@@ -250,12 +328,21 @@ async function runShared(s, defaults) {
       switch (step.do) {
         case 'set_user_id':
         case 'link':
+        case 'link_id_token':
         case 'unlink':
         case 'opt_in': {
           let got = null;
+          // {literal: S} or {mint: {...}, forge?: "signature"} (conformance/scenarios.json's description).
+          const token =
+            step.do !== 'link_id_token'
+              ? null
+              : step.token.mint
+                ? await mintToken(step.token.mint, step.token.forge)
+                : step.token.literal;
           try {
             if (step.do === 'set_user_id') client.setUserId(step.user_id);
             else if (step.do === 'link') client.setLineUserId(step.line_user_id, step.channel_id);
+            else if (step.do === 'link_id_token') client.linkLineIDToken(token, step.channel_id);
             else if (step.do === 'unlink') client.unlinkLineUserId(step.line_user_id, step.channel_id);
             else client.optIn(step.value);
           } catch (e) {
@@ -265,15 +352,21 @@ async function runShared(s, defaults) {
           const want = step.error ? kindToCode(step.error) : null;
           if (want !== (got && got.code)) throw new Error(what + ': expected ' + (want || 'success') + ', got ' + (got ? got.code + ' (' + got.message + ')' : 'success'));
           if (got && step.message_contains && !got.message.includes(step.message_contains)) throw new Error(what + ': message ' + JSON.stringify(got.message));
+          if (got && token && got.message.includes(token)) throw new Error(what + ': the error message holds the token');
           break;
         }
         case 'flush': {
           const r = await client.flush(cfg.flush_timeout_ms);
           const outcome = r.drained ? 'Drained' : r.paused ? 'Paused' : 'TimedOut';
           if (outcome !== step.outcome) throw new Error(what + ': outcome ' + outcome);
-          const have = reports.sort((a, b) => a.seq - b.seq).map(reportStatus);
+          const sorted = reports.sort((a, b) => a.seq - b.seq);
+          const have = sorted.map(reportStatus);
           reports = [];
           if (JSON.stringify(have) !== JSON.stringify(step.reports)) throw new Error(what + ': reports ' + JSON.stringify(have));
+          if (step.report_line_user_ids) {
+            const ids = sorted.map((r) => r.lineUserId ?? null);
+            if (JSON.stringify(ids) !== JSON.stringify(step.report_line_user_ids)) throw new Error(what + ': report LINE user IDs ' + JSON.stringify(ids));
+          }
           break;
         }
         case 'expect_client': {
@@ -296,6 +389,12 @@ async function runShared(s, defaults) {
           break;
         case 'reset_emulator':
           await admin('POST', '/admin/reset');
+          break;
+        case 'set_login_channels':
+          await admin('PUT', '/admin/line/login-channels', JSON.stringify(step.channels));
+          break;
+        case 'set_identity':
+          await admin('PUT', '/admin/identity', step.mode);
           break;
         case 'set_faults':
           await admin('PUT', '/admin/faults', step.spec);

@@ -406,24 +406,140 @@ test('examples/web-snippet registers a link', async (ctx) => {
   await noErrors(page);
 });
 
-test('examples/web-liff registers the LIFF profile (stub liff; the real SDK URL is unreachable here)', async (ctx) => {
+// ---- verified linking with a LINE ID token (issue 13) ------------------------------------------
+// The emulator plays LINE: it mints ES256 ID tokens and verifies them against its own key, for
+// Repro's channel CHANNEL when their `aud` (the LINE Login channel) is allowed for it.
+const LOGIN_CHANNEL = '1650000001';
+const allowLogin = () => admin('PUT', '/admin/line/login-channels', JSON.stringify({ [CHANNEL]: [LOGIN_CHANNEL] }));
+const idTokenOnly = () => admin('PUT', '/admin/identity', 'id_token');
+const mint = async (lineUserId, loginChannel = LOGIN_CHANNEL) =>
+  (await admin('POST', '/admin/line/id-tokens', JSON.stringify({ line_user_id: lineUserId, login_channel_id: loginChannel }))).id_token;
+const opEvents = (page, kind) => page.evaluate((k) => window.__events.filter((e) => e.type === 'op' && e.kind === k), kind);
+
+test('examples/web-liff links with liff.getIDToken(): the emulator verifies the token and links its sub', async (ctx) => {
+  await allowLogin();
+  await idTokenOnly(); // a raw link of the profile would be refused: only the token path can pass
   const LIFF_USER = line(9);
+  const idToken = await mint(LIFF_USER);
   await ctx.route('https://static.line-scdn.net/**', (route) =>
     route.fulfill({ status: 200, contentType: 'text/javascript', body: '/* LIFF SDK: replaced by the test stub */' }),
   );
-  await ctx.addInitScript((userId) => {
+  await ctx.addInitScript(([idToken, other]) => {
     window.liff = {
       init: async () => {},
       isLoggedIn: () => true,
       login: () => {},
-      getProfile: async () => ({ userId, displayName: 'Test User' }),
-      getIDToken: () => 'stub-id-token',
+      // Another ID than the token's: the example must not link what the profile claims.
+      getProfile: async () => ({ userId: other, displayName: 'Test User' }),
+      getIDToken: () => idToken,
+      getDecodedIDToken: () => ({ name: 'Test User' }),
     };
-  }, LIFF_USER);
+  }, [idToken, line(10)]);
+  const consoleText = [];
+  ctx.on('console', (m) => consoleText.push(m.text()));
   const page = await open(ctx, SITE + '/examples/web-liff/index.html?member=liff-member-1');
   await until('the link', () => linked(LIFF_USER, 'liff-member-1'));
+  await until('the report in the page', async () => (await page.textContent('#log')).includes('link_line_id_token → delivered'));
   await until('status', async () => (await page.textContent('#status')).startsWith('Linked'));
+  const s = await state();
+  assert(!s.links.some((l) => l.line_user_id === line(10)), 'the profile ID was not linked');
+  assert((await stats()).ops_applied === 2, 'setUserID and the token link applied');
+  const shown = (await page.content()) + consoleText.join('\n');
+  assert(!shown.includes(idToken), 'the token is neither shown in the page nor logged');
   await noErrors(page);
+});
+
+test('snippet command linkLineIDToken: replayed from the queue, verified; reports show the sub, never the token', async (ctx) => {
+  await allowLogin();
+  const good = await mint(line(12));
+  const forgedFrom = await mint(line(13));
+  // Same header and claims, another signature: the endpoint must refuse it (1008).
+  const parts = forgedFrom.split('.');
+  const forged = parts[0] + '.' + parts[1] + '.' + (parts[2][0] === 'A' ? 'B' : 'A') + parts[2].slice(1);
+  const otherLogin = await mint(line(14), '1650009999'); // aud not allowed for CHANNEL
+  const page = await open(ctx, testPage([
+    ['setUserID', 'tok-1'],
+    ['linkLineIDToken', good],
+    ['linkLineIDToken', forged],
+    ['linkLineIDToken', otherLogin, CHANNEL],
+  ]));
+  const events = await until('3 token reports', async () => {
+    const ev = await opEvents(page, 'link_line_id_token');
+    return ev.length >= 3 && ev.sort((a, b) => a.seq - b.seq);
+  });
+  assert(events.map((e) => e.lineUserId).join() === [line(12), line(13), line(14)].join(), 'reports carry each sub: ' + JSON.stringify(events));
+  assert(events[0].status === 'delivered' && events[0].channelId === CHANNEL && events[0].userId === 'tok-1', 'applied: ' + JSON.stringify(events[0]));
+  assert(events[1].status === 'rejected' && events[1].code === 1008, 'forged signature 1008: ' + JSON.stringify(events[1]));
+  assert(events[2].status === 'rejected' && events[2].code === 1008, 'LINE Login channel not allowed 1008: ' + JSON.stringify(events[2]));
+  const all = JSON.stringify(await page.evaluate(() => [window.__events, window.__states]));
+  for (const t of [good, forged, otherLogin]) assert(!all.includes(t) && !all.includes(t.split('.')[2]), 'no report holds a token');
+  assert(await linked(line(12), 'tok-1'), 'the verified sub is linked');
+  const s = await state();
+  assert(!s.links.some((l) => l.line_user_id === line(13) || l.line_user_id === line(14)), 'refused tokens link nothing');
+  // Caller-side checks throw the rule, not the token.
+  const thrown = await page.evaluate(() => {
+    const out = [];
+    for (const t of ['abc.def', 'a.b.c', 'x'.repeat(9000) + '.e.f']) {
+      try {
+        reproline('linkLineIDToken', t);
+        out.push(null);
+      } catch (e) {
+        out.push({ code: e.code, echoes: e.message.includes(t) });
+      }
+    }
+    return out;
+  });
+  assert(thrown.every((t) => t && t.code === 'invalid_id_token' && !t.echoes), 'invalid tokens throw invalid_id_token without echoing: ' + JSON.stringify(thrown));
+  await noErrors(page);
+});
+
+test('endpoint set to id_token only: a raw linkLineID is rejected 1007 and links nothing', async (ctx) => {
+  await idTokenOnly();
+  const page = await open(ctx, testPage([['setUserID', 'raw-1'], ['linkLineID', line(15)]]));
+  const [ev] = await until('the raw link report', async () => {
+    const e = await opEvents(page, 'link_line_id');
+    return e.length >= 1 && e;
+  });
+  assert(ev.status === 'rejected' && ev.code === 1007, 'raw link refused 1007: ' + JSON.stringify(ev));
+  assert(!(await state()).links.some((l) => l.line_user_id === line(15)), 'nothing linked');
+  await noErrors(page);
+});
+
+test('two tabs: a follower tab\'s token link is delivered by the leader under the user in force in the follower', async (ctx) => {
+  await allowLogin();
+  const a = await open(ctx, modulePage());
+  await ready(a);
+  const b = await open(ctx, modulePage());
+  await ready(b);
+  assert(!(await b.evaluate(() => __rl.isLeader)), 'tab B is a follower');
+  const tokens = [await mint(line(31)), await mint(line(32))];
+  await a.evaluate(() => __rl.setUserId('tab-a'));
+  // In one task, as a page would: B sets its user and links, before the leader has taken it.
+  const shown = await b.evaluate((t) => {
+    __rl.setUserId('tab-b');
+    const u = __rl.userId;
+    __rl.linkLineIDToken(t);
+    return u;
+  }, tokens[0]);
+  const shownA = await a.evaluate((t) => {
+    const u = __rl.userId;
+    __rl.linkLineIDToken(t);
+    return u;
+  }, tokens[1]);
+  await until('both token links', async () => (await linked(line(31), shown)) && (await linked(line(32), shownA)));
+  assert(shown === 'tab-b', 'tab B showed its own user: ' + shown);
+  const st = await stats();
+  assert(st.ops_duplicate === 0, 'nothing applied twice: ' + JSON.stringify(st));
+  assert(b.__batches === 0, 'the follower sent nothing');
+  // Once the follower has seen the journal (any call or getter), it trims what the leader took.
+  await until('the follower\'s inbox no longer holds the token', () =>
+    b.evaluate((t) => {
+      void __rl.pendingOps;
+      return !Object.keys(localStorage).some((k) => k.includes(':in:') && localStorage.getItem(k).includes(t));
+    }, tokens[0]),
+  );
+  await noErrors(a);
+  await noErrors(b);
 });
 
 // ---- run ------------------------------------------------------------------------------------
@@ -434,6 +550,9 @@ for (const t of tests) {
   if (only && !t.name.includes(only)) continue;
   await admin('POST', '/admin/reset');
   await faults('');
+  // Not part of the emulator's reset: back to accepting raw links, no LINE Login channel allowed.
+  await admin('PUT', '/admin/identity', 'any');
+  await admin('PUT', '/admin/line/login-channels', '{}');
   const ctx = await browser();
   const t0 = Date.now();
   try {

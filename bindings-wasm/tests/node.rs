@@ -64,6 +64,40 @@ fn validation_errors_carry_code_and_rule() {
     c.shutdown();
 }
 
+/// An unsigned ID token whose `sub` is `LINE` (the client checks shape and `sub`, not the signature).
+const ID_TOKEN: &str = "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJodHRwczovL2FjY2Vzcy5saW5lLm1lIiwic3ViIjoiVTRhZjQ5ODA2MjlhMWIyYzNkNGU1ZjYwNzE4MjkzYTRiIiwiYXVkIjoiMTY1MDAwMDAwMSIsImV4cCI6NDEwMjQ0NDgwMH0.bm90LWEtcmVhbC1zaWduYXR1cmU";
+
+#[wasm_bindgen_test]
+fn token_links_are_checked_on_the_callers_thread_and_never_echo_the_token() {
+    let c = Client::new(&options(&[("storage", "memory".into())])).unwrap();
+    let e = c.link_line_id_token(ID_TOKEN, None).unwrap_err();
+    assert_eq!(code(e), "user_id_not_set");
+    c.set_user_id("user1").unwrap();
+    let forged_sub = ID_TOKEN.replacen("eyJpc3Mi", "eyJpc3Mx", 1);
+    for bad in [
+        "only.two",
+        "a..c",
+        "a.b.c",
+        forged_sub.as_str(),
+        &(ID_TOKEN.to_owned() + &"A".repeat(8 * 1024)),
+    ] {
+        let e = c.link_line_id_token(bad, None).unwrap_err();
+        assert_eq!(code(e.clone()), "invalid_id_token", "{bad:.20}");
+        let m = message(e);
+        assert!(m.contains("compact JWT"), "the rule is stated: {m}");
+        assert!(!m.contains(bad), "the token is not echoed");
+    }
+    let e = c
+        .link_line_id_token(ID_TOKEN, Some("12-34".into()))
+        .unwrap_err();
+    assert_eq!(code(e), "invalid_channel_id");
+    assert_eq!(c.pending_ops(), 1, "only setUserId was accepted so far");
+    c.link_line_id_token(ID_TOKEN, None).unwrap();
+    c.link_line_id_token(ID_TOKEN, Some("999".into())).unwrap();
+    assert_eq!(c.pending_ops(), 3);
+    c.shutdown();
+}
+
 #[wasm_bindgen_test]
 fn configuration_is_checked() {
     for (extra, want) in [
