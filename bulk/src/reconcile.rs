@@ -10,14 +10,13 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use foldhash::fast::FixedState;
 use serde::Serialize;
 
-use crate::outputs::{check_distinct, Named};
+use crate::outputs::{check_distinct, AtomicFile, Named};
 use crate::rules::{Finding, Severity, MAX_FILE_BYTES};
 use crate::scan::{
     check_header, detect_bom, Format, FormatChoice, IdKey, Record, ScanConfig, Scanner, Sink,
@@ -226,67 +225,34 @@ impl Sink for FollowerSink<'_> {
     }
 }
 
+/// One output file: written beside its target and renamed at the end, so no half-written
+/// output is left (an [`AtomicFile`]), with a running byte count for the size check.
 struct Output {
-    path: PathBuf,
-    tmp: tempfile::NamedTempFile,
-    w: Option<BufWriter<File>>,
+    file: AtomicFile,
     bytes: u64,
 }
 
 impl Output {
     fn create(path: &Path, header: &str) -> Result<Output, Error> {
-        let werr = |source| Error::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        // Written beside the target and renamed at the end: no half-written output.
-        let tmp = tempfile::Builder::new()
-            .prefix(".repro-line-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .map_err(werr)?;
-        let file = tmp.reopen().map_err(werr)?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        w.write_all(header.as_bytes()).map_err(werr)?;
+        let mut file = AtomicFile::create(path)?;
+        file.write_all(header.as_bytes())?;
         Ok(Output {
-            path: path.to_path_buf(),
-            tmp,
-            w: Some(w),
+            file,
             bytes: header.len() as u64,
         })
     }
 
     #[inline]
     fn write(&mut self, parts: &[&[u8]]) -> Result<(), Error> {
-        if let Some(w) = &mut self.w {
-            for p in parts {
-                w.write_all(p).map_err(|source| Error::Write {
-                    path: self.path.clone(),
-                    source,
-                })?;
-                self.bytes += p.len() as u64;
-            }
+        for p in parts {
+            self.file.write_all(p)?;
+            self.bytes += p.len() as u64;
         }
         Ok(())
     }
 
-    fn commit(mut self) -> Result<(PathBuf, u64), Error> {
-        let werr = |source| Error::Write {
-            path: self.path.clone(),
-            source,
-        };
-        if let Some(mut w) = self.w.take() {
-            w.flush().map_err(werr)?;
-        }
-        self.tmp.persist(&self.path).map_err(|e| Error::Write {
-            path: self.path.clone(),
-            source: e.error,
-        })?;
-        Ok((self.path, self.bytes))
+    fn commit(self) -> Result<(PathBuf, u64), Error> {
+        Ok((self.file.commit()?, self.bytes))
     }
 }
 
