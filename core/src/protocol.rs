@@ -259,6 +259,24 @@ pub struct OpResult {
     pub error: Option<ApiError>,
 }
 
+impl OpResult {
+    /// The result an endpoint answers for a newly seen op: `applied`, or `rejected` with its error.
+    pub fn of_new_op(op_id: Uuid, outcome: Result<(), ApiError>) -> OpResult {
+        match outcome {
+            Ok(()) => OpResult {
+                op_id,
+                status: OpStatus::Applied,
+                error: None,
+            },
+            Err(error) => OpResult {
+                op_id,
+                status: OpStatus::Rejected,
+                error: Some(error),
+            },
+        }
+    }
+}
+
 /// Body of a `200` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchResponse {

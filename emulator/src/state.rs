@@ -223,18 +223,7 @@ impl Db {
                     "rejected"
                 };
                 record.execute(params![op_id, device, seq, status])?;
-                results.push(match outcome {
-                    Ok(()) => OpResult {
-                        op_id: op.op_id,
-                        status: OpStatus::Applied,
-                        error: None,
-                    },
-                    Err(error) => OpResult {
-                        op_id: op.op_id,
-                        status: OpStatus::Rejected,
-                        error: Some(error),
-                    },
-                });
+                results.push(OpResult::of_new_op(op.op_id, outcome));
             }
             tx.prepare_cached("UPDATE devices SET max_seq = ?2 WHERE device_id = ?1")?
                 .execute(params![device, max_seq])?;

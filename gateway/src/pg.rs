@@ -277,18 +277,7 @@ fn apply_batch(
         } else {
             "rejected"
         });
-        results[i] = Some(match outcome {
-            Ok(()) => OpResult {
-                op_id: *op_id,
-                status: OpStatus::Applied,
-                error: None,
-            },
-            Err(error) => OpResult {
-                op_id: *op_id,
-                status: OpStatus::Rejected,
-                error: Some(error),
-            },
-        });
+        results[i] = Some(OpResult::of_new_op(*op_id, outcome));
     }
     if !op_ids.is_empty() {
         tx.execute(

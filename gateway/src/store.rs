@@ -149,18 +149,7 @@ impl Store {
                     "INSERT INTO ops (app, op_id, device_id, seq, status) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
                 .execute(params![app, op_key, device, seq, status])?;
-                results[i] = Some(match outcome {
-                    Ok(()) => OpResult {
-                        op_id: *op_id,
-                        status: OpStatus::Applied,
-                        error: None,
-                    },
-                    Err(error) => OpResult {
-                        op_id: *op_id,
-                        status: OpStatus::Rejected,
-                        error: Some(error),
-                    },
-                });
+                results[i] = Some(OpResult::of_new_op(*op_id, outcome));
             }
             tx.prepare_cached("UPDATE devices SET max_seq = ?3 WHERE app = ?1 AND device_id = ?2")?
                 .execute(params![app, device, max_seq])?;
