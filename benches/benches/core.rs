@@ -9,7 +9,7 @@ use repro_line_benches::{line_id, CHANNEL};
 use repro_line_core::protocol::{self, Op, OpKind};
 use repro_line_core::retry::{self, Outcome};
 use repro_line_core::store::{codec, file::FileStore, Record};
-use repro_line_core::{EngineConfig, MemoryStore, Session};
+use repro_line_core::{MemoryStore, Policy, Session};
 use uuid::Uuid;
 
 fn op(seq: u64) -> Op {
@@ -65,21 +65,25 @@ fn protocol_benches(c: &mut Criterion) {
             .join(",")
     )
     .into_bytes();
+    let policy = repro_line_core::Policy::default();
     let outcome = Outcome::Response {
         status: 200,
         retry_after: None,
         body,
     };
     g.bench_function("decide_200_with_100_results", |b| {
-        b.iter(|| black_box(retry::decide(0, black_box(&outcome), 0, 0.5, &ids)))
+        b.iter(|| {
+            let answer = protocol::classify(black_box(&outcome), 0, &ids);
+            black_box(retry::decide(&policy, 0, answer, 0, 0.5))
+        })
     });
     g.finish();
 }
 
 fn session_benches(c: &mut Criterion) {
-    let cfg = EngineConfig {
+    let cfg = Policy {
         max_queue_ops: 1_000_000,
-        ..EngineConfig::default()
+        ..Policy::default()
     };
     let ids: Vec<String> = (0..1_000_000).map(line_id).collect();
     let mut g = c.benchmark_group("session");

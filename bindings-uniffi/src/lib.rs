@@ -129,21 +129,23 @@ pub enum ReproLineError {
 
 impl From<rl::Error> for ReproLineError {
     fn from(e: rl::Error) -> Self {
+        use rl::ErrorKind as K;
         let m = e.to_string();
-        match e {
-            rl::Error::InvalidLineUserId { .. } => ReproLineError::InvalidLineUserId(m),
-            rl::Error::InvalidUserId { .. } => ReproLineError::InvalidUserId(m),
-            rl::Error::InvalidChannelId { .. } => ReproLineError::InvalidChannelId(m),
-            rl::Error::MissingChannelId => ReproLineError::MissingChannelId(m),
-            rl::Error::UserIdNotSet => ReproLineError::UserIdNotSet(m),
-            rl::Error::InvalidIdToken { .. } => ReproLineError::InvalidIdToken(m),
-            rl::Error::InvalidConfig(_) => ReproLineError::InvalidConfig(m),
-            rl::Error::InsecureEndpoint(_) => ReproLineError::InsecureEndpoint(m),
-            rl::Error::Storage(_) => ReproLineError::Storage(m),
-            rl::Error::ShutDown => ReproLineError::ShutDown(m),
-            rl::Error::StateDirInUse { .. } => ReproLineError::StateDirInUse(m),
-            rl::Error::StateDirBoundToEndpoint { .. } => ReproLineError::StateDirBoundToEndpoint(m),
-            _ => ReproLineError::Internal(m),
+        // Core's kind table; the FFI variants mirror it one-to-one (their names are the kinds').
+        match e.kind() {
+            K::InvalidLineUserId => ReproLineError::InvalidLineUserId(m),
+            K::InvalidUserId => ReproLineError::InvalidUserId(m),
+            K::InvalidChannelId => ReproLineError::InvalidChannelId(m),
+            K::MissingChannelId => ReproLineError::MissingChannelId(m),
+            K::UserIdNotSet => ReproLineError::UserIdNotSet(m),
+            K::InvalidIdToken => ReproLineError::InvalidIdToken(m),
+            K::InvalidConfig => ReproLineError::InvalidConfig(m),
+            K::InsecureEndpoint => ReproLineError::InsecureEndpoint(m),
+            K::Storage => ReproLineError::Storage(m),
+            K::ShutDown => ReproLineError::ShutDown(m),
+            K::StateDirInUse => ReproLineError::StateDirInUse(m),
+            K::StateDirBoundToEndpoint => ReproLineError::StateDirBoundToEndpoint(m),
+            K::Internal => ReproLineError::Internal(m),
         }
     }
 }
@@ -557,14 +559,14 @@ impl From<rl::DeliveryState> for DeliveryState {
     }
 }
 
-impl From<rl::FlushResult> for FlushOutcome {
-    fn from(r: rl::FlushResult) -> Self {
+impl From<rl::FlushOutcome> for FlushOutcome {
+    fn from(r: rl::FlushOutcome) -> Self {
         match r {
-            rl::FlushResult::Drained => FlushOutcome::Drained,
-            rl::FlushResult::TimedOut { pending } => FlushOutcome::TimedOut {
+            rl::FlushOutcome::Drained => FlushOutcome::Drained,
+            rl::FlushOutcome::TimedOut { pending } => FlushOutcome::TimedOut {
                 pending: to_u64(pending),
             },
-            rl::FlushResult::Paused { reason, pending } => FlushOutcome::Paused {
+            rl::FlushOutcome::Paused { reason, pending } => FlushOutcome::Paused {
                 reason: reason.into(),
                 pending: to_u64(pending),
             },

@@ -30,10 +30,10 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use js_sys::{Function, Object, Promise};
-use repro_line_core::engine::{DeliveryStatus, DropReason, Event};
+use repro_line_core::engine::{DeliveryStatus, Event};
 use repro_line_core::protocol::OpKind;
 use repro_line_core::session::{Next, Request};
-use repro_line_core::{DeliveryState, EngineConfig, Error, MemoryStore, PauseReason, Session};
+use repro_line_core::{DeliveryState, Error, MemoryStore, Policy, Session};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -65,7 +65,7 @@ struct Inner {
     stale: bool,
     // Leader: an inbox changed.
     ingest: bool,
-    engine_cfg: EngineConfig,
+    engine_cfg: Policy,
     default_channel: Option<String>,
     url: String,
     token: String,
@@ -254,9 +254,7 @@ impl Client {
     // Uses a new token from now on and resumes after `auth_failed`.
     #[wasm_bindgen(js_name = setSdkToken, skip_jsdoc)]
     pub fn set_sdk_token(&self, token: &str) -> Result<(), JsValue> {
-        if token.trim().is_empty() {
-            return Err(error_js(&Error::InvalidConfig("sdkToken is empty".into())));
-        }
+        repro_line_core::policy::check_sdk_token(token).map_err(|e| error_js(&e))?;
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
             s.token = token.to_owned();
             s.session.resume();
@@ -287,13 +285,8 @@ impl Client {
     #[wasm_bindgen(skip_jsdoc)]
     // `"auth_failed"`, `"endpoint_misconfigured"`, or `undefined`.
     pub fn paused(&self) -> Option<String> {
-        self.with(|s| {
-            s.session
-                .engine()
-                .paused()
-                .map(|r| pause_name(r).to_owned())
-        })
-        .flatten()
+        self.with(|s| s.session.engine().paused().map(|r| r.as_str().to_owned()))
+            .flatten()
     }
 
     #[wasm_bindgen(js_name = deviceId, skip_jsdoc)]
@@ -368,33 +361,22 @@ impl Inner {
     fn new(o: &JsValue) -> Result<Inner, Error> {
         let cfg = |k: &str, default: f64| js::get_num(o, k).unwrap_or(default);
         let token = js::get_str(o, "sdkToken").unwrap_or_default();
-        if token.trim().is_empty() {
-            return Err(Error::InvalidConfig("sdkToken is empty".into()));
-        }
+        repro_line_core::policy::check_sdk_token(&token)?;
         let url =
             repro_line_core::endpoint::batch_url(&js::get_str(o, "endpoint").unwrap_or_default())?;
-        let d = EngineConfig::default();
-        let engine_cfg = EngineConfig {
+        // The web defaults (a smaller queue: see `Policy::web`), overridden by the options.
+        let d = Policy::web();
+        let ms = |k: &str, default: u64| cfg(k, default as f64).max(0.0).ceil() as u64;
+        let engine_cfg = Policy {
             max_batch_ops: cfg("maxBatchOps", d.max_batch_ops as f64) as usize,
-            // Browsers give an origin ~5 MB: keep the queue well inside the storage budget.
-            max_queue_ops: cfg("maxQueueOps", 1_000.0) as usize,
-            max_op_age_ms: cfg("maxOpAgeMs", d.max_op_age_ms as f64) as u64,
-            debounce_ms: cfg("debounceMs", d.debounce_ms as f64) as u64,
+            max_queue_ops: cfg("maxQueueOps", d.max_queue_ops as f64) as usize,
+            max_op_age_ms: ms("maxOpAgeMs", d.max_op_age_ms),
+            debounce_ms: ms("debounceMs", d.debounce_ms),
+            request_timeout_ms: ms("requestTimeoutMs", d.request_timeout_ms),
+            ..d
         };
-        if !(1..=repro_line_core::protocol::MAX_BATCH_OPS).contains(&engine_cfg.max_batch_ops) {
-            return Err(Error::InvalidConfig("maxBatchOps must be 1 to 100".into()));
-        }
-        if engine_cfg.max_queue_ops < engine_cfg.max_batch_ops {
-            return Err(Error::InvalidConfig(
-                "maxQueueOps must be at least maxBatchOps".into(),
-            ));
-        }
-        let timeout_ms = cfg("requestTimeoutMs", 30_000.0);
-        if timeout_ms.is_nan() || timeout_ms <= 0.0 {
-            return Err(Error::InvalidConfig(
-                "requestTimeoutMs must be above zero".into(),
-            ));
-        }
+        engine_cfg.validate()?;
+        let timeout_ms = engine_cfg.request_timeout_ms as f64;
         let default_channel = js::get_str(o, "defaultChannelId").filter(|c| !c.is_empty());
         let ns = js::get_str(o, "namespace").unwrap_or_else(|| "repro-line".into());
         let local =
@@ -615,13 +597,13 @@ impl Inner {
         match self.session.poll(now) {
             Next::Send(r) => {
                 self.requests = self.requests.wrapping_add(1);
-                Step::Send(
-                    r,
-                    self.url.clone(),
-                    self.token.clone(),
-                    self.timeout_ms,
-                    self.hidden,
-                )
+                Step::Send(Outgoing {
+                    request: r,
+                    url: self.url.clone(),
+                    token: self.token.clone(),
+                    timeout_ms: self.timeout_ms,
+                    keepalive: self.hidden,
+                })
             }
             Next::WaitUntil(t) => {
                 Step::Wait(Some((t.saturating_sub(now) as f64).min(MAX_TIMER_MS)))
@@ -631,8 +613,18 @@ impl Inner {
     }
 }
 
+/// One request to send, with what the fetch needs (taken under the borrow).
+struct Outgoing {
+    request: Request,
+    url: String,
+    token: String,
+    timeout_ms: f64,
+    // The page is hidden or going away: the request must outlive it.
+    keepalive: bool,
+}
+
 enum Step {
-    Send(Request, String, String, f64, bool),
+    Send(Outgoing),
     Wait(Option<f64>),
     Stop,
 }
@@ -645,7 +637,13 @@ async fn drive(inner: Rc<RefCell<Inner>>) {
         };
         out.run();
         match step {
-            Step::Send(request, url, token, timeout_ms, keepalive) => {
+            Step::Send(Outgoing {
+                request,
+                url,
+                token,
+                timeout_ms,
+                keepalive,
+            }) => {
                 let outcome = http::send(&url, &token, &request, timeout_ms, keepalive).await;
                 let now = js::now_ms();
                 let Some(((), out)) = with_state(&inner, |s| {
@@ -692,35 +690,12 @@ async fn wait(inner: &Rc<RefCell<Inner>>, delay: Option<f64>) {
     }
 }
 
-fn error_code(e: &Error) -> &'static str {
-    match e {
-        Error::InvalidLineUserId { .. } => "invalid_line_user_id",
-        Error::InvalidUserId { .. } => "invalid_user_id",
-        Error::InvalidIdToken { .. } => "invalid_id_token",
-        Error::InvalidChannelId { .. } => "invalid_channel_id",
-        Error::MissingChannelId => "missing_channel_id",
-        Error::UserIdNotSet => "user_id_not_set",
-        Error::InvalidConfig(_) => "invalid_config",
-        Error::InsecureEndpoint(_) => "insecure_endpoint",
-        Error::Storage(_) => "storage",
-        Error::ShutDown => "shut_down",
-        _ => "internal",
-    }
-}
-
 /// `{code, message}`; npm/index.js turns it into a `ReproLineError`.
 fn error_js(e: &Error) -> JsValue {
     let o = Object::new();
-    js::set(&o, "code", &error_code(e).into());
+    js::set(&o, "code", &e.kind().as_str().into());
     js::set(&o, "message", &e.to_string().into());
     o.into()
-}
-
-fn pause_name(r: PauseReason) -> &'static str {
-    match r {
-        PauseReason::AuthFailed => "auth_failed",
-        PauseReason::EndpointMisconfigured => "endpoint_misconfigured",
-    }
 }
 
 fn event_js(e: &Event) -> JsValue {
@@ -737,40 +712,25 @@ fn event_js(e: &Event) -> JsValue {
                 }
                 _ => String::new(),
             };
-            let (kind, user, line, channel) = match &r.kind {
-                OpKind::SetUserId { user_id } => ("set_user_id", user_id, None, None),
+            let (user, line, channel) = match &r.kind {
+                OpKind::SetUserId { user_id } => (user_id, None, None),
                 OpKind::LinkLineId {
                     user_id,
                     line_user_id,
                     channel_id,
-                } => (
-                    "link_line_id",
-                    user_id,
-                    Some(line_user_id),
-                    Some(channel_id),
-                ),
-                OpKind::UnlinkLineId {
+                }
+                | OpKind::UnlinkLineId {
                     user_id,
                     line_user_id,
                     channel_id,
-                } => (
-                    "unlink_line_id",
-                    user_id,
-                    Some(line_user_id),
-                    Some(channel_id),
-                ),
+                } => (user_id, Some(line_user_id), Some(channel_id)),
                 OpKind::LinkLineIdToken {
                     user_id,
                     channel_id,
                     ..
-                } => (
-                    "link_line_id_token",
-                    user_id,
-                    Some(&token_sub),
-                    Some(channel_id),
-                ),
+                } => (user_id, Some(&token_sub), Some(channel_id)),
             };
-            js::set(&o, "kind", &kind.into());
+            js::set(&o, "kind", &r.kind.as_str().into());
             js::set(&o, "userId", &user.into());
             if let (Some(l), Some(c)) = (line, channel) {
                 js::set(&o, "lineUserId", &l.into());
@@ -785,14 +745,7 @@ fn event_js(e: &Event) -> JsValue {
                     "rejected"
                 }
                 DeliveryStatus::Dropped { reason } => {
-                    let reason = match reason {
-                        DropReason::QueueFull => "queue_full",
-                        DropReason::Expired => "expired",
-                        DropReason::MalformedBatch => "malformed_batch",
-                        DropReason::PayloadTooLarge => "payload_too_large",
-                        DropReason::OptedOut => "opted_out",
-                    };
-                    js::set(&o, "reason", &reason.into());
+                    js::set(&o, "reason", &reason.as_str().into());
                     "dropped"
                 }
             };
@@ -803,7 +756,7 @@ fn event_js(e: &Event) -> JsValue {
             match s {
                 DeliveryState::Paused(r) => {
                     js::set(&o, "state", &"paused".into());
-                    js::set(&o, "reason", &pause_name(*r).into());
+                    js::set(&o, "reason", &r.as_str().into());
                 }
                 DeliveryState::Resumed => js::set(&o, "state", &"resumed".into()),
             }

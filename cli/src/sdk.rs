@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use repro_line_core::protocol::IdToken;
-use repro_line_core::{Call, Client, Config, DeliveryStatus, Error, Event, FlushResult, Storage};
+use repro_line_core::{Call, Client, Config, DeliveryStatus, Error, Event, FlushOutcome, Storage};
 use repro_line_emulator::{Emulator, EmulatorConfig, FaultSpec};
 
 /// Exit codes shared by `send` and `register`.
@@ -195,8 +195,8 @@ fn finish(
             .unwrap_or_default()
     };
     let (state, mut code) = match result {
-        FlushResult::Drained => ("drained", EXIT_OK),
-        FlushResult::TimedOut { pending } => {
+        FlushOutcome::Drained => ("drained", EXIT_OK),
+        FlushOutcome::TimedOut { pending } => {
             eprintln!(
                 "--wait expired: {pending} call(s) stay queued in {}; run again with the same --state-dir to deliver them{}",
                 conn.state_dir.display(),
@@ -204,7 +204,7 @@ fn finish(
             );
             ("timed_out", EXIT_PENDING)
         }
-        FlushResult::Paused { reason, pending } => {
+        FlushOutcome::Paused { reason, pending } => {
             eprintln!(
                 "delivery paused: {reason:?}{}; {pending} call(s) stay queued in {}",
                 because(),
@@ -620,7 +620,7 @@ fn run_demo() -> Result<(), String> {
             println!(
                 "  report: seq {} {} → {:?}",
                 r.seq,
-                op_name(&r.kind),
+                r.kind.as_str(),
                 r.status
             );
         }
@@ -636,7 +636,7 @@ fn run_demo() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let started = Instant::now();
     match client.shutdown(Duration::from_secs(10)) {
-        FlushResult::Drained => println!("delivered in {} ms", started.elapsed().as_millis()),
+        FlushOutcome::Drained => println!("delivered in {} ms", started.elapsed().as_millis()),
         other => return Err(format!("not delivered: {other:?}")),
     }
     let state = emulator.state();
@@ -654,14 +654,4 @@ fn run_demo() -> Result<(), String> {
     }
     println!("registered link: channel 1234567890 / {line_user_id} → demo-user-001");
     Ok(())
-}
-
-fn op_name(kind: &repro_line_core::protocol::OpKind) -> &'static str {
-    use repro_line_core::protocol::OpKind;
-    match kind {
-        OpKind::SetUserId { .. } => "set_user_id",
-        OpKind::LinkLineId { .. } => "link_line_id",
-        OpKind::UnlinkLineId { .. } => "unlink_line_id",
-        OpKind::LinkLineIdToken { .. } => "link_line_id_token",
-    }
 }

@@ -77,7 +77,7 @@ fn sdk_clients_deliver_and_links_become_valid_format1_files_in_s3() {
     client.set_line_user_id(LINE_B, None).unwrap();
     assert!(matches!(
         client.flush(Duration::from_secs(30)),
-        repro_line_core::FlushResult::Drained
+        repro_line_core::FlushOutcome::Drained
     ));
 
     // A verified token link to the `identity = "id_token"` app.

@@ -12,31 +12,16 @@ use std::collections::VecDeque;
 
 use uuid::Uuid;
 
-use crate::protocol::{Op, OpKind, OpStatus};
-use crate::retry::{self, Outcome, PauseReason, Verdict};
+use crate::policy::Policy;
+use crate::protocol::{self, Op, OpKind, OpStatus, Outcome};
+use crate::retry::{self, PauseReason, Verdict};
 use crate::store::Record;
 
 /// Seqs per `Done` record: ~50 KiB of payload at most, far below the codec's frame limit.
 const DONE_RECORD_MAX_SEQS: usize = 5_000;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EngineConfig {
-    pub max_batch_ops: usize,
-    pub max_queue_ops: usize,
-    pub max_op_age_ms: u64,
-    pub debounce_ms: u64,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            max_batch_ops: 100,
-            max_queue_ops: 10_000,
-            max_op_age_ms: 7 * 24 * 3600 * 1000,
-            debounce_ms: 200,
-        }
-    }
-}
+/// The engine's former config type: its limits are now part of [`Policy`].
+pub type EngineConfig = Policy;
 
 /// Why an op left the queue without reaching the endpoint's apply step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,6 +36,19 @@ pub enum DropReason {
     PayloadTooLarge,
     /// `set_opted_in(false)` purged it.
     OptedOut,
+}
+
+impl DropReason {
+    /// The snake_case name (the web's `reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::Expired => "expired",
+            DropReason::MalformedBatch => "malformed_batch",
+            DropReason::PayloadTooLarge => "payload_too_large",
+            DropReason::OptedOut => "opted_out",
+        }
+    }
 }
 
 /// The final outcome of one call.
@@ -116,7 +114,7 @@ pub struct Entry {
 
 #[derive(Debug)]
 pub struct Engine {
-    cfg: EngineConfig,
+    cfg: Policy,
     queue: VecDeque<Entry>,
     in_flight: Option<(u64, usize)>,
     attempt: u32,
@@ -140,13 +138,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(cfg: EngineConfig) -> Self {
+    pub fn new(cfg: Policy) -> Self {
         Engine::restore(cfg, Vec::new(), (0, 0, 0))
     }
 
     /// Rebuilds the engine from recovered entries and the persisted backoff
     /// `(attempt, not_before_ms, granted_at_ms)`.
-    pub fn restore(cfg: EngineConfig, entries: Vec<Entry>, backoff: (u32, u64, u64)) -> Self {
+    pub fn restore(cfg: Policy, entries: Vec<Entry>, backoff: (u32, u64, u64)) -> Self {
         let (attempt, not_before_ms, granted_at_ms) = backoff;
         let pending_calls = entries.iter().map(|e| 1 + e.merged.len()).sum();
         let queue: VecDeque<Entry> = entries.into();
@@ -169,7 +167,7 @@ impl Engine {
         }
     }
 
-    pub fn config(&self) -> &EngineConfig {
+    pub fn config(&self) -> &Policy {
         &self.cfg
     }
 
@@ -344,7 +342,8 @@ impl Engine {
         };
         self.in_flight = None;
         let op_ids: Vec<Uuid> = self.queue.iter().take(n).map(|e| e.op.op_id).collect();
-        match retry::decide(self.attempt, outcome, now_ms, jitter, &op_ids) {
+        let answer = protocol::classify(outcome, now_ms, &op_ids);
+        match retry::decide(&self.cfg, self.attempt, answer, now_ms, jitter) {
             Verdict::Results(resp) => {
                 let done: Vec<Entry> = self.queue.drain(..n).collect();
                 self.journal_done(&done);
@@ -447,7 +446,7 @@ impl Engine {
             return;
         }
         let interval = match self.granted_at_ms {
-            0 => retry::RETRY_AFTER_CAP_MS + 1,
+            0 => self.cfg.retry_after_cap_ms + 1,
             g => self.not_before_ms.saturating_sub(g),
         };
         let latest = now_ms.saturating_add(interval);

@@ -43,6 +43,69 @@ pub enum Error {
     Internal(String),
 }
 
+/// The stable kind of an [`Error`], the one table the bindings map errors through.
+/// Its variant names (also its `Debug`) are the FFI's error variants and the conformance
+/// scenarios' `error_kinds`; [`ErrorKind::as_str`] is the web's `code`. Both are interfaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    InvalidLineUserId,
+    InvalidUserId,
+    InvalidChannelId,
+    InvalidIdToken,
+    MissingChannelId,
+    UserIdNotSet,
+    InvalidConfig,
+    InsecureEndpoint,
+    Storage,
+    StateDirInUse,
+    StateDirBoundToEndpoint,
+    ShutDown,
+    Internal,
+}
+
+impl ErrorKind {
+    /// The snake_case code, e.g. `invalid_line_user_id`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidLineUserId => "invalid_line_user_id",
+            ErrorKind::InvalidUserId => "invalid_user_id",
+            ErrorKind::InvalidChannelId => "invalid_channel_id",
+            ErrorKind::InvalidIdToken => "invalid_id_token",
+            ErrorKind::MissingChannelId => "missing_channel_id",
+            ErrorKind::UserIdNotSet => "user_id_not_set",
+            ErrorKind::InvalidConfig => "invalid_config",
+            ErrorKind::InsecureEndpoint => "insecure_endpoint",
+            ErrorKind::Storage => "storage",
+            ErrorKind::StateDirInUse => "state_dir_in_use",
+            ErrorKind::StateDirBoundToEndpoint => "state_dir_bound_to_endpoint",
+            ErrorKind::ShutDown => "shut_down",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidLineUserId { .. } => ErrorKind::InvalidLineUserId,
+            Error::InvalidUserId { .. } => ErrorKind::InvalidUserId,
+            Error::InvalidChannelId { .. } => ErrorKind::InvalidChannelId,
+            Error::InvalidIdToken { .. } => ErrorKind::InvalidIdToken,
+            Error::MissingChannelId => ErrorKind::MissingChannelId,
+            Error::UserIdNotSet => ErrorKind::UserIdNotSet,
+            Error::InvalidConfig(_) => ErrorKind::InvalidConfig,
+            Error::InsecureEndpoint(_) => ErrorKind::InsecureEndpoint,
+            Error::Storage(_) => ErrorKind::Storage,
+            #[cfg(feature = "native")]
+            Error::StateDirInUse { .. } => ErrorKind::StateDirInUse,
+            #[cfg(feature = "native")]
+            Error::StateDirBoundToEndpoint { .. } => ErrorKind::StateDirBoundToEndpoint,
+            Error::ShutDown => ErrorKind::ShutDown,
+            Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
 /// Store failures. The op that triggered one was not accepted; nothing accepted before is lost.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -6,6 +6,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod model;
+pub mod policy;
 pub mod protocol;
 pub mod redact;
 pub mod retry;
@@ -14,7 +15,8 @@ pub mod store;
 pub mod validate;
 
 pub use engine::{DeliveryReport, DeliveryState, DeliveryStatus, DropReason, EngineConfig, Event};
-pub use error::{Error, StorageError};
+pub use error::{Error, ErrorKind, StorageError};
+pub use policy::Policy;
 pub use retry::PauseReason;
 pub use session::{Call, RecoveryReport, Session};
 pub use store::{MemoryStore, Store};
@@ -22,4 +24,4 @@ pub use store::{MemoryStore, Store};
 #[cfg(feature = "native")]
 pub mod native;
 #[cfg(feature = "native")]
-pub use native::{Client, Config, DeliveryListener, FlushResult, Storage};
+pub use native::{Client, Config, DeliveryListener, FlushOutcome, Storage};

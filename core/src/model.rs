@@ -1,5 +1,6 @@
-//! The reference model of the endpoint's semantics (docs/protocol.md), used to
-//! prove coalescing safe and to check the emulator and the conformance scenarios.
+//! The reference model of the endpoint's semantics (docs/protocol.md). The
+//! coalescing property test (`core/tests/coalescing.rs`) uses it to prove that
+//! merging calls never changes the final state.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -104,6 +104,16 @@ impl From<&str> for IdToken {
 }
 
 impl OpKind {
+    /// The wire's `type` (docs/protocol.md), also the name reports and logs use.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OpKind::SetUserId { .. } => "set_user_id",
+            OpKind::LinkLineId { .. } => "link_line_id",
+            OpKind::UnlinkLineId { .. } => "unlink_line_id",
+            OpKind::LinkLineIdToken { .. } => "link_line_id_token",
+        }
+    }
+
     /// The LINE user ID this op is about; for a token link, the token's unverified
     /// `sub` (what an app shows; the endpoint links only what it verifies).
     pub fn line_user_id(&self) -> Option<String> {
@@ -165,45 +175,34 @@ pub fn encode_batch<'a>(device_id: &Uuid, ops: impl IntoIterator<Item = &'a Op>)
             op.seq,
             format_rfc3339_millis(op.at_ms)
         );
-        let (kind, user_id, link) = match &op.kind {
-            OpKind::SetUserId { user_id } => ("set_user_id", user_id, None),
+        let (user_id, link) = match &op.kind {
+            OpKind::SetUserId { user_id } => (user_id, None),
             OpKind::LinkLineId {
                 user_id,
                 line_user_id,
                 channel_id,
-            } => (
-                "link_line_id",
-                user_id,
-                Some((line_user_id.as_str(), channel_id)),
-            ),
-            OpKind::UnlinkLineId {
+            }
+            | OpKind::UnlinkLineId {
                 user_id,
                 line_user_id,
                 channel_id,
             } => (
-                "unlink_line_id",
                 user_id,
-                Some((line_user_id.as_str(), channel_id)),
+                Some((",\"line_user_id\":", line_user_id.as_str(), channel_id)),
             ),
             OpKind::LinkLineIdToken {
                 user_id,
                 id_token,
                 channel_id,
             } => (
-                "link_line_id_token",
                 user_id,
-                Some((id_token.as_str(), channel_id)),
+                Some((",\"id_token\":", id_token.as_str(), channel_id)),
             ),
         };
-        push_json_str(&mut out, kind);
+        push_json_str(&mut out, op.kind.as_str());
         out.push_str(",\"user_id\":");
         push_json_str(&mut out, user_id);
-        if let Some((line_user_id, channel_id)) = link {
-            let field = if kind == "link_line_id_token" {
-                ",\"id_token\":"
-            } else {
-                ",\"line_user_id\":"
-            };
+        if let Some((field, line_user_id, channel_id)) = link {
             out.push_str(field);
             push_json_str(&mut out, line_user_id);
             out.push_str(",\"channel_id\":");
@@ -292,6 +291,82 @@ pub struct ErrorBody {
 /// Parses a `200` body. Any deviation from the protocol is an `Err` with a reason.
 pub fn decode_batch_response(body: &[u8]) -> Result<BatchResponse, String> {
     serde_json::from_slice(body).map_err(|e| format!("unreadable batch response: {e}"))
+}
+
+/// What came back for a request, as the driver's transport saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// An HTTP response. `body` is at most [`MAX_RESPONSE_BYTES`]; longer bodies are cut.
+    Response {
+        status: u16,
+        retry_after: Option<String>,
+        body: Vec<u8>,
+    },
+    /// No response: DNS, connect, reset, TLS, or the request timeout.
+    Network { timeout: bool, message: String },
+}
+
+/// An [`Outcome`] read against the protocol: what the retry table decides on. No bytes left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// `200` with one result per sent op, in order.
+    Results(BatchResponse),
+    /// `200` whose body is not one result per sent op, in order: a server fault.
+    UnmatchedResults,
+    /// Any other status, with the `Retry-After` wait (ms from now) and the error body's
+    /// message, where the response had them.
+    Status {
+        status: u16,
+        retry_after_ms: Option<u64>,
+        message: Option<String>,
+    },
+    /// No response at all.
+    Network,
+}
+
+/// Reads `outcome` for the batch whose op ids are `op_ids`, at `now_ms` (for a dated `Retry-After`).
+pub fn classify(outcome: &Outcome, now_ms: u64, op_ids: &[Uuid]) -> Answer {
+    let (status, retry_after, body) = match outcome {
+        Outcome::Network { .. } => return Answer::Network,
+        Outcome::Response {
+            status,
+            retry_after,
+            body,
+        } => (*status, retry_after, body),
+    };
+    if status == 200 {
+        return match decode_batch_response(body) {
+            Ok(resp) if results_match(&resp, op_ids) => Answer::Results(resp),
+            _ => Answer::UnmatchedResults,
+        };
+    }
+    // Only client errors carry an error body worth reading (their message is reported).
+    let message = (400..500)
+        .contains(&status)
+        .then(|| error_message(body))
+        .flatten();
+    Answer::Status {
+        status,
+        retry_after_ms: retry_after
+            .as_deref()
+            .and_then(|v| parse_retry_after(v, now_ms)),
+        message,
+    }
+}
+
+fn results_match(resp: &BatchResponse, op_ids: &[Uuid]) -> bool {
+    resp.results.len() == op_ids.len()
+        && resp
+            .results
+            .iter()
+            .zip(op_ids)
+            .all(|(r, id)| r.op_id == *id)
+}
+
+fn error_message(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .map(|b| b.error.message)
 }
 
 /// Why a batch request cannot be decoded: the server answers `status()` with `api_error()`.
@@ -566,6 +641,65 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classify_reads_results_statuses_and_network_failures() {
+        let a = Uuid::from_u128(1);
+        let b = Uuid::from_u128(2);
+        let response = |status, retry_after: Option<&str>, body: &str| Outcome::Response {
+            status,
+            retry_after: retry_after.map(str::to_owned),
+            body: body.as_bytes().to_vec(),
+        };
+        let ok = format!(
+            r#"{{"results":[{{"op_id":"{a}","status":"applied"}},{{"op_id":"{b}","status":"duplicate"}}]}}"#
+        );
+        match classify(&response(200, None, &ok), 0, &[a, b]) {
+            Answer::Results(r) => assert_eq!(r.results[1].status, OpStatus::Duplicate),
+            other => panic!("{other:?}"),
+        }
+        for ids in [&[b, a][..], &[a][..]] {
+            assert_eq!(
+                classify(&response(200, None, &ok), 0, ids),
+                Answer::UnmatchedResults
+            );
+        }
+        assert_eq!(
+            classify(&response(200, None, "<html>"), 0, &[a]),
+            Answer::UnmatchedResults
+        );
+        assert_eq!(
+            classify(&response(429, Some("7"), ""), 0, &[a]),
+            Answer::Status {
+                status: 429,
+                retry_after_ms: Some(7_000),
+                message: None
+            }
+        );
+        let body = r#"{"error":{"code":7,"message":"unprocessable"}}"#;
+        assert_eq!(
+            classify(&response(422, None, body), 0, &[a]),
+            Answer::Status {
+                status: 422,
+                retry_after_ms: None,
+                message: Some("unprocessable".into())
+            }
+        );
+        // A server error's body is not read.
+        assert_eq!(
+            classify(&response(500, None, body), 0, &[a]),
+            Answer::Status {
+                status: 500,
+                retry_after_ms: None,
+                message: None
+            }
+        );
+        let network = Outcome::Network {
+            timeout: true,
+            message: "timeout".into(),
+        };
+        assert_eq!(classify(&network, 0, &[a]), Answer::Network);
+    }
 
     #[test]
     fn rfc3339_matches_known_instants() {

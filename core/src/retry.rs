@@ -1,28 +1,13 @@
-//! The retry policy: one pure function from (attempt, outcome, now, jitter) to
-//! what the engine does next. No clock or randomness inside, so every row of
-//! the table is tested with plain numbers.
+//! The retry policy: one pure table from (policy, attempt, the protocol's
+//! reading of a response, now, jitter) to what the engine does next. The wire
+//! (request bodies, response JSON, `Retry-After`) is `protocol`'s; no clock,
+//! randomness or bytes here, so every row of the table is tested with plain numbers.
 
-use crate::protocol::{self, BatchResponse};
+use crate::policy::Policy;
+use crate::protocol::{Answer, BatchResponse};
 
-/// First backoff step.
-pub const BACKOFF_BASE_MS: u64 = 1_000;
-/// Backoff never waits longer than this between attempts.
-pub const BACKOFF_CAP_MS: u64 = 5 * 60 * 1_000;
-/// A `Retry-After` longer than this is treated as this (a misconfigured server must not park clients for days).
-pub const RETRY_AFTER_CAP_MS: u64 = 60 * 60 * 1_000;
-
-/// What came back for a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// An HTTP response. `body` is at most [`protocol::MAX_RESPONSE_BYTES`]; longer bodies are cut.
-    Response {
-        status: u16,
-        retry_after: Option<String>,
-        body: Vec<u8>,
-    },
-    /// No response: DNS, connect, reset, TLS, or the request timeout.
-    Network { timeout: bool, message: String },
-}
+/// Kept here for the drivers that name it `retry::Outcome`; it belongs to the protocol.
+pub use crate::protocol::Outcome;
 
 /// Why delivery stopped until the app restarts or fixes something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,6 +16,16 @@ pub enum PauseReason {
     AuthFailed,
     /// 404, 405, 410, 501, 505: the endpoint URL is wrong. Resumes on restart.
     EndpointMisconfigured,
+}
+
+impl PauseReason {
+    /// The snake_case name (the web's `reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PauseReason::AuthFailed => "auth_failed",
+            PauseReason::EndpointMisconfigured => "endpoint_misconfigured",
+        }
+    }
 }
 
 /// The policy's answer for one outcome.
@@ -52,47 +47,36 @@ pub enum Verdict {
 
 /// Exponential backoff with full jitter: `jitter × min(cap, base × 2^attempt)`.
 /// `attempt` counts failures of this batch so far (0 for the first failure); `jitter` is in [0, 1].
-pub fn backoff_ms(attempt: u32, jitter: f64) -> u64 {
-    let ceiling = BACKOFF_BASE_MS
+pub fn backoff_ms(policy: &Policy, attempt: u32, jitter: f64) -> u64 {
+    let ceiling = policy
+        .backoff_base_ms
         .saturating_mul(1u64.checked_shl(attempt.min(40)).unwrap_or(u64::MAX))
-        .min(BACKOFF_CAP_MS);
+        .min(policy.backoff_cap_ms);
     (ceiling as f64 * jitter.clamp(0.0, 1.0)) as u64
 }
 
-/// Decides what to do with `outcome` for a batch of `batch_len` ops whose ids are `op_ids`.
-pub fn decide(
-    attempt: u32,
-    outcome: &Outcome,
-    now_ms: u64,
-    jitter: f64,
-    op_ids: &[uuid::Uuid],
-) -> Verdict {
+/// What to do after `answer`, the `attempt`-th failure so far (0 for the first) of a batch.
+pub fn decide(policy: &Policy, attempt: u32, answer: Answer, now_ms: u64, jitter: f64) -> Verdict {
     let backoff = || Verdict::RetryAt {
-        not_before_ms: now_ms.saturating_add(backoff_ms(attempt, jitter)),
+        not_before_ms: now_ms.saturating_add(backoff_ms(policy, attempt, jitter)),
     };
-    let (status, retry_after, body) = match outcome {
-        Outcome::Network { .. } => return backoff(),
-        Outcome::Response {
+    let (status, retry_after_ms, message) = match answer {
+        Answer::Results(resp) => return Verdict::Results(resp),
+        // A 200 we cannot match to our ops is a server fault: resending is safe (same op_ids).
+        Answer::UnmatchedResults | Answer::Network => return backoff(),
+        Answer::Status {
             status,
-            retry_after,
-            body,
-        } => (*status, retry_after, body),
+            retry_after_ms,
+            message,
+        } => (status, retry_after_ms, message),
     };
     match status {
-        200 => match protocol::decode_batch_response(body) {
-            Ok(resp) if results_match(&resp, op_ids) => Verdict::Results(resp),
-            // A 200 we cannot match to our ops is a server fault: resending is safe (same op_ids).
-            _ => backoff(),
-        },
-        429 | 503 => match retry_after
-            .as_deref()
-            .and_then(|v| protocol::parse_retry_after(v, now_ms))
-        {
+        429 | 503 => match retry_after_ms {
             // `now_ms` is truncated to the millisecond: one more keeps us from arriving
             // up to 1 ms before the server's deadline.
             Some(wait) => Verdict::RetryAt {
                 not_before_ms: now_ms
-                    .saturating_add(wait.min(RETRY_AFTER_CAP_MS))
+                    .saturating_add(wait.min(policy.retry_after_cap_ms))
                     .saturating_add(1),
             },
             None => backoff(),
@@ -105,31 +89,37 @@ pub fn decide(
         500..=599 => backoff(),
         _ if (400..500).contains(&status) => Verdict::DropRejected {
             status,
-            message: error_message(body).unwrap_or_else(|| format!("HTTP {status}")),
+            message: message.unwrap_or_else(|| format!("HTTP {status}")),
         },
         // 1xx/3xx/other 2xx are not part of the protocol: treat like a server fault.
         _ => backoff(),
     }
 }
 
-fn results_match(resp: &BatchResponse, op_ids: &[uuid::Uuid]) -> bool {
-    resp.results.len() == op_ids.len()
-        && resp
-            .results
-            .iter()
-            .zip(op_ids)
-            .all(|(r, id)| r.op_id == *id)
-}
-
-fn error_message(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<protocol::ErrorBody>(body)
-        .ok()
-        .map(|b| b.error.message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::classify;
+
+    /// The wire read, then the table: what the engine does with a raw outcome.
+    fn decide(
+        policy: &Policy,
+        attempt: u32,
+        outcome: &Outcome,
+        now_ms: u64,
+        jitter: f64,
+        op_ids: &[uuid::Uuid],
+    ) -> Verdict {
+        super::decide(
+            policy,
+            attempt,
+            classify(outcome, now_ms, op_ids),
+            now_ms,
+            jitter,
+        )
+    }
+
+    static P: std::sync::LazyLock<Policy> = std::sync::LazyLock::new(Policy::default);
 
     fn resp(status: u16, retry_after: Option<&str>) -> Outcome {
         Outcome::Response {
@@ -141,7 +131,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_from_one_second_up_to_five_minutes() {
-        let full: Vec<u64> = (0..12).map(|a| backoff_ms(a, 1.0)).collect();
+        let full: Vec<u64> = (0..12).map(|a| backoff_ms(&P, a, 1.0)).collect();
         assert_eq!(
             full,
             [
@@ -149,11 +139,11 @@ mod tests {
                 300_000, 300_000
             ]
         );
-        assert_eq!(backoff_ms(3, 0.0), 0);
-        assert_eq!(backoff_ms(3, 0.5), 4_000);
+        assert_eq!(backoff_ms(&P, 3, 0.0), 0);
+        assert_eq!(backoff_ms(&P, 3, 0.5), 4_000);
         assert_eq!(
-            backoff_ms(u32::MAX, 1.0),
-            BACKOFF_CAP_MS,
+            backoff_ms(&P, u32::MAX, 1.0),
+            P.backoff_cap_ms,
             "no overflow, no attempt cap"
         );
     }
@@ -176,7 +166,7 @@ mod tests {
             resp(599, None),
         ] {
             assert_eq!(
-                decide(2, &outcome, 10_000, 1.0, &[]),
+                decide(&P, 2, &outcome, 10_000, 1.0, &[]),
                 Verdict::RetryAt {
                     not_before_ms: 14_000
                 },
@@ -189,34 +179,34 @@ mod tests {
     fn rate_limits_honour_retry_after() {
         for status in [429, 503] {
             assert_eq!(
-                decide(0, &resp(status, Some("7")), 1_000, 1.0, &[]),
+                decide(&P, 0, &resp(status, Some("7")), 1_000, 1.0, &[]),
                 Verdict::RetryAt {
                     not_before_ms: 8_001
                 }
             );
             // Retry-After wins even when the backoff would be longer.
             assert_eq!(
-                decide(9, &resp(status, Some("1")), 1_000, 1.0, &[]),
+                decide(&P, 9, &resp(status, Some("1")), 1_000, 1.0, &[]),
                 Verdict::RetryAt {
                     not_before_ms: 2_001
                 }
             );
             // Capped at one hour.
             assert_eq!(
-                decide(0, &resp(status, Some("999999")), 0, 1.0, &[]),
+                decide(&P, 0, &resp(status, Some("999999")), 0, 1.0, &[]),
                 Verdict::RetryAt {
-                    not_before_ms: RETRY_AFTER_CAP_MS + 1
+                    not_before_ms: P.retry_after_cap_ms + 1
                 }
             );
             // Without the header: the backoff.
             assert_eq!(
-                decide(1, &resp(status, None), 0, 1.0, &[]),
+                decide(&P, 1, &resp(status, None), 0, 1.0, &[]),
                 Verdict::RetryAt {
                     not_before_ms: 2_000
                 }
             );
             assert_eq!(
-                decide(1, &resp(status, Some("garbage")), 0, 1.0, &[]),
+                decide(&P, 1, &resp(status, Some("garbage")), 0, 1.0, &[]),
                 Verdict::RetryAt {
                     not_before_ms: 2_000
                 }
@@ -225,6 +215,7 @@ mod tests {
         let now = 1_795_867_200_000;
         assert_eq!(
             decide(
+                &P,
                 0,
                 &resp(429, Some("Sat, 28 Nov 2026 12:00:30 GMT")),
                 now,
@@ -239,22 +230,22 @@ mod tests {
 
     #[test]
     fn client_errors_follow_the_table() {
-        assert_eq!(decide(0, &resp(413, None), 0, 1.0, &[]), Verdict::Split);
+        assert_eq!(decide(&P, 0, &resp(413, None), 0, 1.0, &[]), Verdict::Split);
         assert_eq!(
-            decide(0, &resp(400, None), 0, 1.0, &[]),
+            decide(&P, 0, &resp(400, None), 0, 1.0, &[]),
             Verdict::DropMalformed
         );
         assert_eq!(
-            decide(0, &resp(401, None), 0, 1.0, &[]),
+            decide(&P, 0, &resp(401, None), 0, 1.0, &[]),
             Verdict::Pause(PauseReason::AuthFailed)
         );
         assert_eq!(
-            decide(0, &resp(403, None), 0, 1.0, &[]),
+            decide(&P, 0, &resp(403, None), 0, 1.0, &[]),
             Verdict::Pause(PauseReason::AuthFailed)
         );
         for s in [404, 405, 410, 501, 505] {
             assert_eq!(
-                decide(0, &resp(s, None), 0, 1.0, &[]),
+                decide(&P, 0, &resp(s, None), 0, 1.0, &[]),
                 Verdict::Pause(PauseReason::EndpointMisconfigured),
                 "{s}"
             );
@@ -262,6 +253,7 @@ mod tests {
         let body = br#"{"error":{"code":7,"message":"unprocessable"}}"#.to_vec();
         assert_eq!(
             decide(
+                &P,
                 0,
                 &Outcome::Response {
                     status: 422,
@@ -278,11 +270,51 @@ mod tests {
             }
         );
         assert_eq!(
-            decide(0, &resp(418, None), 0, 1.0, &[]),
+            decide(&P, 0, &resp(418, None), 0, 1.0, &[]),
             Verdict::DropRejected {
                 status: 418,
                 message: "HTTP 418".into()
             }
+        );
+    }
+
+    #[test]
+    fn the_table_reads_no_bytes() {
+        let status = |status, retry_after_ms, message: Option<&str>| Answer::Status {
+            status,
+            retry_after_ms,
+            message: message.map(str::to_owned),
+        };
+        let table = |a| super::decide(&P, 0, a, 1_000, 1.0);
+        assert_eq!(
+            table(status(503, Some(7_000), None)),
+            Verdict::RetryAt {
+                not_before_ms: 8_001
+            }
+        );
+        assert_eq!(
+            table(status(422, None, Some("unprocessable"))),
+            Verdict::DropRejected {
+                status: 422,
+                message: "unprocessable".into()
+            }
+        );
+        // Retry-After only matters for 429/503; a message only for a rejection.
+        assert_eq!(table(status(413, Some(5), Some("x"))), Verdict::Split);
+        for a in [Answer::Network, Answer::UnmatchedResults] {
+            assert_eq!(
+                table(a),
+                Verdict::RetryAt {
+                    not_before_ms: 2_000
+                }
+            );
+        }
+        let results = BatchResponse {
+            results: Vec::new(),
+        };
+        assert_eq!(
+            table(Answer::Results(results.clone())),
+            Verdict::Results(results)
         );
     }
 
@@ -297,17 +329,17 @@ mod tests {
             body,
         };
         assert!(matches!(
-            decide(0, &ok, 0, 1.0, &[a, b]),
+            decide(&P, 0, &ok, 0, 1.0, &[a, b]),
             Verdict::Results(_)
         ));
         assert_eq!(
-            decide(0, &ok, 0, 1.0, &[b, a]),
+            decide(&P, 0, &ok, 0, 1.0, &[b, a]),
             Verdict::RetryAt {
                 not_before_ms: 1_000
             }
         );
         assert_eq!(
-            decide(0, &ok, 0, 1.0, &[a]),
+            decide(&P, 0, &ok, 0, 1.0, &[a]),
             Verdict::RetryAt {
                 not_before_ms: 1_000
             }
@@ -318,7 +350,7 @@ mod tests {
             body: b"<html>".to_vec(),
         };
         assert_eq!(
-            decide(0, &junk, 0, 1.0, &[a]),
+            decide(&P, 0, &junk, 0, 1.0, &[a]),
             Verdict::RetryAt {
                 not_before_ms: 1_000
             }

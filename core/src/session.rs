@@ -7,19 +7,11 @@ use std::collections::VecDeque;
 
 use uuid::Uuid;
 
-use crate::engine::{Action, DropReason, Engine, EngineConfig, Entry, Event};
-use crate::protocol::{self, Op, OpKind};
-use crate::retry::Outcome;
+use crate::engine::{Action, DropReason, Engine, Entry, Event};
+use crate::policy::Policy;
+use crate::protocol::{self, Op, OpKind, Outcome};
 use crate::store::{codec, Record, Store};
 use crate::{validate, Error, StorageError};
-
-/// Compaction starts when the journal is larger than this…
-const COMPACT_MIN_BYTES: u64 = 1 << 20;
-/// …and larger than this many times the bytes the live queue needs.
-const COMPACT_RATIO: u64 = 4;
-/// A drained queue is compacted once the journal grew this much since the last
-/// compaction, so a small or full disk gets its space back after delivery.
-const DRAINED_COMPACT_GROWTH: u64 = 4 << 10;
 
 /// What recovery found in the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -138,7 +130,7 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// Opens the session on `store`, restoring every intact op. Never fails on corrupt content.
     pub fn open(
-        engine_cfg: EngineConfig,
+        policy: Policy,
         default_channel_id: Option<String>,
         mut store: Box<dyn Store>,
     ) -> Result<Session, Error> {
@@ -228,7 +220,7 @@ impl Session {
             Vec::new()
         };
         let mut session = Session {
-            engine: Engine::restore(engine_cfg, entries, backoff),
+            engine: Engine::restore(policy, entries, backoff),
             store,
             device_id,
             user_id,
@@ -596,19 +588,25 @@ impl Session {
             // The snapshot holds only queued ops: it would drop the held ones' records.
             return;
         }
+        let policy = self.engine.config();
+        let (min_bytes, ratio, growth) = (
+            policy.compact_min_bytes,
+            policy.compact_ratio,
+            policy.drained_compact_growth,
+        );
         let len = self.store.byte_len();
         let drained = self.engine.pending() == 0 && !self.engine.has_in_flight();
-        if drained && len > self.compacted_len + DRAINED_COMPACT_GROWTH {
+        if drained && len > self.compacted_len + growth {
             if let Err(e) = self.compact() {
                 tracing::warn!(error = %e, "repro-line journal compaction failed; will retry");
             }
             return;
         }
-        if len < COMPACT_MIN_BYTES {
+        if len < min_bytes {
             return;
         }
         let live_estimate = 256 * (self.engine.pending() as u64 + 1);
-        if len > COMPACT_RATIO * live_estimate {
+        if len > ratio * live_estimate {
             if let Err(e) = self.compact() {
                 tracing::warn!(error = %e, "repro-line journal compaction failed; will retry");
             }

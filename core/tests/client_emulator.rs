@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use repro_line_core::{
-    Client, Config, DeliveryState, DeliveryStatus, DropReason, Error, Event, FlushResult,
+    Client, Config, DeliveryState, DeliveryStatus, DropReason, Error, Event, FlushOutcome,
     PauseReason, Storage,
 };
 use repro_line_emulator::{Emulator, EmulatorConfig};
@@ -93,7 +93,7 @@ fn delivers_in_real_time_without_flush_and_reports_from_the_background_thread() 
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(client.flush(Duration::from_secs(5)), FlushResult::Drained);
+    assert_eq!(client.flush(Duration::from_secs(5)), FlushOutcome::Drained);
     assert_eq!(
         rec.statuses(),
         vec![
@@ -115,7 +115,7 @@ fn retry_after_is_honoured_and_ops_keep_their_order() {
     client.set_user_id("a").unwrap();
     client.set_line_user_id(LINE, None).unwrap();
     let start = Instant::now();
-    assert_eq!(client.flush(Duration::from_secs(10)), FlushResult::Drained);
+    assert_eq!(client.flush(Duration::from_secs(10)), FlushOutcome::Drained);
     assert!(
         start.elapsed() >= Duration::from_secs(2),
         "waited Retry-After twice"
@@ -135,7 +135,7 @@ fn a_lost_response_is_resent_and_answered_duplicate_not_applied_twice() {
     let rec = Recorder::default();
     rec.attach(&client);
     client.set_user_id("a").unwrap();
-    assert_eq!(client.flush(Duration::from_secs(10)), FlushResult::Drained);
+    assert_eq!(client.flush(Duration::from_secs(10)), FlushOutcome::Drained);
     assert_eq!(rec.statuses(), vec![(1, DeliveryStatus::Duplicate)]);
     let stats = emu.stats();
     assert_eq!(stats.ops_applied, 1);
@@ -149,7 +149,7 @@ fn reset_before_apply_and_server_errors_are_retried() {
     let rec = Recorder::default();
     rec.attach(&client);
     client.set_user_id("a").unwrap();
-    assert_eq!(client.flush(Duration::from_secs(15)), FlushResult::Drained);
+    assert_eq!(client.flush(Duration::from_secs(15)), FlushOutcome::Drained);
     assert_eq!(rec.statuses(), vec![(1, DeliveryStatus::Delivered)]);
     assert_eq!(emu.stats().requests, 3);
 }
@@ -163,7 +163,7 @@ fn payload_too_large_splits_the_batch() {
     for i in 0..4 {
         client.set_user_id(&format!("u{i}")).unwrap();
     }
-    assert_eq!(client.flush(Duration::from_secs(10)), FlushResult::Drained);
+    assert_eq!(client.flush(Duration::from_secs(10)), FlushOutcome::Drained);
     assert_eq!(rec.statuses().len(), 4);
     assert!(rec
         .statuses()
@@ -181,11 +181,11 @@ fn rejected_ops_are_reported_with_their_code() {
     let rec = Recorder::default();
     rec.attach(&client);
     client.set_user_id("a").unwrap();
-    assert_eq!(client.flush(Duration::from_secs(5)), FlushResult::Drained);
+    assert_eq!(client.flush(Duration::from_secs(5)), FlushOutcome::Drained);
     emu.reset();
     // The emulator forgot "a": linking it is rejected with 1002.
     client.set_line_user_id(LINE, None).unwrap();
-    assert_eq!(client.flush(Duration::from_secs(5)), FlushResult::Drained);
+    assert_eq!(client.flush(Duration::from_secs(5)), FlushOutcome::Drained);
     assert!(
         matches!(
             rec.statuses()[1].1,
@@ -207,7 +207,7 @@ fn a_bad_token_pauses_once_keeps_ops_and_a_new_token_resumes() {
     client.set_user_id("a").unwrap();
     assert!(matches!(
         client.flush(Duration::from_secs(5)),
-        FlushResult::Paused {
+        FlushOutcome::Paused {
             reason: PauseReason::AuthFailed,
             pending: 1
         }
@@ -216,7 +216,7 @@ fn a_bad_token_pauses_once_keeps_ops_and_a_new_token_resumes() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(emu.stats().requests, 1, "stopped sending");
     client.set_sdk_token(TOKEN).unwrap();
-    assert_eq!(client.flush(Duration::from_secs(5)), FlushResult::Drained);
+    assert_eq!(client.flush(Duration::from_secs(5)), FlushOutcome::Drained);
     assert_eq!(
         rec.states(),
         vec![
@@ -238,7 +238,7 @@ fn a_wrong_endpoint_path_pauses_as_misconfigured() {
     client.set_user_id("a").unwrap();
     assert!(matches!(
         client.flush(Duration::from_secs(5)),
-        FlushResult::Paused {
+        FlushOutcome::Paused {
             reason: PauseReason::EndpointMisconfigured,
             pending: 1
         }
@@ -256,7 +256,7 @@ fn ops_survive_a_restart_while_the_endpoint_is_down() {
         client.set_line_user_id(LINE, None).unwrap();
         assert!(matches!(
             client.flush(Duration::from_millis(300)),
-            FlushResult::TimedOut { pending: 2 }
+            FlushOutcome::TimedOut { pending: 2 }
         ));
     }
     emu.set_faults(Default::default());
@@ -268,7 +268,7 @@ fn ops_survive_a_restart_while_the_endpoint_is_down() {
     assert!(
         matches!(
             client.flush(Duration::from_millis(300)),
-            FlushResult::TimedOut { .. }
+            FlushOutcome::TimedOut { .. }
         ),
         "Retry-After survives restarts"
     );
@@ -288,7 +288,7 @@ fn ops_accepted_before_a_drop_are_delivered_by_the_next_client() {
     emu.set_faults(Default::default());
     let client = Client::new(config(&emu.url(), Storage::Directory(dir.path().into()))).unwrap();
     // A reset backs off by at most 1 s on the first failure.
-    assert_eq!(client.flush(Duration::from_secs(10)), FlushResult::Drained);
+    assert_eq!(client.flush(Duration::from_secs(10)), FlushOutcome::Drained);
     assert!(linked(&emu, LINE, "later"));
 }
 
@@ -303,7 +303,7 @@ fn opting_out_purges_and_reports() {
     std::thread::sleep(Duration::from_millis(200));
     client.set_opted_in(false).unwrap();
     client.set_user_id("ignored").unwrap();
-    assert_eq!(client.flush(Duration::from_secs(2)), FlushResult::Drained);
+    assert_eq!(client.flush(Duration::from_secs(2)), FlushOutcome::Drained);
     assert!(rec.statuses().iter().any(|s| s.1
         == DeliveryStatus::Dropped {
             reason: DropReason::OptedOut
@@ -347,7 +347,7 @@ fn concurrent_callers_get_one_ordered_stream() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(client.flush(Duration::from_secs(10)), FlushResult::Drained);
+    assert_eq!(client.flush(Duration::from_secs(10)), FlushOutcome::Drained);
     let stats = emu.stats();
     assert_eq!(stats.ops_applied, 600);
     assert_eq!(stats.seq_regressions, 0);

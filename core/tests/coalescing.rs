@@ -4,11 +4,12 @@
 //! when every call is applied one by one — and every call gets exactly one report.
 
 use proptest::prelude::*;
-use repro_line_core::engine::{Action, Engine, EngineConfig};
+use repro_line_core::engine::{Action, Engine};
 use repro_line_core::model::Model;
 use repro_line_core::protocol::{Op, OpKind};
 use repro_line_core::retry::Outcome;
 use repro_line_core::Event;
+use repro_line_core::Policy;
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
@@ -73,11 +74,12 @@ fn endpoint_apply(model: &mut Model, kind: &OpKind) -> Result<(), u32> {
 }
 
 fn run(steps: &[Step], max_batch_ops: usize) -> (Model, Model, usize, usize) {
-    let cfg = EngineConfig {
+    let cfg = Policy {
         max_batch_ops,
         max_queue_ops: 10_000,
         max_op_age_ms: u64::MAX / 4,
         debounce_ms: 0,
+        ..Policy::default()
     };
     let mut engine = Engine::new(cfg);
     let mut one_by_one = Model::default();
@@ -255,7 +257,7 @@ fn a_token_link_is_a_link_of_its_sub_only_when_verification_cannot_matter() {
 
     // A valid token link after a raw link of its sub still links it (an id_token-only
     // endpoint refuses the raw one with 1007, so neither may absorb the other)…
-    let mut engine = Engine::new(EngineConfig::default());
+    let mut engine = Engine::new(Policy::default());
     let kinds = [
         OpKind::SetUserId {
             user_id: "u".into(),

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use repro_line_core::{
-    Client, Config, DeliveryStatus, DropReason, Error, Event, FlushResult, Storage,
-};
+use repro_line_core::{Client, Config, DeliveryStatus, Error, Event, FlushOutcome, Storage};
 use repro_line_emulator::{Emulator, EmulatorConfig};
 use serde_json::{Map, Value};
 
@@ -18,21 +16,9 @@ fn scenarios_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/scenarios.json")
 }
 
-/// The stable error kind of `conformance/scenarios.json` (the variant name).
-fn kind(e: &Error) -> &'static str {
-    match e {
-        Error::InvalidLineUserId { .. } => "InvalidLineUserId",
-        Error::InvalidUserId { .. } => "InvalidUserId",
-        Error::InvalidChannelId { .. } => "InvalidChannelId",
-        Error::MissingChannelId => "MissingChannelId",
-        Error::UserIdNotSet => "UserIdNotSet",
-        Error::InvalidIdToken { .. } => "InvalidIdToken",
-        Error::InvalidConfig(_) => "InvalidConfig",
-        Error::InsecureEndpoint(_) => "InsecureEndpoint",
-        Error::Storage(_) => "Storage",
-        Error::ShutDown => "ShutDown",
-        _ => "Internal",
-    }
+/// The stable error kind of `conformance/scenarios.json`: core's kind, by its variant name.
+fn kind(e: &Error) -> String {
+    format!("{:?}", e.kind())
 }
 
 fn status_text(s: &DeliveryStatus) -> String {
@@ -40,24 +26,15 @@ fn status_text(s: &DeliveryStatus) -> String {
         DeliveryStatus::Delivered => "Delivered".into(),
         DeliveryStatus::Duplicate => "Duplicate".into(),
         DeliveryStatus::Rejected { code, .. } => format!("Rejected:{code}"),
-        DeliveryStatus::Dropped { reason } => format!(
-            "Dropped:{}",
-            match reason {
-                DropReason::QueueFull => "QueueFull",
-                DropReason::Expired => "Expired",
-                DropReason::MalformedBatch => "MalformedBatch",
-                DropReason::PayloadTooLarge => "PayloadTooLarge",
-                DropReason::OptedOut => "OptedOut",
-            }
-        ),
+        DeliveryStatus::Dropped { reason } => format!("Dropped:{reason:?}"),
     }
 }
 
-fn outcome_text(r: &FlushResult) -> &'static str {
+fn outcome_text(r: &FlushOutcome) -> &'static str {
     match r {
-        FlushResult::Drained => "Drained",
-        FlushResult::TimedOut { .. } => "TimedOut",
-        FlushResult::Paused { .. } => "Paused",
+        FlushOutcome::Drained => "Drained",
+        FlushOutcome::TimedOut { .. } => "TimedOut",
+        FlushOutcome::Paused { .. } => "Paused",
     }
 }
 

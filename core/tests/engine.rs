@@ -1,19 +1,21 @@
 //! The delivery engine driven by a simulated clock: no sockets, no sleeps.
 
-use repro_line_core::engine::{Action, Batch, Engine, EngineConfig};
+use repro_line_core::engine::{Action, Batch, Engine};
 use repro_line_core::protocol::{Op, OpKind};
 use repro_line_core::retry::Outcome;
+use repro_line_core::Policy;
 use repro_line_core::{DeliveryState, DeliveryStatus, DropReason, Event, PauseReason};
 use uuid::Uuid;
 
 const LINE: &str = "U4af4980629a1b2c3d4e5f60718293a4b";
 
-fn cfg() -> EngineConfig {
-    EngineConfig {
+fn cfg() -> Policy {
+    Policy {
         max_batch_ops: 100,
         max_queue_ops: 10_000,
         max_op_age_ms: 7 * 86_400_000,
         debounce_ms: 200,
+        ..Policy::default()
     }
 }
 
@@ -24,7 +26,7 @@ struct Sim {
 }
 
 impl Sim {
-    fn new(cfg: EngineConfig) -> Sim {
+    fn new(cfg: Policy) -> Sim {
         Sim {
             engine: Engine::new(cfg),
             now: 1_000_000,
@@ -378,7 +380,7 @@ fn per_op_results_are_reported_in_order() {
 
 #[test]
 fn queue_full_drops_the_oldest_not_in_flight() {
-    let mut sim = Sim::new(EngineConfig {
+    let mut sim = Sim::new(Policy {
         max_batch_ops: 2,
         max_queue_ops: 3,
         ..cfg()
@@ -405,7 +407,7 @@ fn queue_full_drops_the_oldest_not_in_flight() {
 
 #[test]
 fn old_ops_expire() {
-    let mut sim = Sim::new(EngineConfig {
+    let mut sim = Sim::new(Policy {
         max_op_age_ms: 60_000,
         ..cfg()
     });
@@ -508,7 +510,7 @@ fn calls_after_a_flush_wait_for_the_debounce_again() {
 
 #[test]
 fn a_huge_purge_is_journaled_in_bounded_records() {
-    let mut sim = Sim::new(EngineConfig {
+    let mut sim = Sim::new(Policy {
         max_queue_ops: 20_000,
         ..cfg()
     });

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use repro_line_core::{Client, Config, Error, FlushResult, Storage};
+use repro_line_core::{Client, Config, Error, FlushOutcome, Storage};
 use repro_line_emulator::{Emulator, EmulatorConfig};
 
 const TOKEN: &str = "sekret-token-0123456789";
@@ -87,10 +87,10 @@ fn secrets_stay_out_of_logs_errors_and_memory() {
     );
     assert!(matches!(
         client.flush(Duration::from_secs(10)),
-        FlushResult::Paused { .. }
+        FlushOutcome::Paused { .. }
     ));
     client.set_sdk_token(TOKEN).unwrap();
-    assert_eq!(client.flush(Duration::from_secs(10)), FlushResult::Drained);
+    assert_eq!(client.flush(Duration::from_secs(10)), FlushOutcome::Drained);
     let state = emu.state();
     assert!(
         state.links.iter().any(|l| l.line_user_id == LINE_T),
@@ -145,7 +145,7 @@ fn secrets_stay_out_of_logs_errors_and_memory() {
     client.set_user_id("user123").unwrap();
     assert!(matches!(
         client.flush(Duration::from_secs(2)),
-        FlushResult::TimedOut { pending: 1 }
+        FlushOutcome::TimedOut { pending: 1 }
     ));
     let sent = server.join().unwrap();
     assert!(

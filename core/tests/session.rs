@@ -1,8 +1,8 @@
 //! Sessions over real stores: restart, corruption, full disks, opt-out, validation.
 
-use repro_line_core::engine::EngineConfig;
 use repro_line_core::session::{Next, Session};
 use repro_line_core::store::file::FileStore;
+use repro_line_core::Policy;
 use repro_line_core::{Error, MemoryStore, StorageError, Store};
 
 const LINE: &str = "U4af4980629a1b2c3d4e5f60718293a4b";
@@ -10,7 +10,7 @@ const T0: u64 = 1_795_867_200_000;
 
 fn open(store: impl Store + 'static) -> Session {
     Session::open(
-        EngineConfig::default(),
+        Policy::default(),
         Some("1234567890".into()),
         Box::new(store),
     )
@@ -57,7 +57,7 @@ fn validation_happens_before_anything_is_stored() {
 
 #[test]
 fn missing_channel_is_a_typed_error() {
-    let mut s = Session::open(EngineConfig::default(), None, Box::new(MemoryStore::new())).unwrap();
+    let mut s = Session::open(Policy::default(), None, Box::new(MemoryStore::new())).unwrap();
     s.set_user_id(T0, "u").unwrap();
     assert_eq!(
         s.set_line_user_id(T0, LINE, None),

@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use repro_line_core::store::file::FileStore;
 use repro_line_core::store::{codec, Record};
 use repro_line_core::{
-    Client, Config, EngineConfig, Error, FlushResult, MemoryStore, Session, Storage, StorageError,
+    Client, Config, Error, FlushOutcome, MemoryStore, Policy, Session, Storage, StorageError,
 };
 
 const TOKEN: &str = "storage-faults";
@@ -56,12 +56,7 @@ fn config(storage: Storage) -> Config {
 /// start offsets of every record.
 fn write_journal(dir: &Path, links: u64) -> Vec<usize> {
     let store = FileStore::open(dir).unwrap();
-    let mut s = Session::open(
-        EngineConfig::default(),
-        Some(CHANNEL.into()),
-        Box::new(store),
-    )
-    .unwrap();
+    let mut s = Session::open(Policy::default(), Some(CHANNEL.into()), Box::new(store)).unwrap();
     // Real call times: ops older than max_op_age (7 days) would be dropped as Expired at start.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -480,7 +475,7 @@ fn a_full_filesystem_still_delivers_and_a_drained_journal_gives_space_back() {
     }
     // The disk stays full; delivery of what was accepted goes on.
     emu.set_faults(Default::default());
-    assert_eq!(client.flush(Duration::from_secs(30)), FlushResult::Drained);
+    assert_eq!(client.flush(Duration::from_secs(30)), FlushOutcome::Drained);
     assert_eq!(emu.stats().ops_applied, accepted as u64);
     let journal = std::fs::metadata(dir.join("journal.log")).unwrap().len();
     println!("full disk: {accepted} calls delivered; drained journal is {journal} bytes");
@@ -493,7 +488,7 @@ fn a_full_filesystem_still_delivers_and_a_drained_journal_gives_space_back() {
             .set_line_user_id(&line(10_000 + j), None)
             .expect("space came back");
     }
-    assert_eq!(client.flush(Duration::from_secs(30)), FlushResult::Drained);
+    assert_eq!(client.flush(Duration::from_secs(30)), FlushOutcome::Drained);
     drop(client);
     drop(emu);
     drop(mount);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use repro_line_benches::{proc_status_kib, usage, Args, CHANNEL, TOKEN};
-use repro_line_core::{Client, Config, DeliveryStatus, Event, FlushResult, Storage};
+use repro_line_core::{Client, Config, DeliveryStatus, Event, FlushOutcome, Storage};
 use serde_json::json;
 
 #[derive(Default)]
@@ -76,7 +76,7 @@ fn main() {
         json!({
             "bench": "deliver",
             "ops": n,
-            "drained": flush == FlushResult::Drained,
+            "drained": flush == FlushOutcome::Drained,
             "elapsed_s": elapsed.as_secs_f64(),
             "enqueue_s": enqueued_at.as_secs_f64(),
             "ops_per_s": n as f64 / elapsed.as_secs_f64(),

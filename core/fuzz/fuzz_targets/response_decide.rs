@@ -1,5 +1,5 @@
-//! The endpoint response path on arbitrary input: `retry::decide` with any
-//! status, Retry-After and body, and `protocol::decode_batch_response`.
+//! The endpoint response path on arbitrary input: `protocol::classify` then
+//! `retry::decide` with any status, Retry-After and body, and `protocol::decode_batch_response`.
 //! Never panics; a 200 is only accepted with one result per op, in order;
 //! every wait is bounded by the documented caps.
 #![no_main]
@@ -7,7 +7,8 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use repro_line_core::protocol;
-use repro_line_core::retry::{self, Outcome, Verdict, BACKOFF_CAP_MS, RETRY_AFTER_CAP_MS};
+use repro_line_core::retry::{self, Outcome, Verdict};
+use repro_line_core::Policy;
 
 #[derive(Debug, Arbitrary)]
 struct Input {
@@ -22,6 +23,7 @@ struct Input {
 }
 
 fuzz_target!(|input: Input| {
+    let policy = Policy::default();
     let _ = protocol::decode_batch_response(&input.body);
     let op_ids: Vec<uuid::Uuid> = input
         .op_ids
@@ -40,7 +42,8 @@ fuzz_target!(|input: Input| {
             body: input.body.clone(),
         }
     };
-    let verdict = retry::decide(input.attempt, &outcome, input.now_ms, input.jitter, &op_ids);
+    let answer = protocol::classify(&outcome, input.now_ms, &op_ids);
+    let verdict = retry::decide(&policy, input.attempt, answer, input.now_ms, input.jitter);
     match verdict {
         Verdict::Results(resp) => {
             assert_eq!(input.status, 200);
@@ -53,7 +56,7 @@ fuzz_target!(|input: Input| {
             assert!(not_before_ms >= input.now_ms);
             let wait = not_before_ms - input.now_ms;
             assert!(
-                wait <= BACKOFF_CAP_MS.max(RETRY_AFTER_CAP_MS),
+                wait <= policy.backoff_cap_ms.max(policy.retry_after_cap_ms + 1),
                 "wait {wait} above the caps"
             );
         }

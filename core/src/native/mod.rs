@@ -14,8 +14,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::engine::{EngineConfig, Event};
-use crate::retry::Outcome;
+use crate::engine::Event;
+use crate::policy::{self, Policy};
+use crate::protocol::Outcome;
 use crate::session::{Call, Next, RecoveryReport, Session};
 use crate::store::file::FileStore;
 use crate::store::{MemoryStore, Store};
@@ -61,13 +62,13 @@ impl Config {
         endpoint: impl Into<String>,
         storage: Storage,
     ) -> Config {
-        let d = EngineConfig::default();
+        let d = Policy::default();
         Config {
             sdk_token: sdk_token.into(),
             endpoint: endpoint.into(),
             storage,
             default_channel_id: None,
-            request_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_millis(d.request_timeout_ms),
             max_batch_ops: d.max_batch_ops,
             max_queue_ops: d.max_queue_ops,
             max_op_age: Duration::from_millis(d.max_op_age_ms),
@@ -76,30 +77,20 @@ impl Config {
         }
     }
 
-    fn engine_config(&self) -> Result<EngineConfig, Error> {
-        if !(1..=crate::protocol::MAX_BATCH_OPS).contains(&self.max_batch_ops) {
-            return Err(Error::InvalidConfig(format!(
-                "max_batch_ops is {}; it must be 1 to 100",
-                self.max_batch_ops
-            )));
-        }
-        if self.max_queue_ops < self.max_batch_ops {
-            return Err(Error::InvalidConfig(format!(
-                "max_queue_ops ({}) must be at least max_batch_ops ({})",
-                self.max_queue_ops, self.max_batch_ops
-            )));
-        }
-        if self.request_timeout.is_zero() {
-            return Err(Error::InvalidConfig(
-                "request_timeout must be above zero".into(),
-            ));
-        }
-        Ok(EngineConfig {
+    /// The validated policy: these settings over the native defaults.
+    pub fn policy(&self) -> Result<Policy, Error> {
+        let policy = Policy {
             max_batch_ops: self.max_batch_ops,
             max_queue_ops: self.max_queue_ops,
             max_op_age_ms: duration_ms(self.max_op_age),
             debounce_ms: duration_ms(self.debounce),
-        })
+            // Rounded up: a sub-millisecond timeout is still above zero.
+            request_timeout_ms: duration_ms(self.request_timeout)
+                .max(u64::from(!self.request_timeout.is_zero())),
+            ..Policy::default()
+        };
+        policy.validate()?;
+        Ok(policy)
     }
 }
 
@@ -143,7 +134,7 @@ impl<F: Fn(&Event) + Send + Sync> DeliveryListener for F {
 
 /// How `flush` ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlushResult {
+pub enum FlushOutcome {
     /// Every call was reported.
     Drained,
     /// The timeout passed with `pending` calls still queued.
@@ -230,9 +221,10 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Opens the store, restores pending ops and starts the delivery thread.
     pub fn new(config: Config) -> Result<Client, Error> {
-        let engine_cfg = config.engine_config()?;
+        let policy = config.policy()?;
         let url = endpoint::batch_url(&config.endpoint)?;
-        check_token(&config.sdk_token)?;
+        policy::check_sdk_token(&config.sdk_token)?;
+        let sync_interval = Duration::from_millis(policy.sync_interval_ms);
         // The lock comes first: nothing in the directory is read or written without it.
         let state_dir = match &config.storage {
             Storage::Directory(dir) => Some(state_dir::StateDir::acquire(dir)?),
@@ -242,7 +234,7 @@ impl Client {
             Storage::Directory(dir) => Box::new(FileStore::open(dir)?),
             Storage::Memory(m) => Box::new(m.clone()),
         };
-        let mut session = Session::open(engine_cfg, config.default_channel_id.clone(), store)?;
+        let mut session = Session::open(policy, config.default_channel_id.clone(), store)?;
         session.hold_done_until_reported();
         if let Some(d) = &state_dir {
             d.bind_endpoint(&url, session.pending_ops())?;
@@ -268,7 +260,7 @@ impl Client {
         let driver_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("repro-line".into())
-            .spawn(move || drive(driver_shared, http))
+            .spawn(move || drive(driver_shared, http, sync_interval))
             .map_err(|e| Error::Internal(format!("cannot start the delivery thread: {e}")))?;
         Ok(Client {
             shared,
@@ -401,7 +393,7 @@ impl Client {
 
     /// Uses a new SDK token from now on and resumes delivery after `AuthFailed`.
     pub fn set_sdk_token(&self, token: &str) -> Result<(), Error> {
-        check_token(token)?;
+        policy::check_sdk_token(token)?;
         *self.shared.token.write().unwrap_or_else(|e| e.into_inner()) = token.to_owned();
         self.shared.session().resume();
         self.shared.wake.notify_one();
@@ -410,7 +402,7 @@ impl Client {
 
     /// Sends everything now (skipping the debounce) and blocks until the queue is empty,
     /// delivery pauses, or `timeout` passes. Do not call it from a UI thread.
-    pub fn flush(&self, timeout: Duration) -> FlushResult {
+    pub fn flush(&self, timeout: Duration) -> FlushOutcome {
         let deadline = Instant::now() + timeout;
         let mut session = self.shared.session();
         session.request_flush();
@@ -420,14 +412,14 @@ impl Client {
             let reported = !session.engine().has_events()
                 && self.shared.dispatching.load(Ordering::Acquire) == 0;
             if pending == 0 && reported {
-                return FlushResult::Drained;
+                return FlushOutcome::Drained;
             }
             if let Some(reason) = session.engine().paused().filter(|_| pending > 0) {
-                return FlushResult::Paused { reason, pending };
+                return FlushOutcome::Paused { reason, pending };
             }
             let now = Instant::now();
             if now >= deadline || self.shared.stop.load(Ordering::Acquire) {
-                return FlushResult::TimedOut { pending };
+                return FlushOutcome::TimedOut { pending };
             }
             session = match self.shared.progress.wait_timeout(session, deadline - now) {
                 Ok((guard, _)) => guard,
@@ -439,7 +431,7 @@ impl Client {
     /// Flushes for up to `timeout`, then stops the delivery thread. Undelivered ops stay in the
     /// store for the next start, and the state dir is released for the next client. Later calls
     /// return `Error::ShutDown`.
-    pub fn shutdown(&self, timeout: Duration) -> FlushResult {
+    pub fn shutdown(&self, timeout: Duration) -> FlushOutcome {
         let result = self.flush(timeout);
         self.stop_thread();
         result
@@ -496,7 +488,7 @@ impl Drop for Client {
     }
 }
 
-fn drive(shared: Arc<Shared>, http: transport::Http) {
+fn drive(shared: Arc<Shared>, http: transport::Http, sync_interval: Duration) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -514,7 +506,7 @@ fn drive(shared: Arc<Shared>, http: transport::Http) {
             dispatch(&shared, events);
             let mut sync_at = None;
             if shared.dirty.load(Ordering::Acquire) {
-                let due = last_sync.map_or_else(Instant::now, |t| t + SYNC_INTERVAL);
+                let due = last_sync.map_or_else(Instant::now, |t| t + sync_interval);
                 if due <= Instant::now() {
                     shared.dirty.store(false, Ordering::Release);
                     sync_store(&shared);
@@ -594,12 +586,6 @@ fn drive(shared: Arc<Shared>, http: transport::Http) {
     });
 }
 
-/// How often the driver fsyncs the journal while calls keep coming. A call is safe from
-/// a SIGKILL once its `write(2)` returns; the fsync only guards against an OS crash or
-/// power loss. Syncing in groups keeps fdatasync (which stalls concurrent appends) off
-/// most calls' path.
-const SYNC_INTERVAL: Duration = Duration::from_millis(200);
-
 fn sync_store(shared: &Shared) {
     let syncer = shared.session().syncer();
     if let Some(s) = syncer {
@@ -674,20 +660,6 @@ fn log_event(event: &Event) {
         }
         Event::State(s) => tracing::warn!(state = ?s, "repro-line delivery state changed"),
     }
-}
-
-/// The token travels in an HTTP header: a control character (a pasted `\n`) could never
-/// be sent, so it would be retried forever. Refused at once instead.
-fn check_token(token: &str) -> Result<(), Error> {
-    if token.trim().is_empty() {
-        return Err(Error::InvalidConfig("sdk_token is empty".into()));
-    }
-    if !token.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(Error::InvalidConfig(
-            "sdk_token must be printable ASCII without spaces or control characters (it is sent in the X-Repro-Token header)".into(),
-        ));
-    }
-    Ok(())
 }
 
 fn now_ms() -> u64 {
