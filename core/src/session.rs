@@ -128,11 +128,23 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// Opens the session on `store`, restoring every intact op. Never fails on corrupt content.
+    /// [`Session::open_seeded`] with a seed from the OS RNG: the drivers' entry point.
     pub fn open(
         policy: Policy,
         default_channel_id: Option<String>,
+        store: Box<dyn Store>,
+    ) -> Result<Session, Error> {
+        Session::open_seeded(policy, default_channel_id, store, Uuid::new_v4().as_u128())
+    }
+
+    /// Opens the session on `store`, restoring every intact op. Never fails on corrupt content.
+    /// All randomness comes from `seed` (a new device ID, op IDs, backoff jitter) and all time
+    /// from the callers' `now_ms`, so the same seed and inputs give the same journal and requests.
+    pub fn open_seeded(
+        policy: Policy,
+        default_channel_id: Option<String>,
         mut store: Box<dyn Store>,
+        seed: u128,
     ) -> Result<Session, Error> {
         if let Some(c) = &default_channel_id {
             validate::channel_id(c)?;
@@ -212,7 +224,11 @@ impl Session {
             checkpoints.clear();
         }
         let fresh = meta.is_none();
-        let (device_id, opted_in, user_id) = meta.unwrap_or_else(|| (Uuid::new_v4(), true, None));
+        // A new device ID takes the seed's own bits (122 random ones, as a v4 UUID): unique across devices.
+        let (device_id, opted_in, user_id) = meta.unwrap_or_else(|| {
+            let id = uuid::Builder::from_random_bytes(seed.to_le_bytes()).into_uuid();
+            (id, true, None)
+        });
         // An opted-out device sends nothing, even if the purge's Done records were lost.
         let entries: Vec<Entry> = if opted_in {
             entries.0.into()
@@ -227,7 +243,7 @@ impl Session {
             opted_in,
             next_seq: max_seq + 1,
             default_channel_id,
-            rng: seed_from(Uuid::new_v4()),
+            rng: ((seed >> 64) as u64 ^ seed as u64) | 1,
             unwritten: Vec::new(),
             checkpoints,
             recovery,
@@ -385,7 +401,7 @@ impl Session {
             .into_iter()
             .zip(self.next_seq..)
             .map(|(kind, seq)| Op {
-                op_id: Uuid::now_v7(),
+                op_id: self.next_op_id(now_ms),
                 seq,
                 at_ms: now_ms,
                 kind,
@@ -664,14 +680,27 @@ impl Session {
         Ok(())
     }
 
-    fn next_jitter(&mut self) -> f64 {
-        // xorshift64*: jitter needs no cryptographic quality, and a crate would add size to the wasm build.
+    /// xorshift64*: op IDs and jitter need no cryptographic quality (op IDs need uniqueness:
+    /// a v7 UUID's millisecond plus 74 bits of this), and a crate would add size to the wasm build.
+    fn next_u64(&mut self) -> u64 {
         let mut x = self.rng;
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
         self.rng = x;
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn next_jitter(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A v7 UUID: the call's millisecond, then random bits.
+    fn next_op_id(&mut self, now_ms: u64) -> Uuid {
+        let mut bytes = [0u8; 10];
+        bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes()[..2]);
+        uuid::Builder::from_unix_timestamp_millis(now_ms, &bytes).into_uuid()
     }
 }
 
@@ -705,9 +734,4 @@ impl RecoveredQueue {
     fn get_mut(&mut self, seq: u64) -> Option<&mut Entry> {
         self.position(seq).ok().and_then(|i| self.0.get_mut(i))
     }
-}
-
-fn seed_from(id: Uuid) -> u64 {
-    let v = id.as_u128();
-    ((v >> 64) as u64 ^ v as u64) | 1
 }
