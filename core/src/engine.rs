@@ -1,8 +1,8 @@
 //! The sans-IO delivery engine: a state machine fed with calls, responses and
 //! the current time, answering what to do next (send this batch, wait until T,
 //! or idle). It owns no socket, thread, clock or file: drivers do the I/O and
-//! the store persists the [`Record`]s it journals. Tests drive it with a
-//! simulated clock.
+//! `store::journal` persists the [`JournalEntry`]s it emits. Tests drive it with
+//! a simulated clock.
 //!
 //! Invariants: at most one batch in flight; batches are taken from the head of
 //! the queue, so ops reach the endpoint in call order; a failed batch is resent
@@ -15,7 +15,6 @@ use uuid::Uuid;
 use crate::policy::Policy;
 use crate::protocol::{self, Op, OpKind, OpStatus, Outcome};
 use crate::retry::{self, PauseReason, Verdict};
-use crate::store::Record;
 
 /// Seqs per `Done` record: ~50 KiB of payload at most, far below the codec's frame limit.
 const DONE_RECORD_MAX_SEQS: usize = 5_000;
@@ -86,6 +85,26 @@ pub enum Event {
     State(DeliveryState),
 }
 
+/// A change of the queue's durable state, for the driver to persist in order
+/// (`store::journal` maps each to a record). Losing one is harmless: a lost `Done`
+/// resends an op (answered `duplicate`), a lost `Merged` sends an op that was
+/// coalesced away (same final state), a lost `Sent` or `Backoff` only retries sooner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalEntry {
+    /// Op `seq` was coalesced into op `into`; it is reported with `into`'s outcome.
+    Merged { seq: u64, into: u64 },
+    /// Every op up to `through` has been sent at least once (so it is never coalesced).
+    Sent { through: u64 },
+    /// Ops that left the queue (delivered, rejected or dropped).
+    Done { seqs: Vec<u64> },
+    /// The head batch failed `attempt` times; do not send before `until_ms`, a wait granted at `granted_at_ms`.
+    Backoff {
+        until_ms: u64,
+        attempt: u32,
+        granted_at_ms: u64,
+    },
+}
+
 /// A request the driver must send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
@@ -134,7 +153,7 @@ pub struct Engine {
     oldest_at_ms: u64,
     next_batch_id: u64,
     events: Vec<Event>,
-    journal: Vec<Record>,
+    journal: Vec<JournalEntry>,
 }
 
 impl Engine {
@@ -206,8 +225,8 @@ impl Engine {
         std::mem::take(&mut self.events)
     }
 
-    /// Records the driver must persist, in order.
-    pub fn take_journal(&mut self) -> Vec<Record> {
+    /// Entries the driver must persist, in order.
+    pub fn take_journal(&mut self) -> Vec<JournalEntry> {
         std::mem::take(&mut self.journal)
     }
 
@@ -216,7 +235,7 @@ impl Engine {
     }
 
     /// Queues a call, coalescing it with the tail where the endpoint's final state cannot change.
-    /// The caller has already persisted `Record::Op(op)`, so a store failure never half-accepts a call.
+    /// The caller has already persisted the op, so a store failure never half-accepts a call.
     pub fn enqueue(&mut self, op: Op) {
         self.pending_calls += 1;
         self.oldest_at_ms = self.oldest_at_ms.min(op.at_ms);
@@ -228,7 +247,7 @@ impl Engine {
         while let Some(tail) = self.queue.back_mut().filter(|t| !t.sent) {
             if tail.op.kind == entry.op.kind {
                 // Applying the same op twice in a row is the same as once: keep the first.
-                self.journal.push(Record::Merged {
+                self.journal.push(JournalEntry::Merged {
                     seq: entry.op.seq,
                     into: tail.op.seq,
                 });
@@ -241,7 +260,7 @@ impl Engine {
                 let Some(tail) = self.queue.pop_back() else {
                     break;
                 };
-                self.journal.push(Record::Merged {
+                self.journal.push(JournalEntry::Merged {
                     seq: tail.op.seq,
                     into: entry.op.seq,
                 });
@@ -322,7 +341,7 @@ impl Engine {
             })
             .collect();
         if let Some(through) = newly_sent {
-            self.journal.push(Record::Sent { through });
+            self.journal.push(JournalEntry::Sent { through });
         }
         let id = self.next_batch_id;
         self.next_batch_id += 1;
@@ -430,7 +449,7 @@ impl Engine {
     }
 
     fn journal_backoff(&mut self) {
-        self.journal.push(Record::Backoff {
+        self.journal.push(JournalEntry::Backoff {
             until_ms: self.not_before_ms,
             attempt: self.attempt,
             granted_at_ms: self.granted_at_ms,
@@ -531,7 +550,7 @@ impl Engine {
     fn journal_done(&mut self, entries: &[Entry]) {
         for chunk in entries.chunks(DONE_RECORD_MAX_SEQS) {
             let seqs = chunk.iter().map(|e| e.op.seq).collect();
-            self.journal.push(Record::Done { seqs });
+            self.journal.push(JournalEntry::Done { seqs });
         }
     }
 

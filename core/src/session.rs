@@ -3,38 +3,16 @@
 //! thread, the wasm browser loop — wraps one, so call semantics exist once.
 //! It takes the time as an argument and does no network I/O.
 
-use std::collections::VecDeque;
-
 use uuid::Uuid;
 
-use crate::engine::{Action, DropReason, Engine, Entry, Event};
+use crate::engine::{Action, DropReason, Engine, Event, JournalEntry};
 use crate::policy::Policy;
 use crate::protocol::{self, Op, OpKind, Outcome};
-use crate::store::{codec, Record, Store};
+use crate::store::journal::{self, Meta};
+use crate::store::Store;
 use crate::{validate, Error, StorageError};
 
-/// What recovery found in the store.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
-    /// Ops restored to the queue (after coalescing).
-    pub restored_ops: usize,
-    /// Calls restored and not yet reported (each is reported by this client).
-    pub restored_calls: usize,
-    /// Byte ranges of the journal that held no valid record and were discarded.
-    pub skipped_ranges: usize,
-    pub skipped_bytes: usize,
-    /// Accepted records destroyed by damage inside the journal (at least this many;
-    /// a torn last append is not counted: its call was never accepted). Calls in
-    /// them may be lost; any checkpoint is no longer trusted.
-    pub lost_records: usize,
-}
-
-impl RecoveryReport {
-    /// Damage destroyed accepted records: tell the user, calls may be lost.
-    pub fn is_damaged(&self) -> bool {
-        self.lost_records > 0
-    }
-}
+pub use crate::store::journal::RecoveryReport;
 
 /// One SDK call, for [`Session::apply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +92,7 @@ pub struct Session {
     /// See [`Session::hold_done_until_reported`].
     hold_done: bool,
     /// `Done` records of reports not yet handed to the app (journaled by `reported`).
-    held_done: Vec<Record>,
+    held_done: Vec<JournalEntry>,
 }
 
 impl std::fmt::Debug for Session {
@@ -150,103 +128,33 @@ impl Session {
             validate::channel_id(c)?;
         }
         let bytes = store.read_all()?;
-        let decoded = codec::decode_all(&bytes);
-        let recovery = RecoveryReport {
-            restored_ops: 0,
-            restored_calls: 0,
-            skipped_ranges: decoded.skipped.len(),
-            skipped_bytes: decoded.skipped.iter().map(|s| s.len).sum(),
-            lost_records: decoded
-                .skipped
-                .iter()
-                .filter(|s| !s.is_torn_tail(&bytes))
-                .map(|s| s.records_lost(&bytes))
-                .sum(),
-        };
-        let mut meta = None;
-        // Sorted by seq. Ops arrive in seq order and leave mostly from the front, so a deque with
-        // binary search replays 10k ops quickly, without BTreeMap's code in the wasm build.
-        let mut entries = RecoveredQueue::default();
-        let mut max_seq = 0;
-        let mut backoff = (0, 0, 0);
-        let mut checkpoints = Vec::new();
-        for record in decoded.records {
-            match record {
-                Record::Meta {
-                    device_id,
-                    opted_in,
-                    user_id,
-                    next_seq,
-                } => {
-                    max_seq = max_seq.max(next_seq.saturating_sub(1));
-                    meta = Some((device_id, opted_in, user_id));
-                }
-                Record::Op(op) => {
-                    max_seq = max_seq.max(op.seq);
-                    entries.insert(Entry {
-                        op,
-                        merged: Vec::new(),
-                        sent: false,
-                    });
-                }
-                Record::Done { seqs } => {
-                    for s in seqs {
-                        entries.remove(s);
-                    }
-                }
-                Record::Merged { seq, into } => {
-                    if entries.get_mut(into).is_some() {
-                        if let Some(gone) = entries.remove(seq) {
-                            if let Some(target) = entries.get_mut(into) {
-                                target.merged.push(gone.op);
-                                target.merged.extend(gone.merged);
-                            }
-                        }
-                    }
-                }
-                Record::Sent { through } => {
-                    for e in entries.0.iter_mut().take_while(|e| e.op.seq <= through) {
-                        e.sent = true;
-                    }
-                }
-                Record::Backoff {
-                    until_ms,
-                    attempt,
-                    granted_at_ms,
-                } => backoff = (attempt, until_ms, granted_at_ms),
-                Record::Checkpoint { key, value } => {
-                    set_checkpoint(&mut checkpoints, key, value);
-                }
-            }
-        }
-        if recovery.is_damaged() {
-            // A lost Op record may lie behind any checkpoint: progress markers no longer prove anything.
-            checkpoints.clear();
-        }
-        let fresh = meta.is_none();
+        let replayed = journal::replay(&bytes);
+        let fresh = replayed.meta.is_none();
         // A new device ID takes the seed's own bits (122 random ones, as a v4 UUID): unique across devices.
-        let (device_id, opted_in, user_id) = meta.unwrap_or_else(|| {
-            let id = uuid::Builder::from_random_bytes(seed.to_le_bytes()).into_uuid();
-            (id, true, None)
+        let meta = replayed.meta.unwrap_or_else(|| Meta {
+            device_id: uuid::Builder::from_random_bytes(seed.to_le_bytes()).into_uuid(),
+            opted_in: true,
+            user_id: None,
+            next_seq: 1,
         });
         // An opted-out device sends nothing, even if the purge's Done records were lost.
-        let entries: Vec<Entry> = if opted_in {
-            entries.0.into()
+        let entries = if meta.opted_in {
+            replayed.entries
         } else {
             Vec::new()
         };
         let mut session = Session {
-            engine: Engine::restore(policy, entries, backoff),
+            engine: Engine::restore(policy, entries, replayed.backoff),
             store,
-            device_id,
-            user_id,
-            opted_in,
-            next_seq: max_seq + 1,
+            device_id: meta.device_id,
+            user_id: meta.user_id,
+            opted_in: meta.opted_in,
+            next_seq: replayed.next_seq,
             default_channel_id,
             rng: ((seed >> 64) as u64 ^ seed as u64) | 1,
             unwritten: Vec::new(),
-            checkpoints,
-            recovery,
+            checkpoints: replayed.checkpoints,
+            recovery: replayed.recovery,
             compacted_len: 0,
             hold_done: false,
             held_done: Vec::new(),
@@ -411,25 +319,19 @@ impl Session {
         let mut buf = std::mem::take(&mut self.unwritten);
         let keep_from = buf.len();
         if user_changed {
-            let meta = Record::Meta {
+            let meta = Meta {
                 device_id: self.device_id,
                 opted_in: self.opted_in,
                 user_id: user.clone(),
                 next_seq: self.next_seq + ops.len() as u64,
             };
-            codec::encode_into(&mut buf, &meta);
+            journal::encode_meta(&mut buf, &meta);
         }
         for op in &ops {
-            codec::encode_into(&mut buf, &Record::Op(op.clone()));
+            journal::encode_op(&mut buf, op);
         }
         if let Some((key, value)) = checkpoint {
-            codec::encode_into(
-                &mut buf,
-                &Record::Checkpoint {
-                    key: key.to_owned(),
-                    value,
-                },
-            );
+            journal::encode_checkpoint(&mut buf, key, value);
         }
         if buf.len() > keep_from {
             if let Err(e) = self.store.append(&buf) {
@@ -440,7 +342,7 @@ impl Session {
         }
         self.user_id = user;
         if let Some((key, value)) = checkpoint {
-            set_checkpoint(&mut self.checkpoints, key.to_owned(), value);
+            journal::set_checkpoint(&mut self.checkpoints, key.to_owned(), value);
         }
         self.next_seq += ops.len() as u64;
         for op in ops {
@@ -465,7 +367,7 @@ impl Session {
         }
         self.opted_in = opted_in;
         let mut buf = std::mem::take(&mut self.unwritten);
-        codec::encode_into(&mut buf, &self.meta_record());
+        journal::encode_meta(&mut buf, &self.meta());
         if let Err(e) = self.store.append(&buf) {
             self.opted_in = !opted_in;
             return Err(e.into());
@@ -525,18 +427,18 @@ impl Session {
 
     /// The `Done` records of the events taken so far; give them back to
     /// [`Session::reported`] once those events reached the app.
-    pub fn take_held_done(&mut self) -> Vec<Record> {
+    pub fn take_held_done(&mut self) -> Vec<JournalEntry> {
         std::mem::take(&mut self.held_done)
     }
 
     /// Journals the removal of ops whose reports reached the app.
-    pub fn reported(&mut self, done: Vec<Record>) {
+    pub fn reported(&mut self, done: Vec<JournalEntry>) {
         if done.is_empty() {
             return;
         }
         let mut buf = std::mem::take(&mut self.unwritten);
-        for record in &done {
-            codec::encode_into(&mut buf, record);
+        for entry in &done {
+            journal::encode_entry(&mut buf, entry);
         }
         if let Err(e) = self.store.append(&buf) {
             tracing::warn!(error = %e, "repro-line could not persist delivery progress; will retry");
@@ -566,8 +468,8 @@ impl Session {
         Ok((user_id.to_owned(), channel.to_owned()))
     }
 
-    fn meta_record(&self) -> Record {
-        Record::Meta {
+    fn meta(&self) -> Meta {
+        Meta {
             device_id: self.device_id,
             opted_in: self.opted_in,
             user_id: self.user_id.clone(),
@@ -577,18 +479,18 @@ impl Session {
 
     /// Writes what the engine journaled. A failure here loses no call: the
     /// bytes are kept and retried with the next append, and every record but
-    /// `Op` is safe to lose anyway (see [`Record`]).
+    /// `Op` is safe to lose anyway (see [`JournalEntry`]).
     fn persist_journal(&mut self) {
         if !self.engine.has_journal() && self.unwritten.is_empty() {
             return;
         }
         let mut buf = std::mem::take(&mut self.unwritten);
-        for record in self.engine.take_journal() {
-            if self.hold_done && matches!(record, Record::Done { .. }) {
-                self.held_done.push(record);
+        for entry in self.engine.take_journal() {
+            if self.hold_done && matches!(entry, JournalEntry::Done { .. }) {
+                self.held_done.push(entry);
                 continue;
             }
-            codec::encode_into(&mut buf, &record);
+            journal::encode_entry(&mut buf, &entry);
         }
         if buf.is_empty() {
             return;
@@ -632,48 +534,12 @@ impl Session {
     /// Rewrites the journal as a snapshot of the live state.
     pub fn compact(&mut self) -> Result<(), StorageError> {
         let _ = self.engine.take_journal(); // the snapshot supersedes it
-        let mut buf = Vec::new();
-        codec::encode_into(&mut buf, &self.meta_record());
-        let (attempt, until_ms, granted_at_ms) = self.engine.backoff();
-        if attempt != 0 || until_ms != 0 {
-            codec::encode_into(
-                &mut buf,
-                &Record::Backoff {
-                    until_ms,
-                    attempt,
-                    granted_at_ms,
-                },
-            );
-        }
-        let mut sent_through = None;
-        for entry in self.engine.entries() {
-            codec::encode_into(&mut buf, &Record::Op(entry.op.clone()));
-            for m in &entry.merged {
-                codec::encode_into(&mut buf, &Record::Op(m.clone()));
-                codec::encode_into(
-                    &mut buf,
-                    &Record::Merged {
-                        seq: m.seq,
-                        into: entry.op.seq,
-                    },
-                );
-            }
-            if entry.sent {
-                sent_through = Some(entry.op.seq);
-            }
-        }
-        if let Some(through) = sent_through {
-            codec::encode_into(&mut buf, &Record::Sent { through });
-        }
-        for (key, value) in &self.checkpoints {
-            codec::encode_into(
-                &mut buf,
-                &Record::Checkpoint {
-                    key: key.clone(),
-                    value: *value,
-                },
-            );
-        }
+        let buf = journal::snapshot(
+            &self.meta(),
+            self.engine.backoff(),
+            self.engine.entries(),
+            &self.checkpoints,
+        );
         self.store.replace(&buf)?;
         self.unwritten.clear();
         self.compacted_len = buf.len() as u64;
@@ -701,37 +567,5 @@ impl Session {
         bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
         bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes()[..2]);
         uuid::Builder::from_unix_timestamp_millis(now_ms, &bytes).into_uuid()
-    }
-}
-
-fn set_checkpoint(checkpoints: &mut Vec<(String, u64)>, key: String, value: u64) {
-    match checkpoints.iter_mut().find(|(k, _)| *k == key) {
-        Some(slot) => slot.1 = value,
-        None => checkpoints.push((key, value)),
-    }
-}
-
-/// The queue being rebuilt from the journal, sorted by seq.
-#[derive(Default)]
-struct RecoveredQueue(VecDeque<Entry>);
-
-impl RecoveredQueue {
-    fn position(&self, seq: u64) -> Result<usize, usize> {
-        self.0.binary_search_by_key(&seq, |e| e.op.seq)
-    }
-
-    fn insert(&mut self, entry: Entry) {
-        match self.position(entry.op.seq) {
-            Ok(i) => self.0[i] = entry,
-            Err(i) => self.0.insert(i, entry),
-        }
-    }
-
-    fn remove(&mut self, seq: u64) -> Option<Entry> {
-        self.position(seq).ok().and_then(|i| self.0.remove(i))
-    }
-
-    fn get_mut(&mut self, seq: u64) -> Option<&mut Entry> {
-        self.position(seq).ok().and_then(|i| self.0.get_mut(i))
     }
 }

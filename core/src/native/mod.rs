@@ -601,7 +601,7 @@ const MAX_UNHEARD: usize = 10_000;
 /// Events taken from the session, with the `Done` records to journal once they reached the app.
 struct Taken {
     events: Vec<Event>,
-    done: Vec<crate::store::Record>,
+    done: Vec<crate::engine::JournalEntry>,
 }
 
 /// Takes the session's events, counting them as in dispatch (under the session lock).

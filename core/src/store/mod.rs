@@ -5,6 +5,7 @@
 pub mod codec;
 #[cfg(feature = "native")]
 pub mod file;
+pub mod journal;
 mod payload;
 
 use std::sync::{Arc, Mutex};
