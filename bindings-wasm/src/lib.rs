@@ -647,7 +647,8 @@ async fn drive(inner: Rc<RefCell<Inner>>) {
                 let outcome = http::send(&url, &token, &request, timeout_ms, keepalive).await;
                 let now = js::now_ms();
                 let Some(((), out)) = with_state(&inner, |s| {
-                    s.session.on_outcome(now, request.batch_id, &outcome)
+                    s.session.on_outcome(now, request.batch_id, &outcome);
+                    s.session.compact_if_due();
                 }) else {
                     return;
                 };

@@ -409,7 +409,6 @@ impl Session {
         let jitter = self.next_jitter();
         self.engine.on_outcome(now_ms, batch_id, outcome, jitter);
         self.persist_journal();
-        self.maybe_compact();
     }
 
     pub fn take_events(&mut self) -> Vec<Event> {
@@ -444,7 +443,6 @@ impl Session {
             tracing::warn!(error = %e, "repro-line could not persist delivery progress; will retry");
             self.unwritten = buf;
         }
-        self.maybe_compact();
     }
 
     /// A handle to fsync the store outside any lock (native file store only).
@@ -501,30 +499,27 @@ impl Session {
         }
     }
 
-    fn maybe_compact(&mut self) {
+    /// Whether the journal should be compacted now (see [`Policy`]'s `compact_*`). The
+    /// session never compacts on its own: the driver asks after an outcome or a report
+    /// and calls [`Session::compact_if_due`] where a full rewrite suits it.
+    pub fn compaction_due(&self) -> bool {
         if !self.held_done.is_empty() {
             // The snapshot holds only queued ops: it would drop the held ones' records.
-            return;
+            return false;
         }
         let policy = self.engine.config();
-        let (min_bytes, ratio, growth) = (
-            policy.compact_min_bytes,
-            policy.compact_ratio,
-            policy.drained_compact_growth,
-        );
         let len = self.store.byte_len();
         let drained = self.engine.pending() == 0 && !self.engine.has_in_flight();
-        if drained && len > self.compacted_len + growth {
-            if let Err(e) = self.compact() {
-                tracing::warn!(error = %e, "repro-line journal compaction failed; will retry");
-            }
-            return;
-        }
-        if len < min_bytes {
-            return;
+        if drained && len > self.compacted_len + policy.drained_compact_growth {
+            return true;
         }
         let live_estimate = 256 * (self.engine.pending() as u64 + 1);
-        if len > ratio * live_estimate {
+        len >= policy.compact_min_bytes && len > policy.compact_ratio * live_estimate
+    }
+
+    /// Compacts if [`Session::compaction_due`]; a failure is logged and retried when next due.
+    pub fn compact_if_due(&mut self) {
+        if self.compaction_due() {
             if let Err(e) = self.compact() {
                 tracing::warn!(error = %e, "repro-line journal compaction failed; will retry");
             }

@@ -415,3 +415,39 @@ fn a_seeded_session_replays_byte_for_byte() {
     let (secs, nanos) = first.get_timestamp().unwrap().to_unix();
     assert_eq!(secs * 1000 + u64::from(nanos) / 1_000_000, T0);
 }
+
+/// Compaction is the driver's step: an outcome never rewrites the journal by itself
+/// (a rewrite + fsync + rename must not hide inside a call the app waits on).
+#[test]
+fn a_drained_journal_is_compacted_when_the_driver_asks() {
+    let mem = MemoryStore::new();
+    let mut s = open(mem.clone());
+    s.set_user_id(T0, "user123").unwrap();
+    for i in 0..80 {
+        s.set_line_user_id(T0, &format!("U{i:032}"), None).unwrap();
+    }
+    s.request_flush();
+    let Next::Send(req) = s.poll(T0 + 1_000) else {
+        panic!("no request")
+    };
+    s.on_outcome(T0 + 1_000, req.batch_id, &applied(&req, "applied"));
+    assert_eq!(s.pending_ops(), 0);
+    let before = mem.snapshot().len();
+    assert!(before > 4096, "the journal grew ({before} bytes)");
+    assert!(s.compaction_due(), "a drained, grown journal is due");
+    assert_eq!(
+        mem.snapshot().len(),
+        before,
+        "but not compacted by the outcome"
+    );
+    s.compact_if_due();
+    let after = mem.snapshot().len();
+    assert!(
+        after < 512,
+        "compacted to the device's meta ({after} bytes)"
+    );
+    assert!(!s.compaction_due());
+    drop(s);
+    let s = open(mem);
+    assert_eq!((s.pending_ops(), s.user_id()), (0, Some("user123")));
+}

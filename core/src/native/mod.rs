@@ -563,6 +563,7 @@ fn drive(shared: Arc<Shared>, http: transport::Http, sync_interval: Duration) {
                     }
                     let events = shared.as_driver(|s| {
                         s.on_outcome(now_ms(), request.batch_id, &outcome);
+                        s.compact_if_due();
                         take_events(&shared, s)
                     });
                     dispatch(&shared, events);
@@ -620,7 +621,9 @@ fn dispatch(shared: &Shared, taken: Taken) {
     let Taken { events, done } = taken;
     if events.is_empty() {
         if !done.is_empty() {
-            shared.session().reported(done);
+            let mut session = shared.session();
+            session.reported(done);
+            session.compact_if_due();
         }
         return;
     }
@@ -647,7 +650,12 @@ fn dispatch(shared: &Shared, taken: Taken) {
     {
         // Under the session lock, so a waiter cannot check between the decrement and its wait.
         let mut session = shared.session();
+        let reported_any = !done.is_empty();
         session.reported(done);
+        if reported_any {
+            // Before waking `flush`: a drained queue's journal is small when it returns.
+            session.compact_if_due();
+        }
         shared.dispatching.fetch_sub(events.len(), Ordering::AcqRel);
     }
     shared.progress.notify_all();
