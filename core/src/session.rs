@@ -253,52 +253,7 @@ impl Session {
         let mut user = self.user_id.clone();
         let mut kinds = Vec::with_capacity(calls.len());
         for call in calls {
-            kinds.push(match call {
-                Call::SetUserId(user_id) => {
-                    validate::user_id(user_id)?;
-                    user = Some(user_id.clone());
-                    OpKind::SetUserId {
-                        user_id: user_id.clone(),
-                    }
-                }
-                Call::SetLineUserId {
-                    line_user_id,
-                    channel_id,
-                } => {
-                    let (user_id, channel_id) =
-                        self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
-                    OpKind::LinkLineId {
-                        user_id,
-                        line_user_id: line_user_id.clone(),
-                        channel_id,
-                    }
-                }
-                Call::LinkLineIdToken {
-                    id_token,
-                    channel_id,
-                } => {
-                    let sub = validate::id_token(id_token)?;
-                    let (user_id, channel_id) =
-                        self.check_link(user.as_deref(), &sub, channel_id.as_deref())?;
-                    OpKind::LinkLineIdToken {
-                        user_id,
-                        id_token: id_token.clone(),
-                        channel_id,
-                    }
-                }
-                Call::UnlinkLineUserId {
-                    line_user_id,
-                    channel_id,
-                } => {
-                    let (user_id, channel_id) =
-                        self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
-                    OpKind::UnlinkLineId {
-                        user_id,
-                        line_user_id: line_user_id.clone(),
-                        channel_id,
-                    }
-                }
-            });
+            kinds.push(self.op_kind(&mut user, call)?);
         }
         if !self.opted_in {
             tracing::debug!(calls = kinds.len(), "opted out: calls ignored");
@@ -448,6 +403,57 @@ impl Session {
     /// A handle to fsync the store outside any lock (native file store only).
     pub fn syncer(&self) -> Option<Box<dyn crate::store::Syncer>> {
         self.store.syncer()
+    }
+
+    /// Validates one call against the user ID in force (`user`, which a `SetUserId` changes)
+    /// and builds the op it makes.
+    fn op_kind(&self, user: &mut Option<String>, call: &Call) -> Result<OpKind, Error> {
+        Ok(match call {
+            Call::SetUserId(user_id) => {
+                validate::user_id(user_id)?;
+                *user = Some(user_id.clone());
+                OpKind::SetUserId {
+                    user_id: user_id.clone(),
+                }
+            }
+            Call::SetLineUserId {
+                line_user_id,
+                channel_id,
+            } => {
+                let (user_id, channel_id) =
+                    self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
+                OpKind::LinkLineId {
+                    user_id,
+                    line_user_id: line_user_id.clone(),
+                    channel_id,
+                }
+            }
+            Call::LinkLineIdToken {
+                id_token,
+                channel_id,
+            } => {
+                let sub = validate::id_token(id_token)?;
+                let (user_id, channel_id) =
+                    self.check_link(user.as_deref(), &sub, channel_id.as_deref())?;
+                OpKind::LinkLineIdToken {
+                    user_id,
+                    id_token: id_token.clone(),
+                    channel_id,
+                }
+            }
+            Call::UnlinkLineUserId {
+                line_user_id,
+                channel_id,
+            } => {
+                let (user_id, channel_id) =
+                    self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
+                OpKind::UnlinkLineId {
+                    user_id,
+                    line_user_id: line_user_id.clone(),
+                    channel_id,
+                }
+            }
+        })
     }
 
     fn check_link(
