@@ -141,6 +141,7 @@ impl From<rl::Error> for ReproLineError {
             rl::Error::InsecureEndpoint(_) => ReproLineError::InsecureEndpoint(m),
             rl::Error::Storage(_) => ReproLineError::Storage(m),
             rl::Error::ShutDown => ReproLineError::ShutDown(m),
+            rl::Error::JournalTooNew { .. } => ReproLineError::Storage(m),
             rl::Error::StateDirInUse { .. } => ReproLineError::StateDirInUse(m),
             rl::Error::StateDirBoundToEndpoint { .. } => ReproLineError::StateDirBoundToEndpoint(m),
             _ => ReproLineError::Internal(m),

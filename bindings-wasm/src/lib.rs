@@ -704,6 +704,7 @@ fn error_code(e: &Error) -> &'static str {
         Error::InsecureEndpoint(_) => "insecure_endpoint",
         Error::Storage(_) => "storage",
         Error::ShutDown => "shut_down",
+        Error::JournalTooNew { .. } => "storage",
         _ => "internal",
     }
 }

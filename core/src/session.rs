@@ -147,6 +147,8 @@ impl Session {
         }
         let bytes = store.read_all()?;
         let decoded = codec::decode_all(&bytes);
+        decoded.check_readable()?;
+        let migrate = decoded.needs_migration();
         let recovery = RecoveryReport {
             restored_ops: 0,
             restored_calls: 0,
@@ -245,8 +247,9 @@ impl Session {
         };
         session.recovery.restored_ops = session.engine.queued_ops();
         session.recovery.restored_calls = session.engine.pending();
-        if fresh || session.recovery.skipped_bytes > 0 {
-            // Rewrite now so garbage is not carried forward and the device ID is durable before first use.
+        if fresh || migrate || session.recovery.skipped_bytes > 0 {
+            // Rewrite now so garbage is not carried forward, the device ID is durable before
+            // first use, and an older format is appended to only after it has a header.
             session.compact()?;
         }
         if session.recovery.is_damaged() {
@@ -619,6 +622,7 @@ impl Session {
     pub fn compact(&mut self) -> Result<(), StorageError> {
         let _ = self.engine.take_journal(); // the snapshot supersedes it
         let mut buf = Vec::new();
+        codec::encode_header(&mut buf);
         codec::encode_into(&mut buf, &self.meta_record());
         let (attempt, until_ms, granted_at_ms) = self.engine.backoff();
         if attempt != 0 || until_ms != 0 {
