@@ -7,7 +7,7 @@
 //! applied), as the dashboard does. What an import writes: `Db::apply_import`.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use hyper::{Method, Request, Response, StatusCode};
 use repro_line_core::protocol::{format_rfc3339_millis, HEADER_TOKEN};
 use repro_line_csv::rules::{ERRORS_CSV_HEADER, MAX_FILE_BYTES};
-use repro_line_csv::scan::{check_header, Record, ScanConfig, Scanner, Sink};
+use repro_line_csv::scan::{check_header, stream_records, Record, ScanConfig, Sink};
 use repro_line_csv::{validate_file, Finding, Format, FormatChoice, Report, ValidateOptions};
 use tempfile::NamedTempFile;
 use uuid::Uuid;
@@ -344,28 +344,20 @@ impl Sink for Rows {
 /// Reads the rows with the validator's own scanner, so the values are decoded
 /// (quotes) exactly as they were checked.
 fn read_rows(path: &Path, format: Format) -> std::io::Result<Vec<ImportRow>> {
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
-    let mut header = Vec::new();
-    reader.read_until(b'\n', &mut header)?;
-    if header.last() == Some(&b'\n') {
-        header.pop();
-    }
     let mut sink = Rows {
         format,
         rows: Vec::new(),
     };
-    let ending = check_header(&header, FormatChoice::Auto, &mut sink).ending;
-    let mut scanner = Scanner::new(ScanConfig::new(format, ending), 2);
-    loop {
-        let block = reader.fill_buf()?;
-        if block.is_empty() {
-            break;
-        }
-        let n = block.len();
-        scanner.scan(block, &mut sink);
-        reader.consume(n);
-    }
-    scanner.finish(&mut sink);
+    stream_records(
+        File::open(path)?,
+        &mut sink,
+        |header, sink| {
+            let ending = check_header(header, FormatChoice::Auto, sink).ending;
+            Ok((ScanConfig::new(format, ending), ()))
+        },
+        |_| None,
+        |e| e,
+    )?;
     Ok(sink.rows)
 }
 
