@@ -19,8 +19,9 @@ pub fn backoff(base: Duration, cap: Duration, attempt: u32, factor: f64) -> Dura
     Duration::try_from_secs_f64(ceiling.as_secs_f64() * factor).unwrap_or(ceiling)
 }
 
-/// A seeded generator for jitter (xorshift64*): spreading retries needs no
-/// cryptographic quality, and a crate would add size to the wasm build.
+/// A seeded generator (xorshift64*) for jitter and the emulator's fault draws:
+/// reproducible from its seed, no cryptographic quality needed, and a crate would
+/// add size to the wasm build.
 #[derive(Debug, Clone)]
 pub struct Jitter(u64);
 
