@@ -1,5 +1,5 @@
-//! The reference model of the endpoint's semantics (docs/protocol.md), used to
-//! prove coalescing safe and to check the emulator and the conformance scenarios.
+//! The reference model of the endpoint's semantics (docs/protocol.md). Its one
+//! user is `core/tests/coalescing.rs`, which proves coalescing safe against it.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -59,7 +59,7 @@ pub fn backoff_ms(attempt: u32, jitter: f64) -> u64 {
     (ceiling as f64 * jitter.clamp(0.0, 1.0)) as u64
 }
 
-/// Decides what to do with `outcome` for a batch of `batch_len` ops whose ids are `op_ids`.
+/// Decides what to do with `outcome` for the batch whose op IDs are `op_ids` (in request order).
 pub fn decide(
     attempt: u32,
     outcome: &Outcome,
