@@ -18,8 +18,8 @@ use serde::Serialize;
 use crate::convert::{prepare, rereadable, Conversion, ConvertOptions};
 use crate::outputs::{check_distinct, AtomicFile, Named, Pending};
 use crate::rules::{Finding, Rule, Severity, MAX_FILE_BYTES};
-use crate::scan::{detect_bom, Format, FormatChoice, IdKey, Record, ScanConfig, Scanner, Sink};
-use crate::validate::{validate_file, BlockReader, ValidateOptions, DEFAULT_BLOCK_SIZE};
+use crate::scan::{stream_records, Ending, Format, FormatChoice, IdKey, Record, ScanConfig, Sink};
+use crate::validate::{validate_file, ValidateOptions};
 use crate::Error;
 
 /// The smallest part size: a header and the longest valid row fit many times.
@@ -484,8 +484,6 @@ pub fn fix_file(input: &Path, opts: &FixOptions) -> Result<FixReport, Error> {
         source,
     };
     let file = File::open(source).map_err(read_err)?;
-    let mut reader = BlockReader::new(file);
-    let mut buf = vec![0u8; DEFAULT_BLOCK_SIZE];
     let mut sink = FixSink {
         conflicted: check.conflicted.iter().copied().collect::<HashSet<_, _>>(),
         duplicate_lines: std::mem::take(&mut check.duplicate_lines),
@@ -511,50 +509,24 @@ pub fn fix_file(input: &Path, opts: &FixOptions) -> Result<FixReport, Error> {
         rejected_by_rule: BTreeMap::new(),
         error: None,
     };
-    let mut scanner: Option<Scanner> = None;
-    let mut bom_stripped = false;
-    loop {
-        let n = reader.fill(&mut buf).map_err(read_err)?;
-        if n == 0 {
-            break;
-        }
-        let mut data = &buf[..n];
-        let s = match &mut scanner {
-            Some(s) => s,
-            None => {
-                // First block: skip the BOM and the (valid) header line.
-                if let Some((k, _)) = detect_bom(data) {
-                    bom_stripped = true;
-                    data = &data[k..];
-                }
-                let header_end = memchr::memchr(b'\n', data)
-                    .map(|k| k + 1)
-                    .unwrap_or(data.len());
-                let crlf = data[..header_end].ends_with(b"\r\n");
-                data = &data[header_end..];
-                let mut cfg = ScanConfig::new(
-                    format,
-                    Some(if crlf {
-                        crate::scan::Ending::CrLf
-                    } else {
-                        crate::scan::Ending::Lf
-                    }),
-                );
-                cfg.keep_raw = true;
-                scanner.insert(Scanner::new(cfg, 2))
-            }
-        };
-        s.scan(data, &mut sink);
-        if let Some(e) = sink.error.take() {
-            return Err(e);
-        }
-    }
-    if let Some(s) = &mut scanner {
-        s.finish(&mut sink);
-    }
-    if let Some(e) = sink.error.take() {
-        return Err(e);
-    }
+    // The header was validated above: it only sets the line ending rows must match.
+    let streamed = stream_records(
+        file,
+        &mut sink,
+        |header, _| {
+            let ending = if header.ends_with(b"\r") {
+                Ending::CrLf
+            } else {
+                Ending::Lf
+            };
+            let mut cfg = ScanConfig::new(format, Some(ending));
+            cfg.keep_raw = true;
+            Ok((cfg, ()))
+        },
+        |sink| sink.error.take(),
+        read_err,
+    )?;
+    let bom_stripped = streamed.is_some_and(|s| s.bom);
     let parts = sink.parts.finish(&opts.out)?;
     let wrote_rejects = sink.rejects.finish()?;
     Ok(FixReport {

@@ -11,6 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
+use repro_line_core::net::{self, Jitter};
 use serde::{Deserialize, Serialize};
 
 use crate::scan::IdKey;
@@ -113,33 +114,18 @@ struct Page {
     next: Option<String>,
 }
 
-/// `Retry-After`: delay-seconds or an HTTP date.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 /// Exponential backoff with ±20 % jitter so parallel clients spread out.
-fn backoff(opts: &FollowersOptions, attempt: u32) -> Duration {
-    let base = opts
-        .initial_backoff
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(opts.max_backoff);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let jitter = 0.8 + 0.4 * (nanos % 1000) as f64 / 1000.0;
-    base.mul_f64(jitter)
+fn backoff(opts: &FollowersOptions, attempt: u32, jitter: &mut Jitter) -> Duration {
+    net::backoff(
+        opts.initial_backoff,
+        opts.max_backoff,
+        attempt,
+        jitter.factor(0.2),
+    )
 }
 
 fn client(opts: &FollowersOptions) -> Result<reqwest::Client, Error> {
-    let tls =
-        repro_line_core::native::tls_client_config().map_err(|e| Error::Internal(e.to_string()))?;
+    let tls = net::tls_client_config().map_err(|e| Error::Internal(e.to_string()))?;
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .timeout(opts.request_timeout)
@@ -246,6 +232,7 @@ async fn fetch_page(
     progress: &mut dyn FnMut(&FollowersEvent),
 ) -> Result<Page, Error> {
     let mut attempt = 0u32;
+    let mut jitter = Jitter::from_os_rng();
     loop {
         let mut full = format!("{url}?limit={}", opts.limit);
         if let Some(s) = start {
@@ -260,7 +247,8 @@ async fn fetch_page(
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    .and_then(|v| net::parse_retry_after(v, now_ms()))
+                    .map(Duration::from_millis);
                 if status.is_success() {
                     match read_body(resp).await {
                         Ok(body) => {
@@ -269,7 +257,7 @@ async fn fetch_page(
                         }
                         Err(e) => (
                             format!("reading the response failed: {}", opts.token.scrub(&e)),
-                            backoff(opts, attempt),
+                            backoff(opts, attempt, &mut jitter),
                         ),
                     }
                 } else if status.as_u16() == 429 || status.is_server_error() {
@@ -281,7 +269,7 @@ async fn fetch_page(
                             )))
                         }
                         Some(w) => w,
-                        None => backoff(opts, attempt),
+                        None => backoff(opts, attempt, &mut jitter),
                     };
                     (format!("HTTP {}", status.as_u16()), wait)
                 } else {
@@ -300,7 +288,7 @@ async fn fetch_page(
             }
             Err(e) => (
                 format!("request failed: {}", opts.token.scrub(&e.to_string())),
-                backoff(opts, attempt),
+                backoff(opts, attempt, &mut jitter),
             ),
         };
         attempt += 1;
@@ -344,23 +332,16 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
+/// Milliseconds since the epoch (the clock `Retry-After` dates are read against).
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_forms() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(
-            parse_retry_after(&later, now),
-            Some(Duration::from_secs(30))
-        );
-        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("soon", now), None);
-    }
 
     #[test]
     fn start_is_encoded() {
@@ -379,8 +360,12 @@ mod tests {
     #[test]
     fn backoff_grows_and_caps() {
         let o = FollowersOptions::new(Secret::new("t".into()), PathBuf::new());
-        assert!(backoff(&o, 0) <= Duration::from_millis(1200));
-        assert!(backoff(&o, 3) >= Duration::from_millis(6400));
-        assert!(backoff(&o, 30) <= Duration::from_secs(72));
+        let j = &mut Jitter::new(1);
+        for _ in 0..100 {
+            assert!(backoff(&o, 0, j) <= Duration::from_millis(1200));
+            assert!(backoff(&o, 3, j) >= Duration::from_millis(6400));
+            assert!(backoff(&o, 30, j) <= Duration::from_secs(72));
+            assert!(backoff(&o, 30, j) >= Duration::from_secs(48));
+        }
     }
 }

@@ -11,53 +11,10 @@
 pub mod convert;
 pub mod fix;
 pub mod followers;
-pub mod outputs;
 pub mod reconcile;
-pub mod rules;
 pub mod s3;
-pub mod scan;
-pub mod validate;
 
-use std::path::PathBuf;
-
-pub use rules::{Column, Finding, Rule, Severity};
-pub use scan::{Ending, Format, FormatChoice, IdKey};
-pub use validate::{validate_file, validate_reader, Report, ValidateOptions};
-
-/// Everything that can stop a bulk command. Each variant says what broke.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Usage(String),
-    #[error("{path}: {reason}")]
-    Input { path: PathBuf, reason: String },
-    #[error("{path} is not valid ({errors} errors); fix it first (`repro-line csv validate {path}` lists them) or pass --force")]
-    Invalid { path: PathBuf, errors: u64 },
-    #[error("S3 upload failed: {0}")]
-    S3(String),
-    #[error("LINE API: {0}")]
-    Line(String),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl Error {
-    /// The process exit code: 1 when the input itself is invalid, 2 when a
-    /// file or the network could not be used or an argument is wrong.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Input { .. } | Error::Invalid { .. } => 1,
-            _ => 2,
-        }
-    }
-}
+// The CSV rules live in `repro-line-csv` (no network stack); re-exported so every path stays.
+pub use repro_line_csv::{outputs, rules, scan, validate, Error};
+pub use repro_line_csv::{validate_file, validate_reader, Report, ValidateOptions};
+pub use repro_line_csv::{Column, Ending, Finding, Format, FormatChoice, IdKey, Rule, Severity};

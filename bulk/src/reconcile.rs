@@ -19,11 +19,9 @@ use serde::Serialize;
 use crate::outputs::{check_distinct, AtomicFile, Named};
 use crate::rules::{Finding, Severity, MAX_FILE_BYTES};
 use crate::scan::{
-    check_header, detect_bom, Format, FormatChoice, IdKey, Record, ScanConfig, Scanner, Sink,
+    check_header, stream_records, Format, FormatChoice, IdKey, Record, ScanConfig, Sink,
 };
-use crate::validate::{
-    partition, validate_file, BlockReader, ValidateOptions, DEFAULT_BLOCK_SIZE, PARTITIONS as PARTS,
-};
+use crate::validate::{partition, validate_file, ValidateOptions, PARTITIONS as PARTS};
 use crate::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -378,73 +376,48 @@ fn stream<S: Sink>(
         source,
     };
     let file = File::open(path).map_err(read_err)?;
-    let mut reader = BlockReader::new(file);
-    let mut buf = vec![0u8; DEFAULT_BLOCK_SIZE];
-    let mut scanner: Option<Scanner> = None;
-    let mut format = Format::One;
-    loop {
-        let n = reader.fill(&mut buf).map_err(read_err)?;
-        if n == 0 {
-            break;
-        }
-        let mut data = &buf[..n];
-        let s = match &mut scanner {
-            Some(s) => s,
-            None => {
-                if let Some((k, _)) = detect_bom(data) {
-                    data = &data[k..];
-                }
-                let end = memchr::memchr(b'\n', data).unwrap_or(data.len());
-                let mut header_findings = HeaderFindings;
-                let choice = match want {
-                    None => FormatChoice::Auto,
-                    Some(Format::One) => FormatChoice::One,
-                    Some(Format::Two) => FormatChoice::Two,
+    let choice = match want {
+        None => FormatChoice::Auto,
+        Some(Format::One) => FormatChoice::One,
+        Some(Format::Two) => FormatChoice::Two,
+    };
+    let streamed = stream_records(
+        file,
+        sink,
+        |line, _| {
+            let header = check_header(line, choice, &mut HeaderFindings);
+            let Some(f) = header.format else {
+                let reason = match want {
+                    Some(f) => format!(
+                        "line 1 must be exactly `{}` (Format {})",
+                        f.header(),
+                        f.number()
+                    ),
+                    None => format!(
+                        "line 1 must be exactly `{}` or `{}`",
+                        Format::One.header(),
+                        Format::Two.header()
+                    ),
                 };
-                let header = check_header(&data[..end], choice, &mut header_findings);
-                let Some(f) = header.format else {
-                    let reason = match want {
-                        Some(f) => format!(
-                            "line 1 must be exactly `{}` (Format {})",
-                            f.header(),
-                            f.number()
-                        ),
-                        None => format!(
-                            "line 1 must be exactly `{}` or `{}`",
-                            Format::One.header(),
-                            Format::Two.header()
-                        ),
-                    };
-                    return Err(Error::Input {
-                        path: path.to_path_buf(),
-                        reason,
-                    });
-                };
-                format = f;
-                data = data.get(end + 1..).unwrap_or(&[]);
-                let mut cfg = ScanConfig::new(f, header.ending);
-                cfg.keep_raw = true;
-                scanner.insert(Scanner::new(cfg, 2))
-            }
-        };
-        s.scan(data, sink);
-        if let Some(e) = error(sink) {
-            return Err(e);
-        }
+                return Err(Error::Input {
+                    path: path.to_path_buf(),
+                    reason,
+                });
+            };
+            let mut cfg = ScanConfig::new(f, header.ending);
+            cfg.keep_raw = true;
+            Ok((cfg, f))
+        },
+        error,
+        read_err,
+    )?;
+    match streamed {
+        Some(s) => Ok(s.header),
+        None => Err(Error::Input {
+            path: path.to_path_buf(),
+            reason: "the file is empty; line 1 must be the header".into(),
+        }),
     }
-    match &mut scanner {
-        Some(s) => s.finish(sink),
-        None => {
-            return Err(Error::Input {
-                path: path.to_path_buf(),
-                reason: "the file is empty; line 1 must be the header".into(),
-            })
-        }
-    }
-    if let Some(e) = error(sink) {
-        return Err(e);
-    }
-    Ok(format)
 }
 
 #[derive(Default)]

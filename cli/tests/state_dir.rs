@@ -162,3 +162,36 @@ fn a_state_dir_that_is_a_file_gets_a_clear_message() {
     assert!(message.contains("is not a directory"), "{message}");
     assert!(!message.contains("File exists"), "{message}");
 }
+
+/// A journal written by a newer repro-line is refused with exit 2 and left byte for byte
+/// as it was: an older binary would otherwise compact away what it cannot read.
+#[test]
+fn a_journal_from_a_newer_version_is_refused_and_left_untouched() {
+    let emu = emulator("503=1.0,retry_after=1");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let out = send(&emu.url(), &state, "alice", "1").output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "queued: {}", stderr(&out));
+
+    // Raise the header frame's format (payload: tag 0, format) and fix its checksum.
+    let journal = state.join("journal.log");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    assert_eq!(&bytes[..2], b"RL");
+    let len = u32::from_le_bytes(bytes[2..6].try_into().unwrap()) as usize;
+    assert_eq!(
+        &bytes[10..12],
+        &[0, 1],
+        "a format-1 header starts the journal"
+    );
+    bytes[11] = 2;
+    let crc = repro_line_core::store::codec::crc32(&bytes[10..10 + len]);
+    bytes[6..10].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&journal, &bytes).unwrap();
+
+    let out = send(&emu.url(), &state, "bob", "1").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(message.contains("newer repro-line"), "{message}");
+    assert!(message.contains("format 2"), "{message}");
+    assert_eq!(std::fs::read(&journal).unwrap(), bytes, "byte for byte");
+}

@@ -37,6 +37,10 @@ pub enum Error {
         requested: String,
         pending: usize,
     },
+    /// The journal was written by a newer repro-line (a newer format, or a record type this
+    /// version does not know). It is left untouched, so nothing in it is lost.
+    #[error("the journal was written by a newer repro-line (format {format}{}; this version reads format {}); it was left untouched: upgrade repro-line or use another state dir", record_tag.map(|t| format!(", record type {t}")).unwrap_or_default(), crate::store::codec::FORMAT)]
+    JournalTooNew { format: u64, record_tag: Option<u8> },
     #[error("the client has been shut down")]
     ShutDown,
     #[error("internal error: {0}")]
@@ -95,7 +99,8 @@ impl Error {
             Error::UserIdNotSet => ErrorKind::UserIdNotSet,
             Error::InvalidConfig(_) => ErrorKind::InvalidConfig,
             Error::InsecureEndpoint(_) => ErrorKind::InsecureEndpoint,
-            Error::Storage(_) => ErrorKind::Storage,
+            // The bindings report it as a storage error; its message says what to do.
+            Error::Storage(_) | Error::JournalTooNew { .. } => ErrorKind::Storage,
             #[cfg(feature = "native")]
             Error::StateDirInUse { .. } => ErrorKind::StateDirInUse,
             #[cfg(feature = "native")]

@@ -6,6 +6,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod model;
+pub mod net;
 pub mod policy;
 pub mod protocol;
 pub mod redact;

@@ -128,8 +128,9 @@ impl Session {
             validate::channel_id(c)?;
         }
         let bytes = store.read_all()?;
-        let replayed = journal::replay(&bytes);
+        let replayed = journal::replay(&bytes)?;
         let fresh = replayed.meta.is_none();
+        let replayed_migrate = replayed.migrate;
         // A new device ID takes the seed's own bits (122 random ones, as a v4 UUID): unique across devices.
         let meta = replayed.meta.unwrap_or_else(|| Meta {
             device_id: uuid::Builder::from_random_bytes(seed.to_le_bytes()).into_uuid(),
@@ -161,8 +162,9 @@ impl Session {
         };
         session.recovery.restored_ops = session.engine.queued_ops();
         session.recovery.restored_calls = session.engine.pending();
-        if fresh || session.recovery.skipped_bytes > 0 {
-            // Rewrite now so garbage is not carried forward and the device ID is durable before first use.
+        if fresh || replayed_migrate || session.recovery.skipped_bytes > 0 {
+            // Rewrite now so garbage is not carried forward, the device ID is durable before
+            // first use, and an older format is appended to only after it has a header.
             session.compact()?;
         }
         if session.recovery.is_damaged() {

@@ -25,6 +25,16 @@ use repro_line_core::{
 const TOKEN: &str = "storage-faults";
 const CHANNEL: &str = "1234567890";
 
+/// The tests here run one at a time. A child process (this file spawns `mount`/`umount`)
+/// holds a copy of every open descriptor of the test process until it execs, the flock on
+/// a state dir included: a client reopened in another test thread at that moment would
+/// see its own dir "in use".
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn line(i: u64) -> String {
     format!("U{i:032x}")
 }
@@ -76,6 +86,9 @@ fn frame_starts(bytes: &[u8]) -> Vec<usize> {
     assert!(decoded.skipped.is_empty());
     let mut starts = Vec::new();
     let mut buf = Vec::new();
+    if decoded.format > 0 {
+        codec::encode_header(&mut buf);
+    }
     for r in &decoded.records {
         starts.push(buf.len());
         codec::encode_into(&mut buf, r);
@@ -97,6 +110,7 @@ fn op_seqs(bytes: &[u8]) -> BTreeSet<u64> {
 
 #[test]
 fn a_torn_last_record_at_every_byte_offset_keeps_every_complete_op() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     let starts = write_journal(&src, 5);
@@ -154,6 +168,7 @@ proptest! {
     fn random_byte_flips_cost_only_the_records_they_hit(
         flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..6),
     ) {
+        let _serial = serial();
         let tmp = tempfile::tempdir().unwrap();
         let starts = write_journal(tmp.path(), 8);
         let path = tmp.path().join("journal.log");
@@ -164,7 +179,10 @@ proptest! {
         for (idx, mask) in &flips {
             let at = idx.index(len);
             bytes[at] ^= mask;
-            hit_frames.insert(starts.iter().rposition(|s| *s <= at).unwrap());
+            // Before the first record is the header frame: it carries no op.
+            if let Some(frame) = starts.iter().rposition(|s| *s <= at) {
+                hit_frames.insert(frame);
+            }
         }
         // The op seqs carried by frames nobody touched.
         let mut expected = BTreeSet::new();
@@ -243,6 +261,7 @@ impl Drop for Mount {
 
 #[test]
 fn an_unusable_directory_is_a_typed_open_error() {
+    let _serial = serial();
     // Root ignores permission bits, so use paths no one can create: under a regular file, and under /proc.
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("a-file");
@@ -265,6 +284,7 @@ fn an_unusable_directory_is_a_typed_open_error() {
 
 #[test]
 fn a_read_only_directory_is_a_typed_open_error_and_loses_nothing() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ro");
     std::fs::create_dir_all(&dir).unwrap();
@@ -319,6 +339,7 @@ fn a_read_only_directory_is_a_typed_open_error_and_loses_nothing() {
 
 #[test]
 fn a_full_filesystem_fails_calls_with_full_and_keeps_every_accepted_op() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("tiny");
     let mount = match Mount::tmpfs(&dir, "64k") {
@@ -370,6 +391,7 @@ fn a_full_filesystem_fails_calls_with_full_and_keeps_every_accepted_op() {
 
 #[test]
 fn a_full_filesystem_at_start_is_a_typed_error_not_a_panic() {
+    let _serial = serial();
     // A torn tail makes start-up rewrite the journal (compaction); with no room left that must fail cleanly.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("tiny");
@@ -408,6 +430,7 @@ fn a_full_filesystem_at_start_is_a_typed_error_not_a_panic() {
 
 #[test]
 fn a_capacity_limited_memory_store_refuses_with_full_and_keeps_accepted_ops() {
+    let _serial = serial();
     let store = MemoryStore::with_capacity_limit(8 * 1024);
     let client = Client::new(config(Storage::Memory(store.clone()))).unwrap();
     client.set_user_id("member-1").unwrap();
@@ -441,6 +464,7 @@ fn a_capacity_limited_memory_store_refuses_with_full_and_keeps_accepted_ops() {
 /// new calls are refused, and the drained journal shrinks so calls are accepted again.
 #[test]
 fn a_full_filesystem_still_delivers_and_a_drained_journal_gives_space_back() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("tiny");
     let mount = match Mount::tmpfs(&dir, "64k") {

@@ -198,26 +198,8 @@ impl fmt::Display for FaultSpec {
     }
 }
 
-/// xorshift64*: reproducible draws without an RNG dependency.
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        // Never zero: xorshift would stay at zero forever.
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// Reproducible draws from the fault spec's seed: the same generator as the SDK's jitter.
+type Rng = repro_line_core::net::Jitter;
 
 /// The live fault state: the spec, what is left of its script, and the RNG.
 #[derive(Debug)]
@@ -245,7 +227,7 @@ impl Injector {
         if self.spec.probabilities.is_empty() {
             return Fault::None;
         }
-        let draw = self.rng.unit();
+        let draw = self.rng.next_unit();
         let mut acc = 0.0;
         for (fault, p) in &self.spec.probabilities {
             acc += p;

@@ -2,13 +2,12 @@
 //! ?channel_id=C&type=deliverable|blocked` with the CSV as the body starts a job
 //! (`Uploading` → `Import Completed` | `Error`) that runs on a blocking thread.
 //!
-//! The file is checked by repro-line-bulk's validator, the rules of
+//! The file is checked by repro-line-csv's validator, the rules of
 //! `repro-line csv validate`; one error rejects the whole file (nothing is
 //! applied), as the dashboard does. What an import writes: `Db::apply_import`.
 
-use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,100 +15,28 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use hyper::{Method, Request, Response, StatusCode};
-use repro_line_bulk::rules::{ERRORS_CSV_HEADER, MAX_FILE_BYTES};
-use repro_line_bulk::scan::{check_header, Record, ScanConfig, Scanner, Sink};
-use repro_line_bulk::{validate_file, Finding, Format, FormatChoice, Report, ValidateOptions};
 use repro_line_core::protocol::{format_rfc3339_millis, HEADER_TOKEN};
-use serde::Serialize;
+use repro_line_csv::rules::{ERRORS_CSV_HEADER, MAX_FILE_BYTES};
+use repro_line_csv::scan::{check_header, stream_records, Record, ScanConfig, Sink};
+use repro_line_csv::{validate_file, Finding, Format, FormatChoice, Report, ValidateOptions};
 use tempfile::NamedTempFile;
 use uuid::Uuid;
 
-use crate::server::{self, error, json, method_not_allowed, Resp, Shared};
+use crate::http::{self, error, json, method_not_allowed, Resp};
+use crate::jobs::{ImportType, Job, JobStatus};
+use crate::shared::Shared;
 use crate::state::ImportRow;
 
 pub(crate) const IMPORT_PATH: &str = "/v1/line_user_imports";
 /// Repro's 500 MB plus a little, so a file just over the limit still becomes a
 /// job whose errors.csv names `file.too_large` instead of a bare 413.
 const MAX_UPLOAD_BYTES: u64 = MAX_FILE_BYTES + (1 << 20);
-/// Jobs kept in memory; beyond this the oldest finished one is forgotten.
-const MAX_JOBS: usize = 1000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum ImportType {
-    Deliverable,
-    Blocked,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub(crate) enum JobStatus {
-    Uploading,
-    #[serde(rename = "Import Completed")]
-    Completed,
-    Error,
-}
-
-/// `GET /v1/line_user_imports/{job_id}`.
-#[derive(Debug, Serialize)]
-pub(crate) struct Job {
-    job_id: Uuid,
-    channel_id: String,
-    #[serde(rename = "type")]
-    kind: ImportType,
-    /// 1 or 2 once the validator has read a valid header.
-    format: Option<u8>,
-    status: JobStatus,
-    bytes: u64,
-    rows: u64,
-    /// Distinct LINE user IDs written (0 unless `Import Completed`).
-    imported: u64,
-    /// Of those, the ones that had no entry before.
-    created: u64,
-    errors: u64,
-    warnings: u64,
-    /// Why the job ended in `Error`.
-    message: Option<String>,
-    created_at: String,
-    finished_at: Option<String>,
-    /// Written by the validator (`--errors-out`); deleted with the job.
-    #[serde(skip)]
-    errors_csv: Option<NamedTempFile>,
-}
-
-/// Import jobs by ID; v7 UUIDs, so the map is in creation order.
-#[derive(Debug, Default)]
-pub(crate) struct Jobs(BTreeMap<Uuid, Job>);
-
-impl Jobs {
-    pub(crate) fn clear(&mut self) {
-        self.0.clear();
-    }
-
-    fn insert(&mut self, job: Job) {
-        if self.0.len() >= MAX_JOBS {
-            let oldest_done = self
-                .0
-                .iter()
-                .find(|(_, j)| j.status != JobStatus::Uploading)
-                .map(|(id, _)| *id);
-            if let Some(id) = oldest_done {
-                self.0.remove(&id);
-            }
-        }
-        self.0.insert(job.job_id, job);
-    }
-
-    fn get(&self, id: &str) -> Option<&Job> {
-        Uuid::parse_str(id).ok().and_then(|id| self.0.get(&id))
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 enum ImportError {
     #[error("cannot create a temporary file: {0}")]
     Temp(std::io::Error),
     #[error("cannot validate the upload: {0}")]
-    Validate(#[from] repro_line_bulk::Error),
+    Validate(#[from] repro_line_csv::Error),
     #[error("cannot read the upload: {0}")]
     Read(std::io::Error),
     #[error("storage: {0}")]
@@ -152,7 +79,7 @@ pub(crate) async fn route(
 
 /// Reads (and discards) a small body so the client reliably sees an early answer.
 async fn drain(req: Request<Incoming>) {
-    let _ = server::read_body(req.into_body(), 0).await;
+    let _ = http::read_body(req.into_body(), 0).await;
 }
 
 fn no_job(id: &str) -> Resp {
@@ -175,7 +102,7 @@ struct Params {
 
 fn parse_params(query: Option<&str>) -> Result<Params, (&'static str, String)> {
     let (mut channel, mut kind) = (None, None);
-    for (key, value) in server::query_pairs(query) {
+    for (key, value) in http::query_pairs(query) {
         let slot = match key.as_str() {
             "channel_id" => &mut channel,
             "type" => &mut kind,
@@ -282,7 +209,7 @@ async fn create(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
         errors: 0,
         warnings: 0,
         message: None,
-        created_at: format_rfc3339_millis(server::now_ms()),
+        created_at: format_rfc3339_millis(http::now_ms()),
         finished_at: None,
         errors_csv: None,
     });
@@ -417,28 +344,20 @@ impl Sink for Rows {
 /// Reads the rows with the validator's own scanner, so the values are decoded
 /// (quotes) exactly as they were checked.
 fn read_rows(path: &Path, format: Format) -> std::io::Result<Vec<ImportRow>> {
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
-    let mut header = Vec::new();
-    reader.read_until(b'\n', &mut header)?;
-    if header.last() == Some(&b'\n') {
-        header.pop();
-    }
     let mut sink = Rows {
         format,
         rows: Vec::new(),
     };
-    let ending = check_header(&header, FormatChoice::Auto, &mut sink).ending;
-    let mut scanner = Scanner::new(ScanConfig::new(format, ending), 2);
-    loop {
-        let block = reader.fill_buf()?;
-        if block.is_empty() {
-            break;
-        }
-        let n = block.len();
-        scanner.scan(block, &mut sink);
-        reader.consume(n);
-    }
-    scanner.finish(&mut sink);
+    stream_records(
+        File::open(path)?,
+        &mut sink,
+        |header, sink| {
+            let ending = check_header(header, FormatChoice::Auto, sink).ending;
+            Ok((ScanConfig::new(format, ending), ()))
+        },
+        |_| None,
+        |e| e,
+    )?;
     Ok(sink.rows)
 }
 
@@ -489,7 +408,7 @@ fn run(shared: &Shared, job_id: Uuid, params: &Params, upload: NamedTempFile) {
             job.message = Some(format!("{e}; nothing was imported"));
         }
     }
-    job.finished_at = Some(format_rfc3339_millis(server::now_ms()));
+    job.finished_at = Some(format_rfc3339_millis(http::now_ms()));
     tracing::info!(
         job = %job_id,
         status = ?job.status,

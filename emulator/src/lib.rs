@@ -4,9 +4,12 @@
 //! same server. Fault spec and admin routes: `emulator/README.md`.
 
 mod faults;
+mod http;
 mod import;
+mod jobs;
 mod line;
 mod server;
+mod shared;
 mod state;
 
 use std::collections::{HashMap, VecDeque};
@@ -99,7 +102,7 @@ pub enum EmulatorError {
 
 /// A running emulator: a tokio runtime on its own OS thread. Stops on `shutdown` or drop.
 pub struct Emulator {
-    shared: Arc<server::Shared>,
+    shared: Arc<shared::Shared>,
     addr: SocketAddr,
     stop: Arc<Notify>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -132,8 +135,8 @@ impl Emulator {
             let _guard = runtime.enter();
             tokio::net::TcpListener::from_std(listener).map_err(bind_err)?
         };
-        let shared = Arc::new(server::Shared {
-            inner: Mutex::new(server::Inner {
+        let shared = Arc::new(shared::Shared {
+            inner: Mutex::new(shared::Inner {
                 db,
                 stats: Stats::default(),
                 log: VecDeque::new(),
@@ -142,7 +145,7 @@ impl Emulator {
                 not_before: HashMap::new(),
                 line: Default::default(),
                 imports: Default::default(),
-                identity: server::IdentitySetup {
+                identity: shared::IdentitySetup {
                     mode: cfg.identity,
                     login_channels: cfg.login_channels,
                     grace_ms: cfg.id_token_grace_ms,

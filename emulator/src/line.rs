@@ -91,7 +91,7 @@ impl LineApi {
         };
         let mut limit = DEFAULT_LIMIT;
         let mut start = 0usize;
-        for (key, value) in crate::server::query_pairs(query) {
+        for (key, value) in crate::http::query_pairs(query) {
             match key.as_str() {
                 "limit" => match value.parse::<usize>() {
                     Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,

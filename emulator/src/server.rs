@@ -1,16 +1,15 @@
 //! HTTP: one hyper connection task per socket (not `axum::serve`), so a fault
 //! can drop the connection without answering and the client sees a reset.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Body as _, Bytes, Incoming};
+use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, ORIGIN, RETRY_AFTER};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use repro_line_core::protocol::{
     decode_batch_request, BatchRequest, BatchResponse, BATCH_PATH, CODE_MALFORMED_BATCH,
     HEADER_RETRY_COUNT, HEADER_TOKEN, MAX_BODY_BYTES,
@@ -20,65 +19,16 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::faults::{Fault, FaultSpec, Injector};
-use crate::state::{Db, RequestRecord, Stats};
+use crate::http::{
+    empty, error, error_code, json, method_not_allowed, now_ms, read_body, ReadBody, Resp,
+};
+use crate::shared::{Inner, Shared};
+use crate::state::RequestRecord;
 
 /// Request log entries kept (oldest dropped beyond it), so a long soak cannot grow memory without bound.
 const MAX_LOG: usize = 200_000;
-/// An oversized body is still read (and discarded) up to this size, so the client has
-/// finished sending and reliably sees the 413 instead of a reset mid-upload.
-const DRAIN_CAP: u64 = 8 << 20;
 /// Largest body an admin route reads.
 const MAX_ADMIN_BODY: usize = 64 << 10;
-
-pub(crate) struct Inner {
-    pub(crate) db: Db,
-    pub(crate) stats: Stats,
-    pub(crate) log: VecDeque<RequestRecord>,
-    pub(crate) injector: Injector,
-    pub(crate) token: String,
-    /// device → earliest allowed next request, from the last 429/503 it was given.
-    pub(crate) not_before: HashMap<Uuid, Instant>,
-    /// The fake LINE Messaging API (follower IDs) used by the bulk tools.
-    pub(crate) line: crate::line::LineApi,
-    /// Dashboard-style LINE user import jobs (in memory, like the counters).
-    pub(crate) imports: crate::import::Jobs,
-    pub(crate) identity: IdentitySetup,
-}
-
-/// Protocol v1.1: which links are accepted and how ID tokens are checked.
-pub(crate) struct IdentitySetup {
-    pub(crate) mode: crate::Identity,
-    pub(crate) login_channels: HashMap<String, Vec<String>>,
-    pub(crate) grace_ms: u64,
-    /// The emulator plays LINE: its own key signs minted tokens and is the only JWKS.
-    pub(crate) minter: repro_line_idtoken::mint::Minter,
-    pub(crate) keys: repro_line_idtoken::Jwks,
-}
-
-pub(crate) struct Shared {
-    pub(crate) inner: Mutex<Inner>,
-    pub(crate) cors_origins: Vec<String>,
-}
-
-impl Shared {
-    /// A panic elsewhere must not take the emulator down with it: reuse a poisoned lock.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn reset(&self) -> rusqlite::Result<()> {
-        let mut inner = self.lock();
-        inner.db.reset()?;
-        inner.stats = Stats::default();
-        inner.log.clear();
-        inner.not_before.clear();
-        // A job still running finds itself gone and applies nothing.
-        inner.imports.clear();
-        Ok(())
-    }
-}
-
-pub(crate) type Resp = Response<Full<Bytes>>;
 
 /// Per connection: who is calling, and the switch a fault flips to drop the connection.
 struct Conn {
@@ -379,42 +329,6 @@ async fn admin(shared: &Shared, route: &str, method: Method, req: Request<Incomi
     }
 }
 
-pub(crate) enum ReadBody {
-    Full(Bytes),
-    TooLarge,
-    /// The client broke off mid-body or sent something hyper could not frame.
-    Broken(String),
-}
-
-/// Reads up to `limit` bytes; beyond it, drains up to `DRAIN_CAP` (so the client
-/// finishes sending and sees the answer) and says `TooLarge`.
-pub(crate) async fn read_body(mut body: Incoming, limit: usize) -> ReadBody {
-    if body.size_hint().lower() > DRAIN_CAP {
-        return ReadBody::TooLarge;
-    }
-    let mut buf = Vec::new();
-    let mut total: u64 = 0;
-    while let Some(frame) = body.frame().await {
-        let frame = match frame {
-            Ok(f) => f,
-            Err(e) => return ReadBody::Broken(e.to_string()),
-        };
-        if let Ok(data) = frame.into_data() {
-            total = total.saturating_add(data.len() as u64);
-            if total <= limit as u64 {
-                buf.extend_from_slice(&data);
-            } else if total > DRAIN_CAP {
-                return ReadBody::TooLarge;
-            }
-        }
-    }
-    if total > limit as u64 {
-        ReadBody::TooLarge
-    } else {
-        ReadBody::Full(Bytes::from(buf))
-    }
-}
-
 async fn read_text(req: Request<Incoming>) -> Result<String, String> {
     match read_body(req.into_body(), MAX_ADMIN_BODY).await {
         ReadBody::Full(bytes) => {
@@ -615,40 +529,6 @@ fn decide(inner: &mut Inner, input: &BatchInput, record: &mut RequestRecord) -> 
     }
 }
 
-pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Resp {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
-}
-
-/// `{"error": {"code", "message"}}`; outside the protocol's codes the code is the HTTP status.
-pub(crate) fn error(status: StatusCode, message: &str) -> Resp {
-    error_code(status, u32::from(status.as_u16()), message)
-}
-
-fn error_code(status: StatusCode, code: u32, message: &str) -> Resp {
-    json(
-        status,
-        &serde_json::json!({"error": {"code": code, "message": message}}),
-    )
-}
-
-pub(crate) fn method_not_allowed(allow: &'static str) -> Resp {
-    let mut resp = error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
-    resp.headers_mut()
-        .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
-    resp
-}
-
-pub(crate) fn empty(status: StatusCode) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::new()));
-    *resp.status_mut() = status;
-    resp
-}
-
 fn add_cors(origins: &[String], origin: Option<&HeaderValue>, preflight: bool, resp: &mut Resp) {
     if origins.is_empty() {
         return;
@@ -681,66 +561,5 @@ fn add_cors(origins: &[String], origin: Option<&HeaderValue>, preflight: bool, r
             hyper::header::ACCESS_CONTROL_MAX_AGE,
             HeaderValue::from_static("600"),
         );
-    }
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// `a=1&b=x%2By` → `[("a", "1"), ("b", "x+y")]`: form decoding (`+` is a space,
-/// `%XX` a byte); a malformed `%` sequence is kept as written.
-pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (form_decode(k), form_decode(v))
-        })
-        .collect()
-}
-
-fn form_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (
-                b.get(i + 1).and_then(|&c| hex(c)),
-                b.get(i + 2).and_then(|&c| hex(c)),
-            ) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_pairs_form_decode() {
-        assert_eq!(
-            query_pairs(Some("a=1&&b=x%2By+z&c&d=%zz%4")),
-            [("a", "1"), ("b", "x+y z"), ("c", ""), ("d", "%zz%4")]
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        );
-        assert!(query_pairs(None).is_empty());
     }
 }

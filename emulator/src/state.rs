@@ -291,40 +291,40 @@ impl Db {
         let users = stmt
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT channel_id, line_user_id, user_id, status FROM links ORDER BY channel_id, line_user_id",
-        )?;
-        let links = stmt
-            .query_map([], |r| {
-                let status: String = r.get(3)?;
-                Ok(Link {
-                    channel_id: r.get(0)?,
-                    line_user_id: r.get(1)?,
-                    user_id: r.get(2)?,
-                    status: link_status(&status),
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT channel_id, line_user_id, user_id, status FROM line_users ORDER BY channel_id, line_user_id",
-        )?;
-        let line_users = stmt
-            .query_map([], |r| {
-                let status: String = r.get(3)?;
-                Ok(LineUser {
-                    channel_id: r.get(0)?,
-                    line_user_id: r.get(1)?,
-                    user_id: r.get(2)?,
-                    status: link_status(&status),
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let links = self.link_rows("links")?;
+        let line_users = self
+            .link_rows("line_users")?
+            .into_iter()
+            .map(|l| LineUser {
+                channel_id: l.channel_id,
+                line_user_id: l.line_user_id,
+                user_id: l.user_id,
+                status: l.status,
+            })
+            .collect();
         Ok(EmulatorState {
             devices,
             users,
             links,
             line_users,
         })
+    }
+
+    /// The rows of `links` (the SDK's) or `line_users` (the import's): the same columns.
+    fn link_rows(&self, table: &str) -> rusqlite::Result<Vec<Link>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT channel_id, line_user_id, user_id, status FROM {table} ORDER BY channel_id, line_user_id"
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            let status: String = r.get(3)?;
+            Ok(Link {
+                channel_id: r.get(0)?,
+                line_user_id: r.get(1)?,
+                user_id: r.get(2)?,
+                status: link_status(&status),
+            })
+        })?;
+        rows.collect()
     }
 }
 

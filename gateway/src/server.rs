@@ -7,13 +7,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Body as _, Bytes, Incoming};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE, ORIGIN, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use repro_line_core::protocol::{
     decode_batch_request, BatchResponse, BATCH_PATH, HEADER_TOKEN, MAX_BODY_BYTES,
 };
+use repro_line_http::{read_body, ReadBody as Body};
 use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
@@ -117,7 +118,12 @@ async fn batch(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let body_timeout = Duration::from_secs_f64(shared.config.body_timeout_secs);
-    let body = match tokio::time::timeout(body_timeout, read_body(req.into_body())).await {
+    let body = match tokio::time::timeout(
+        body_timeout,
+        read_body(req.into_body(), MAX_BODY_BYTES, DRAIN_CAP),
+    )
+    .await
+    {
         Err(_) => {
             return error(
                 StatusCode::REQUEST_TIMEOUT,
@@ -239,39 +245,6 @@ fn metrics(shared: &Shared) -> Resp {
         HeaderValue::from_static("text/plain; version=0.0.4"),
     );
     resp
-}
-
-enum Body {
-    Full(Bytes),
-    TooLarge,
-    Broken(String),
-}
-
-async fn read_body(mut body: Incoming) -> Body {
-    if body.size_hint().lower() > DRAIN_CAP {
-        return Body::TooLarge;
-    }
-    let mut buf = Vec::new();
-    let mut total: u64 = 0;
-    while let Some(frame) = body.frame().await {
-        let frame = match frame {
-            Ok(f) => f,
-            Err(e) => return Body::Broken(e.to_string()),
-        };
-        if let Ok(data) = frame.into_data() {
-            total = total.saturating_add(data.len() as u64);
-            if total <= MAX_BODY_BYTES as u64 {
-                buf.extend_from_slice(&data);
-            } else if total > DRAIN_CAP {
-                return Body::TooLarge;
-            }
-        }
-    }
-    if total > MAX_BODY_BYTES as u64 {
-        Body::TooLarge
-    } else {
-        Body::Full(Bytes::from(buf))
-    }
 }
 
 fn too_many(secs: u64) -> Resp {

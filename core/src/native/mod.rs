@@ -5,8 +5,6 @@
 mod state_dir;
 mod transport;
 
-pub use transport::tls_client_config;
-
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -1,8 +1,4 @@
-//! HTTP for the native driver: reqwest on rustls with the ring provider and
-//! the Mozilla roots (webpki-roots). Why not the platform verifier: on Android
-//! it needs JNI initialisation from app code, and ring is smaller than aws-lc.
-
-use std::sync::Arc;
+//! HTTP for the native driver: reqwest with the TLS set-up of [`crate::net`].
 
 use crate::protocol::{HEADER_RETRY_COUNT, HEADER_TOKEN, MAX_RESPONSE_BYTES};
 use crate::retry::Outcome;
@@ -17,25 +13,10 @@ pub(super) struct Http {
     user_agent: String,
 }
 
-/// The TLS set-up every repro-line HTTPS client uses (the SDK's driver and the bulk
-/// tools' LINE API client): rustls with ring and the Mozilla roots.
-pub fn tls_client_config() -> Result<rustls::ClientConfig, Error> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| Error::Internal(format!("TLS setup: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth())
-}
-
 impl Http {
     pub(super) fn new(url: String, config: &Config) -> Result<Self, Error> {
         let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_client_config()?)
+            .tls_backend_preconfigured(crate::net::tls_client_config()?)
             .timeout(config.request_timeout)
             .connect_timeout(
                 config

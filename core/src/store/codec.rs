@@ -8,8 +8,19 @@
 //! Frame: `b"RL"` | payload length (u32 LE) | CRC-32 of payload (u32 LE) | payload (see `payload.rs`).
 //! A torn or corrupted frame is skipped; decoding resynchronises on the next
 //! magic whose length and checksum hold, so one bad byte costs one record.
+//!
+//! A journal starts with a header frame naming its [`FORMAT`] (compaction writes
+//! it; every journal is compacted on open when fresh or older). A journal of a
+//! newer format, or holding an intact frame of a record type this version does
+//! not know, is refused and left untouched: skipping what it cannot read would
+//! erase it at the next compaction.
 
 use super::Record;
+use crate::Error;
+
+/// The journal format this version writes. 0 is the headerless format of the first
+/// releases: it is read as is and rewritten with a header on open.
+pub const FORMAT: u64 = 1;
 
 const MAGIC: [u8; 2] = *b"RL";
 const HEADER_LEN: usize = 10;
@@ -46,10 +57,19 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 
 /// Appends one framed record to `buf`.
 pub fn encode_into(buf: &mut Vec<u8>, record: &Record) {
+    frame_into(buf, |buf| super::payload::encode(buf, record));
+}
+
+/// Appends the header frame that starts a journal (before its first record).
+pub fn encode_header(buf: &mut Vec<u8>) {
+    frame_into(buf, |buf| super::payload::encode_header(buf, FORMAT));
+}
+
+fn frame_into(buf: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) {
     let start = buf.len();
     buf.extend_from_slice(&MAGIC);
     buf.extend_from_slice(&[0; 8]);
-    super::payload::encode(buf, record);
+    payload(buf);
     let payload_len = buf.len() - start - HEADER_LEN;
     let crc = crc32(&buf[start + HEADER_LEN..]);
     buf[start + 2..start + 6].copy_from_slice(&(payload_len as u32).to_le_bytes());
@@ -98,16 +118,51 @@ impl Skipped {
 pub struct Decoded {
     pub records: Vec<Record>,
     pub skipped: Vec<Skipped>,
+    /// The header's format; 0 for a headerless journal.
+    pub format: u64,
+    /// The tag of the first intact frame whose record type is unknown.
+    pub unknown_tag: Option<u8>,
 }
 
-/// Decodes every intact record; never fails and never panics.
+impl Decoded {
+    /// Refuses a journal this version would misread: a newer format, or an intact
+    /// record of an unknown type. The caller must then leave the journal untouched.
+    pub fn check_readable(&self) -> Result<(), Error> {
+        if self.format > FORMAT || self.unknown_tag.is_some() {
+            return Err(Error::JournalTooNew {
+                format: self.format,
+                record_tag: self.unknown_tag,
+            });
+        }
+        Ok(())
+    }
+
+    /// Written by an older format: rewrite it (with a header) before appending.
+    pub fn needs_migration(&self) -> bool {
+        self.format < FORMAT
+    }
+}
+
+enum Frame {
+    Record(Record),
+    Header(u64),
+    Unknown(u8),
+}
+
+/// Decodes every intact frame; never fails and never panics.
 pub fn decode_all(bytes: &[u8]) -> Decoded {
     let mut out = Decoded::default();
     let mut pos = 0;
     while pos < bytes.len() {
         match decode_at(bytes, pos) {
-            Some((record, next)) => {
-                out.records.push(record);
+            Some((frame, next)) => {
+                match frame {
+                    Frame::Record(record) => out.records.push(record),
+                    Frame::Header(format) => out.format = out.format.max(format),
+                    Frame::Unknown(tag) => {
+                        out.unknown_tag.get_or_insert(tag);
+                    }
+                }
                 pos = next;
             }
             None => {
@@ -126,7 +181,7 @@ pub fn decode_all(bytes: &[u8]) -> Decoded {
     out
 }
 
-fn decode_at(bytes: &[u8], pos: usize) -> Option<(Record, usize)> {
+fn decode_at(bytes: &[u8], pos: usize) -> Option<(Frame, usize)> {
     let header = bytes.get(pos..pos.checked_add(HEADER_LEN)?)?;
     if header[..2] != MAGIC {
         return None;
@@ -141,8 +196,15 @@ fn decode_at(bytes: &[u8], pos: usize) -> Option<(Record, usize)> {
     if crc32(payload) != crc {
         return None;
     }
-    let record = super::payload::decode(payload)?;
-    Some((record, end))
+    let frame = match super::payload::decode(payload) {
+        Some(record) => Frame::Record(record),
+        None => match super::payload::decode_header(payload) {
+            Some(format) => Frame::Header(format),
+            // An intact frame of a known type that does not parse is damage (skipped).
+            None => Frame::Unknown(super::payload::unknown_tag(payload)?),
+        },
+    };
+    Some((frame, end))
 }
 
 /// Offset of the next position that starts a valid frame, or the end.

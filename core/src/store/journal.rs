@@ -57,11 +57,16 @@ pub struct Replayed {
     pub checkpoints: Vec<(String, u64)>,
     /// `restored_*` are left for the caller (they count the queue it keeps).
     pub recovery: RecoveryReport,
+    /// Written in an older format: rewrite it (with a header) before appending.
+    pub migrate: bool,
 }
 
-/// Replays `bytes`, keeping every intact record. Never fails on corrupt content.
-pub fn replay(bytes: &[u8]) -> Replayed {
+/// Replays `bytes`, keeping every intact record. Never fails on corrupt content; fails
+/// only on a journal written by a newer repro-line, which it leaves to that version.
+pub fn replay(bytes: &[u8]) -> Result<Replayed, crate::Error> {
     let decoded = codec::decode_all(bytes);
+    decoded.check_readable()?;
+    let migrate = decoded.needs_migration();
     let recovery = RecoveryReport {
         restored_ops: 0,
         restored_calls: 0,
@@ -139,14 +144,15 @@ pub fn replay(bytes: &[u8]) -> Replayed {
         // A lost Op record may lie behind any checkpoint: progress markers no longer prove anything.
         checkpoints.clear();
     }
-    Replayed {
+    Ok(Replayed {
         meta,
         entries: entries.0.into(),
         next_seq: max_seq + 1,
         backoff,
         checkpoints,
         recovery,
-    }
+        migrate,
+    })
 }
 
 /// Appends the record of one engine entry.
@@ -206,6 +212,7 @@ pub fn snapshot<'a>(
     checkpoints: &[(String, u64)],
 ) -> Vec<u8> {
     let mut buf = Vec::new();
+    codec::encode_header(&mut buf);
     encode_meta(&mut buf, meta);
     let (attempt, until_ms, granted_at_ms) = backoff;
     if attempt != 0 || until_ms != 0 {
@@ -314,7 +321,7 @@ mod tests {
         ];
         let checkpoints = vec![("rows.csv".to_owned(), 41)];
         let bytes = snapshot(&meta, (2, 9_000, 8_000), &queue, &checkpoints);
-        let r = replay(&bytes);
+        let r = replay(&bytes).expect("a current journal");
         assert_eq!(r.meta, Some(meta));
         assert_eq!(r.entries, queue);
         assert_eq!(r.backoff, (2, 9_000, 8_000));
@@ -332,7 +339,7 @@ mod tests {
         encode_entry(&mut buf, &JournalEntry::Merged { seq: 2, into: 3 });
         encode_entry(&mut buf, &JournalEntry::Sent { through: 3 });
         encode_entry(&mut buf, &JournalEntry::Done { seqs: vec![1] });
-        let r = replay(&buf);
+        let r = replay(&buf).expect("an older journal");
         let seqs: Vec<(u64, usize, bool)> = r
             .entries
             .iter()

@@ -1237,6 +1237,69 @@ pub fn detect_bom(data: &[u8]) -> Option<(usize, &'static str)> {
     }
 }
 
+/// What [`stream_records`] saw before the rows.
+#[derive(Debug)]
+pub struct Streamed<T> {
+    /// What the header callback returned.
+    pub header: T,
+    /// A byte order mark preceded the header (and was skipped).
+    pub bom: bool,
+}
+
+/// The one way through a CSV's rows: reads `reader` in blocks, skips a byte order
+/// mark and the header line (which `on_header` checks, getting it without its
+/// `\n`, and turns into the scanner's configuration or an error), then feeds
+/// every following byte to one [`Scanner`] that reports to `sink`. `stop` is
+/// asked after each block and at the end, so a sink that failed (a full disk)
+/// ends the stream. `Ok(None)`: the input is empty.
+pub fn stream_records<S: Sink, T, E>(
+    reader: impl std::io::Read + Send + 'static,
+    sink: &mut S,
+    on_header: impl FnOnce(&[u8], &mut S) -> Result<(ScanConfig, T), E>,
+    mut stop: impl FnMut(&mut S) -> Option<E>,
+    read_err: impl Fn(std::io::Error) -> E,
+) -> Result<Option<Streamed<T>>, E> {
+    let mut reader = crate::validate::BlockReader::new(reader);
+    let mut buf = vec![0u8; crate::validate::DEFAULT_BLOCK_SIZE];
+    let mut on_header = Some(on_header);
+    let mut started: Option<(Scanner, Streamed<T>)> = None;
+    loop {
+        let n = reader.fill(&mut buf).map_err(&read_err)?;
+        if n == 0 {
+            break;
+        }
+        let mut data = &buf[..n];
+        if started.is_none() {
+            let bom = detect_bom(data).map(|(k, _)| k);
+            data = &data[bom.unwrap_or(0)..];
+            let end = memchr(b'\n', data).unwrap_or(data.len());
+            if let Some(check) = on_header.take() {
+                let (cfg, header) = check(&data[..end], sink)?;
+                let streamed = Streamed {
+                    header,
+                    bom: bom.is_some(),
+                };
+                started = Some((Scanner::new(cfg, 2), streamed));
+            }
+            data = data.get(end + 1..).unwrap_or(&[]);
+        }
+        if let Some((scanner, _)) = &mut started {
+            scanner.scan(data, sink);
+        }
+        if let Some(e) = stop(sink) {
+            return Err(e);
+        }
+    }
+    let Some((mut scanner, streamed)) = started else {
+        return Ok(None);
+    };
+    scanner.finish(sink);
+    match stop(sink) {
+        Some(e) => Err(e),
+        None => Ok(Some(streamed)),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -1509,5 +1572,53 @@ pub(crate) mod tests {
         let k = IdKey::from_valid(upper.as_bytes()).unwrap();
         assert!(matches!(k, IdKey::Other(_)));
         assert_eq!(k.to_id_string(), upper);
+    }
+
+    /// `stream_records` skips the BOM and the header, reads rows with the header's
+    /// line ending from line 2, and says when the input was empty or a sink stopped it.
+    #[test]
+    fn stream_records_skips_bom_and_header_and_numbers_rows_from_line_2() {
+        let csv = b"\xEF\xBB\xBFline_user_id,user_id\r\nU4af4980629a1b2c3d4e5f60718293a4b,u1\r\nU4af4980629a1b2c3d4e5f60718293a4c,u2\r\n";
+        let mut c = Collect::default();
+        let mut seen = Vec::new();
+        let streamed = stream_records(
+            std::io::Cursor::new(csv.to_vec()),
+            &mut c,
+            |header, sink| {
+                seen = header.to_vec();
+                let h = check_header(header, FormatChoice::Auto, sink);
+                let mut cfg = ScanConfig::new(h.scan_format, h.ending);
+                cfg.keep_raw = true;
+                Ok::<_, String>((cfg, h.format))
+            },
+            |_| None,
+            |e| e.to_string(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(seen, b"line_user_id,user_id\r");
+        assert!(streamed.bom);
+        assert_eq!(streamed.header, Some(Format::One));
+        assert!(c.findings.is_empty(), "{:?}", c.findings);
+        let lines: Vec<(u64, &[u8])> = c.records.iter().map(|r| (r.0, &r.3[..])).collect();
+        assert_eq!(lines, [(2, &b"u1"[..]), (3, &b"u2"[..])]);
+
+        let empty = stream_records(
+            std::io::Cursor::new(Vec::new()),
+            &mut Collect::default(),
+            |_, _| Ok::<_, String>((ScanConfig::new(Format::One, None), ())),
+            |_| None,
+            |e| e.to_string(),
+        );
+        assert!(matches!(empty, Ok(None)));
+
+        let stopped = stream_records(
+            std::io::Cursor::new(csv.to_vec()),
+            &mut Collect::default(),
+            |_, _| Ok::<_, String>((ScanConfig::new(Format::One, None), ())),
+            |c| (!c.records.is_empty()).then(|| "disk full".to_owned()),
+            |e| e.to_string(),
+        );
+        assert_eq!(stopped.unwrap_err(), "disk full");
     }
 }

@@ -35,7 +35,7 @@ use crate::Error;
 pub const DEFAULT_BLOCK_SIZE: usize = 8 << 20;
 /// Enough partitions that one partition's map (~10 k IDs for a 500 MB file)
 /// stays in a core's L2 cache.
-pub(crate) const PARTITIONS: usize = 1024;
+pub const PARTITIONS: usize = 1024;
 /// Fixed seed: hashes only need to agree within one run.
 const HASH_SEED: u64 = 0x05ee_d1d5_cafe;
 
@@ -127,15 +127,15 @@ impl Report {
 
 /// Reads whole lines in blocks; a line longer than a block is cut (the scanner
 /// carries its state across).
-pub(crate) struct BlockReader {
+pub struct BlockReader {
     file: Box<dyn Read + Send>,
     leftover: Vec<u8>,
     eof: bool,
-    pub(crate) bytes: u64,
+    pub bytes: u64,
 }
 
 impl BlockReader {
-    pub(crate) fn new(file: impl Read + Send + 'static) -> Self {
+    pub fn new(file: impl Read + Send + 'static) -> Self {
         BlockReader {
             file: Box::new(file),
             leftover: Vec::new(),
@@ -146,7 +146,7 @@ impl BlockReader {
 
     /// Fills `buf` (whose length is the block size) and returns how many bytes
     /// form the block; 0 at the end of the file.
-    pub(crate) fn fill(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    pub fn fill(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut n = self.leftover.len();
         buf[..n].copy_from_slice(&self.leftover);
         self.leftover.clear();
@@ -173,7 +173,7 @@ impl BlockReader {
         }
     }
 
-    pub(crate) fn at_eof(&self) -> bool {
+    pub fn at_eof(&self) -> bool {
         self.eof && self.leftover.is_empty()
     }
 }
@@ -215,7 +215,8 @@ impl BlockDups {
 }
 
 #[inline]
-pub(crate) fn partition(key: &[u8; 16]) -> usize {
+/// The partition of a LINE ID key (bulk reconcile partitions its sets the same way).
+pub fn partition(key: &[u8; 16]) -> usize {
     // Mix all bytes: IDs are random in practice, but test data often is not.
     let a = u64::from_le_bytes([
         key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
@@ -758,7 +759,7 @@ impl Sink for HeaderSink {
     fn record(&mut self, _: &Record<'_>) {}
 }
 
-pub(crate) fn worker_count(requested: usize) -> usize {
+pub fn worker_count(requested: usize) -> usize {
     if requested > 0 {
         return requested;
     }
