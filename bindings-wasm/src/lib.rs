@@ -31,7 +31,6 @@ use std::sync::{Arc, Mutex};
 
 use js_sys::{Function, Object, Promise};
 use repro_line_core::engine::{DeliveryStatus, Event};
-use repro_line_core::protocol::OpKind;
 use repro_line_core::session::{Next, Request};
 use repro_line_core::{DeliveryState, Error, MemoryStore, Policy, Session};
 use wasm_bindgen::prelude::*;
@@ -706,35 +705,12 @@ fn event_js(e: &Event) -> JsValue {
             js::set(&o, "type", &"op".into());
             js::set(&o, "opId", &r.op_id.to_string().into());
             js::set(&o, "seq", &(r.seq as f64).into());
-            // A token link reports its unverified `sub`, never the token (a secret).
-            let token_sub = match &r.kind {
-                OpKind::LinkLineIdToken { id_token, .. } => {
-                    repro_line_core::protocol::id_token_subject(id_token).unwrap_or_default()
-                }
-                _ => String::new(),
-            };
-            let (user, line, channel) = match &r.kind {
-                OpKind::SetUserId { user_id } => (user_id, None, None),
-                OpKind::LinkLineId {
-                    user_id,
-                    line_user_id,
-                    channel_id,
-                }
-                | OpKind::UnlinkLineId {
-                    user_id,
-                    line_user_id,
-                    channel_id,
-                } => (user_id, Some(line_user_id), Some(channel_id)),
-                OpKind::LinkLineIdToken {
-                    user_id,
-                    channel_id,
-                    ..
-                } => (user_id, Some(&token_sub), Some(channel_id)),
-            };
             js::set(&o, "kind", &r.kind.as_str().into());
-            js::set(&o, "userId", &user.into());
-            if let (Some(l), Some(c)) = (line, channel) {
-                js::set(&o, "lineUserId", &l.into());
+            js::set(&o, "userId", &r.kind.user_id().into());
+            if let Some(c) = r.kind.channel_id() {
+                // A token link reports its unverified `sub`, never the token (a secret).
+                let line = r.kind.line_user_id().unwrap_or_default();
+                js::set(&o, "lineUserId", &line.into());
                 js::set(&o, "channelId", &c.into());
             }
             let status = match &r.status {

@@ -114,6 +114,26 @@ impl OpKind {
         }
     }
 
+    /// The user ID set at call time (the one a link or unlink is for).
+    pub fn user_id(&self) -> &str {
+        match self {
+            OpKind::SetUserId { user_id }
+            | OpKind::LinkLineId { user_id, .. }
+            | OpKind::UnlinkLineId { user_id, .. }
+            | OpKind::LinkLineIdToken { user_id, .. } => user_id,
+        }
+    }
+
+    /// The channel of a link or unlink; `None` for `set_user_id`.
+    pub fn channel_id(&self) -> Option<&str> {
+        match self {
+            OpKind::SetUserId { .. } => None,
+            OpKind::LinkLineId { channel_id, .. }
+            | OpKind::UnlinkLineId { channel_id, .. }
+            | OpKind::LinkLineIdToken { channel_id, .. } => Some(channel_id),
+        }
+    }
+
     /// The LINE user ID this op is about; for a token link, the token's unverified
     /// `sub` (what an app shows; the endpoint links only what it verifies).
     pub fn line_user_id(&self) -> Option<String> {
@@ -175,36 +195,20 @@ pub fn encode_batch<'a>(device_id: &Uuid, ops: impl IntoIterator<Item = &'a Op>)
             op.seq,
             format_rfc3339_millis(op.at_ms)
         );
-        let (user_id, link) = match &op.kind {
-            OpKind::SetUserId { user_id } => (user_id, None),
-            OpKind::LinkLineId {
-                user_id,
-                line_user_id,
-                channel_id,
+        // A token link carries the token where the others carry the LINE user ID.
+        let link = match &op.kind {
+            OpKind::SetUserId { .. } => None,
+            OpKind::LinkLineId { line_user_id, .. } | OpKind::UnlinkLineId { line_user_id, .. } => {
+                Some((",\"line_user_id\":", line_user_id.as_str()))
             }
-            | OpKind::UnlinkLineId {
-                user_id,
-                line_user_id,
-                channel_id,
-            } => (
-                user_id,
-                Some((",\"line_user_id\":", line_user_id.as_str(), channel_id)),
-            ),
-            OpKind::LinkLineIdToken {
-                user_id,
-                id_token,
-                channel_id,
-            } => (
-                user_id,
-                Some((",\"id_token\":", id_token.as_str(), channel_id)),
-            ),
+            OpKind::LinkLineIdToken { id_token, .. } => Some((",\"id_token\":", id_token.as_str())),
         };
         push_json_str(&mut out, op.kind.as_str());
         out.push_str(",\"user_id\":");
-        push_json_str(&mut out, user_id);
-        if let Some((field, line_user_id, channel_id)) = link {
+        push_json_str(&mut out, op.kind.user_id());
+        if let (Some((field, value)), Some(channel_id)) = (link, op.kind.channel_id()) {
             out.push_str(field);
-            push_json_str(&mut out, line_user_id);
+            push_json_str(&mut out, value);
             out.push_str(",\"channel_id\":");
             push_json_str(&mut out, channel_id);
         }
