@@ -12,6 +12,7 @@ pub mod retry;
 pub mod session;
 pub mod store;
 pub mod validate;
+pub mod wire;
 
 pub use engine::{DeliveryReport, DeliveryState, DeliveryStatus, DropReason, EngineConfig, Event};
 pub use error::{Error, StorageError};

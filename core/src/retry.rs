@@ -122,9 +122,7 @@ fn results_match(resp: &BatchResponse, op_ids: &[uuid::Uuid]) -> bool {
 }
 
 fn error_message(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<protocol::ErrorBody>(body)
-        .ok()
-        .map(|b| b.error.message)
+    crate::wire::error_body(body).ok().map(|b| b.error.message)
 }
 
 #[cfg(test)]
