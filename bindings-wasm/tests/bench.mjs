@@ -6,7 +6,9 @@
 // loopback port), so the queue only grows: 1,000 calls fill it, then 1,000 more are measured,
 // one `linkLineID` per task (as a page makes them). For each measured call: the synchronous
 // call, the call plus its end-of-task `localStorage` write, and the characters written
-// (keys + values, counted in `Storage.prototype.setItem`). Baselines in the same page: a bare
+// (keys + values, counted in `Storage.prototype.setItem`). A `setTimeout` yield every 50 calls,
+// as a page's own tasks would give (BENCH_NO_YIELD=1: none, one long task as in e2e.mjs; the
+// p50s halve then — the browser's own work between tasks lands on the next calls). Baselines in the same page: a bare
 // `setItem` of the same size, and the call with `storage: "memory"` (no journal). The page is
 // cross-origin isolated, so `performance.now()` has 5 µs resolution. Prints per-round and
 // pooled p50/p99, and exits 1 if characters per call grow with the queue (the CI test in
@@ -50,7 +52,7 @@ const SITE = 'http://127.0.0.1:' + server.address().port;
 const OPTS = { endpoint: 'http://127.0.0.1:9', debounceMs: 3600000, maxQueueOps: 5000, storageBudgetBytes: 4 << 20 };
 
 // Runs in the page: fills the queue to FILL, measures N more calls.
-async function inPage({ fill, n }) {
+async function inPage({ fill, n, YIELD }) {
   const line = (i) => 'U' + String(i).padStart(32, '0');
   let chars = 0;
   const setItem = Storage.prototype.setItem;
@@ -74,7 +76,7 @@ async function inPage({ fill, n }) {
       m.task.push((t2 - t0) * 1000);
       m.chars.push(chars - c0);
     }
-    if (i % 50 === 49) await new Promise((r) => setTimeout(r, 0)); // let the browser breathe, as a page would
+    if (YIELD && i % 50 === 49) await new Promise((r) => setTimeout(r, 0)); // let the browser breathe, as a page would
   }
   Storage.prototype.setItem = setItem;
   // Baseline: a bare setItem of the same size, one per task.
@@ -110,7 +112,7 @@ async function round(storage) {
     page.on('pageerror', (e) => errors.push(String(e)));
     await page.goto(SITE + '/bench.html?opts=' + encodeURIComponent(JSON.stringify({ ...OPTS, storage })));
     for (let i = 0; i < 100 && !(await page.evaluate(() => window.__ready === true)); i++) await new Promise((r) => setTimeout(r, 100));
-    const m = await page.evaluate(inPage, { fill: 1000, n: 1000 });
+    const m = await page.evaluate(inPage, { fill: 1000, n: 1000, YIELD: process.env.BENCH_NO_YIELD !== '1' });
     if (errors.length) throw new Error('errors in the page: ' + errors.join('; '));
     if (m.pending !== 2001) throw new Error('expected 2001 queued calls, got ' + m.pending);
     return m;
