@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target (core/fuzz: the journal decoder, the response parser, the
-# batch encoder's inverse; bulk/fuzz: the CSV validator; idtoken/fuzz: the JWT parser) for SECONDS each (default 600), one
+# batch encoder's inverse, the hand JSON readers against serde_json; bulk/fuzz: the CSV validator; idtoken/fuzz: the JWT parser) for SECONDS each (default 600), one
 # after another (one core), and prints one line per target: execs, exec/s,
 # corpus size, coverage, and whether it crashed. Installs cargo-fuzz if missing.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
@@ -10,7 +10,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 secs="${1:-600}"; shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(store_decode response_decide batch_response batch_roundtrip csv_validate jwt_parse)
+[ ${#targets[@]} -gt 0 ] || targets=(store_decode response_decide batch_response batch_roundtrip wire_differential csv_validate jwt_parse)
 # Which fuzz crate holds a target.
 fuzz_dir() {
   for d in bulk idtoken; do

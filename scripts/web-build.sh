@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Builds bindings-wasm for browsers: release wasm (size-focused), JS glue, wasm-opt -Oz, into
-# bindings-wasm/npm/dist, plus the single-file build dist/repro-line.js. Prints the gzip -9 size of wasm + JS; fails above 80 KB (target 40 KB).
+# bindings-wasm/npm/dist, plus the single-file build dist/repro-line.js. Prints the gzip -9 size of what a page
+# loads (wasm + JS glue + index.js, install.js, auto.js); fails above 66 KB (issue 15: 35 KB ceiling, 30 KB goal;
+# BENCHMARKS.md §8 says what is left).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/web-env.sh"
 CRATE=$ROOT/bindings-wasm
 DIST=$CRATE/npm/dist
 WASM_STD_FEATURES=${WASM_STD_FEATURES:--Zbuild-std-features=optimize_for_size}
-LIMIT=$((80 * 1024))
-TARGET=$((40 * 1024))
+LIMIT=$((66 * 1024))
+TARGET=$((30 * 1024))
 
 # Size: no Debug formatting, no panic locations; with std rebuilt, panics abort without formatting.
 SIZE_FLAGS="-Zfmt-debug=none -Zlocation-detail=none"
@@ -50,13 +52,13 @@ gz() { gzip -9 -c "$@" | wc -c; }
 WASM_GZ=$(gz "$DIST/repro_line_wasm_bg.wasm")
 GLUE_GZ=$(gz "$DIST/repro_line_wasm.js")
 API_GZ=$(cat "$CRATE/npm/index.js" "$CRATE/npm/install.js" "$CRATE/npm/auto.js" | gzip -9 | wc -c)
-TOTAL=$((WASM_GZ + GLUE_GZ))
+TOTAL=$((WASM_GZ + GLUE_GZ + API_GZ))
 echo "wasm $(wc -c < "$DIST/repro_line_wasm_bg.wasm") B raw (before wasm-opt $(wc -c < "$GEN/repro_line_wasm_bg.wasm") B)"
 echo "route: $WEB_ROUTE"
-echo "gzip -9: wasm $WASM_GZ B + JS glue $GLUE_GZ B = $TOTAL B ($((TOTAL / 1024)) KB); with index.js+install.js+auto.js $((TOTAL + API_GZ)) B"
+echo "gzip -9: wasm $WASM_GZ B + JS glue $GLUE_GZ B + index.js+install.js+auto.js $API_GZ B = $TOTAL B ($((TOTAL / 1024)) KB)"
 echo "single file dist/repro-line.js (wasm embedded): $(wc -c < "$DIST/repro-line.js") B raw, $(gz "$DIST/repro-line.js") B gzip -9"
 if [ "$TOTAL" -gt "$LIMIT" ]; then
-  echo "FAIL: $TOTAL B is above the 80 KB ceiling" >&2
+  echo "FAIL: $TOTAL B is above the $((LIMIT / 1024)) KB ceiling" >&2
   exit 1
 fi
-[ "$TOTAL" -le "$TARGET" ] || echo "note: above the 40 KB target"
+[ "$TOTAL" -le "$TARGET" ] || echo "note: above the 30 KB goal"

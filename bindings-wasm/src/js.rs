@@ -53,6 +53,7 @@ extern "C" {
     pub fn get(this: &Headers, name: &str) -> Result<Option<String>, JsValue>;
 
     /// `localStorage` (or anything with the same methods).
+    #[derive(Clone)]
     pub type Storage;
     #[wasm_bindgen(method, catch, js_name = getItem)]
     pub fn get_item(this: &Storage, key: &str) -> Result<Option<String>, JsValue>;

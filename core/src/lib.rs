@@ -14,6 +14,7 @@ pub mod retry;
 pub mod session;
 pub mod store;
 pub mod validate;
+pub mod wire;
 
 pub use engine::{DeliveryReport, DeliveryState, DeliveryStatus, DropReason, EngineConfig, Event};
 pub use error::{Error, ErrorKind, StorageError};

@@ -294,7 +294,7 @@ pub struct ErrorBody {
 
 /// Parses a `200` body. Any deviation from the protocol is an `Err` with a reason.
 pub fn decode_batch_response(body: &[u8]) -> Result<BatchResponse, String> {
-    serde_json::from_slice(body).map_err(|e| format!("unreadable batch response: {e}"))
+    crate::wire::batch_response(body).map_err(|e| String::from("unreadable batch response: ") + e)
 }
 
 /// What came back for a request, as the driver's transport saw it.
@@ -368,9 +368,7 @@ fn results_match(resp: &BatchResponse, op_ids: &[Uuid]) -> bool {
 }
 
 fn error_message(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<ErrorBody>(body)
-        .ok()
-        .map(|b| b.error.message)
+    crate::wire::error_body(body).ok().map(|b| b.error.message)
 }
 
 /// Why a batch request cannot be decoded: the server answers `status()` with `api_error()`.
@@ -527,14 +525,8 @@ pub fn id_token_subject(id_token: &str) -> Option<String> {
     let mut parts = id_token.split('.');
     let (_header, payload) = (parts.next()?, parts.next()?);
     let bytes = base64url_decode(payload)?;
-    // A one-field struct, not `serde_json::Value`: Value's parser costs the wasm build ~4 KB gzip.
-    #[derive(Deserialize)]
-    struct Subject {
-        sub: String,
-    }
-    serde_json::from_slice::<Subject>(&bytes)
-        .ok()
-        .map(|c| c.sub)
+    // Not serde_json: its parser costs the wasm build ~24 KB (see wire.rs).
+    crate::wire::subject(&bytes).ok()
 }
 
 /// Unpadded base64url (RFC 4648 §5); `None` on any other character or a bad length.

@@ -1,0 +1,559 @@
+//! Hand-written JSON readers for the three bodies a client parses: a `200` answer
+//! ([`BatchResponse`]), an error answer ([`ErrorBody`]) and an ID token's claims (`sub`).
+//!
+//! Not serde_json: its parser was ~24 KB of the 80 KB wasm build (issue 15), for
+//! two small shapes. Reads RFC 8259 JSON and accepts what serde_json's derived
+//! `Deserialize` accepts for these types, except that structs must be objects (not
+//! serde's positional-array form): unknown fields are skipped but must be valid
+//! JSON; a known field twice, a missing field or a wrong type is an error; `code`
+//! is an integer in `u32`; `error: null` is no error. Nesting is limited to 100
+//! levels (serde_json: 128), so a hostile body cannot exhaust the stack.
+//! Errors are static strings: no formatting code reaches the wasm build.
+
+use uuid::Uuid;
+
+use crate::protocol::{ApiError, BatchResponse, ErrorBody, OpResult, OpStatus};
+
+/// Why a body was not read (a fixed reason; no position, so no formatting).
+pub type WireError = &'static str;
+
+const MAX_DEPTH: u32 = 100;
+
+/// Parses a `200` answer: `{"results": [{"op_id", "status", "error"?}, …]}`.
+pub fn batch_response(body: &[u8]) -> Result<BatchResponse, WireError> {
+    whole(body, |r| {
+        let mut results = None;
+        r.object(&mut |r, key| match key.as_str() {
+            "results" => {
+                let mut list = Vec::new();
+                r.array(&mut |r| op_result(r).map(|o| list.push(o)))?;
+                once(&mut results, list)
+            }
+            _ => r.skip(),
+        })?;
+        Ok(BatchResponse {
+            results: results.ok_or("missing field results")?,
+        })
+    })
+}
+
+/// Parses an error answer: `{"error": {"code", "message"}}`.
+pub fn error_body(body: &[u8]) -> Result<ErrorBody, WireError> {
+    whole(body, |r| {
+        let mut error = None;
+        r.object(&mut |r, key| match key.as_str() {
+            "error" => {
+                let e = api_error(r)?;
+                once(&mut error, e)
+            }
+            _ => r.skip(),
+        })?;
+        Ok(ErrorBody {
+            error: error.ok_or("missing field error")?,
+        })
+    })
+}
+
+/// The string `sub` of a JSON object (an ID token's decoded claims).
+pub fn subject(claims: &[u8]) -> Result<String, WireError> {
+    whole(claims, |r| {
+        let mut sub = None;
+        r.object(&mut |r, key| match key.as_str() {
+            "sub" => {
+                let s = r.string()?;
+                once(&mut sub, s)
+            }
+            _ => r.skip(),
+        })?;
+        sub.ok_or("missing field sub")
+    })
+}
+
+fn op_result(r: &mut Reader) -> Result<OpResult, WireError> {
+    let (mut op_id, mut status, mut error) = (None, None, None);
+    r.object(&mut |r, key| match key.as_str() {
+        "op_id" => {
+            let id = Uuid::try_parse(&r.string()?).map_err(|_| "op_id is not a UUID")?;
+            once(&mut op_id, id)
+        }
+        "status" => {
+            let s = match r.string()?.as_str() {
+                "applied" => OpStatus::Applied,
+                "duplicate" => OpStatus::Duplicate,
+                "rejected" => OpStatus::Rejected,
+                _ => return Err("unknown status"),
+            };
+            once(&mut status, s)
+        }
+        "error" => {
+            let e = if r.literal(b"null") {
+                None
+            } else {
+                Some(api_error(r)?)
+            };
+            once(&mut error, e)
+        }
+        _ => r.skip(),
+    })?;
+    Ok(OpResult {
+        op_id: op_id.ok_or("missing field op_id")?,
+        status: status.ok_or("missing field status")?,
+        error: error.flatten(),
+    })
+}
+
+fn api_error(r: &mut Reader) -> Result<ApiError, WireError> {
+    let (mut code, mut message) = (None, None);
+    r.object(&mut |r, key| match key.as_str() {
+        "code" => {
+            let c = r.u32()?;
+            once(&mut code, c)
+        }
+        "message" => {
+            let m = r.string()?;
+            once(&mut message, m)
+        }
+        _ => r.skip(),
+    })?;
+    Ok(ApiError {
+        code: code.ok_or("missing field code")?,
+        message: message.ok_or("missing field message")?,
+    })
+}
+
+/// Sets a field read once; a second occurrence is an error, as with serde.
+fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), WireError> {
+    if slot.is_some() {
+        return Err("duplicate field");
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// One value filling the whole body (whitespace around it allowed).
+fn whole<T>(
+    body: &[u8],
+    value: impl FnOnce(&mut Reader) -> Result<T, WireError>,
+) -> Result<T, WireError> {
+    let mut r = Reader {
+        b: body,
+        i: 0,
+        depth: 0,
+    };
+    let v = value(&mut r)?;
+    match r.peek() {
+        None => Ok(v),
+        Some(_) => Err("trailing characters"),
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    i: usize,
+    depth: u32,
+}
+
+impl Reader<'_> {
+    /// The next byte after whitespace, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        let hit = self.peek() == Some(c);
+        if hit {
+            self.i += 1;
+        }
+        hit
+    }
+
+    fn next_byte(&mut self) -> Result<u8, WireError> {
+        let c = *self.b.get(self.i).ok_or("unexpected end")?;
+        self.i += 1;
+        Ok(c)
+    }
+
+    /// Consumes `word` (after whitespace) if it is next.
+    fn literal(&mut self, word: &[u8]) -> bool {
+        self.peek();
+        let hit = self.b[self.i..].starts_with(word);
+        if hit {
+            self.i += word.len();
+        }
+        hit
+    }
+
+    /// `open` … `close` around `item`s separated by commas.
+    // `dyn`, not generic: one copy of the loop instead of one per caller (the wasm's size).
+    fn seq(
+        &mut self,
+        open: u8,
+        close: u8,
+        item: &mut dyn FnMut(&mut Self) -> Result<(), WireError>,
+    ) -> Result<(), WireError> {
+        if !self.eat(open) {
+            return Err(if open == b'{' {
+                "expected an object"
+            } else {
+                "expected an array"
+            });
+        }
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err("nested too deeply");
+        }
+        if !self.eat(close) {
+            loop {
+                item(self)?;
+                if self.eat(close) {
+                    break;
+                }
+                if !self.eat(b',') {
+                    return Err("expected , or a closing bracket");
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// An object; `field` is called with each key and the reader at its value.
+    fn object(
+        &mut self,
+        field: &mut dyn FnMut(&mut Self, String) -> Result<(), WireError>,
+    ) -> Result<(), WireError> {
+        self.seq(b'{', b'}', &mut |r| {
+            let key = r.string()?;
+            if !r.eat(b':') {
+                return Err("expected :");
+            }
+            field(r, key)
+        })
+    }
+
+    fn array(
+        &mut self,
+        item: &mut dyn FnMut(&mut Self) -> Result<(), WireError>,
+    ) -> Result<(), WireError> {
+        self.seq(b'[', b']', item)
+    }
+
+    /// Any JSON value, checked and discarded (an unknown field's).
+    fn skip(&mut self) -> Result<(), WireError> {
+        match self.peek() {
+            Some(b'{') => self.object(&mut |r, _| r.skip()),
+            Some(b'[') => self.array(&mut Self::skip),
+            Some(b'"') => self.string().map(drop),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ if self.literal(b"true") || self.literal(b"false") || self.literal(b"null") => Ok(()),
+            _ => Err("expected a value"),
+        }
+    }
+
+    /// Digits; at least one.
+    fn digits(&mut self) -> Result<(), WireError> {
+        let start = self.i;
+        while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+            self.i += 1;
+        }
+        if self.i == start {
+            return Err("expected a digit");
+        }
+        Ok(())
+    }
+
+    /// A JSON number of any kind (RFC 8259 §6), discarded.
+    fn number(&mut self) -> Result<(), WireError> {
+        self.peek();
+        if self.b.get(self.i) == Some(&b'-') {
+            self.i += 1;
+        }
+        let int = self.i;
+        self.digits()?;
+        if self.b[int] == b'0' && self.i - int > 1 {
+            return Err("leading zero in a number");
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            self.digits()?;
+        }
+        if let Some(b'e' | b'E') = self.b.get(self.i) {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.b.get(self.i) {
+                self.i += 1;
+            }
+            self.digits()?;
+        }
+        Ok(())
+    }
+
+    /// A non-negative integer that fits `u32` (a fraction or exponent is a wrong type, as with serde).
+    fn u32(&mut self) -> Result<u32, WireError> {
+        self.peek();
+        let start = self.i;
+        self.number()?;
+        let text = &self.b[start..self.i];
+        if !text.iter().all(u8::is_ascii_digit) {
+            return Err("code is not an unsigned integer");
+        }
+        text.iter()
+            .try_fold(0u32, |n, d| {
+                n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+            })
+            .ok_or("code is above u32")
+    }
+
+    fn hex4(&mut self) -> Result<u32, WireError> {
+        let mut v = 0;
+        for _ in 0..4 {
+            let d = char::from(self.next_byte()?)
+                .to_digit(16)
+                .ok_or("invalid \\u escape")?;
+            v = v * 16 + d;
+        }
+        Ok(v)
+    }
+
+    /// A string value, unescaped; must be UTF-8 with no raw control characters or lone surrogates.
+    fn string(&mut self) -> Result<String, WireError> {
+        if !self.eat(b'"') {
+            return Err("expected a string");
+        }
+        let mut out = Vec::new();
+        loop {
+            let c = match self.next_byte()? {
+                b'"' => break,
+                0..=0x1F => return Err("control character in a string"),
+                b'\\' => match self.next_byte()? {
+                    b'"' => '"',
+                    b'\\' => '\\',
+                    b'/' => '/',
+                    b'b' => '\u{8}',
+                    b'f' => '\u{c}',
+                    b'n' => '\n',
+                    b'r' => '\r',
+                    b't' => '\t',
+                    b'u' => {
+                        let mut code = self.hex4()?;
+                        if (0xD800..0xDC00).contains(&code) && self.b[self.i..].starts_with(b"\\u")
+                        {
+                            self.i += 2;
+                            let low = self.hex4()?;
+                            if !(0xDC00..0xE000).contains(&low) {
+                                return Err("lone surrogate in a string");
+                            }
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                        }
+                        char::from_u32(code).ok_or("lone surrogate in a string")?
+                    }
+                    _ => return Err("invalid escape in a string"),
+                },
+                c => {
+                    out.push(c);
+                    continue;
+                }
+            };
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        }
+        String::from_utf8(out).map_err(|_| "invalid UTF-8 in a string")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ID: &str = "0192f5a4-7b3c-7def-8abc-0123456789ab";
+
+    fn serde_response(body: &[u8]) -> Option<BatchResponse> {
+        serde_json::from_slice(body).ok()
+    }
+
+    #[test]
+    fn reads_the_documented_shapes() {
+        let body = format!(
+            r#"{{"results":[{{"op_id":"{ID}","status":"applied"}},
+                {{"op_id":"{ID}","status":"rejected","error":{{"code":1004,"message":"bad \"id\" \u00e9\ud83d\ude00"}}}},
+                {{"op_id":"{ID}","status":"duplicate","error":null}}]}}"#
+        );
+        let r = batch_response(body.as_bytes()).unwrap();
+        assert_eq!(Some(&r), serde_response(body.as_bytes()).as_ref());
+        assert_eq!(r.results.len(), 3);
+        assert_eq!(
+            r.results[1].error.as_ref().unwrap().message,
+            "bad \"id\" é😀"
+        );
+        assert_eq!(r.results[2].status, OpStatus::Duplicate);
+        let e = error_body(
+            br#" {"error": {"message": "token", "code": 401, "extra": [1, {"a": null}]}} "#,
+        )
+        .unwrap();
+        assert_eq!((e.error.code, e.error.message.as_str()), (401, "token"));
+        assert_eq!(
+            subject(br#"{"iss":"https://access.line.me","sub":"U1","amr":["pwd"],"exp":1.5e9}"#),
+            Ok("U1".into())
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped_but_must_be_json() {
+        let ok = r#"{"v":-0.5E+3,"results":[],"x":{"y":[true,false,null,"\/"]}}"#;
+        assert_eq!(
+            batch_response(ok.as_bytes()).map(|r| r.results.len()),
+            Ok(0)
+        );
+        for bad in [
+            r#"{"v":01,"results":[]}"#,
+            r#"{"v":1.,"results":[]}"#,
+            r#"{"v":tru,"results":[]}"#,
+            r#"{"v":"\x","results":[]}"#,
+            r#"{"v":[1,],"results":[]}"#,
+        ] {
+            assert!(batch_response(bad.as_bytes()).is_err(), "{bad}");
+            assert!(
+                serde_response(bad.as_bytes()).is_none(),
+                "serde agrees on {bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn deviations_are_errors_with_a_reason() {
+        let cases: [(&str, &str); 10] = [
+            ("", "expected an object"),
+            ("{}", "missing field results"),
+            (r#"{"results":[],"results":[]}"#, "duplicate field"),
+            (r#"{"results":[]} x"#, "trailing characters"),
+            (
+                r#"{"results":[{"op_id":"nope","status":"applied"}]}"#,
+                "op_id is not a UUID",
+            ),
+            (
+                r#"{"results":[{"op_id":"0192f5a4-7b3c-7def-8abc-0123456789ab","status":"done"}]}"#,
+                "unknown status",
+            ),
+            (
+                r#"{"results":[{"op_id":"0192f5a4-7b3c-7def-8abc-0123456789ab"}]}"#,
+                "missing field status",
+            ),
+            (r#"{"results":"x"}"#, "expected an array"),
+            (r#"{"results":[],"s":"a"#, "unexpected end"),
+            (r#"{"results":[1]}"#, "expected an object"),
+        ];
+        for (body, why) in cases {
+            assert_eq!(batch_response(body.as_bytes()), Err(why), "{body}");
+            assert!(
+                serde_response(body.as_bytes()).is_none(),
+                "serde agrees on {body}"
+            );
+        }
+        for code in ["1.0", "-1", "4294967296", "1e3", "\"1\""] {
+            let body = format!(r#"{{"error":{{"code":{code},"message":"m"}}}}"#);
+            assert!(error_body(body.as_bytes()).is_err(), "{body}");
+            assert!(
+                serde_json::from_slice::<ErrorBody>(body.as_bytes()).is_err(),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            error_body(br#"{"error":{"code":4294967295,"message":""}}"#).map(|e| e.error.code),
+            Ok(u32::MAX)
+        );
+        // A number beyond f64 in a skipped field is still JSON (found by the fuzz target).
+        #[derive(serde::Deserialize)]
+        struct Claims {
+            sub: String,
+        }
+        let big = br#"{"iss":"x","sub":"U1","exp":17E01615}"#;
+        assert_eq!(subject(big).as_deref(), Ok("U1"));
+        assert_eq!(
+            serde_json::from_slice::<Claims>(big)
+                .map(|c| c.sub)
+                .ok()
+                .as_deref(),
+            Some("U1")
+        );
+        assert_eq!(subject(br#"{"sub":null}"#), Err("expected a string"));
+        // In a skipped field too (serde_json lets that one pass: stricter is safe).
+        for body in [
+            r#"{"sub":"\ud800"}"#,
+            r#"{"sub":"\udc00"}"#,
+            r#"{"x":"\ud800x","sub":""}"#,
+        ] {
+            assert_eq!(
+                subject(body.as_bytes()),
+                Err("lone surrogate in a string"),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            subject(br#"{"sub":"\ud83d\ude00"}"#).as_deref(),
+            Ok("\u{1F600}")
+        );
+        assert_eq!(
+            subject(b"{\"sub\":\"a\x01\"}"),
+            Err("control character in a string")
+        );
+        assert_eq!(
+            subject(b"{\"sub\":\"\xff\"}"),
+            Err("invalid UTF-8 in a string")
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing_the_stack() {
+        let deep = "[".repeat(100_000);
+        let body = format!(r#"{{"x":{deep}"#);
+        assert_eq!(batch_response(body.as_bytes()), Err("nested too deeply"));
+    }
+
+    fn arb_string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[a-z\"\\\\/\\x00-\\x1f\u{e9}\u{1F600}]{0,12}"
+        ]
+    }
+
+    fn arb_response() -> impl Strategy<Value = BatchResponse> {
+        let error =
+            (any::<u32>(), arb_string()).prop_map(|(code, message)| ApiError { code, message });
+        let result =
+            (any::<u128>(), 0..3u8, proptest::option::of(error)).prop_map(|(id, s, error)| {
+                OpResult {
+                    op_id: Uuid::from_u128(id),
+                    status: [OpStatus::Applied, OpStatus::Duplicate, OpStatus::Rejected]
+                        [usize::from(s)],
+                    error,
+                }
+            });
+        proptest::collection::vec(result, 0..8).prop_map(|results| BatchResponse { results })
+    }
+
+    proptest! {
+        // What serde_json writes (compact or pretty, ASCII-escaped or not), the parser reads back.
+        #[test]
+        fn reads_what_serde_json_writes(resp in arb_response(), pretty in any::<bool>()) {
+            let body = if pretty { serde_json::to_vec_pretty(&resp) } else { serde_json::to_vec(&resp) }.unwrap();
+            prop_assert_eq!(batch_response(&body), Ok(resp.clone()));
+            let escaped = String::from_utf8(body).unwrap().chars().map(|c| if c.is_ascii() { c.to_string() } else {
+                c.encode_utf16(&mut [0; 2]).iter().map(|u| format!("\\u{u:04x}")).collect()
+            }).collect::<String>();
+            prop_assert_eq!(batch_response(escaped.as_bytes()), Ok(resp));
+        }
+
+        // Never panics; whatever it accepts, serde_json accepts as the same value.
+        #[test]
+        fn agrees_with_serde_json_on_arbitrary_bytes(body in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(r) = batch_response(&body) {
+                prop_assert_eq!(Some(r), serde_response(&body));
+            }
+            if let Ok(e) = error_body(&body) {
+                prop_assert_eq!(Some(e), serde_json::from_slice::<ErrorBody>(&body).ok());
+            }
+        }
+    }
+}
