@@ -39,8 +39,10 @@ pub enum Error {
     },
     /// The journal was written by a newer repro-line (a newer format, or a record type this
     /// version does not know). It is left untouched, so nothing in it is lost.
-    #[error("the journal was written by a newer repro-line (format {format}{}; this version reads format {}); it was left untouched: upgrade repro-line or use another state dir", record_tag.map(|t| format!(", record type {t}")).unwrap_or_default(), crate::store::codec::FORMAT)]
-    JournalTooNew { format: u64, record_tag: Option<u8> },
+    /// The web build's message is short (its size budget); the fields say the same.
+    #[cfg_attr(feature = "native", error("the journal was written by a newer repro-line (format {format}{}; this version reads format {}); it was left untouched: upgrade repro-line or use another state dir", record_tag.map(|t| format!(", record type {t}")).unwrap_or_default(), crate::store::codec::FORMAT))]
+    #[cfg_attr(not(feature = "native"), error("journal from a newer repro-line"))]
+    JournalTooNew { format: u8, record_tag: Option<u8> },
     #[error("the client has been shut down")]
     ShutDown,
     #[error("internal error: {0}")]

@@ -160,7 +160,7 @@ fn open_err(dir: &Path) -> Error {
 
 #[test]
 fn a_journal_of_a_newer_format_is_refused_and_left_untouched() {
-    let next = u8::try_from(codec::FORMAT + 1).unwrap();
+    let next = codec::FORMAT + 1;
     // A newer header may carry fields after the format number.
     let dir = current_journal_with(&[0, next, 7, 7], &[]);
     let before = journal(dir.path());
@@ -178,7 +178,7 @@ fn a_journal_of_a_newer_format_is_refused_and_left_untouched() {
     assert_eq!(journal(dir.path()), before, "byte for byte");
 
     // The same journal under the current header opens with every call.
-    let dir = current_journal_with(&[0, codec::FORMAT as u8], &[]);
+    let dir = current_journal_with(&[0, codec::FORMAT], &[]);
     let mut s = open(dir.path());
     assert_eq!(queued_request(&mut s), expected_queued_body());
 }
@@ -189,7 +189,7 @@ fn a_journal_of_a_newer_format_is_refused_and_left_untouched() {
 #[test]
 fn an_unknown_record_type_is_refused_and_left_untouched() {
     let unknown = frame(&[42, 1, 2, 3]);
-    let dir = current_journal_with(&[0, codec::FORMAT as u8], &unknown);
+    let dir = current_journal_with(&[0, codec::FORMAT], &unknown);
     let before = journal(dir.path());
     assert_eq!(
         open_err(dir.path()),

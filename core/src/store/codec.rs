@@ -20,7 +20,11 @@ use crate::Error;
 
 /// The journal format this version writes. 0 is the headerless format of the first
 /// releases: it is read as is and rewritten with a header on open.
-pub const FORMAT: u64 = 1;
+pub const FORMAT: u8 = 1;
+/// The header frame of [`FORMAT`], precomputed (the wasm build saves the encoder):
+/// magic, length 2, CRC-32 of the payload, payload `[0 (header tag), FORMAT]`.
+/// A later format's header may carry more bytes after the format.
+const HEADER_FRAME: [u8; 12] = [b'R', b'L', 2, 0, 0, 0, 0x69, 0x22, 0xde, 0x36, 0, FORMAT];
 
 const MAGIC: [u8; 2] = *b"RL";
 const HEADER_LEN: usize = 10;
@@ -62,7 +66,7 @@ pub fn encode_into(buf: &mut Vec<u8>, record: &Record) {
 
 /// Appends the header frame that starts a journal (before its first record).
 pub fn encode_header(buf: &mut Vec<u8>) {
-    frame_into(buf, |buf| super::payload::encode_header(buf, FORMAT));
+    buf.extend_from_slice(&HEADER_FRAME);
 }
 
 fn frame_into(buf: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) {
@@ -119,7 +123,7 @@ pub struct Decoded {
     pub records: Vec<Record>,
     pub skipped: Vec<Skipped>,
     /// The header's format; 0 for a headerless journal.
-    pub format: u64,
+    pub format: u8,
     /// The tag of the first intact frame whose record type is unknown.
     pub unknown_tag: Option<u8>,
 }
@@ -145,7 +149,7 @@ impl Decoded {
 
 enum Frame {
     Record(Record),
-    Header(u64),
+    Header(u8),
     Unknown(u8),
 }
 
@@ -158,7 +162,7 @@ pub fn decode_all(bytes: &[u8]) -> Decoded {
             Some((frame, next)) => {
                 match frame {
                     Frame::Record(record) => out.records.push(record),
-                    Frame::Header(format) => out.format = out.format.max(format),
+                    Frame::Header(format) => out.format = format,
                     Frame::Unknown(tag) => {
                         out.unknown_tag.get_or_insert(tag);
                     }
@@ -196,13 +200,11 @@ fn decode_at(bytes: &[u8], pos: usize) -> Option<(Frame, usize)> {
     if crc32(payload) != crc {
         return None;
     }
-    let frame = match super::payload::decode(payload) {
-        Some(record) => Frame::Record(record),
-        None => match super::payload::decode_header(payload) {
-            Some(format) => Frame::Header(format),
-            // An intact frame of a known type that does not parse is damage (skipped).
-            None => Frame::Unknown(super::payload::unknown_tag(payload)?),
-        },
+    let frame = match (payload, super::payload::decode(payload)) {
+        (_, Some(record)) => Frame::Record(record),
+        ([0, format, ..], None) => Frame::Header(*format),
+        // An intact frame of a known type that does not parse is damage (skipped).
+        _ => Frame::Unknown(super::payload::unknown_tag(payload)?),
     };
     Some((frame, end))
 }
@@ -233,6 +235,15 @@ mod tests {
                 user_id: format!("user{seq}"),
             },
         })
+    }
+
+    #[test]
+    fn the_precomputed_header_is_a_frame_naming_the_format() {
+        let mut framed = Vec::new();
+        frame_into(&mut framed, |b| b.extend_from_slice(&[0, FORMAT]));
+        assert_eq!(framed, HEADER_FRAME);
+        let d = decode_all(&HEADER_FRAME);
+        assert_eq!((d.format, d.records.len(), d.skipped.len()), (FORMAT, 0, 0));
     }
 
     #[test]

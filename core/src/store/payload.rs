@@ -18,10 +18,9 @@ const CHECKPOINT: u8 = 7;
 /// `BACKOFF` plus the time the wait was granted (older journals hold `BACKOFF`).
 const BACKOFF_GRANTED: u8 = 8;
 
-/// Starts a journal: the format number (LEB128), then fields a later format may add.
-const HEADER: u8 = 0;
-/// Record tags this version reads; `HEADER` and these are all a format-1 journal holds.
-const KNOWN: std::ops::RangeInclusive<u8> = HEADER..=BACKOFF_GRANTED;
+/// Tags this version reads: 0 starts the header frame (`codec::HEADER_FRAME`), the
+/// others are records. A format-1 journal holds nothing else.
+const KNOWN: std::ops::RangeInclusive<u8> = 0..=BACKOFF_GRANTED;
 
 const SET_USER_ID: u8 = 1;
 const LINK: u8 = 2;
@@ -122,18 +121,6 @@ pub(super) fn encode(buf: &mut Vec<u8>, record: &Record) {
             put_u64(buf, *value);
         }
     }
-}
-
-pub(super) fn encode_header(buf: &mut Vec<u8>, format: u64) {
-    buf.push(HEADER);
-    put_u64(buf, format);
-}
-
-/// The format a header payload names. Bytes after it are a later format's fields.
-pub(super) fn decode_header(bytes: &[u8]) -> Option<u64> {
-    let mut r = Reader(bytes);
-    (r.u8()? == HEADER).then_some(())?;
-    r.u64()
 }
 
 /// The tag of a payload whose record type this version does not know.
