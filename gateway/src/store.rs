@@ -4,6 +4,7 @@
 //! The schema is plain SQL (TEXT/BIGINT, no SQLite-only types) applied by numbered
 //! migrations recorded in `schema_migrations`, so a PostgreSQL store can run the same list.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use repro_line_core::protocol::{ApiError, OpResult, OpStatus, CODE_USER_NOT_REGISTERED};
@@ -386,13 +387,21 @@ fn apply_in(
     let mut max_seq: i64 = tx
         .prepare_cached("SELECT max_seq FROM devices WHERE app = ?1 AND device_id = ?2")?
         .query_row(params![app, device], |r| r.get(0))?;
+    // Users known registered in this batch: most links follow their set_user_id.
+    let mut registered: HashSet<&str> = HashSet::new();
     for i in order {
         let (op_id, seq, action) = &ops[i];
         let op_key = op_id.hyphenated().to_string();
-        let seen = tx
-            .prepare_cached("SELECT 1 FROM ops WHERE app = ?1 AND op_id = ?2")?
-            .exists(params![app, op_key])?;
-        if seen {
+        // The decoder has checked that seq fits in i64.
+        let seq = i64::try_from(*seq).unwrap_or(i64::MAX);
+        // One statement both records the op_id and tells a duplicate (nothing inserted).
+        let new = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO ops (app, op_id, device_id, seq, status) VALUES (?1, ?2, ?3, ?4, 'applied')",
+            )?
+            .execute(params![app, op_key, device, seq])?
+            == 1;
+        if !new {
             results[i] = Some(OpResult {
                 op_id: *op_id,
                 status: OpStatus::Duplicate,
@@ -400,19 +409,12 @@ fn apply_in(
             });
             continue;
         }
-        let outcome = apply_action(tx, app, &device, action, now_ms)?;
-        let status = if outcome.is_ok() {
-            "applied"
-        } else {
-            "rejected"
-        };
-        // The decoder has checked that seq fits in i64.
-        let seq = i64::try_from(*seq).unwrap_or(i64::MAX);
+        let outcome = apply_action(tx, app, &device, action, now_ms, &mut registered)?;
+        if outcome.is_err() {
+            tx.prepare_cached("UPDATE ops SET status = 'rejected' WHERE app = ?1 AND op_id = ?2")?
+                .execute(params![app, op_key])?;
+        }
         max_seq = max_seq.max(seq);
-        tx.prepare_cached(
-            "INSERT INTO ops (app, op_id, device_id, seq, status) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![app, op_key, device, seq, status])?;
         results[i] = Some(OpResult::of_new_op(*op_id, outcome));
     }
     tx.prepare_cached("UPDATE devices SET max_seq = ?3 WHERE app = ?1 AND device_id = ?2")?
@@ -434,18 +436,20 @@ fn next_sequence(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
 }
 
 /// The outer `Result` is storage; the inner one is the op's verdict.
-fn apply_action(
+fn apply_action<'a>(
     tx: &Transaction<'_>,
     app: &str,
     device: &str,
-    action: &Action,
+    action: &'a Action,
     now_ms: u64,
+    registered: &mut HashSet<&'a str>,
 ) -> rusqlite::Result<Result<(), ApiError>> {
     match action {
         Action::Reject(e) => Ok(Err(e.clone())),
         Action::SetUserId(user_id) => {
             tx.prepare_cached("INSERT OR IGNORE INTO users (app, user_id) VALUES (?1, ?2)")?
                 .execute(params![app, user_id])?;
+            registered.insert(user_id);
             tx.prepare_cached(
                 "UPDATE devices SET current_user_id = ?3 WHERE app = ?1 AND device_id = ?2",
             )?
@@ -457,12 +461,13 @@ fn apply_action(
             line_user_id,
             channel_id,
         } => {
-            let registered = tx
-                .prepare_cached("SELECT 1 FROM users WHERE app = ?1 AND user_id = ?2")?
-                .query_row(params![app, user_id], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if !registered {
+            let known = registered.contains(user_id.as_str())
+                || tx
+                    .prepare_cached("SELECT 1 FROM users WHERE app = ?1 AND user_id = ?2")?
+                    .query_row(params![app, user_id], |_| Ok(()))
+                    .optional()?
+                    .is_some();
+            if !known {
                 return Ok(Err(ApiError {
                     code: CODE_USER_NOT_REGISTERED,
                     message: "user ID not registered: set_user_id must be applied first".into(),
@@ -472,6 +477,7 @@ fn apply_action(
                 "INSERT INTO export_rows (app, channel_id, line_user_id, user_id, applied_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![app, channel_id, line_user_id, user_id, now_ms as i64])?;
+            registered.insert(user_id);
             Ok(Ok(()))
         }
     }
