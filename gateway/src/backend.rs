@@ -110,9 +110,10 @@ impl Backend {
         match self {
             Backend::Sqlite(s) => {
                 let store_err = |e: StoreError| format!("store: {e}");
-                let files = s.files_to_upload().map_err(store_err)?;
+                let files = s.sealed_files().map_err(store_err)?;
                 let mut uploaded = 0;
-                for file in files {
+                for mut file in files {
+                    file.rows = s.file_rows(file.id).map_err(store_err)?;
                     upload(&file)?;
                     let (id, now) = (file.id, now_ms());
                     s.run(move |st| st.mark_uploaded(id, now))

@@ -328,31 +328,39 @@ pub fn ping(conn: &Connection) -> rusqlite::Result<()> {
 /// Sealed files whose upload has not been recorded, oldest first, with their rows (read
 /// from a WAL snapshot: a sealed file's rows do not change until it is uploaded).
 pub fn files_to_upload(conn: &Connection) -> rusqlite::Result<Vec<ExportFile>> {
-    let mut files: Vec<ExportFile> = conn
-        .prepare_cached(
-            "SELECT id, app, channel_id, name, s3_key FROM export_files
-             WHERE uploaded_at_ms IS NULL AND sealed = 1 ORDER BY id",
-        )?
-        .query_map([], |r| {
-            Ok(ExportFile {
-                id: r.get(0)?,
-                app: r.get(1)?,
-                channel_id: r.get(2)?,
-                name: r.get(3)?,
-                s3_key: r.get(4)?,
-                rows: Vec::new(),
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut files = sealed_files(conn)?;
     for f in &mut files {
-        f.rows = conn
-            .prepare_cached(
-                "SELECT line_user_id, user_id FROM export_rows WHERE file_id = ?1 ORDER BY id",
-            )?
-            .query_map(params![f.id], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+        f.rows = file_rows(conn, f.id)?;
     }
     Ok(files)
+}
+
+/// Sealed files not yet uploaded, oldest first, without their rows (see [`file_rows`]).
+pub fn sealed_files(conn: &Connection) -> rusqlite::Result<Vec<ExportFile>> {
+    conn.prepare_cached(
+        "SELECT id, app, channel_id, name, s3_key FROM export_files
+         WHERE uploaded_at_ms IS NULL AND sealed = 1 ORDER BY id",
+    )?
+    .query_map([], |r| {
+        Ok(ExportFile {
+            id: r.get(0)?,
+            app: r.get(1)?,
+            channel_id: r.get(2)?,
+            name: r.get(3)?,
+            s3_key: r.get(4)?,
+            rows: Vec::new(),
+        })
+    })?
+    .collect()
+}
+
+/// A file's `(line_user_id, user_id)` rows in applied order.
+pub fn file_rows(conn: &Connection, file_id: i64) -> rusqlite::Result<Vec<(String, String)>> {
+    conn.prepare_cached(
+        "SELECT line_user_id, user_id FROM export_rows WHERE file_id = ?1 ORDER BY id",
+    )?
+    .query_map(params![file_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
 }
 
 /// Rows applied but not yet in an uploaded file.

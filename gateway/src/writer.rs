@@ -121,8 +121,13 @@ impl SqliteStore {
         Ok(store::backlog(&lock(&self.reader))?)
     }
 
-    pub fn files_to_upload(&self) -> Result<Vec<ExportFile>, StoreError> {
-        Ok(store::files_to_upload(&lock(&self.reader))?)
+    /// Sealed files not yet uploaded, without rows: one file's rows in memory at a time.
+    pub fn sealed_files(&self) -> Result<Vec<ExportFile>, StoreError> {
+        Ok(store::sealed_files(&lock(&self.reader))?)
+    }
+
+    pub fn file_rows(&self, file_id: i64) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(store::file_rows(&lock(&self.reader), file_id)?)
     }
 }
 
