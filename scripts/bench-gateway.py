@@ -66,23 +66,30 @@ class Device:
         self.rng = rng
         self.tokens = tokens
 
+    def op_id(self):
+        # A random (version 4) UUID without uuid.uuid4()'s os.urandom call per op.
+        h = "%032x" % self.rng.getrandbits(128)
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
     def next_batch(self, use_tokens):
+        # Built as text (one `at` per batch): the generator shares the gateway's two cores,
+        # so its cost per op is kept small.
         n = self.rng.randint(1, 100)
+        at = now_at()
         ops = []
         for _ in range(n):
             self.seq += 1
-            op = {"op_id": str(uuid.uuid4()), "seq": self.seq, "at": now_at()}
+            head = f'{{"op_id":"{self.op_id()}","seq":{self.seq},"at":"{at}",'
             if not self.registered:
-                op.update(type="set_user_id", user_id=self.user)
+                ops.append(head + f'"type":"set_user_id","user_id":"{self.user}"}}')
                 self.registered = True
             elif use_tokens:
-                op.update(type="link_line_id_token", user_id=self.user,
-                          id_token=self.rng.choice(self.tokens), channel_id=CHANNEL)
+                ops.append(head + f'"type":"link_line_id_token","user_id":"{self.user}",'
+                           f'"id_token":"{self.rng.choice(self.tokens)}","channel_id":"{CHANNEL}"}}')
             else:
-                op.update(type="link_line_id", user_id=self.user,
-                          line_user_id="U%032x" % self.rng.getrandbits(128), channel_id=CHANNEL)
-            ops.append(op)
-        return json.dumps({"device_id": self.id, "ops": ops}).encode(), n
+                ops.append(head + f'"type":"link_line_id","user_id":"{self.user}",'
+                           f'"line_user_id":"U%032x","channel_id":"{CHANNEL}"}}' % self.rng.getrandbits(128))
+        return f'{{"device_id":"{self.id}","ops":[{",".join(ops)}]}}'.encode(), n
 
 
 class Conn:
@@ -182,6 +189,28 @@ def vm_hwm_mb(pid):
     return None
 
 
+def histogram(ports):
+    """The gateways' own request latency histogram (summed): {upper bound in s: cumulative count}."""
+    out = {}
+    for port in ports:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        for line in text.splitlines():
+            if line.startswith("repro_gateway_request_seconds_bucket"):
+                le = line.split('le="')[1].split('"')[0]
+                out[float(le)] = out.get(float(le), 0) + int(line.rsplit(" ", 1)[1])
+    return out
+
+
+def server_side(before, after):
+    """From two histogram snapshots: the bucket holding the p99 (ms) and the share answered within 50 ms."""
+    diff = {le: after[le] - before.get(le, 0) for le in after}
+    total = diff.get(float("inf"), 0)
+    if not total:
+        return None, None
+    p99 = next((le for le in sorted(diff) if diff[le] >= 0.99 * total), float("inf"))
+    return (p99 * 1000 if p99 != float("inf") else "above 1000"), round(diff.get(0.05, 0) / total, 4)
+
+
 def pct(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * p))] * 1000 if values else None
@@ -258,13 +287,21 @@ login_channels = ["{LOGIN}"]
         cpu = lambda: sum(cpu_seconds(g.pid) for g in gws)
         rng = random.Random(7)
         devices = [Device(rng, tokens) for _ in range(args.devices)]
-        cpu0 = cpu()
+        # The machine's other CPU users during the saturated phase: this generator and moto.
+        own = lambda: sum(os.times()[:2])
+        cpu0, gen0, moto0, wall0 = cpu(), own(), cpu_seconds(procs[0].pid), time.time()
         sat = asyncio.run(run_phase(gw_ports, "raw-token", devices, args.conns, args.secs))
         cpu_raw = cpu() - cpu0
+        wall = time.time() - wall0
+        gen_cores = (own() - gen0) / wall
+        moto_cores = (cpu_seconds(procs[0].pid) - moto0) / wall
         ops_s = sat["ops"] / sat["elapsed"]
         avg_ops = sat["ops"] / max(1, sat["requests"])
+        h0 = histogram(gw_ports)
         half = asyncio.run(run_phase(gw_ports, "raw-token", devices, args.conns, args.secs,
                                      rate=ops_s / 2 / avg_ops))
+        # Measured inside the gateway (request read → response): no wait for the generator's core.
+        gw_p99_bucket, gw_within_50 = server_side(h0, histogram(gw_ports))
         tdevices = [Device(rng, tokens) for _ in range(args.devices)]
         cpu1 = cpu()
         tok = asyncio.run(run_phase(gw_ports, "verified-token", tdevices, args.conns, args.secs / 2))
@@ -274,8 +311,13 @@ login_channels = ["{LOGIN}"]
             "devices": args.devices, "connections": args.conns,
             "saturated_ops_per_s": round(ops_s), "saturated_requests": sat["requests"],
             "avg_ops_per_batch": round(avg_ops, 1), "saturated_p99_ms": pct(sat["lat"], 0.99),
+            "saturated_cores_gateway_generator_moto": [round(cpu_raw / wall, 2), round(gen_cores, 2),
+                                                       round(moto_cores, 2)],
+            "load_average_1m": round(os.getloadavg()[0], 1),
             "half_load_ops_per_s": round(half["ops"] / half["elapsed"]),
             "half_load_p50_ms": pct(half["lat"], 0.5), "half_load_p99_ms": pct(half["lat"], 0.99),
+            "half_load_gateway_p99_bucket_ms": gw_p99_bucket,
+            "half_load_gateway_share_within_50ms": gw_within_50,
             "gateway_cpu_us_per_raw_op": round(cpu_raw / max(1, sat["ops"]) * 1e6, 1),
             "token_ops_per_s": round(tok["ops"] / tok["elapsed"]),
             "gateway_cpu_us_per_token_op": round(cpu_tok / max(1, tok["ops"]) * 1e6, 1),

@@ -103,6 +103,7 @@ node "$ROOT/bindings-wasm/tests/conformance.mjs" "$EMU" > "$WORK/conf.txt" 2>&1
 cat "$WORK/conf.txt"
 count "$WORK/conf.txt"
 grep -qE '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$WORK/conf.txt" || FAILED=$((FAILED + 1))
+check "web package → repro-line gateway → Format 1 files in moto (gateway.mjs)" node "$ROOT/bindings-wasm/tests/gateway.mjs" "$CLI" "$EMU"
 
 # 5. Headless Chromium end-to-end.
 apt_install chromium chromium-driver

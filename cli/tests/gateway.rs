@@ -288,82 +288,130 @@ fn bad_tokens_raw_links_and_unlinks_are_rejected_with_their_codes() {
     drop(moto);
 }
 
-/// A sender delivers (set, link) batches one after another, resending a batch that got
-/// no answer (as the SDK does), while the gateway is killed with SIGKILL three times.
+/// Real SDK clients (the Rust `Client`, each with its own state dir) deliver set + link calls
+/// through a proxy that drops every 5th response after the gateway applied the batch, while
+/// the gateway is killed with SIGKILL at random moments and restarted on the same store and
+/// port. Every call is reported applied or duplicate; every link is exported exactly once,
+/// each device's links in its call (seq) order.
 #[test]
-fn kill_9_during_delivery_loses_no_answered_link_and_applies_nothing_twice() {
+fn kill_9_and_resets_after_apply_with_sdk_clients_lose_nothing_and_apply_nothing_twice() {
+    use repro_line_core::{Client, Config, DeliveryStatus, Event, Storage};
+    use std::sync::{Arc, Mutex};
+    const CLIENTS: u64 = 4;
+    const PAIRS: u64 = 30;
     let dir = tempfile::tempdir().unwrap();
     let moto = MotoAt::start(free_port());
     let line = Emulator::start(EmulatorConfig::default()).unwrap();
     let port = free_port();
     let config = write_config_on(dir.path(), port, &line.url(), &moto.url(), 0.2);
-    let device = Uuid::new_v4().to_string();
-    let batches: Vec<(String, String)> = (0..150u64)
-        .map(|i| {
-            let line_id = format!("U{:032x}", 0xabc000 + i);
-            let user = format!("user{i}");
-            let body = batch_json(
-                &device,
-                &[
-                    (id(), 2 * i + 1, set(&user)),
-                    (id(), 2 * i + 2, link(&user, &line_id)),
-                ],
+    let proxy = ResetProxy::start(port, 5);
+    let line_of = |c: u64, i: u64| format!("U{:032x}", (c << 16) + i);
+    let user_of = |c: u64, i: u64| format!("c{c}-u{i}");
+
+    let mut gw = GatewayProc::start(&config);
+    let reports: Arc<Mutex<Vec<(u64, DeliveryStatus)>>> = Arc::default();
+    let callers: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let mut cfg = Config::new(
+                RAW_TOKEN,
+                proxy.url(),
+                Storage::Directory(dir.path().join(format!("sdk-{c}"))),
             );
-            (line_id, body)
+            cfg.default_channel_id = Some(CHANNEL.into());
+            cfg.debounce = Duration::from_millis(20);
+            cfg.max_batch_ops = 8;
+            cfg.request_timeout = Duration::from_secs(5);
+            let client = Client::new(cfg).unwrap();
+            let sink = Arc::clone(&reports);
+            client.set_listener(Arc::new(move |e: &Event| {
+                if let Event::Op(r) = e {
+                    sink.lock().unwrap().push((c, r.status.clone()));
+                }
+            }));
+            std::thread::spawn(move || {
+                for i in 0..PAIRS {
+                    client.set_user_id(&user_of(c, i)).unwrap();
+                    client.set_line_user_id(&line_of(c, i), None).unwrap();
+                    std::thread::sleep(Duration::from_millis(60));
+                }
+                client
+            })
         })
         .collect();
-    let mut gw = GatewayProc::start(&config);
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sender = {
-        let done = std::sync::Arc::clone(&done);
-        std::thread::spawn(move || {
-            let mut answered = Vec::new();
-            let mut duplicates = 0;
-            for (line_id, body) in &batches {
-                loop {
-                    if let Some((200, reply)) = try_post(port, RAW_TOKEN, body) {
-                        let statuses = [
-                            &reply["results"][0]["status"],
-                            &reply["results"][1]["status"],
-                        ];
-                        assert!(
-                            statuses
-                                .iter()
-                                .all(|s| *s == "applied" || *s == "duplicate"),
-                            "{reply}"
-                        );
-                        duplicates += usize::from(statuses[1] == "duplicate");
-                        answered.push(line_id.clone());
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(30));
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            done.store(true, std::sync::atomic::Ordering::SeqCst);
-            (answered, duplicates)
-        })
-    };
-    for pause_ms in [400, 250, 650] {
-        std::thread::sleep(Duration::from_millis(pause_ms));
+    // Three kills at random moments while the calls are made (~1.8 s) and delivered.
+    for _ in 0..3 {
+        let pause = 200 + (Uuid::new_v4().as_u128() % 600) as u64;
+        std::thread::sleep(Duration::from_millis(pause));
         gw.kill9();
         gw = GatewayProc::start(&config);
     }
-    let (mut answered, _duplicates) = sender.join().unwrap();
-    assert!(done.load(std::sync::atomic::Ordering::SeqCst));
+    let clients: Vec<Client> = callers.into_iter().map(|t| t.join().unwrap()).collect();
+    for client in &clients {
+        let flushed = client.flush(Duration::from_secs(60));
+        assert_eq!(flushed, repro_line_core::FlushResult::Drained);
+    }
+    for client in clients {
+        client.shutdown(Duration::from_secs(5));
+    }
     // The graceful stop exports what is left.
     assert!(gw.terminate().success());
-    let rows = moto.rows(&followed_prefix("rawapp"));
-    let mut exported: Vec<String> = rows.iter().map(|(l, _)| l.clone()).collect();
-    exported.sort();
-    let before = exported.len();
-    exported.dedup();
-    assert_eq!(before, exported.len(), "a row was exported in two files");
-    answered.sort();
+
+    let reports = reports.lock().unwrap().clone();
     assert_eq!(
-        exported, answered,
-        "every answered link is exported exactly once"
+        reports.len() as u64,
+        CLIENTS * PAIRS * 2,
+        "one report per call"
     );
+    let duplicates = reports
+        .iter()
+        .filter(|(_, s)| *s == DeliveryStatus::Duplicate)
+        .count();
+    assert!(
+        reports
+            .iter()
+            .all(|(_, s)| matches!(s, DeliveryStatus::Delivered | DeliveryStatus::Duplicate)),
+        "every call applied or duplicate: {reports:?}"
+    );
+    assert!(proxy.resets.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    assert!(
+        duplicates > 0,
+        "a reset after apply is answered duplicate on resend"
+    );
+
+    // Rows in applied order: files by their sequence number, rows within a file.
+    let prefix = followed_prefix("rawapp");
+    let mut keys = moto.keys(&prefix);
+    keys.sort_by_key(|k| {
+        k.rsplit('-')
+            .next()
+            .and_then(|n| n.trim_end_matches(".csv").parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
+    });
+    let mut rows = Vec::new();
+    for key in &keys {
+        for row in moto.get(key).lines().skip(1) {
+            let (l, u) = row.split_once(',').unwrap();
+            rows.push((l.to_owned(), u.to_owned()));
+        }
+    }
+    let mut sorted = rows.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), rows.len(), "a link was exported twice");
+    let mut want: Vec<(String, String)> = (0..CLIENTS)
+        .flat_map(|c| (0..PAIRS).map(move |i| (line_of(c, i), user_of(c, i))))
+        .collect();
+    want.sort();
+    assert_eq!(sorted, want, "every link is exported, to its user");
+    for c in 0..CLIENTS {
+        let order: Vec<String> = rows
+            .iter()
+            .filter(|(_, u)| u.starts_with(&format!("c{c}-")))
+            .map(|(l, _)| l.clone())
+            .collect();
+        let expected: Vec<String> = (0..PAIRS).map(|i| line_of(c, i)).collect();
+        assert_eq!(order, expected, "device {c}'s links in seq order");
+    }
 }
 
 #[test]

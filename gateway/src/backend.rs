@@ -1,14 +1,14 @@
 //! The configured store: SQLite (one process) or PostgreSQL (replicas). The smallest
 //! common surface the server and the exporter need.
 
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use repro_line_core::protocol::OpResult;
 use uuid::Uuid;
 
-use crate::lock;
 use crate::pg::PgStore;
-use crate::store::{Action, Backlog, ExportFile, Store};
+use crate::store::{Action, Backlog, ClaimStep, ExportFile, CLAIM_CHUNK};
+use crate::writer::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -16,55 +16,87 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("postgres: {0}")]
     Postgres(#[from] postgres::Error),
+    #[error("cannot start the store's thread: {0}")]
+    Thread(std::io::Error),
+    #[error("the store's writer thread has stopped")]
+    WriterStopped,
+    #[error("sqlite group commit: {0}")]
+    Group(String),
 }
 
+/// `key_of(app, channel, file name)`: the S3 key of a new export file.
+pub type KeyOf = Arc<dyn Fn(&str, &str, &str) -> Option<String> + Send + Sync>;
+
 pub enum Backend {
-    Sqlite(Mutex<Store>),
+    Sqlite(Box<SqliteStore>),
     Postgres(Box<PgStore>),
 }
 
 impl Backend {
     pub fn ping(&self) -> Result<(), StoreError> {
         match self {
-            Backend::Sqlite(s) => Ok(lock(s).ping()?),
+            Backend::Sqlite(s) => s.ping(),
             Backend::Postgres(p) => Ok(p.ping()?),
         }
     }
 
-    pub fn apply_batch(
+    /// Answers after the batch is committed.
+    pub async fn apply_batch(
         &self,
         app: &str,
         device_id: &Uuid,
-        ops: &[(Uuid, u64, Action)],
+        ops: Vec<(Uuid, u64, Action)>,
         now_ms: u64,
     ) -> Result<Vec<OpResult>, StoreError> {
         match self {
-            Backend::Sqlite(s) => Ok(lock(s).apply_batch(app, device_id, ops, now_ms)?),
-            Backend::Postgres(p) => Ok(p.apply_batch(app, device_id, ops, now_ms)?),
+            Backend::Sqlite(s) => s.apply_batch(app, device_id, ops, now_ms).await,
+            Backend::Postgres(p) => Ok(tokio::task::block_in_place(|| {
+                p.apply_batch(app, device_id, &ops, now_ms)
+            })?),
         }
     }
 
     pub fn backlog(&self) -> Result<Backlog, StoreError> {
         match self {
-            Backend::Sqlite(s) => Ok(lock(s).backlog()?),
+            Backend::Sqlite(s) => s.backlog(),
             Backend::Postgres(p) => Ok(p.backlog()?),
         }
     }
 
+    /// Puts the pending rows into files (SQLite: in short steps between request groups,
+    /// up to the rows committed when the pass began).
     pub fn claim_files(
         &self,
         gateway_id: &str,
         max_rows: u64,
         max_bytes: u64,
         now_ms: u64,
-        key_of: &dyn Fn(&str, &str, &str) -> Option<String>,
-    ) -> Result<usize, StoreError> {
+        key_of: KeyOf,
+    ) -> Result<(), StoreError> {
         match self {
             Backend::Sqlite(s) => {
-                Ok(lock(s).claim_files(gateway_id, max_rows, max_bytes, now_ms, key_of)?)
+                let up_to = s.run(|st| st.max_row_id())??;
+                loop {
+                    let (gateway_id, key_of) = (gateway_id.to_owned(), Arc::clone(&key_of));
+                    let step = s.run(move |st| {
+                        st.claim_step(
+                            &gateway_id,
+                            max_rows,
+                            max_bytes,
+                            CLAIM_CHUNK,
+                            up_to,
+                            now_ms,
+                            &*key_of,
+                        )
+                    })??;
+                    if step == ClaimStep::Done {
+                        return Ok(());
+                    }
+                }
             }
             Backend::Postgres(p) => {
-                Ok(p.claim_files(gateway_id, max_rows, max_bytes, now_ms, key_of)?)
+                p.claim_files(gateway_id, max_rows, max_bytes, now_ms, &*key_of)?;
+                Ok(())
             }
         }
     }
@@ -77,17 +109,25 @@ impl Backend {
     ) -> Result<usize, String> {
         match self {
             Backend::Sqlite(s) => {
-                let files = lock(s)
-                    .files_to_upload()
-                    .map_err(|e| format!("store: {e}"))?;
+                let store_err = |e: StoreError| format!("store: {e}");
+                let files = s.sealed_files().map_err(store_err)?;
                 let mut uploaded = 0;
-                for file in files {
+                for mut file in files {
+                    file.rows = s.file_rows(file.id).map_err(store_err)?;
                     upload(&file)?;
-                    lock(s)
-                        .mark_uploaded(file.id, now_ms())
-                        .map_err(|e| format!("store: {e}"))?;
+                    let (id, now) = (file.id, now_ms());
+                    s.run(move |st| st.mark_uploaded(id, now))
+                        .map_err(store_err)?
+                        .map_err(|e| store_err(e.into()))?;
                     uploaded += 1;
                 }
+                // The uploaded rows go in small deletes too.
+                while s
+                    .run(|st| st.purge_step(CLAIM_CHUNK))
+                    .map_err(store_err)?
+                    .map_err(|e| store_err(e.into()))?
+                    > 0
+                {}
                 Ok(uploaded)
             }
             Backend::Postgres(p) => p.upload_pending(now_ms, upload),

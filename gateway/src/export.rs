@@ -52,12 +52,12 @@ pub(crate) fn run_once(shared: &Arc<Shared>) -> Result<usize, String> {
     let tz = &shared.time_zone;
     let now = now_ms();
     let date = local_date(now, tz);
-    let apps: HashMap<&str, &str> = cfg
+    let apps: HashMap<String, String> = cfg
         .apps
         .iter()
-        .map(|a| (a.name.as_str(), a.repro_app_id.as_str()))
+        .map(|a| (a.name.clone(), a.repro_app_id.clone()))
         .collect();
-    let key_of = |app: &str, channel: &str, name: &str| {
+    let key_of = move |app: &str, channel: &str, name: &str| {
         let app_id = apps.get(app)?;
         repro_line_bulk::s3::object_key(&KeySpec {
             app_id,
@@ -75,7 +75,7 @@ pub(crate) fn run_once(shared: &Arc<Shared>) -> Result<usize, String> {
             cfg.max_file_rows,
             cfg.max_file_bytes,
             now,
-            &key_of,
+            Arc::new(key_of),
         )
         .map_err(|e| format!("store: {e}"))?;
     shared

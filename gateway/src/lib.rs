@@ -13,6 +13,7 @@ pub mod pg;
 mod s3;
 mod server;
 pub mod store;
+mod writer;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -85,10 +86,9 @@ impl Gateway {
         let time_zone = jiff::tz::TimeZone::get(&config.time_zone)
             .map_err(|e| GatewayError::Config(format!("time_zone: {e}")))?;
         let store = match (config.store_path(), config.postgres_url()) {
-            (Some(path), _) => backend::Backend::Sqlite(Mutex::new(
-                store::Store::open(std::path::Path::new(path))
-                    .map_err(backend::StoreError::from)?,
-            )),
+            (Some(path), _) => backend::Backend::Sqlite(Box::new(writer::SqliteStore::open(
+                std::path::Path::new(path),
+            )?)),
             (None, Some(url)) => backend::Backend::Postgres(Box::new(
                 pg::PgStore::open(url).map_err(backend::StoreError::from)?,
             )),

@@ -172,11 +172,10 @@ async fn batch(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Res
         .zip(actions)
         .map(|(op, action)| (op.op_id, op.seq, action))
         .collect();
-    let applied = tokio::task::block_in_place(|| {
-        shared
-            .store
-            .apply_batch(&app.name, &batch.device_id, &ops, now_ms())
-    });
+    let applied = shared
+        .store
+        .apply_batch(&app.name, &batch.device_id, ops, now_ms())
+        .await;
     match applied {
         Ok(results) => {
             shared.metrics.ops(&results);

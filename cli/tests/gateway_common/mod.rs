@@ -300,3 +300,103 @@ pub fn batch_json(device: &str, ops: &[(String, u64, String)]) -> String {
         .collect();
     format!(r#"{{"device_id":"{device}","ops":[{}]}}"#, ops.join(","))
 }
+
+/// A loopback TCP proxy in front of the gateway that, for every `reset_every`-th response,
+/// closes the client's connection instead of forwarding it: the gateway has applied the
+/// batch, the client never hears so ("reset after apply"). A dead upstream closes the client
+/// connection too (as a crashed server would).
+pub struct ResetProxy {
+    pub port: u16,
+    pub resets: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ResetProxy {
+    pub fn start(upstream: u16, reset_every: u64) -> ResetProxy {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let responses = Arc::new(AtomicU64::new(0));
+        let resets = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r2, s2) = (Arc::clone(&resets), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !s2.load(Ordering::SeqCst) {
+                let client = match listener.accept() {
+                    Ok((c, _)) => c,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                let _ = client.set_nonblocking(false);
+                let (responses, resets) = (Arc::clone(&responses), Arc::clone(&r2));
+                std::thread::spawn(move || {
+                    proxy_one(client, upstream, reset_every, &responses, &resets)
+                });
+            }
+        });
+        ResetProxy { port, resets, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for ResetProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn proxy_one(
+    client: std::net::TcpStream,
+    upstream: u16,
+    reset_every: u64,
+    responses: &std::sync::atomic::AtomicU64,
+    resets: &std::sync::atomic::AtomicU64,
+) {
+    use std::io::{Read, Write};
+    use std::net::Shutdown;
+    use std::sync::atomic::Ordering;
+    let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    };
+    let (Ok(mut c_in), Ok(mut s_out)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(n) = c_in.read(&mut buf) {
+            if n == 0 || s_out.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = s_out.shutdown(Shutdown::Write);
+    });
+    let (mut s_in, mut c_out) = (server, client);
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match s_in.read(&mut buf) {
+            Ok(n) if n > 0 => {
+                // A response's first bytes: the batch is committed upstream by now.
+                if buf[..n].starts_with(b"HTTP/")
+                    && (responses.fetch_add(1, Ordering::SeqCst) + 1).is_multiple_of(reset_every)
+                {
+                    resets.fetch_add(1, Ordering::SeqCst);
+                    break;
+                }
+                if c_out.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    let _ = c_out.shutdown(Shutdown::Both);
+    let _ = s_in.shutdown(Shutdown::Both);
+}

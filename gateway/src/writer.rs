@@ -1,0 +1,217 @@
+//! The SQLite store behind one writer thread: request batches queue up while a commit is
+//! being fsynced and are then applied together in one transaction (group commit), so the
+//! fsync cost is paid once per group, not per request, and no tokio worker waits on disk.
+//! The exporter's writes (claim steps, marks, purges) are small jobs on the same queue, so
+//! a request never waits behind a long transaction. Reads (export files, backlog, ping)
+//! use a separate connection on WAL snapshots.
+
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
+use repro_line_core::protocol::OpResult;
+use rusqlite::{Connection, OpenFlags};
+use uuid::Uuid;
+
+use crate::backend::StoreError;
+use crate::lock;
+use crate::store::{self, Action, Backlog, ExportFile, Store};
+
+/// Batches per group commit at most (bounds one transaction's length).
+const MAX_GROUP: usize = 256;
+/// WAL pages before the writer checkpoints itself; normally the checkpointer thread
+/// keeps the WAL well below this.
+const WRITER_AUTOCHECKPOINT: u32 = 20_000;
+
+type Reply = tokio::sync::oneshot::Sender<Result<Vec<OpResult>, String>>;
+
+struct ApplyJob {
+    app: String,
+    device_id: Uuid,
+    ops: Vec<(Uuid, u64, Action)>,
+    now_ms: u64,
+    reply: Reply,
+}
+
+enum Job {
+    Apply(ApplyJob),
+    Run(Box<dyn FnOnce(&mut Store) + Send>),
+}
+
+pub struct SqliteStore {
+    jobs: Mutex<Option<Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    reader: Mutex<Connection>,
+    checkpointer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let store = Store::open(path)?;
+        store.set_autocheckpoint(WRITER_AUTOCHECKPOINT)?;
+        let reader = connection(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let (tx, rx) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("gateway-sqlite-writer".into())
+            .spawn(move || write_loop(store, rx))
+            .map_err(StoreError::Thread)?;
+        // A checkpoint writes the database file: not a read-only connection.
+        let checkpoint_conn = connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let checkpointer = std::thread::Builder::new()
+            .name("gateway-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, stop_rx))
+            .map_err(StoreError::Thread)?;
+        Ok(SqliteStore {
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            reader: Mutex::new(reader),
+            checkpointer: Mutex::new(Some((stop_tx, checkpointer))),
+        })
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        lock(&self.jobs)
+            .as_ref()
+            .ok_or(StoreError::WriterStopped)?
+            .send(job)
+            .map_err(|_| StoreError::WriterStopped)
+    }
+
+    /// Answers once the batch's group is committed (on disk).
+    pub async fn apply_batch(
+        &self,
+        app: &str,
+        device_id: &Uuid,
+        ops: Vec<(Uuid, u64, Action)>,
+        now_ms: u64,
+    ) -> Result<Vec<OpResult>, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Job::Apply(ApplyJob {
+            app: app.to_owned(),
+            device_id: *device_id,
+            ops,
+            now_ms,
+            reply,
+        }))?;
+        answer
+            .await
+            .map_err(|_| StoreError::WriterStopped)?
+            .map_err(StoreError::Group)
+    }
+
+    /// Runs `f` on the writer thread (blocking the caller until done).
+    pub fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Job::Run(Box::new(move |s: &mut Store| {
+            let _ = tx.send(f(s));
+        })))?;
+        rx.recv().map_err(|_| StoreError::WriterStopped)
+    }
+
+    pub fn ping(&self) -> Result<(), StoreError> {
+        Ok(store::ping(&lock(&self.reader))?)
+    }
+
+    pub fn backlog(&self) -> Result<Backlog, StoreError> {
+        Ok(store::backlog(&lock(&self.reader))?)
+    }
+
+    /// Sealed files not yet uploaded, without rows: one file's rows in memory at a time.
+    pub fn sealed_files(&self) -> Result<Vec<ExportFile>, StoreError> {
+        Ok(store::sealed_files(&lock(&self.reader))?)
+    }
+
+    pub fn file_rows(&self, file_id: i64) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(store::file_rows(&lock(&self.reader), file_id)?)
+    }
+}
+
+impl Drop for SqliteStore {
+    /// Lets the writer finish what is queued, then waits for it.
+    fn drop(&mut self) {
+        lock(&self.jobs).take();
+        if let Some(t) = lock(&self.writer).take() {
+            let _ = t.join();
+        }
+        if let Some((stop, t)) = lock(&self.checkpointer).take() {
+            drop(stop);
+            let _ = t.join();
+        }
+    }
+}
+
+fn connection(path: &Path, mode: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Reads are scans of recent rows: a small page cache keeps the RSS down.
+    conn.pragma_update(None, "cache_size", -2048)?;
+    Ok(conn)
+}
+
+fn write_loop(mut store: Store, jobs: Receiver<Job>) {
+    let mut next = None;
+    loop {
+        let job = match next.take() {
+            Some(j) => j,
+            None => match jobs.recv() {
+                Ok(j) => j,
+                Err(_) => return,
+            },
+        };
+        match job {
+            Job::Run(f) => f(&mut store),
+            Job::Apply(first) => {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match jobs.try_recv() {
+                        Ok(Job::Apply(j)) => group.push(j),
+                        Ok(run) => {
+                            next = Some(run);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                commit_group(&mut store, group);
+            }
+        }
+    }
+}
+
+fn commit_group(store: &mut Store, group: Vec<ApplyJob>) {
+    let result = store.apply_group(
+        group
+            .iter()
+            .map(|j| (j.app.as_str(), &j.device_id, j.ops.as_slice(), j.now_ms)),
+    );
+    match result {
+        Ok(results) => {
+            for (job, r) in group.into_iter().zip(results) {
+                let _ = job.reply.send(Ok(r));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, batches = group.len(), "group commit failed; rolled back");
+            for job in group {
+                let _ = job.reply.send(Err(e.to_string()));
+            }
+        }
+    }
+}
+
+/// Copies committed WAL pages into the database off the writer's path (PASSIVE: never
+/// blocks the writer), so commits rarely checkpoint themselves.
+fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(std::time::Duration::from_millis(250))
+    {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "WAL checkpoint skipped");
+        }
+    }
+}
