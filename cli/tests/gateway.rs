@@ -348,7 +348,7 @@ fn kill_9_and_resets_after_apply_with_sdk_clients_lose_nothing_and_apply_nothing
     let clients: Vec<Client> = callers.into_iter().map(|t| t.join().unwrap()).collect();
     for client in &clients {
         let flushed = client.flush(Duration::from_secs(60));
-        assert_eq!(flushed, repro_line_core::FlushResult::Drained);
+        assert_eq!(flushed, repro_line_core::FlushOutcome::Drained);
     }
     for client in clients {
         client.shutdown(Duration::from_secs(5));
