@@ -124,6 +124,7 @@ step "kotlin host tests"
 sources=(
   "$KOTLIN_GEN"
   bindings-android/src/main/kotlin/com/repro/line/ReproLineCore.kt
+  bindings-android/src/main/kotlin/com/repro/line/HttpUrlConnectionTransport.kt
   bindings-android/src/main/kotlin/com/repro/line/ReproLine.kt
   bindings-android/host-tests/stubs/android/content/Context.java
   bindings-android/host-tests/src/*.kt

@@ -257,6 +257,13 @@ typedef void (*UniffiCallbackInterfaceDeliveryListenerMethod1)(uint64_t, RustBuf
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_HTTP_TRANSPORT_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_HTTP_TRANSPORT_METHOD0
+typedef void (*UniffiCallbackInterfaceHttpTransportMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_DELIVERY_LISTENER
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_DELIVERY_LISTENER
 typedef struct UniffiVTableCallbackInterfaceDeliveryListener {
@@ -265,6 +272,15 @@ typedef struct UniffiVTableCallbackInterfaceDeliveryListener {
     UniffiCallbackInterfaceDeliveryListenerMethod0 _Nonnull onReport;
     UniffiCallbackInterfaceDeliveryListenerMethod1 _Nonnull onStateChange;
 } UniffiVTableCallbackInterfaceDeliveryListener;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HTTP_TRANSPORT
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HTTP_TRANSPORT
+typedef struct UniffiVTableCallbackInterfaceHttpTransport {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceHttpTransportMethod0 _Nonnull send;
+} UniffiVTableCallbackInterfaceHttpTransport;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CLONE_DELIVERYLISTENER
@@ -292,6 +308,26 @@ void uniffi_reproline_ffi_fn_method_deliverylistener_on_report(uint64_t ptr, Rus
 void uniffi_reproline_ffi_fn_method_deliverylistener_on_state_change(uint64_t ptr, RustBuffer state, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CLONE_HTTPTRANSPORT
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CLONE_HTTPTRANSPORT
+uint64_t uniffi_reproline_ffi_fn_clone_httptransport(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FREE_HTTPTRANSPORT
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FREE_HTTPTRANSPORT
+void uniffi_reproline_ffi_fn_free_httptransport(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_INIT_CALLBACK_VTABLE_HTTPTRANSPORT
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_INIT_CALLBACK_VTABLE_HTTPTRANSPORT
+void uniffi_reproline_ffi_fn_init_callback_vtable_httptransport(const UniffiVTableCallbackInterfaceHttpTransport* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_HTTPTRANSPORT_SEND
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_HTTPTRANSPORT_SEND
+RustBuffer uniffi_reproline_ffi_fn_method_httptransport_send(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CLONE_REPROLINE
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CLONE_REPROLINE
 uint64_t uniffi_reproline_ffi_fn_clone_reproline(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -304,7 +340,7 @@ void uniffi_reproline_ffi_fn_free_reproline(uint64_t handle, RustCallStatus *_No
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CONSTRUCTOR_REPROLINE_NEW
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CONSTRUCTOR_REPROLINE_NEW
-uint64_t uniffi_reproline_ffi_fn_constructor_reproline_new(RustBuffer config, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_reproline_ffi_fn_constructor_reproline_new(RustBuffer config, uint64_t transport, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINE_DEVICE_ID
@@ -708,6 +744,12 @@ uint16_t uniffi_reproline_ffi_checksum_method_deliverylistener_on_report(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_DELIVERYLISTENER_ON_STATE_CHANGE
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_DELIVERYLISTENER_ON_STATE_CHANGE
 uint16_t uniffi_reproline_ffi_checksum_method_deliverylistener_on_state_change(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_HTTPTRANSPORT_SEND
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_HTTPTRANSPORT_SEND
+uint16_t uniffi_reproline_ffi_checksum_method_httptransport_send(void
     
 );
 #endif

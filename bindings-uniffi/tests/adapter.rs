@@ -2,12 +2,14 @@
 //! against the emulator. The same API is exercised from Kotlin by bindings-android/host-tests.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use repro_line_emulator::{Emulator, EmulatorConfig};
 use reproline_ffi::{
     debug_panic_for_tests, validate_channel_id, validate_line_user_id, validate_user_id, CallKind,
     DeliveryListener, DeliveryReport, DeliveryState, DeliveryStatus, DropReason, FlushOutcome,
-    PauseReason, ReproLine, ReproLineConfig, ReproLineError,
+    HttpOutcome, HttpRequest, HttpTransport, PauseReason, ReproLine, ReproLineConfig,
+    ReproLineError,
 };
 
 const TOKEN: &str = "adapter-token";
@@ -26,6 +28,44 @@ fn config(url: &str, dir: &std::path::Path) -> ReproLineConfig {
         max_op_age_ms: None,
         platform: None,
     }
+}
+
+/// The FFI's transport seam served by core's built-in reqwest transport (the Kotlin host
+/// tests serve it with HttpURLConnection).
+struct Reqwest(repro_line_core::native::ReqwestTransport);
+
+impl HttpTransport for Reqwest {
+    fn send(&self, r: HttpRequest) -> HttpOutcome {
+        use repro_line_core::retry::Outcome;
+        use repro_line_core::HttpTransport as _;
+        let outcome = self.0.send(repro_line_core::HttpRequest {
+            url: r.url,
+            headers: r.headers.into_iter().collect(),
+            body: r.body,
+            timeout: Duration::from_millis(u64::try_from(r.timeout_ms).unwrap()),
+        });
+        match outcome {
+            Outcome::Response {
+                status,
+                retry_after,
+                body,
+            } => HttpOutcome::Response {
+                status,
+                retry_after,
+                body,
+            },
+            Outcome::Network {
+                timeout: true,
+                message,
+            } => HttpOutcome::Timeout { message },
+            Outcome::Network { message, .. } => HttpOutcome::NetworkError { message },
+        }
+    }
+}
+
+fn transport() -> Arc<dyn HttpTransport> {
+    let t = repro_line_core::native::ReqwestTransport::new(Duration::from_secs(5)).unwrap();
+    Arc::new(Reqwest(t))
 }
 
 fn emulator() -> Emulator {
@@ -55,7 +95,7 @@ impl DeliveryListener for Recorder {
 #[test]
 fn errors_keep_their_kind_and_the_rule_text() {
     let dir = tempfile::tempdir().unwrap();
-    let client = ReproLine::new(config("http://127.0.0.1:9", dir.path())).unwrap();
+    let client = ReproLine::new(config("http://127.0.0.1:9", dir.path()), transport()).unwrap();
     let e = client.set_line_user_id(LINE.into(), None).unwrap_err();
     assert!(matches!(e, ReproLineError::UserIdNotSet(_)), "{e:?}");
     assert!(e.to_string().contains("call set_user_id before linking"));
@@ -79,12 +119,15 @@ fn errors_keep_their_kind_and_the_rule_text() {
 
     let other = tempfile::tempdir().unwrap();
     assert!(matches!(
-        ReproLine::new(config("http://repro.example.com", other.path())),
+        ReproLine::new(
+            config("http://repro.example.com", other.path()),
+            transport()
+        ),
         Err(ReproLineError::InsecureEndpoint(_))
     ));
     let mut no_channel = config("http://127.0.0.1:9", other.path());
     no_channel.default_channel_id = None;
-    let c = ReproLine::new(no_channel).unwrap();
+    let c = ReproLine::new(no_channel, transport()).unwrap();
     c.set_user_id("u".into()).unwrap();
     assert!(matches!(
         c.set_line_user_id(LINE.into(), None),
@@ -94,7 +137,7 @@ fn errors_keep_their_kind_and_the_rule_text() {
     let mut bad = config("http://127.0.0.1:9", other.path());
     bad.max_batch_ops = Some(0);
     assert!(matches!(
-        ReproLine::new(bad),
+        ReproLine::new(bad, transport()),
         Err(ReproLineError::InvalidConfig(_))
     ));
 
@@ -123,7 +166,7 @@ fn delivers_and_forwards_reports_and_states_from_the_sdk_thread() {
     let emu = emulator();
     let dir = tempfile::tempdir().unwrap();
     let rec = Arc::new(Recorder::default());
-    let client = ReproLine::new(config(&emu.url(), dir.path())).unwrap();
+    let client = ReproLine::new(config(&emu.url(), dir.path()), transport()).unwrap();
     client.set_delivery_listener(rec.clone()).unwrap();
     client.set_user_id("user123".into()).unwrap();
     client.set_line_user_id(LINE.into(), None).unwrap();
@@ -179,7 +222,7 @@ fn opt_out_reports_dropped_opted_out() {
     let rec = Arc::new(Recorder::default());
     let mut cfg = config("http://127.0.0.1:9", dir.path());
     cfg.debounce_ms = Some(60_000); // nothing is in flight when opting out
-    let client = ReproLine::new(cfg).unwrap();
+    let client = ReproLine::new(cfg, transport()).unwrap();
     client.set_delivery_listener(rec.clone()).unwrap();
     client.set_user_id("u".into()).unwrap();
     client.set_opted_in(false).unwrap();
@@ -216,7 +259,7 @@ fn a_token_link_is_delivered_and_reported_with_its_sub() {
     let token = emu.mint_id_token(LINE, LOGIN, now_s + 3600);
     let dir = tempfile::tempdir().unwrap();
     let rec = Arc::new(Recorder::default());
-    let client = ReproLine::new(config(&emu.url(), dir.path())).unwrap();
+    let client = ReproLine::new(config(&emu.url(), dir.path()), transport()).unwrap();
     client.set_delivery_listener(rec.clone()).unwrap();
     let e = client.link_line_id_token(token.clone(), None).unwrap_err();
     assert!(matches!(e, ReproLineError::UserIdNotSet(_)), "{e:?}");

@@ -25,11 +25,11 @@ pub enum Error {
     Storage(#[from] StorageError),
     /// Another client (this process or another) holds the state directory's lock.
     /// Native only (the web build keeps these messages out of its size budget).
-    #[cfg(feature = "native")]
+    #[cfg(feature = "driver")]
     #[error("state dir {dir} is in use by another repro-line client{}; one client per state dir: stop it or use another directory", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     StateDirInUse { dir: String, pid: Option<u32> },
     /// The state directory holds undelivered calls for another endpoint; they are never sent elsewhere.
-    #[cfg(feature = "native")]
+    #[cfg(feature = "driver")]
     #[error("state dir {dir} holds {pending} undelivered calls for endpoint {bound}; they are never sent to {requested}: deliver them with the endpoint they were made for, or use another state dir")]
     StateDirBoundToEndpoint {
         dir: String,
@@ -58,7 +58,7 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    #[cfg(feature = "native")]
+    #[cfg(feature = "driver")]
     pub(crate) fn write(e: impl std::fmt::Display) -> Self {
         StorageError::Write(e.to_string())
     }

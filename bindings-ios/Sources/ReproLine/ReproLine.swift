@@ -117,7 +117,7 @@ public final class ReproLineClient: @unchecked Sendable {
         if native != nil {
             throw ReproLineError.InvalidConfig(message: "invalid configuration: ReproLine.setup was already called")
         }
-        let created = try ReproLineBindings.ReproLine(config: config)
+        let created = try ReproLineBindings.ReproLine(config: config, transport: URLSessionTransport())
         try created.setDeliveryListener(listener: Forwarder(owner: self))
         native = created
         var failures: [ReproLineError] = []

@@ -74,7 +74,7 @@ open class ReproLineCore {
     fun setup(config: ReproLineConfig): List<ReproLineException> {
         synchronized(lock) {
             check(client == null) { "ReproLine.setup was already called" }
-            val created = NativeClient(config)
+            val created = NativeClient(config, HttpUrlConnectionTransport())
             try {
                 created.setDeliveryListener(Forwarder())
             } catch (e: ReproLineException) {
