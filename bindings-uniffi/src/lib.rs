@@ -27,6 +27,9 @@ use repro_line_core as rl;
 
 uniffi::setup_scaffolding!();
 
+mod presetup;
+pub use presetup::{max_buffered_calls, ReplayFailure, ReproLineSdk, MAX_BUFFERED_CALLS};
+
 // ---------------------------------------------------------------- configuration
 
 /// Client settings. Only the first three are required; every `None` uses the core's default

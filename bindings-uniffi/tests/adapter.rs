@@ -9,7 +9,7 @@ use reproline_ffi::{
     debug_panic_for_tests, validate_channel_id, validate_line_user_id, validate_user_id, CallKind,
     DeliveryListener, DeliveryReport, DeliveryState, DeliveryStatus, DropReason, FlushOutcome,
     HttpOutcome, HttpRequest, HttpTransport, PauseReason, ReproLine, ReproLineConfig,
-    ReproLineError,
+    ReproLineError, ReproLineSdk, MAX_BUFFERED_CALLS,
 };
 
 const TOKEN: &str = "adapter-token";
@@ -287,4 +287,84 @@ fn a_token_link_is_delivered_and_reported_with_its_sub() {
         .links
         .iter()
         .any(|l| l.line_user_id == LINE && l.user_id.as_deref() == Some("user123")));
+}
+
+#[test]
+fn calls_before_setup_are_validated_bounded_and_replayed_in_order() {
+    let emu = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let sdk = ReproLineSdk::new();
+    assert!(!sdk.is_set_up());
+    assert_eq!(sdk.device_id().unwrap(), None);
+    sdk.set_user_id("early".into()).unwrap();
+    // Invalid input throws at once, before setup too, and is not kept.
+    assert!(matches!(
+        sdk.link_line_id("nope".into(), None),
+        Err(ReproLineError::InvalidLineUserId(_))
+    ));
+    assert!(sdk.opted_in().unwrap());
+    for _ in 2..MAX_BUFFERED_CALLS {
+        sdk.link_line_id(LINE.into(), None).unwrap();
+    }
+    sdk.set_user_id("later".into()).unwrap();
+    let full = sdk.set_user_id("one too many".into()).unwrap_err();
+    assert!(matches!(full, ReproLineError::Storage(_)), "{full:?}");
+    assert!(full
+        .to_string()
+        .contains("calls are waiting for ReproLine.setup"));
+    assert_eq!(sdk.pending_ops().unwrap(), MAX_BUFFERED_CALLS as u64);
+    assert_eq!(sdk.user_id().unwrap().as_deref(), Some("later"));
+
+    let rec = Arc::new(Recorder::default());
+    let failures = sdk
+        .setup(config(&emu.url(), dir.path()), transport(), rec.clone())
+        .unwrap();
+    assert_eq!(failures, vec![]);
+    assert!(sdk.is_set_up());
+    let again = sdk.setup(config(&emu.url(), dir.path()), transport(), rec.clone());
+    assert!(matches!(again, Err(ReproLineError::InvalidConfig(_))));
+    // After setup, calls go straight to the client.
+    sdk.unlink_line_id(LINE.into(), None).unwrap();
+    let client = sdk.client().unwrap();
+    assert_eq!(client.flush(15_000).unwrap(), FlushOutcome::Drained);
+    let reports = rec.reports.lock().unwrap().clone();
+    assert_eq!(reports.len(), MAX_BUFFERED_CALLS + 1, "one report per call");
+    let calls: Vec<CallKind> = {
+        let mut by_seq = reports.clone();
+        by_seq.sort_by_key(|(r, _)| r.seq);
+        by_seq.into_iter().map(|(r, _)| r.call).collect()
+    };
+    assert_eq!(
+        calls[0],
+        CallKind::SetUserId {
+            user_id: "early".into()
+        }
+    );
+    assert_eq!(
+        calls[MAX_BUFFERED_CALLS - 1],
+        CallKind::SetUserId {
+            user_id: "later".into()
+        },
+        "replayed in call order"
+    );
+    // Linked by "early"; the unlink by "later" (not the owner) changes nothing.
+    let links = emu.state().links;
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].user_id.as_deref(), Some("early"));
+    assert!(sdk.close(0).is_some());
+    assert!(!sdk.is_set_up());
+
+    // A link buffered before any user ID is refused at replay, with its kind.
+    let orphan = ReproLineSdk::new();
+    orphan.link_line_id(LINE.into(), None).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let failures = orphan
+        .setup(config(&emu.url(), other.path()), transport(), rec)
+        .unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].kind, "UserIdNotSet");
+    assert!(failures[0]
+        .message
+        .contains("call set_user_id before linking"));
+    orphan.close(0);
 }

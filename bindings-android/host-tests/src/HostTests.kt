@@ -95,6 +95,9 @@ fun main(args: Array<String>) {
     Harness.setFilter(args.firstOrNull() ?: System.getenv("REPRO_LINE_TEST_FILTER"))
     // The generated Kotlin checks the library's API checksums only when asked: a stale
     // libreproline_ffi must fail the run, not pass by luck.
+    // ReproLineCore first, as in an app: it sets up the SDK thread's JNA attachment before
+    // the bindings load the library (see ReproLineCore.keepSdkThreadAttached).
+    check(ReproLineCore.MAX_BUFFERED_CALLS == 1_000) { "MAX_BUFFERED_CALLS" }
     uniffiEnsureInitialized()
     println("repro-line-ffi ${sdkVersion()}, emulator ${emu.url}")
 
@@ -198,10 +201,17 @@ fun main(args: Array<String>) {
         val (_, flushThread) = flushAndWait(core)
         check(flushThread != testThread) { "flush callback ran on the test thread" }
         assertEq("repro-line-flush", flushThread.name, "flush callback thread")
+        core.setUserId("u2")
+        core.linkLineID(L2)
+        eventually("four reports") { rec.statuses().size == 4 }
         val threads = rec.threads()
         check(threads.isNotEmpty() && threads.none { it == testThread || it == flushThread }) {
             "listener ran on ${threads.map { it.name }}"
         }
+        // One SDK thread, attached to the JVM once: not a new java.lang.Thread per callback.
+        val distinct = threads.distinctBy { System.identityHashCode(it) }
+        assertEq(1, distinct.size, "Java Thread objects the listener ran on (${threads.map { it.name }})")
+        assertEq("repro-line", distinct.single().name, "listener thread name")
         core.close()
     }
 

@@ -1451,6 +1451,354 @@ public func FfiConverterTypeReproLine_lower(_ value: ReproLine) -> UInt64 {
 
 
 
+
+
+/**
+ * The facade's state: a client once set up, the pre-setup buffer before.
+ */
+public protocol ReproLineSdkProtocol: AnyObject, Sendable {
+    
+    /**
+     * The client once set up, for everything but the five calls (flush, token, …).
+     */
+    func client()  -> ReproLine?
+    
+    /**
+     * Detaches the client and shuts it down (flushing up to `timeout_ms`); `setup` may be
+     * called again. `None` when not set up.
+     */
+    func close(timeoutMs: UInt64)  -> FlushOutcome?
+    
+    /**
+     * `None` before setup.
+     */
+    func deviceId() throws  -> String?
+    
+    func isSetUp()  -> Bool
+    
+    /**
+     * `linkLineID`; `channel_id` `None` uses the default channel.
+     */
+    func linkLineId(lineUserId: String, channelId: String?) throws 
+    
+    /**
+     * `linkLineIDToken`.
+     */
+    func linkLineIdToken(idToken: String, channelId: String?) throws 
+    
+    /**
+     * `optIn`.
+     */
+    func optIn(optedIn: Bool) throws 
+    
+    /**
+     * Once set up, the client's; before, the last buffered `optIn`, else `true`.
+     */
+    func optedIn() throws  -> Bool
+    
+    /**
+     * Calls accepted and not yet reported, including those buffered before setup.
+     */
+    func pendingOps() throws  -> UInt64
+    
+    /**
+     * `setUserID`.
+     */
+    func setUserId(userId: String) throws 
+    
+    /**
+     * Opens the client (see [`ReproLine::new`]), registers `listener`, then replays the calls
+     * made before setup; returns those the client refused. Fails with `InvalidConfig` when
+     * already set up. On failure the buffered calls are kept.
+     */
+    func setup(config: ReproLineConfig, transport: HttpTransport, listener: DeliveryListener) throws  -> [ReplayFailure]
+    
+    /**
+     * `unlinkLineID`.
+     */
+    func unlinkLineId(lineUserId: String, channelId: String?) throws 
+    
+    /**
+     * The stored user ID once set up, else the last one set before setup.
+     */
+    func userId() throws  -> String?
+    
+}
+/**
+ * The facade's state: a client once set up, the pre-setup buffer before.
+ */
+open class ReproLineSdk: ReproLineSdkProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_reproline_ffi_fn_clone_reprolinesdk(self.handle, $0) }
+    }
+public convenience init() {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_constructor_reprolinesdk_new(uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_reproline_ffi_fn_free_reprolinesdk(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The client once set up, for everything but the five calls (flush, token, …).
+     */
+open func client() -> ReproLine?  {
+    return try!  FfiConverterOptionTypeReproLine.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_client(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Detaches the client and shuts it down (flushing up to `timeout_ms`); `setup` may be
+     * called again. `None` when not set up.
+     */
+open func close(timeoutMs: UInt64) -> FlushOutcome?  {
+    return try!  FfiConverterOptionTypeFlushOutcome.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_close(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `None` before setup.
+     */
+open func deviceId()throws  -> String?  {
+    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_device_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+open func isSetUp() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_is_set_up(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `linkLineID`; `channel_id` `None` uses the default channel.
+     */
+open func linkLineId(lineUserId: String, channelId: String?)throws   {try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_link_line_id(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(lineUserId),
+        FfiConverterOptionString.lower(channelId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * `linkLineIDToken`.
+     */
+open func linkLineIdToken(idToken: String, channelId: String?)throws   {try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_link_line_id_token(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(idToken),
+        FfiConverterOptionString.lower(channelId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * `optIn`.
+     */
+open func optIn(optedIn: Bool)throws   {try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_opt_in(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(optedIn),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Once set up, the client's; before, the last buffered `optIn`, else `true`.
+     */
+open func optedIn()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_opted_in(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Calls accepted and not yet reported, including those buffered before setup.
+     */
+open func pendingOps()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_pending_ops(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `setUserID`.
+     */
+open func setUserId(userId: String)throws   {try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_set_user_id(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(userId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Opens the client (see [`ReproLine::new`]), registers `listener`, then replays the calls
+     * made before setup; returns those the client refused. Fails with `InvalidConfig` when
+     * already set up. On failure the buffered calls are kept.
+     */
+open func setup(config: ReproLineConfig, transport: HttpTransport, listener: DeliveryListener)throws  -> [ReplayFailure]  {
+    return try  FfiConverterSequenceTypeReplayFailure.lift(try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_setup(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeReproLineConfig_lower(config),
+        FfiConverterTypeHttpTransport_lower(transport),
+        FfiConverterTypeDeliveryListener_lower(listener),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `unlinkLineID`.
+     */
+open func unlinkLineId(lineUserId: String, channelId: String?)throws   {try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_unlink_line_id(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(lineUserId),
+        FfiConverterOptionString.lower(channelId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The stored user ID once set up, else the last one set before setup.
+     */
+open func userId()throws  -> String?  {
+    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_user_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReproLineSdk: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = ReproLineSdk
+
+    public static func lift(_ handle: UInt64) throws -> ReproLineSdk {
+        return ReproLineSdk(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: ReproLineSdk) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReproLineSdk {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ReproLineSdk, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReproLineSdk_lift(_ handle: UInt64) throws -> ReproLineSdk {
+    return try FfiConverterTypeReproLineSdk.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReproLineSdk_lower(_ value: ReproLineSdk) -> UInt64 {
+    return FfiConverterTypeReproLineSdk.lower(value)
+}
+
+
+
+
 /**
  * One report per accepted call, delivered once.
  */
@@ -1597,6 +1945,64 @@ public func FfiConverterTypeHttpRequest_lift(_ buf: RustBuffer) throws -> HttpRe
 #endif
 public func FfiConverterTypeHttpRequest_lower(_ value: HttpRequest) -> RustBuffer {
     return FfiConverterTypeHttpRequest.lower(value)
+}
+
+
+/**
+ * A buffered call the client refused at replay: `kind` is the `ReproLineError` variant name
+ * (e.g. `UserIdNotSet` for a link made before any user ID was set), `message` its rule.
+ */
+public struct ReplayFailure: Equatable, Hashable {
+    public var kind: String
+    public var message: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(kind: String, message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReplayFailure: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReplayFailure: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReplayFailure {
+        return
+            try ReplayFailure(
+                kind: FfiConverterString.read(from: &buf), 
+                message: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReplayFailure, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterString.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReplayFailure_lift(_ buf: RustBuffer) throws -> ReplayFailure {
+    return try FfiConverterTypeReplayFailure.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReplayFailure_lower(_ value: ReplayFailure) -> RustBuffer {
+    return FfiConverterTypeReplayFailure.lower(value)
 }
 
 
@@ -2668,6 +3074,79 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeReproLine: FfiConverterRustBuffer {
+    typealias SwiftType = ReproLine?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeReproLine.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeReproLine.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeFlushOutcome: FfiConverterRustBuffer {
+    typealias SwiftType = FlushOutcome?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeFlushOutcome.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeFlushOutcome.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeReplayFailure: FfiConverterRustBuffer {
+    typealias SwiftType = [ReplayFailure]
+
+    public static func write(_ value: [ReplayFailure], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeReplayFailure.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ReplayFailure] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ReplayFailure]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeReplayFailure.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
     public static func write(_ value: [String: String], into buf: inout [UInt8]) {
         let len = Int32(value.count)
@@ -2752,6 +3231,16 @@ public func validateUserId(userId: String)throws   {try rustCallWithError(FfiCon
     )
 }
 }
+/**
+ * [`MAX_BUFFERED_CALLS`], for the wrappers' documentation constants.
+ */
+public func maxBufferedCalls() -> UInt32  {
+    return try!  FfiConverterUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_func_max_buffered_calls(uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -2784,6 +3273,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reproline_ffi_checksum_func_validate_user_id() != 41365) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_func_max_buffered_calls() != 24475) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reproline_ffi_checksum_method_deliverylistener_on_report() != 32353) {
@@ -2834,7 +3326,49 @@ private let initializationResult: InitializationResult = {
     if (uniffi_reproline_ffi_checksum_method_reproline_user_id() != 15216) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_client() != 55517) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_close() != 32548) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_device_id() != 55166) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_is_set_up() != 29197) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_link_line_id() != 33059) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_link_line_id_token() != 42718) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_opt_in() != 752) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_opted_in() != 45961) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_pending_ops() != 41315) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_set_user_id() != 17236) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_setup() != 31139) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_unlink_line_id() != 21389) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_user_id() != 13876) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_reproline_ffi_checksum_constructor_reproline_new() != 28914) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_constructor_reprolinesdk_new() != 18347) {
         return InitializationResult.apiChecksumMismatch
     }
 
