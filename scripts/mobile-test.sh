@@ -176,6 +176,8 @@ sources=(
   bindings-android/src/main/kotlin/com/repro/line/HttpUrlConnectionTransport.kt
   bindings-android/src/main/kotlin/com/repro/line/ReproLine.kt
   bindings-android/host-tests/stubs/android/content/Context.java
+  bindings-android/host-tests/stubs/android/os/Build.java
+  bindings-android/host-tests/stubs/android/app/Application.java
   bindings-android/host-tests/src/*.kt
 )
 key="$( (echo "$KOTLIN_VERSION"; cat "${sources[@]}") | sha256sum | cut -c1-16)"
