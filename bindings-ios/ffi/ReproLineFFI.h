@@ -424,6 +424,11 @@ uint64_t uniffi_reproline_ffi_fn_constructor_reprolinesdk_new(RustCallStatus *_N
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_FAST_HANDLE
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_FAST_HANDLE
+uint64_t uniffi_reproline_ffi_fn_method_reprolinesdk_fast_handle(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_CLIENT
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_CLIENT
 RustBuffer uniffi_reproline_ffi_fn_method_reprolinesdk_client(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -921,6 +926,12 @@ uint16_t uniffi_reproline_ffi_checksum_method_reproline_unlink_line_user_id(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINE_USER_ID
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINE_USER_ID
 uint16_t uniffi_reproline_ffi_checksum_method_reproline_user_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_FAST_HANDLE
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_FAST_HANDLE
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_fast_handle(void
     
 );
 #endif

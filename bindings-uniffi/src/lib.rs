@@ -27,6 +27,7 @@ use repro_line_core as rl;
 
 uniffi::setup_scaffolding!();
 
+mod fast;
 mod presetup;
 pub use presetup::{max_buffered_calls, ReplayFailure, ReproLineSdk, MAX_BUFFERED_CALLS};
 

@@ -1459,6 +1459,12 @@ public func FfiConverterTypeReproLine_lower(_ value: ReproLine) -> UInt64 {
 public protocol ReproLineSdkProtocol: AnyObject, Sendable {
     
     /**
+     * A handle for the fast path: one strong reference, never released (the wrapper's SDK
+     * object lives as long as the process).
+     */
+    func fastHandle()  -> UInt64
+    
+    /**
      * The client once set up, for everything but the five calls (flush, token, …).
      */
     func client()  -> ReproLine?
@@ -1587,6 +1593,19 @@ public convenience init() {
 
     
 
+    
+    /**
+     * A handle for the fast path: one strong reference, never released (the wrapper's SDK
+     * object lives as long as the process).
+     */
+open func fastHandle() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_fast_handle(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
     
     /**
      * The client once set up, for everything but the five calls (flush, token, …).
@@ -3324,6 +3343,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reproline_ffi_checksum_method_reproline_user_id() != 15216) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_fast_handle() != 63857) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reproline_ffi_checksum_method_reprolinesdk_client() != 55517) {

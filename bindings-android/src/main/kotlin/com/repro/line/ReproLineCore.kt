@@ -42,6 +42,9 @@ open class ReproLineCore {
 
     private val sdk = ReproLineSdk()
 
+    /** For [Fast]: this SDK object, kept alive for the process (one reference). */
+    private val fastHandle: Long = sdk.fastHandle().toLong()
+
     @Volatile
     private var listener: DeliveryListener? = null
 
@@ -79,7 +82,12 @@ open class ReproLineCore {
 
     /** `setUserID`: 1 to 191 characters, no control characters. */
     @Throws(ReproLineException::class)
-    fun setUserId(userId: String) = sdk.setUserId(userId)
+    fun setUserId(userId: String) {
+        val bytes = userId.toByteArray(Charsets.UTF_8)
+        if (Fast.reproline_fast_set_user_id(fastHandle, bytes, bytes.size) != Fast.ACCEPTED) {
+            sdk.setUserId(userId) // not accepted: the generated call throws the typed exception
+        }
+    }
 
     /** Alias of [setUserId] matching Repro's naming. */
     @Throws(ReproLineException::class)
@@ -91,8 +99,13 @@ open class ReproLineCore {
      */
     @JvmOverloads
     @Throws(ReproLineException::class)
-    fun setLineUserId(lineUserId: String, channelId: String? = null) =
-        sdk.linkLineId(lineUserId, channelId)
+    fun setLineUserId(lineUserId: String, channelId: String? = null) {
+        val line = lineUserId.toByteArray(Charsets.UTF_8)
+        val channel = channelId?.toByteArray(Charsets.UTF_8)
+        if (Fast.reproline_fast_link_line_id(fastHandle, line, line.size, channel, channel?.size ?: -1) != Fast.ACCEPTED) {
+            sdk.linkLineId(lineUserId, channelId) // not accepted: the generated call throws the typed exception
+        }
+    }
 
     /** Alias of [setLineUserId]. */
     @JvmOverloads
@@ -228,6 +241,24 @@ open class ReproLineCore {
                 System.err.println("repro-line: delivery listener threw: $t")
             }
         }
+    }
+
+    /**
+     * The hot calls through JNA direct mapping with byte arrays and an int result: the
+     * generated bindings cost ~50 µs a call on the JVM (RustBuffer per string, a JNA
+     * structure per call). Any failure is repeated through the generated call, which throws
+     * the typed exception; nothing was accepted by the failed fast call.
+     */
+    private object Fast {
+        const val ACCEPTED = 0
+
+        init {
+            Native.register(Fast::class.java, "reproline_ffi")
+        }
+
+        external fun reproline_fast_link_line_id(handle: Long, lineUserId: ByteArray, lineUserIdLen: Int, channelId: ByteArray?, channelLen: Int): Int
+
+        external fun reproline_fast_set_user_id(handle: Long, userId: ByteArray, userIdLen: Int): Int
     }
 
     /** The exception the call would have thrown, by the Rust error kind. */

@@ -771,6 +771,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_reproline_ffi_checksum_method_reproline_user_id(
     ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_fast_handle(
+    ): Int
     external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_client(
     ): Int
     external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_close(
@@ -878,6 +880,8 @@ internal object UniffiLib {
     external fun uniffi_reproline_ffi_fn_free_reprolinesdk(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_reproline_ffi_fn_constructor_reprolinesdk_new(uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_fast_handle(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_reproline_ffi_fn_method_reprolinesdk_client(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1105,6 +1109,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_reproline_ffi_checksum_method_reproline_user_id() and 0xFFFF) != 15216) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_fast_handle() and 0xFFFF) != 63857) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_client() and 0xFFFF) != 55517) {
@@ -2885,6 +2892,12 @@ public object FfiConverterTypeReproLine: FfiConverter<ReproLine, Long> {
 public interface ReproLineSdkInterface {
     
     /**
+     * A handle for the fast path: one strong reference, never released (the wrapper's SDK
+     * object lives as long as the process).
+     */
+    fun `fastHandle`(): kotlin.ULong
+    
+    /**
      * The client once set up, for everything but the five calls (flush, token, …).
      */
     fun `client`(): ReproLine?
@@ -3063,6 +3076,23 @@ open class ReproLineSdk: Disposable, AutoCloseable, ReproLineSdkInterface
             UniffiLib.uniffi_reproline_ffi_fn_clone_reprolinesdk(handle, status)
         }
     }
+
+    
+    /**
+     * A handle for the fast path: one strong reference, never released (the wrapper's SDK
+     * object lives as long as the process).
+     */override fun `fastHandle`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_fast_handle(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
 
     
     /**
