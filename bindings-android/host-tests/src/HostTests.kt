@@ -436,6 +436,30 @@ fun main(args: Array<String>) {
         client.close()
     }
 
+    Harness.test("HttpURLConnection transport: a request past its timeout is retried, delivered once") {
+        emu.reset()
+        // Every answer comes after the client's 400 ms timeout until the faults are cleared.
+        emu.setFaults("latency_ms=1500")
+        val client = openNative(config(tempDir()).copy(requestTimeoutMs = 400uL))
+        try {
+            val rec = Recording()
+            client.setDeliveryListener(rec)
+            client.setUserId("slow-user")
+            assertEq("TimedOut", outcomeText(client.flush(1_200uL)), "flush while every request times out")
+            emu.setFaults("")
+            assertEq<FlushOutcome>(FlushOutcome.Drained, client.flush(15_000uL), "flush after the endpoint recovers")
+            val statuses = rec.statuses()
+            assertEq(1, statuses.size, "one report")
+            check(statuses[0] == "Delivered" || statuses[0] == "Duplicate") { "report $statuses" }
+            assertEq(listOf("slow-user"), emu.users(), "users")
+        } finally {
+            client.close()
+            emu.setFaults("")
+            // Requests the client gave up on still finish in the emulator: let them, before the next reset.
+            Thread.sleep(2_000)
+        }
+    }
+
     Harness.test("kill and resume: a process killed mid-delivery loses and doubles nothing") {
         emu.reset()
         // Slow batches of 5: the kill lands while a request is in flight and others are queued.
