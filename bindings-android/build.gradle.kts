@@ -46,7 +46,12 @@ dependencies {
     implementation("net.java.dev.jna:jna:5.17.0@aar")
 }
 
-// cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -o build/rustJniLibs build --release -p repro-line-ffi --lib
+// 16 KB pages (Google Play, Android 15+ targets): the same flags as .cargo/config.toml, set here
+// too so a RUSTFLAGS from the environment cannot drop them. scripts/mobile-test.sh checks them.
+val pageSizeFlags = "-C link-arg=-Wl,-z,max-page-size=16384 -C link-arg=-Wl,-z,common-page-size=16384"
+val androidTriples = listOf("aarch64-linux-android", "armv7-linux-androideabi", "x86_64-linux-android")
+
+// cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -o build/rustJniLibs build --profile mobile -p repro-line-ffi --lib
 val cargoNdk by tasks.registering(Exec::class) {
     group = "build"
     description = "Builds libreproline_ffi.so for $abis with cargo-ndk"
@@ -54,10 +59,14 @@ val cargoNdk by tasks.registering(Exec::class) {
     val args = mutableListOf("cargo", "ndk", "--platform", "21")
     abis.forEach { args += listOf("-t", it) }
     args += listOf("-o", rustJniLibs.get().asFile.absolutePath, "build", "-p", "repro-line-ffi", "--lib")
-    if (rustProfile == "release") args += "--release"
+    // The mobile profile (root Cargo.toml): opt-level z, fat LTO, stripped, panic = unwind.
+    if (rustProfile == "release") args += listOf("--profile", "mobile")
     commandLine(args)
+    androidTriples.forEach { triple ->
+        environment("CARGO_TARGET_${triple.uppercase().replace('-', '_')}_RUSTFLAGS", pageSizeFlags)
+    }
     inputs.files(fileTree(repoRoot) {
-        include("core/src/**", "core/Cargo.toml", "bindings-uniffi/src/**", "bindings-uniffi/Cargo.toml", "Cargo.lock")
+        include("core/src/**", "core/Cargo.toml", "bindings-uniffi/src/**", "bindings-uniffi/Cargo.toml", "Cargo.lock", "Cargo.toml", ".cargo/config.toml")
     })
     inputs.property("rustProfile", rustProfile)
     outputs.dir(rustJniLibs)

@@ -23,10 +23,12 @@ let package = Package(
             path: "Sources/ReproLineBindings"
         ),
         // The idiomatic API apps import.
+        // PrivacyInfo.xcprivacy: what the SDK collects (user ID and LINE user ID, linked, not tracking).
         .target(
             name: "ReproLine",
             dependencies: ["ReproLineBindings"],
-            path: "Sources/ReproLine"
+            path: "Sources/ReproLine",
+            resources: [.copy("PrivacyInfo.xcprivacy")]
         ),
         .testTarget(
             name: "ReproLineTests",

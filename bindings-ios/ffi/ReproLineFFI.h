@@ -257,6 +257,13 @@ typedef void (*UniffiCallbackInterfaceDeliveryListenerMethod1)(uint64_t, RustBuf
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_HTTP_TRANSPORT_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_HTTP_TRANSPORT_METHOD0
+typedef void (*UniffiCallbackInterfaceHttpTransportMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_DELIVERY_LISTENER
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_DELIVERY_LISTENER
 typedef struct UniffiVTableCallbackInterfaceDeliveryListener {
@@ -265,6 +272,15 @@ typedef struct UniffiVTableCallbackInterfaceDeliveryListener {
     UniffiCallbackInterfaceDeliveryListenerMethod0 _Nonnull onReport;
     UniffiCallbackInterfaceDeliveryListenerMethod1 _Nonnull onStateChange;
 } UniffiVTableCallbackInterfaceDeliveryListener;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HTTP_TRANSPORT
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HTTP_TRANSPORT
+typedef struct UniffiVTableCallbackInterfaceHttpTransport {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceHttpTransportMethod0 _Nonnull send;
+} UniffiVTableCallbackInterfaceHttpTransport;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CLONE_DELIVERYLISTENER
@@ -292,6 +308,26 @@ void uniffi_reproline_ffi_fn_method_deliverylistener_on_report(uint64_t ptr, Rus
 void uniffi_reproline_ffi_fn_method_deliverylistener_on_state_change(uint64_t ptr, RustBuffer state, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CLONE_HTTPTRANSPORT
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CLONE_HTTPTRANSPORT
+uint64_t uniffi_reproline_ffi_fn_clone_httptransport(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FREE_HTTPTRANSPORT
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FREE_HTTPTRANSPORT
+void uniffi_reproline_ffi_fn_free_httptransport(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_INIT_CALLBACK_VTABLE_HTTPTRANSPORT
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_INIT_CALLBACK_VTABLE_HTTPTRANSPORT
+void uniffi_reproline_ffi_fn_init_callback_vtable_httptransport(const UniffiVTableCallbackInterfaceHttpTransport* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_HTTPTRANSPORT_SEND
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_HTTPTRANSPORT_SEND
+RustBuffer uniffi_reproline_ffi_fn_method_httptransport_send(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CLONE_REPROLINE
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CLONE_REPROLINE
 uint64_t uniffi_reproline_ffi_fn_clone_reproline(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -304,7 +340,7 @@ void uniffi_reproline_ffi_fn_free_reproline(uint64_t handle, RustCallStatus *_No
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CONSTRUCTOR_REPROLINE_NEW
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CONSTRUCTOR_REPROLINE_NEW
-uint64_t uniffi_reproline_ffi_fn_constructor_reproline_new(RustBuffer config, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_reproline_ffi_fn_constructor_reproline_new(RustBuffer config, uint64_t transport, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINE_DEVICE_ID
@@ -372,6 +408,92 @@ void uniffi_reproline_ffi_fn_method_reproline_unlink_line_user_id(uint64_t ptr, 
 RustBuffer uniffi_reproline_ffi_fn_method_reproline_user_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CLONE_REPROLINESDK
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CLONE_REPROLINESDK
+uint64_t uniffi_reproline_ffi_fn_clone_reprolinesdk(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FREE_REPROLINESDK
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FREE_REPROLINESDK
+void uniffi_reproline_ffi_fn_free_reprolinesdk(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CONSTRUCTOR_REPROLINESDK_NEW
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_CONSTRUCTOR_REPROLINESDK_NEW
+uint64_t uniffi_reproline_ffi_fn_constructor_reprolinesdk_new(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_FAST_HANDLE
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_FAST_HANDLE
+uint64_t uniffi_reproline_ffi_fn_method_reprolinesdk_fast_handle(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_CLIENT
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_CLIENT
+RustBuffer uniffi_reproline_ffi_fn_method_reprolinesdk_client(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_CLOSE
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_CLOSE
+RustBuffer uniffi_reproline_ffi_fn_method_reprolinesdk_close(uint64_t ptr, uint64_t timeout_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_DEVICE_ID
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_DEVICE_ID
+RustBuffer uniffi_reproline_ffi_fn_method_reprolinesdk_device_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_IS_SET_UP
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_IS_SET_UP
+int8_t uniffi_reproline_ffi_fn_method_reprolinesdk_is_set_up(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_LINK_LINE_ID
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_LINK_LINE_ID
+void uniffi_reproline_ffi_fn_method_reprolinesdk_link_line_id(uint64_t ptr, RustBuffer line_user_id, RustBuffer channel_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_LINK_LINE_ID_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_LINK_LINE_ID_TOKEN
+void uniffi_reproline_ffi_fn_method_reprolinesdk_link_line_id_token(uint64_t ptr, RustBuffer id_token, RustBuffer channel_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_OPT_IN
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_OPT_IN
+void uniffi_reproline_ffi_fn_method_reprolinesdk_opt_in(uint64_t ptr, int8_t opted_in, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_OPTED_IN
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_OPTED_IN
+int8_t uniffi_reproline_ffi_fn_method_reprolinesdk_opted_in(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_PENDING_OPS
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_PENDING_OPS
+uint64_t uniffi_reproline_ffi_fn_method_reprolinesdk_pending_ops(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_SET_USER_ID
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_SET_USER_ID
+void uniffi_reproline_ffi_fn_method_reprolinesdk_set_user_id(uint64_t ptr, RustBuffer user_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_SETUP
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_SETUP
+RustBuffer uniffi_reproline_ffi_fn_method_reprolinesdk_setup(uint64_t ptr, RustBuffer config, uint64_t transport, uint64_t listener, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_UNLINK_LINE_ID
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_UNLINK_LINE_ID
+void uniffi_reproline_ffi_fn_method_reprolinesdk_unlink_line_id(uint64_t ptr, RustBuffer line_user_id, RustBuffer channel_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_USER_ID
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_METHOD_REPROLINESDK_USER_ID
+RustBuffer uniffi_reproline_ffi_fn_method_reprolinesdk_user_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FUNC_DEBUG_PANIC_FOR_TESTS
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FUNC_DEBUG_PANIC_FOR_TESTS
 void uniffi_reproline_ffi_fn_func_debug_panic_for_tests(RustBuffer message, RustCallStatus *_Nonnull out_status
@@ -401,6 +523,12 @@ void uniffi_reproline_ffi_fn_func_validate_line_user_id(RustBuffer line_user_id,
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FUNC_VALIDATE_USER_ID
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FUNC_VALIDATE_USER_ID
 void uniffi_reproline_ffi_fn_func_validate_user_id(RustBuffer user_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FUNC_MAX_BUFFERED_CALLS
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_FN_FUNC_MAX_BUFFERED_CALLS
+uint32_t uniffi_reproline_ffi_fn_func_max_buffered_calls(RustCallStatus *_Nonnull out_status
+    
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_REPROLINE_FFI_RUSTBUFFER_ALLOC
@@ -699,6 +827,12 @@ uint16_t uniffi_reproline_ffi_checksum_func_validate_user_id(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_FUNC_MAX_BUFFERED_CALLS
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_FUNC_MAX_BUFFERED_CALLS
+uint16_t uniffi_reproline_ffi_checksum_func_max_buffered_calls(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_DELIVERYLISTENER_ON_REPORT
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_DELIVERYLISTENER_ON_REPORT
 uint16_t uniffi_reproline_ffi_checksum_method_deliverylistener_on_report(void
@@ -708,6 +842,12 @@ uint16_t uniffi_reproline_ffi_checksum_method_deliverylistener_on_report(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_DELIVERYLISTENER_ON_STATE_CHANGE
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_DELIVERYLISTENER_ON_STATE_CHANGE
 uint16_t uniffi_reproline_ffi_checksum_method_deliverylistener_on_state_change(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_HTTPTRANSPORT_SEND
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_HTTPTRANSPORT_SEND
+uint16_t uniffi_reproline_ffi_checksum_method_httptransport_send(void
     
 );
 #endif
@@ -789,9 +929,99 @@ uint16_t uniffi_reproline_ffi_checksum_method_reproline_user_id(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_FAST_HANDLE
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_FAST_HANDLE
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_fast_handle(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_CLIENT
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_CLIENT
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_client(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_CLOSE
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_CLOSE
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_close(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_DEVICE_ID
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_DEVICE_ID
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_device_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_IS_SET_UP
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_IS_SET_UP
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_is_set_up(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_LINK_LINE_ID
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_LINK_LINE_ID
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_link_line_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_LINK_LINE_ID_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_LINK_LINE_ID_TOKEN
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_link_line_id_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_OPT_IN
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_OPT_IN
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_opt_in(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_OPTED_IN
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_OPTED_IN
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_opted_in(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_PENDING_OPS
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_PENDING_OPS
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_pending_ops(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_SET_USER_ID
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_SET_USER_ID
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_set_user_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_SETUP
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_SETUP
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_setup(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_UNLINK_LINE_ID
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_UNLINK_LINE_ID
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_unlink_line_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_USER_ID
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_METHOD_REPROLINESDK_USER_ID
+uint16_t uniffi_reproline_ffi_checksum_method_reprolinesdk_user_id(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_CONSTRUCTOR_REPROLINE_NEW
 #define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_CONSTRUCTOR_REPROLINE_NEW
 uint16_t uniffi_reproline_ffi_checksum_constructor_reproline_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_CONSTRUCTOR_REPROLINESDK_NEW
+#define UNIFFI_FFIDEF_UNIFFI_REPROLINE_FFI_CHECKSUM_CONSTRUCTOR_REPROLINESDK_NEW
+uint16_t uniffi_reproline_ffi_checksum_constructor_reprolinesdk_new(void
     
 );
 #endif

@@ -9,7 +9,7 @@ set -euo pipefail
 IOS_DIR="$(cd "$(dirname "$0")/.." && pwd)"
 ROOT="$(cd "$IOS_DIR/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-PROFILE=release
+PROFILE=mobile  # root Cargo.toml [profile.mobile]: opt-level z, fat LTO, panic = unwind
 MACOS=0
 for a in "$@"; do
   case "$a" in
@@ -29,7 +29,7 @@ targets=("${IOS_TARGETS[@]}")
 rustup target add "${targets[@]}"
 
 cargo_flags=(-p repro-line-ffi --lib)
-[ "$PROFILE" = release ] && cargo_flags+=(--release)
+[ "$PROFILE" = mobile ] && cargo_flags+=(--profile mobile)
 export IPHONEOS_DEPLOYMENT_TARGET=13.0 MACOSX_DEPLOYMENT_TARGET=11.0
 for t in "${targets[@]}"; do
   echo "cargo build --target $t ($PROFILE)"

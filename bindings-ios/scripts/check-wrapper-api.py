@@ -6,8 +6,9 @@ check instead. It verifies, against the generated ReproLineBindings.swift:
 
 * `ReproLineBindings.X` names a generated type or function; `ReproLineBindings.f(a:b:)`
   and `ReproLineBindings.T(a:)` match a generated function / initializer's labels;
-* `native.m(a:b:)` (the wrapper's name for generated `ReproLine` objects) matches a method
-  of the generated `ReproLine` class, labels included (defaulted parameters may be omitted);
+* `native.m(a:b:)` / `sdk.m(a:b:)` (the wrapper's names for generated `ReproLine` and
+  `ReproLineSdk` objects) match a method of that generated class, labels included
+  (defaulted parameters may be omitted);
 * `T.Case(label:)` and `case .Case` / `.Case(` patterns name enum cases that exist
   (generated enums, or enums declared in the checked files themselves);
 * a class conforming to a generated protocol implements each of its `func`s with the same labels.
@@ -167,16 +168,17 @@ def main(argv):
                         errors.append(f"{line(m.start())}: no function {name}({''.join((l or '_') + ':' for l in labels)})")
             else:
                 errors.append(f"{line(m.start())}: ReproLineBindings has no {name}")
-        # native.method(...)
-        methods = types["ReproLine"]["funcs"]
-        for m in re.finditer(r"\bnative\.(\w+)\s*\(", text):
-            checked += 1
-            name = m.group(1)
-            labels = call_labels(balanced(text, m.end() - 1))
-            if name not in methods:
-                errors.append(f"{line(m.start())}: generated ReproLine has no method {name}")
-            elif not any(matches(s, labels) for s in methods[name]):
-                errors.append(f"{line(m.start())}: ReproLine.{name} has no labels {labels}")
+        # native.method(...) and sdk.method(...): the wrapper's names for generated objects.
+        for var, cls in (("native", "ReproLine"), ("sdk", "ReproLineSdk")):
+            methods = types.get(cls, {}).get("funcs", {})
+            for m in re.finditer(r"\b" + var + r"\.(\w+)\s*\(", text):
+                checked += 1
+                name = m.group(1)
+                labels = call_labels(balanced(text, m.end() - 1))
+                if name not in methods:
+                    errors.append(f"{line(m.start())}: generated {cls} has no method {name}")
+                elif not any(matches(s, labels) for s in methods[name]):
+                    errors.append(f"{line(m.start())}: {cls}.{name} has no labels {labels}")
         # Alias.Case(...) for aliases of generated enums
         for m in re.finditer(r"\b(\w+)\.([A-Za-z]\w*)\s*\(", text):
             target = aliases.get(m.group(1))

@@ -10,7 +10,14 @@
 //!   `InternalException` in Kotlin and a `try!` crash in Swift for non-throwing functions.)
 //! * No `async` exports: the generated Kotlin needs only JNA, the Swift only Foundation.
 //! * The listener is a foreign trait called on the SDK's background thread.
+//! * HTTP is the app's: [`HttpTransport`] is a synchronous foreign trait that the SDK's
+//!   `repro-line` thread calls once per batch (Kotlin `HttpURLConnection`, Swift
+//!   `URLSession`), so the library holds no HTTP, TLS or async runtime and the device's
+//!   trust store and proxy settings apply. Synchronous because that thread exists only to
+//!   deliver (blocking it costs nothing) and async foreign traits do not compile under
+//!   Swift 6 in current UniFFI.
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +26,10 @@ use std::time::Duration;
 use repro_line_core as rl;
 
 uniffi::setup_scaffolding!();
+
+mod fast;
+mod presetup;
+pub use presetup::{max_buffered_calls, ReplayFailure, ReproLineSdk, MAX_BUFFERED_CALLS};
 
 // ---------------------------------------------------------------- configuration
 
@@ -287,6 +298,98 @@ impl rl::DeliveryListener for Forward {
     }
 }
 
+// ---------------------------------------------------------------- HTTP, by the app
+
+/// One batch request: `POST url` with `headers` (the SDK token among them: never log them)
+/// and `body`. The whole exchange must end within `timeout_ms`.
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HttpRequest {
+    pub url: String,
+    /// Lower-case names: `x-repro-token`, `content-type`, `user-agent`, `x-retry-count`.
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+    pub timeout_ms: i32,
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("url", &self.url)
+            .field("body_bytes", &self.body.len())
+            .field("timeout_ms", &self.timeout_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum HttpOutcome {
+    /// Any HTTP response, whatever its status, with its `Retry-After` header and body
+    /// (the SDK reads at most 1 MiB of it).
+    Response {
+        status: u16,
+        retry_after: Option<String>,
+        body: Vec<u8>,
+    },
+    /// No response: DNS, connect, TLS, reset. `message` leads with what failed
+    /// (`DNS: …`, `connect: …`, `TLS handshake failed: …`); never the headers.
+    NetworkError { message: String },
+    /// `timeout_ms` passed without a complete response.
+    Timeout { message: String },
+}
+
+/// Implemented by the SDK's platform layer (not by apps): sends one request and blocks
+/// until it ends. Called on the SDK's `repro-line` thread only, one request at a time.
+/// Must not throw: map every failure to an [`HttpOutcome`] (a throw is treated as a
+/// network error and the batch is retried).
+#[uniffi::export(with_foreign)]
+pub trait HttpTransport: Send + Sync {
+    fn send(&self, request: HttpRequest) -> HttpOutcome;
+}
+
+/// Core's transport seam, served by the platform's [`HttpTransport`].
+struct PlatformHttp(Arc<dyn HttpTransport>);
+
+impl rl::HttpTransport for PlatformHttp {
+    fn send(&self, request: rl::HttpRequest) -> rl::retry::Outcome {
+        let rl::HttpRequest {
+            url,
+            headers,
+            body,
+            timeout,
+        } = request;
+        let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        let outcome = self.0.send(HttpRequest {
+            url,
+            headers: headers.into_iter().collect(),
+            body,
+            timeout_ms,
+        });
+        match outcome {
+            HttpOutcome::Response {
+                status,
+                retry_after,
+                mut body,
+            } => {
+                body.truncate(rl::protocol::MAX_RESPONSE_BYTES);
+                rl::retry::Outcome::Response {
+                    status,
+                    retry_after,
+                    body,
+                }
+            }
+            HttpOutcome::NetworkError { message } => rl::retry::Outcome::Network {
+                timeout: false,
+                message,
+            },
+            HttpOutcome::Timeout { message } => rl::retry::Outcome::Network {
+                timeout: true,
+                message,
+            },
+        }
+    }
+}
+
 // ---------------------------------------------------------------- the client
 
 /// The SDK client. Thread-safe; methods never wait for the network except `flush` and
@@ -300,11 +403,15 @@ pub struct ReproLine {
 #[uniffi::export]
 impl ReproLine {
     /// Opens (or creates) the queue in `config.storage_dir`, restores pending calls and starts
-    /// the delivery thread.
+    /// the delivery thread, which sends through `transport`.
     #[uniffi::constructor]
-    pub fn new(config: ReproLineConfig) -> Result<Arc<ReproLine>, ReproLineError> {
+    pub fn new(
+        config: ReproLineConfig,
+        transport: Arc<dyn HttpTransport>,
+    ) -> Result<Arc<ReproLine>, ReproLineError> {
         guarded(|| {
-            let client = rl::Client::new(config.into_core())?;
+            let client =
+                rl::Client::with_transport(config.into_core(), Arc::new(PlatformHttp(transport)))?;
             Ok(Arc::new(ReproLine { client }))
         })
     }

@@ -25,11 +25,11 @@ pub enum Error {
     Storage(#[from] StorageError),
     /// Another client (this process or another) holds the state directory's lock.
     /// Native only (the web build keeps these messages out of its size budget).
-    #[cfg(feature = "native")]
+    #[cfg(feature = "driver")]
     #[error("state dir {dir} is in use by another repro-line client{}; one client per state dir: stop it or use another directory", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     StateDirInUse { dir: String, pid: Option<u32> },
     /// The state directory holds undelivered calls for another endpoint; they are never sent elsewhere.
-    #[cfg(feature = "native")]
+    #[cfg(feature = "driver")]
     #[error("state dir {dir} holds {pending} undelivered calls for endpoint {bound}; they are never sent to {requested}: deliver them with the endpoint they were made for, or use another state dir")]
     StateDirBoundToEndpoint {
         dir: String,
@@ -40,8 +40,8 @@ pub enum Error {
     /// The journal was written by a newer repro-line (a newer format, or a record type this
     /// version does not know). It is left untouched, so nothing in it is lost.
     /// The web build's message is short (its size budget); the fields say the same.
-    #[cfg_attr(feature = "native", error("the journal was written by a newer repro-line (format {format}{}; this version reads format {}); it was left untouched: upgrade repro-line or use another state dir", record_tag.map(|t| format!(", record type {t}")).unwrap_or_default(), crate::store::codec::FORMAT))]
-    #[cfg_attr(not(feature = "native"), error("journal from a newer repro-line"))]
+    #[cfg_attr(feature = "driver", error("the journal was written by a newer repro-line (format {format}{}; this version reads format {}); it was left untouched: upgrade repro-line or use another state dir", record_tag.map(|t| format!(", record type {t}")).unwrap_or_default(), crate::store::codec::FORMAT))]
+    #[cfg_attr(not(feature = "driver"), error("journal from a newer repro-line"))]
     JournalTooNew { format: u8, record_tag: Option<u8> },
     #[error("the client has been shut down")]
     ShutDown,
@@ -103,9 +103,9 @@ impl Error {
             Error::InsecureEndpoint(_) => ErrorKind::InsecureEndpoint,
             // The bindings report it as a storage error; its message says what to do.
             Error::Storage(_) | Error::JournalTooNew { .. } => ErrorKind::Storage,
-            #[cfg(feature = "native")]
+            #[cfg(feature = "driver")]
             Error::StateDirInUse { .. } => ErrorKind::StateDirInUse,
-            #[cfg(feature = "native")]
+            #[cfg(feature = "driver")]
             Error::StateDirBoundToEndpoint { .. } => ErrorKind::StateDirBoundToEndpoint,
             Error::ShutDown => ErrorKind::ShutDown,
             Error::Internal(_) => ErrorKind::Internal,
@@ -128,7 +128,7 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    #[cfg(feature = "native")]
+    #[cfg(feature = "driver")]
     pub(crate) fn write(e: impl std::fmt::Display) -> Self {
         StorageError::Write(e.to_string())
     }

@@ -23,7 +23,9 @@ pub use retry::PauseReason;
 pub use session::{Call, RecoveryReport, Session};
 pub use store::{MemoryStore, Store};
 
-#[cfg(feature = "native")]
+#[cfg(feature = "driver")]
 pub mod native;
-#[cfg(feature = "native")]
-pub use native::{Client, Config, DeliveryListener, FlushOutcome, Storage};
+#[cfg(feature = "driver")]
+pub use native::{
+    Client, Config, DeliveryListener, FlushOutcome, HttpRequest, HttpTransport, Storage,
+};

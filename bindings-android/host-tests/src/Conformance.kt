@@ -132,7 +132,7 @@ private fun runScenario(
     val openError = scenario["open_error"] as String?
     if (openError != null) {
         check(openError in kinds) { "unknown error kind $openError" }
-        val e = assertThrows<ReproLineException>("open") { ReproLine(config).close() }
+        val e = assertThrows<ReproLineException>("open") { openNative(config).close() }
         assertEq(openError, errorKind(e), "open error kind (${e.message})")
         (scenario["open_message_contains"] as String?)?.let { part ->
             check(e.message.orEmpty().contains(part)) { "open message <${e.message}> lacks <$part>" }
@@ -142,7 +142,7 @@ private fun runScenario(
     }
 
     val recorder = Recorder()
-    var client = ReproLine(config)
+    var client = openNative(config)
     client.setDeliveryListener(recorder)
     try {
         for ((i, stepAny) in scenario["steps"].list().withIndex()) {
@@ -200,7 +200,7 @@ private fun runScenario(
                 "restart" -> {
                     // Drop without flush or shutdown, as when the process is killed.
                     client.close()
-                    client = ReproLine(config)
+                    client = openNative(config)
                     client.setDeliveryListener(recorder)
                 }
                 "reset_emulator" -> emu.reset()

@@ -7,6 +7,7 @@
 // scripts/mobile-test.sh does all of that.
 package com.repro.line.hosttests
 
+import com.repro.line.HttpUrlConnectionTransport
 import com.repro.line.ReproLineCore
 import com.repro.line.ffi.DeliveryListener
 import com.repro.line.ffi.DeliveryReport
@@ -37,6 +38,9 @@ const val CHANNEL = "1234567890"
 
 lateinit var emu: EmulatorAdmin
 lateinit var token: String
+
+/** The generated client with the SDK's own transport (HttpURLConnection), as ReproLineCore opens it. */
+fun openNative(cfg: ReproLineConfig): ReproLine = ReproLine(cfg, HttpUrlConnectionTransport())
 
 fun tempDir(): File = Files.createTempDirectory("repro-line-host").toFile()
 
@@ -91,6 +95,9 @@ fun main(args: Array<String>) {
     Harness.setFilter(args.firstOrNull() ?: System.getenv("REPRO_LINE_TEST_FILTER"))
     // The generated Kotlin checks the library's API checksums only when asked: a stale
     // libreproline_ffi must fail the run, not pass by luck.
+    // ReproLineCore first, as in an app: it sets up the SDK thread's JNA attachment before
+    // the bindings load the library (see ReproLineCore.keepSdkThreadAttached).
+    check(ReproLineCore.MAX_BUFFERED_CALLS == 1_000) { "MAX_BUFFERED_CALLS" }
     uniffiEnsureInitialized()
     println("repro-line-ffi ${sdkVersion()}, emulator ${emu.url}")
 
@@ -157,15 +164,15 @@ fun main(args: Array<String>) {
         }
         check(badConfig.message!!.contains("sdk_token is empty")) { badConfig.message!! }
         val batch = assertThrows<ReproLineException.InvalidConfig>("max batch") {
-            ReproLine(config(tempDir()).copy(maxBatchOps = 0u)).close()
+            openNative(config(tempDir()).copy(maxBatchOps = 0u)).close()
         }
         check(batch.message!!.contains("it must be 1 to 100")) { batch.message!! }
         val notADir = File.createTempFile("repro-line", ".file")
         assertThrows<ReproLineException.Storage>("storage dir is a file") {
-            ReproLine(config(notADir)).close()
+            openNative(config(notADir)).close()
         }
 
-        val raw = ReproLine(config(tempDir()))
+        val raw = openNative(config(tempDir()))
         raw.shutdown(0uL)
         val down = assertThrows<ReproLineException.ShutDown>("after shutdown") { raw.setUserId("u") }
         check(down.message!!.contains("shut down")) { down.message!! }
@@ -194,17 +201,24 @@ fun main(args: Array<String>) {
         val (_, flushThread) = flushAndWait(core)
         check(flushThread != testThread) { "flush callback ran on the test thread" }
         assertEq("repro-line-flush", flushThread.name, "flush callback thread")
+        core.setUserId("u2")
+        core.linkLineID(L2)
+        eventually("four reports") { rec.statuses().size == 4 }
         val threads = rec.threads()
         check(threads.isNotEmpty() && threads.none { it == testThread || it == flushThread }) {
             "listener ran on ${threads.map { it.name }}"
         }
+        // One SDK thread, attached to the JVM once: not a new java.lang.Thread per callback.
+        val distinct = threads.distinctBy { System.identityHashCode(it) }
+        assertEq(1, distinct.size, "Java Thread objects the listener ran on (${threads.map { it.name }})")
+        assertEq("repro-line", distinct.single().name, "listener thread name")
         core.close()
     }
 
     Harness.test("a bad token pauses (state callback), a new token resumes and delivers") {
         emu.reset()
         val rec = Recording()
-        val client = ReproLine(config(tempDir()).copy(sdkToken = "wrong-token"))
+        val client = openNative(config(tempDir()).copy(sdkToken = "wrong-token"))
         client.setDeliveryListener(rec)
         client.setUserId("u1")
         val paused = client.flush(10_000uL)
@@ -222,7 +236,7 @@ fun main(args: Array<String>) {
     Harness.test("a listener that throws does not crash the process; delivery goes on") {
         emu.reset()
         val calls = java.util.concurrent.atomic.AtomicInteger()
-        val client = ReproLine(config(tempDir()))
+        val client = openNative(config(tempDir()))
         client.setDeliveryListener(object : DeliveryListener {
             override fun onReport(report: DeliveryReport) {
                 calls.incrementAndGet()
@@ -276,12 +290,12 @@ fun main(args: Array<String>) {
         emu.setFaults("503=1.0,retry_after=1")
         try {
             val dir = tempDir()
-            val first = ReproLine(config(dir))
+            val first = openNative(config(dir))
             first.setUserId("u503")
             assertEq("TimedOut", outcomeText(first.flush(1_500uL)), "flush while 503")
             first.close()
             emu.setFaults("")
-            val second = ReproLine(config(dir))
+            val second = openNative(config(dir))
             assertEq<FlushOutcome>(FlushOutcome.Drained, second.flush(10_000uL), "flush after restart")
             assertEq(listOf("u503"), emu.users(), "users")
             second.close()
@@ -396,15 +410,15 @@ fun main(args: Array<String>) {
     Harness.test("one client per storage dir: a second one gets StateDirInUse, nothing is lost") {
         emu.reset()
         val dir = tempDir()
-        val first = ReproLine(config(dir, debounceMs = 60_000))
+        val first = openNative(config(dir, debounceMs = 60_000))
         first.setUserId("lock-user")
         val e = assertThrows<ReproLineException.StateDirInUse>("second client on the same dir") {
-            ReproLine(config(dir)).close()
+            openNative(config(dir)).close()
         }
         check(e.message!!.contains(dir.path) && e.message!!.contains("pid ${ProcessHandle.current().pid()}")) { e.message!! }
         first.setLineUserId(L1, null)
         first.close()
-        val second = ReproLine(config(dir))
+        val second = openNative(config(dir))
         assertEq(2uL, second.pendingOps(), "the first client's calls, once")
         assertEq<FlushOutcome>(FlushOutcome.Drained, second.flush(10_000uL), "flush by the next owner")
         assertEq(listOf(LinkRow(CHANNEL, L1, "lock-user")), emu.links(), "links")
@@ -417,9 +431,74 @@ fun main(args: Array<String>) {
         check(e.message!!.contains("panicked: boom from the test")) { e.message!! }
         assertThrows<ReproLineException.Internal>("second panic") { debugPanicForTests("again") }
         validateUserId("still-works")
-        val client = ReproLine(config(tempDir()))
+        val client = openNative(config(tempDir()))
         client.setUserId("after-panic")
         client.close()
+    }
+
+    Harness.test("HttpURLConnection transport: a request past its timeout is retried, delivered once") {
+        emu.reset()
+        // Every answer comes after the client's 400 ms timeout until the faults are cleared.
+        emu.setFaults("latency_ms=1500")
+        val client = openNative(config(tempDir()).copy(requestTimeoutMs = 400uL))
+        try {
+            val rec = Recording()
+            client.setDeliveryListener(rec)
+            client.setUserId("slow-user")
+            assertEq("TimedOut", outcomeText(client.flush(1_200uL)), "flush while every request times out")
+            emu.setFaults("")
+            assertEq<FlushOutcome>(FlushOutcome.Drained, client.flush(15_000uL), "flush after the endpoint recovers")
+            val statuses = rec.statuses()
+            assertEq(1, statuses.size, "one report")
+            check(statuses[0] == "Delivered" || statuses[0] == "Duplicate") { "report $statuses" }
+            assertEq(listOf("slow-user"), emu.users(), "users")
+        } finally {
+            client.close()
+            emu.setFaults("")
+            // Requests the client gave up on still finish in the emulator: let them, before the next reset.
+            Thread.sleep(2_000)
+        }
+    }
+
+    Harness.test("kill and resume: a process killed mid-delivery loses and doubles nothing") {
+        emu.reset()
+        // Slow batches of 5: the kill lands while a request is in flight and others are queued.
+        emu.setFaults("latency_ms=150")
+        val dir = tempDir()
+        val n = 40
+        val java = ProcessHandle.current().info().command().orElse("java")
+        val child = ProcessBuilder(
+            java,
+            "-Djna.library.path=" + System.getProperty("jna.library.path"),
+            "-cp", System.getProperty("java.class.path"),
+            "com.repro.line.hosttests.KillChildKt", dir.path, emu.url, token, n.toString(),
+        ).redirectError(ProcessBuilder.Redirect.INHERIT).start()
+        try {
+            val line = child.inputStream.bufferedReader().readLine()
+            assertEq("accepted $n", line, "child output")
+            eventually("some batches applied before the kill") { (emu.stats()["ops_applied"] as Long) >= 6 }
+            child.destroyForcibly() // SIGKILL: no shutdown hook, no flush
+            check(child.waitFor(10, TimeUnit.SECONDS)) { "child did not die" }
+            val applied = emu.stats()["ops_applied"] as Long
+            check(applied < n + 1) { "everything was delivered before the kill ($applied); the test proves nothing" }
+            emu.setFaults("")
+
+            val resumed = ReproLineCore()
+            val rec = Recording()
+            resumed.setDeliveryListener(rec)
+            resumed.setup(config(dir))
+            check(resumed.pendingOps > 0) { "nothing left to resume" }
+            assertEq<FlushOutcome>(FlushOutcome.Drained, flushAndWait(resumed).first, "flush after restart")
+            val stats = emu.stats()
+            assertEq((n + 1).toLong(), stats["ops_applied"], "each call applied exactly once")
+            assertEq(0L, stats["seq_regressions"], "seq regressions")
+            val links = emu.links()
+            assertEq((0 until n).map { LinkRow(CHANNEL, lineIdFor(it), "kill-user") }.sortedBy { it.lineUserId }, links, "links")
+            resumed.close()
+        } finally {
+            child.destroyForcibly()
+            emu.setFaults("")
+        }
     }
 
     runConformance(emu, token, scenarios)

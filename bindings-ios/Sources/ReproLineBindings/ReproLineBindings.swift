@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -480,6 +496,22 @@ fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     }
 
     public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
+    typealias FfiType = Int32
+    typealias SwiftType = Int32
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int32 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Int32, into buf: inout [UInt8]) {
         writeInt(&buf, lower(value))
     }
 }
@@ -567,6 +599,24 @@ fileprivate struct FfiConverterString: FfiConverter {
         let len = Int32(value.utf8.count)
         writeInt(&buf, len)
         writeBytes(&buf, value.utf8)
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterData: FfiConverterRustBuffer {
+    typealias SwiftType = Data
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Data {
+        let len: Int32 = try readInt(&buf)
+        return Data(try readBytes(&buf, count: Int(len)))
+    }
+
+    public static func write(_ value: Data, into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        writeBytes(&buf, value)
     }
 }
 
@@ -829,6 +879,217 @@ public func FfiConverterTypeDeliveryListener_lower(_ value: DeliveryListener) ->
 
 
 /**
+ * Implemented by the SDK's platform layer (not by apps): sends one request and blocks
+ * until it ends. Called on the SDK's `repro-line` thread only, one request at a time.
+ * Must not throw: map every failure to an [`HttpOutcome`] (a throw is treated as a
+ * network error and the batch is retried).
+ */
+public protocol HttpTransport: AnyObject, Sendable {
+    
+    func send(request: HttpRequest)  -> HttpOutcome
+    
+}
+/**
+ * Implemented by the SDK's platform layer (not by apps): sends one request and blocks
+ * until it ends. Called on the SDK's `repro-line` thread only, one request at a time.
+ * Must not throw: map every failure to an [`HttpOutcome`] (a throw is treated as a
+ * network error and the batch is retried).
+ */
+open class HttpTransportImpl: HttpTransport, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_reproline_ffi_fn_clone_httptransport(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_reproline_ffi_fn_free_httptransport(handle, $0) }
+    }
+
+    
+
+    
+open func send(request: HttpRequest) -> HttpOutcome  {
+    return try!  FfiConverterTypeHttpOutcome_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_httptransport_send(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeHttpRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceHttpTransport {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceHttpTransport = UniffiVTableCallbackInterfaceHttpTransport(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeHttpTransport.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface HttpTransport: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeHttpTransport.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface HttpTransport: handle missing in uniffiClone")
+            }
+        },
+        send: { (
+            uniffiHandle: UInt64,
+            request: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> HttpOutcome in
+                guard let uniffiObj = try? FfiConverterTypeHttpTransport.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.send(
+                     request: try FfiConverterTypeHttpRequest_lift(request)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterTypeHttpOutcome_lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceHttpTransport> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceHttpTransport>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitHttpTransport() {
+    uniffi_reproline_ffi_fn_init_callback_vtable_httptransport(UniffiCallbackInterfaceHttpTransport.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpTransport: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<HttpTransport>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = HttpTransport
+
+    public static func lift(_ handle: UInt64) throws -> HttpTransport {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return HttpTransportImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: HttpTransport) -> UInt64 {
+         if let rustImpl = value as? HttpTransportImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpTransport {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: HttpTransport, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpTransport_lift(_ handle: UInt64) throws -> HttpTransport {
+    return try FfiConverterTypeHttpTransport.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpTransport_lower(_ value: HttpTransport) -> UInt64 {
+    return FfiConverterTypeHttpTransport.lower(value)
+}
+
+
+
+
+
+
+/**
  * The SDK client. Thread-safe; methods never wait for the network except `flush` and
  * `shutdown`. Calls are validated on the caller's thread, stored durably, and delivered
  * in call order by one background thread.
@@ -951,14 +1212,15 @@ open class ReproLine: ReproLineProtocol, @unchecked Sendable {
     }
     /**
      * Opens (or creates) the queue in `config.storage_dir`, restores pending calls and starts
-     * the delivery thread.
+     * the delivery thread, which sends through `transport`.
      */
-public convenience init(config: ReproLineConfig)throws  {
+public convenience init(config: ReproLineConfig, transport: HttpTransport)throws  {
     let handle =
         try rustCallWithError(FfiConverterTypeReproLineError_lift) {
         uniffiCallStatus in
     uniffi_reproline_ffi_fn_constructor_reproline_new(
-        FfiConverterTypeReproLineConfig_lower(config),uniffiCallStatus
+        FfiConverterTypeReproLineConfig_lower(config),
+        FfiConverterTypeHttpTransport_lower(transport),uniffiCallStatus
     )
 }
     self.init(unsafeFromHandle: handle)
@@ -1189,6 +1451,373 @@ public func FfiConverterTypeReproLine_lower(_ value: ReproLine) -> UInt64 {
 
 
 
+
+
+/**
+ * The facade's state: a client once set up, the pre-setup buffer before.
+ */
+public protocol ReproLineSdkProtocol: AnyObject, Sendable {
+    
+    /**
+     * A handle for the fast path: one strong reference, never released (the wrapper's SDK
+     * object lives as long as the process).
+     */
+    func fastHandle()  -> UInt64
+    
+    /**
+     * The client once set up, for everything but the five calls (flush, token, …).
+     */
+    func client()  -> ReproLine?
+    
+    /**
+     * Detaches the client and shuts it down (flushing up to `timeout_ms`); `setup` may be
+     * called again. `None` when not set up.
+     */
+    func close(timeoutMs: UInt64)  -> FlushOutcome?
+    
+    /**
+     * `None` before setup.
+     */
+    func deviceId() throws  -> String?
+    
+    func isSetUp()  -> Bool
+    
+    /**
+     * `linkLineID`; `channel_id` `None` uses the default channel.
+     */
+    func linkLineId(lineUserId: String, channelId: String?) throws 
+    
+    /**
+     * `linkLineIDToken`.
+     */
+    func linkLineIdToken(idToken: String, channelId: String?) throws 
+    
+    /**
+     * `optIn`.
+     */
+    func optIn(optedIn: Bool) throws 
+    
+    /**
+     * Once set up, the client's; before, the last buffered `optIn`, else `true`.
+     */
+    func optedIn() throws  -> Bool
+    
+    /**
+     * Calls accepted and not yet reported, including those buffered before setup.
+     */
+    func pendingOps() throws  -> UInt64
+    
+    /**
+     * `setUserID`.
+     */
+    func setUserId(userId: String) throws 
+    
+    /**
+     * Opens the client (see [`ReproLine::new`]), registers `listener`, then replays the calls
+     * made before setup; returns those the client refused. Fails with `InvalidConfig` when
+     * already set up. On failure the buffered calls are kept.
+     */
+    func setup(config: ReproLineConfig, transport: HttpTransport, listener: DeliveryListener) throws  -> [ReplayFailure]
+    
+    /**
+     * `unlinkLineID`.
+     */
+    func unlinkLineId(lineUserId: String, channelId: String?) throws 
+    
+    /**
+     * The stored user ID once set up, else the last one set before setup.
+     */
+    func userId() throws  -> String?
+    
+}
+/**
+ * The facade's state: a client once set up, the pre-setup buffer before.
+ */
+open class ReproLineSdk: ReproLineSdkProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_reproline_ffi_fn_clone_reprolinesdk(self.handle, $0) }
+    }
+public convenience init() {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_constructor_reprolinesdk_new(uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_reproline_ffi_fn_free_reprolinesdk(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * A handle for the fast path: one strong reference, never released (the wrapper's SDK
+     * object lives as long as the process).
+     */
+open func fastHandle() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_fast_handle(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The client once set up, for everything but the five calls (flush, token, …).
+     */
+open func client() -> ReproLine?  {
+    return try!  FfiConverterOptionTypeReproLine.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_client(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Detaches the client and shuts it down (flushing up to `timeout_ms`); `setup` may be
+     * called again. `None` when not set up.
+     */
+open func close(timeoutMs: UInt64) -> FlushOutcome?  {
+    return try!  FfiConverterOptionTypeFlushOutcome.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_close(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `None` before setup.
+     */
+open func deviceId()throws  -> String?  {
+    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_device_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+open func isSetUp() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_is_set_up(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `linkLineID`; `channel_id` `None` uses the default channel.
+     */
+open func linkLineId(lineUserId: String, channelId: String?)throws   {try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_link_line_id(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(lineUserId),
+        FfiConverterOptionString.lower(channelId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * `linkLineIDToken`.
+     */
+open func linkLineIdToken(idToken: String, channelId: String?)throws   {try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_link_line_id_token(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(idToken),
+        FfiConverterOptionString.lower(channelId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * `optIn`.
+     */
+open func optIn(optedIn: Bool)throws   {try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_opt_in(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(optedIn),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Once set up, the client's; before, the last buffered `optIn`, else `true`.
+     */
+open func optedIn()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_opted_in(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Calls accepted and not yet reported, including those buffered before setup.
+     */
+open func pendingOps()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_pending_ops(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `setUserID`.
+     */
+open func setUserId(userId: String)throws   {try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_set_user_id(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(userId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Opens the client (see [`ReproLine::new`]), registers `listener`, then replays the calls
+     * made before setup; returns those the client refused. Fails with `InvalidConfig` when
+     * already set up. On failure the buffered calls are kept.
+     */
+open func setup(config: ReproLineConfig, transport: HttpTransport, listener: DeliveryListener)throws  -> [ReplayFailure]  {
+    return try  FfiConverterSequenceTypeReplayFailure.lift(try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_setup(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeReproLineConfig_lower(config),
+        FfiConverterTypeHttpTransport_lower(transport),
+        FfiConverterTypeDeliveryListener_lower(listener),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `unlinkLineID`.
+     */
+open func unlinkLineId(lineUserId: String, channelId: String?)throws   {try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_unlink_line_id(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(lineUserId),
+        FfiConverterOptionString.lower(channelId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The stored user ID once set up, else the last one set before setup.
+     */
+open func userId()throws  -> String?  {
+    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeReproLineError_lift) {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_method_reprolinesdk_user_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReproLineSdk: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = ReproLineSdk
+
+    public static func lift(_ handle: UInt64) throws -> ReproLineSdk {
+        return ReproLineSdk(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: ReproLineSdk) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReproLineSdk {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ReproLineSdk, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReproLineSdk_lift(_ handle: UInt64) throws -> ReproLineSdk {
+    return try FfiConverterTypeReproLineSdk.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReproLineSdk_lower(_ value: ReproLineSdk) -> UInt64 {
+    return FfiConverterTypeReproLineSdk.lower(value)
+}
+
+
+
+
 /**
  * One report per accepted call, delivered once.
  */
@@ -1263,6 +1892,136 @@ public func FfiConverterTypeDeliveryReport_lift(_ buf: RustBuffer) throws -> Del
 #endif
 public func FfiConverterTypeDeliveryReport_lower(_ value: DeliveryReport) -> RustBuffer {
     return FfiConverterTypeDeliveryReport.lower(value)
+}
+
+
+/**
+ * One batch request: `POST url` with `headers` (the SDK token among them: never log them)
+ * and `body`. The whole exchange must end within `timeout_ms`.
+ */
+public struct HttpRequest: Equatable, Hashable {
+    public var url: String
+    /**
+     * Lower-case names: `x-repro-token`, `content-type`, `user-agent`, `x-retry-count`.
+     */
+    public var headers: [String: String]
+    public var body: Data
+    public var timeoutMs: Int32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(url: String, 
+        /**
+         * Lower-case names: `x-repro-token`, `content-type`, `user-agent`, `x-retry-count`.
+         */headers: [String: String], body: Data, timeoutMs: Int32) {
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeoutMs = timeoutMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HttpRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpRequest {
+        return
+            try HttpRequest(
+                url: FfiConverterString.read(from: &buf), 
+                headers: FfiConverterDictionaryStringString.read(from: &buf), 
+                body: FfiConverterData.read(from: &buf), 
+                timeoutMs: FfiConverterInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HttpRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.url, into: &buf)
+        FfiConverterDictionaryStringString.write(value.headers, into: &buf)
+        FfiConverterData.write(value.body, into: &buf)
+        FfiConverterInt32.write(value.timeoutMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpRequest_lift(_ buf: RustBuffer) throws -> HttpRequest {
+    return try FfiConverterTypeHttpRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpRequest_lower(_ value: HttpRequest) -> RustBuffer {
+    return FfiConverterTypeHttpRequest.lower(value)
+}
+
+
+/**
+ * A buffered call the client refused at replay: `kind` is the `ReproLineError` variant name
+ * (e.g. `UserIdNotSet` for a link made before any user ID was set), `message` its rule.
+ */
+public struct ReplayFailure: Equatable, Hashable {
+    public var kind: String
+    public var message: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(kind: String, message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReplayFailure: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReplayFailure: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReplayFailure {
+        return
+            try ReplayFailure(
+                kind: FfiConverterString.read(from: &buf), 
+                message: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReplayFailure, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterString.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReplayFailure_lift(_ buf: RustBuffer) throws -> ReplayFailure {
+    return try FfiConverterTypeReplayFailure.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReplayFailure_lower(_ value: ReplayFailure) -> RustBuffer {
+    return FfiConverterTypeReplayFailure.lower(value)
 }
 
 
@@ -1894,6 +2653,104 @@ public func FfiConverterTypeFlushOutcome_lower(_ value: FlushOutcome) -> RustBuf
 
 
 /**
+ * How a request ended.
+ */
+
+public enum HttpOutcome: Equatable, Hashable {
+    
+    /**
+     * Any HTTP response, whatever its status, with its `Retry-After` header and body
+     * (the SDK reads at most 1 MiB of it).
+     */
+    case response(status: UInt16, retryAfter: String?, body: Data
+    )
+    /**
+     * No response: DNS, connect, TLS, reset. `message` leads with what failed
+     * (`DNS: …`, `connect: …`, `TLS handshake failed: …`); never the headers.
+     */
+    case networkError(message: String
+    )
+    /**
+     * `timeout_ms` passed without a complete response.
+     */
+    case timeout(message: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension HttpOutcome: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpOutcome: FfiConverterRustBuffer {
+    typealias SwiftType = HttpOutcome
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpOutcome {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .response(status: try FfiConverterUInt16.read(from: &buf), retryAfter: try FfiConverterOptionString.read(from: &buf), body: try FfiConverterData.read(from: &buf)
+        )
+        
+        case 2: return .networkError(message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .timeout(message: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: HttpOutcome, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .response(status,retryAfter,body):
+            writeInt(&buf, Int32(1))
+            FfiConverterUInt16.write(status, into: &buf)
+            FfiConverterOptionString.write(retryAfter, into: &buf)
+            FfiConverterData.write(body, into: &buf)
+            
+        
+        case let .networkError(message):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(message, into: &buf)
+            
+        
+        case let .timeout(message):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(message, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpOutcome_lift(_ buf: RustBuffer) throws -> HttpOutcome {
+    return try FfiConverterTypeHttpOutcome.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpOutcome_lower(_ value: HttpOutcome) -> RustBuffer {
+    return FfiConverterTypeHttpOutcome.lower(value)
+}
+
+
+
+/**
  * Why delivery stopped until something changes.
  */
 
@@ -2232,6 +3089,105 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
         }
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeReproLine: FfiConverterRustBuffer {
+    typealias SwiftType = ReproLine?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeReproLine.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeReproLine.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeFlushOutcome: FfiConverterRustBuffer {
+    typealias SwiftType = FlushOutcome?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeFlushOutcome.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeFlushOutcome.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeReplayFailure: FfiConverterRustBuffer {
+    typealias SwiftType = [ReplayFailure]
+
+    public static func write(_ value: [ReplayFailure], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeReplayFailure.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ReplayFailure] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ReplayFailure]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeReplayFailure.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
+    public static func write(_ value: [String: String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterString.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: String] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: String]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterString.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
 /**
  * FOR TESTS ONLY: panics inside the Rust adapter so a test can prove a panic reaches the
  * app as `ReproLineError::Internal` instead of crashing the process. Never call it in an app.
@@ -2294,6 +3250,16 @@ public func validateUserId(userId: String)throws   {try rustCallWithError(FfiCon
     )
 }
 }
+/**
+ * [`MAX_BUFFERED_CALLS`], for the wrappers' documentation constants.
+ */
+public func maxBufferedCalls() -> UInt32  {
+    return try!  FfiConverterUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reproline_ffi_fn_func_max_buffered_calls(uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -2328,10 +3294,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_reproline_ffi_checksum_func_validate_user_id() != 41365) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_reproline_ffi_checksum_func_max_buffered_calls() != 24475) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_reproline_ffi_checksum_method_deliverylistener_on_report() != 32353) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reproline_ffi_checksum_method_deliverylistener_on_state_change() != 37629) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_httptransport_send() != 9370) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reproline_ffi_checksum_method_reproline_device_id() != 24285) {
@@ -2373,11 +3345,57 @@ private let initializationResult: InitializationResult = {
     if (uniffi_reproline_ffi_checksum_method_reproline_user_id() != 15216) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_reproline_ffi_checksum_constructor_reproline_new() != 9927) {
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_fast_handle() != 63857) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_client() != 55517) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_close() != 32548) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_device_id() != 55166) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_is_set_up() != 29197) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_link_line_id() != 33059) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_link_line_id_token() != 42718) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_opt_in() != 752) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_opted_in() != 45961) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_pending_ops() != 41315) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_set_user_id() != 17236) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_setup() != 31139) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_unlink_line_id() != 21389) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_method_reprolinesdk_user_id() != 13876) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_constructor_reproline_new() != 28914) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reproline_ffi_checksum_constructor_reprolinesdk_new() != 18347) {
         return InitializationResult.apiChecksumMismatch
     }
 
     uniffiCallbackInitDeliveryListener()
+    uniffiCallbackInitHttpTransport()
     return InitializationResult.ok
 }()
 

@@ -1,9 +1,17 @@
-//! The native driver: one background thread running a tokio current-thread
-//! runtime and reqwest (rustls). Calls lock the session, append one record to
-//! the store and wake the thread; they never wait for the network.
+//! The driver: one background thread (`repro-line`) that runs the engine and sends
+//! through an [`HttpTransport`]: the built-in reqwest one (feature `native`) or the
+//! app's (the mobile SDKs use the platform's HTTP stack; feature `driver` alone has no
+//! async runtime, HTTP or TLS code). Calls lock the session, append one record to the
+//! store and wake the thread; they never wait for the network.
 
+mod http;
 mod state_dir;
+#[cfg(feature = "native")]
 mod transport;
+
+pub use http::{HttpRequest, HttpTransport};
+#[cfg(feature = "native")]
+pub use transport::ReqwestTransport;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -148,9 +156,9 @@ struct Shared {
     session: Mutex<Session>,
     /// Signalled whenever calls are reported or delivery pauses.
     progress: Condvar,
-    wake: tokio::sync::Notify,
-    /// Interrupts an in-flight request at shutdown (its ops stay queued and are resent later).
-    stopping: tokio::sync::Notify,
+    wake: Wake,
+    /// Sends the driver's requests; interrupted at shutdown (its ops stay queued and are resent later).
+    transport: Arc<dyn HttpTransport>,
     listener: RwLock<Option<Arc<dyn DeliveryListener>>>,
     /// Reports made before any listener was set (a restored op can be answered
     /// before the app registers one); the first listener gets them.
@@ -217,8 +225,21 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Opens the store, restores pending ops and starts the delivery thread.
+    /// Opens the store, restores pending ops and starts the delivery thread, sending with
+    /// the built-in reqwest transport.
+    #[cfg(feature = "native")]
     pub fn new(config: Config) -> Result<Client, Error> {
+        let connect_timeout = config.request_timeout.min(Duration::from_secs(10));
+        let transport = ReqwestTransport::new(connect_timeout)?;
+        Client::with_transport(config, Arc::new(transport))
+    }
+
+    /// Opens the store, restores pending ops and starts the delivery thread, sending with
+    /// `transport` (called on the `repro-line` thread only).
+    pub fn with_transport(
+        config: Config,
+        transport: Arc<dyn HttpTransport>,
+    ) -> Result<Client, Error> {
         let policy = config.policy()?;
         let url = endpoint::batch_url(&config.endpoint)?;
         policy::check_sdk_token(&config.sdk_token)?;
@@ -238,12 +259,16 @@ impl Client {
             d.bind_endpoint(&url, session.pending_ops())?;
         }
         let recovery_damaged = session.recovery().is_damaged();
-        let http = transport::Http::new(url, &config)?;
+        let http = Http {
+            url,
+            user_agent: http::user_agent(&config.platform),
+            timeout: config.request_timeout,
+        };
         let shared = Arc::new(Shared {
             session: Mutex::new(session),
             progress: Condvar::new(),
-            wake: tokio::sync::Notify::new(),
-            stopping: tokio::sync::Notify::new(),
+            wake: Wake::default(),
+            transport,
             listener: RwLock::new(None),
             unheard: Mutex::new(Vec::new()),
             recovery_unreported: AtomicBool::new(recovery_damaged),
@@ -394,7 +419,7 @@ impl Client {
         policy::check_sdk_token(token)?;
         *self.shared.token.write().unwrap_or_else(|e| e.into_inner()) = token.to_owned();
         self.shared.session().resume();
-        self.shared.wake.notify_one();
+        self.shared.wake.notify();
         Ok(())
     }
 
@@ -404,7 +429,7 @@ impl Client {
         let deadline = Instant::now() + timeout;
         let mut session = self.shared.session();
         session.request_flush();
-        self.shared.wake.notify_one();
+        self.shared.wake.notify();
         loop {
             let pending = session.pending_ops();
             let reported = !session.engine().has_events()
@@ -437,8 +462,8 @@ impl Client {
 
     fn stop_thread(&self) {
         self.shared.stop.store(true, Ordering::Release);
-        self.shared.wake.notify_one();
-        self.shared.stopping.notify_one();
+        self.shared.wake.notify();
+        self.shared.transport.interrupt();
         let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(h) = handle {
             let _ = h.join();
@@ -473,7 +498,7 @@ impl Client {
         // one; later appends ride on that sync (group commit).
         let first_unsynced = !self.shared.dirty.swap(true, Ordering::AcqRel);
         if plan_changed || first_unsynced {
-            self.shared.wake.notify_one();
+            self.shared.wake.notify();
         }
         Ok(())
     }
@@ -486,103 +511,132 @@ impl Drop for Client {
     }
 }
 
-fn drive(shared: Arc<Shared>, http: transport::Http, sync_interval: Duration) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "repro-line cannot start its runtime; ops stay queued");
-            return;
-        }
-    };
-    runtime.block_on(async move {
-        let mut last_sync: Option<Instant> = None;
-        while !shared.stop.load(Ordering::Acquire) {
-            let (next, events) = shared.as_driver(|s| (s.poll(now_ms()), take_events(&shared, s)));
-            dispatch(&shared, events);
-            let mut sync_at = None;
-            if shared.dirty.load(Ordering::Acquire) {
-                let due = last_sync.map_or_else(Instant::now, |t| t + sync_interval);
-                if due <= Instant::now() {
-                    shared.dirty.store(false, Ordering::Release);
-                    sync_store(&shared);
-                    last_sync = Some(Instant::now());
-                } else {
-                    sync_at = Some(due);
-                }
-            }
-            // A pending fsync bounds how long the driver may sleep.
-            let sync_sleep = async {
-                match sync_at {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
+/// Where and how the driver's requests go (fixed at start).
+struct Http {
+    url: String,
+    user_agent: String,
+    timeout: Duration,
+}
+
+/// Wakes the driver: a call made its plan change, a flush, a new token, shutdown.
+/// A wake that comes while the driver is busy is kept, so none is lost.
+#[derive(Default)]
+struct Wake {
+    pending: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Wake {
+    fn notify(&self) {
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_one();
+    }
+
+    /// Sleeps until notified or `deadline` (forever when `None`).
+    fn wait(&self, deadline: Option<Instant>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        while !*pending {
+            pending = match deadline {
+                None => self.cv.wait(pending).unwrap_or_else(|e| e.into_inner()),
+                Some(at) => {
+                    let now = Instant::now();
+                    if now >= at {
+                        break;
+                    }
+                    self.cv
+                        .wait_timeout(pending, at - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
                 }
             };
-            match next {
-                Next::Send(request) => {
-                    let token = shared
-                        .token
-                        .read()
-                        .map(|t| t.clone())
-                        .unwrap_or_else(|e| e.into_inner().clone());
-                    shared.requests.fetch_add(1, Ordering::Relaxed);
-                    let outcome = tokio::select! {
-                        outcome = http.send(&token, &request) => outcome,
-                        // Do not make the app wait a request timeout at exit: the batch is resent next start.
-                        _ = shared.stopping.notified() => break,
-                    };
-                    let failure = match &outcome {
-                        Outcome::Network { message, .. } => Some(message.clone()),
-                        Outcome::Response { status: 200, .. } => None,
-                        Outcome::Response { status, .. } => {
-                            Some(format!("HTTP {status} from {}", http.url()))
-                        }
-                    };
-                    let changed = {
-                        let mut last = shared.last_error.lock().unwrap_or_else(|e| e.into_inner());
-                        let changed = failure.is_some() && *last != failure;
-                        *last = failure.clone();
-                        changed
-                    };
-                    if let Some(message) = failure.filter(|_| changed) {
-                        // Each new reason once, not every retry of the same one.
-                        let listener = shared.listener.read().ok().and_then(|l| l.clone());
-                        if let Some(l) = listener {
-                            if catch_unwind(AssertUnwindSafe(|| l.on_request_failed(&message)))
-                                .is_err()
-                            {
-                                tracing::error!(
-                                    "repro-line delivery listener panicked; continuing"
-                                );
-                            }
-                        }
-                    }
-                    let events = shared.as_driver(|s| {
-                        s.on_outcome(now_ms(), request.batch_id, &outcome);
-                        s.compact_if_due();
-                        take_events(&shared, s)
-                    });
-                    dispatch(&shared, events);
-                }
-                Next::WaitUntil(t) => {
-                    let wait = Duration::from_millis(t.saturating_sub(now_ms()));
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = shared.wake.notified() => {}
-                        _ = sync_sleep => {}
-                    }
-                }
-                Next::Idle => {
-                    tokio::select! {
-                        _ = shared.wake.notified() => {}
-                        _ = sync_sleep => {}
-                    }
-                }
+        }
+        *pending = false;
+    }
+}
+
+fn drive(shared: Arc<Shared>, http: Http, sync_interval: Duration) {
+    let mut last_sync: Option<Instant> = None;
+    while !shared.stop.load(Ordering::Acquire) {
+        let (next, events) = shared.as_driver(|s| (s.poll(now_ms()), take_events(&shared, s)));
+        dispatch(&shared, events);
+        // A pending fsync bounds how long the driver may sleep.
+        let mut sync_at = None;
+        if shared.dirty.load(Ordering::Acquire) {
+            let due = last_sync.map_or_else(Instant::now, |t| t + sync_interval);
+            if due <= Instant::now() {
+                shared.dirty.store(false, Ordering::Release);
+                sync_store(&shared);
+                last_sync = Some(Instant::now());
+            } else {
+                sync_at = Some(due);
             }
         }
-    });
+        match next {
+            Next::Send(request) => {
+                let token = shared
+                    .token
+                    .read()
+                    .map(|t| t.clone())
+                    .unwrap_or_else(|e| e.into_inner().clone());
+                shared.requests.fetch_add(1, Ordering::Relaxed);
+                let outgoing = http::build_request(
+                    &http.url,
+                    &token,
+                    &http.user_agent,
+                    http.timeout,
+                    &request,
+                );
+                let sent = catch_unwind(AssertUnwindSafe(|| shared.transport.send(outgoing)));
+                let outcome = sent.unwrap_or_else(|_| {
+                    tracing::error!("repro-line HTTP transport panicked; the batch is retried");
+                    Outcome::Network {
+                        timeout: false,
+                        message: "network: the HTTP transport failed unexpectedly".into(),
+                    }
+                });
+                if shared.stop.load(Ordering::Acquire) {
+                    // Shutting down: the batch stays queued and is resent next start.
+                    break;
+                }
+                let failure = match &outcome {
+                    Outcome::Network { message, .. } => Some(message.clone()),
+                    Outcome::Response { status: 200, .. } => None,
+                    Outcome::Response { status, .. } => {
+                        Some(format!("HTTP {status} from {}", http.url))
+                    }
+                };
+                let changed = {
+                    let mut last = shared.last_error.lock().unwrap_or_else(|e| e.into_inner());
+                    let changed = failure.is_some() && *last != failure;
+                    *last = failure.clone();
+                    changed
+                };
+                if let Some(message) = failure.filter(|_| changed) {
+                    // Each new reason once, not every retry of the same one.
+                    let listener = shared.listener.read().ok().and_then(|l| l.clone());
+                    if let Some(l) = listener {
+                        if catch_unwind(AssertUnwindSafe(|| l.on_request_failed(&message))).is_err()
+                        {
+                            tracing::error!("repro-line delivery listener panicked; continuing");
+                        }
+                    }
+                }
+                let events = shared.as_driver(|s| {
+                    s.on_outcome(now_ms(), request.batch_id, &outcome);
+                    s.compact_if_due();
+                    take_events(&shared, s)
+                });
+                dispatch(&shared, events);
+            }
+            Next::WaitUntil(t) => {
+                let at = Instant::now() + Duration::from_millis(t.saturating_sub(now_ms()));
+                shared
+                    .wake
+                    .wait(Some(sync_at.map_or(at, |s: Instant| s.min(at))));
+            }
+            Next::Idle => shared.wake.wait(sync_at),
+        }
+    }
 }
 
 fn sync_store(shared: &Shared) {

@@ -1,58 +1,54 @@
-//! HTTP for the native driver: reqwest with the TLS set-up of [`crate::net`].
+//! The built-in transport (feature `native`, for the CLI and Rust users): reqwest with
+//! the TLS set-up of [`crate::net`]. The mobile SDKs do not use it: they send with the platform's
+//! own stack (device trust store and proxies) through [`HttpTransport`].
 
-use crate::protocol::{HEADER_RETRY_COUNT, HEADER_TOKEN, MAX_RESPONSE_BYTES};
+use std::time::Duration;
+
+use crate::protocol::MAX_RESPONSE_BYTES;
 use crate::retry::Outcome;
-use crate::session::Request;
 use crate::Error;
 
-use super::Config;
+use super::http::{HttpRequest, HttpTransport};
 
-pub(super) struct Http {
+/// The built-in [`HttpTransport`] (feature `native`): reqwest on its own tokio
+/// current-thread runtime, driven by `block_on` on the driver's thread.
+pub struct ReqwestTransport {
     client: reqwest::Client,
-    url: String,
-    user_agent: String,
+    runtime: tokio::runtime::Runtime,
+    /// Ends an in-flight request at shutdown (see [`HttpTransport::interrupt`]).
+    stopping: tokio::sync::Notify,
 }
 
-impl Http {
-    pub(super) fn new(url: String, config: &Config) -> Result<Self, Error> {
+impl ReqwestTransport {
+    /// `connect_timeout` bounds the TCP + TLS set-up; each request's own timeout bounds the whole.
+    pub fn new(connect_timeout: Duration) -> Result<Self, Error> {
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(crate::net::tls_client_config()?)
-            .timeout(config.request_timeout)
-            .connect_timeout(
-                config
-                    .request_timeout
-                    .min(std::time::Duration::from_secs(10)),
-            )
+            .connect_timeout(connect_timeout)
             .no_proxy()
             .build()
             .map_err(|e| Error::Internal(format!("HTTP client setup: {e}")))?;
-        Ok(Http {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Internal(format!("cannot start the HTTP runtime: {e}")))?;
+        Ok(ReqwestTransport {
             client,
-            url,
-            user_agent: format!(
-                "repro-line/{} ({})",
-                env!("CARGO_PKG_VERSION"),
-                config.platform
-            ),
+            runtime,
+            stopping: tokio::sync::Notify::new(),
         })
     }
 
-    pub(super) fn url(&self) -> &str {
-        &self.url
-    }
-
-    pub(super) async fn send(&self, token: &str, request: &Request) -> Outcome {
-        let result = self
+    async fn send_async(&self, request: HttpRequest) -> Outcome {
+        let mut builder = self
             .client
-            .post(&self.url)
-            .header(HEADER_TOKEN, token)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::USER_AGENT, &self.user_agent)
-            .header(HEADER_RETRY_COUNT, request.retry_count.to_string())
-            .body(request.body.clone())
-            .send()
-            .await;
-        let mut response = match result {
+            .post(&request.url)
+            .timeout(request.timeout)
+            .body(request.body);
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let mut response = match builder.send().await {
             Ok(r) => r,
             Err(e) => return network(&e),
         };
@@ -77,17 +73,32 @@ impl Http {
                 Err(e) => return network(&e),
             }
         }
-        tracing::debug!(
-            status,
-            ops = request.op_count,
-            retry = request.retry_count,
-            "batch answered"
-        );
+        tracing::debug!(status, "batch answered");
         Outcome::Response {
             status,
             retry_after,
             body,
         }
+    }
+}
+
+impl HttpTransport for ReqwestTransport {
+    fn send(&self, request: HttpRequest) -> Outcome {
+        self.runtime.block_on(async {
+            tokio::select! {
+                outcome = self.send_async(request) => outcome,
+                // Do not make the app wait a request timeout at exit: the batch is resent next start.
+                _ = self.stopping.notified() => Outcome::Network {
+                    timeout: false,
+                    message: "interrupted: the client is shutting down".into(),
+                },
+            }
+        })
+    }
+
+    fn interrupt(&self) {
+        // notify_one stores a permit, so an interrupt just before `send` still ends it.
+        self.stopping.notify_one();
     }
 }
 

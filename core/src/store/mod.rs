@@ -3,7 +3,7 @@
 //! and the memory store share the codec, so recovery is tested once.
 
 pub mod codec;
-#[cfg(feature = "native")]
+#[cfg(feature = "driver")]
 pub mod file;
 pub mod journal;
 mod payload;

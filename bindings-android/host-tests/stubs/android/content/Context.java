@@ -7,4 +7,6 @@ public abstract class Context {
     public abstract Context getApplicationContext();
 
     public abstract java.io.File getFilesDir();
+
+    public abstract String getPackageName();
 }

@@ -9,15 +9,17 @@ import com.repro.line.ffi.DeliveryState
 import com.repro.line.ffi.FlushOutcome
 import com.repro.line.ffi.ReproLineConfig
 import com.repro.line.ffi.ReproLineException
-import com.repro.line.ffi.validateChannelId
-import com.repro.line.ffi.validateLineUserId
-import com.repro.line.ffi.validateIdToken
+import com.repro.line.ffi.ReplayFailure
+import com.repro.line.ffi.ReproLineSdk
+import com.repro.line.ffi.maxBufferedCalls
 import com.repro.line.ffi.uniffiEnsureInitialized
-import com.repro.line.ffi.validateUserId
+import com.repro.line.ffi.uniffiCallbackInterfaceDeliveryListener
+import com.repro.line.ffi.uniffiCallbackInterfaceHttpTransport
+import com.sun.jna.CallbackThreadInitializer
+import com.sun.jna.Native
 import java.io.File
 import java.util.concurrent.ExecutorService
 import java.util.concurrent.Executors
-import com.repro.line.ffi.ReproLine as NativeClient
 
 /**
  * The SDK facade. Apps use the [ReproLine] singleton; tests may create instances.
@@ -28,7 +30,8 @@ import com.repro.line.ffi.ReproLine as NativeClient
  * background thread.
  *
  * Calls made before [setup] are validated, kept in memory in call order (up to
- * [MAX_BUFFERED_CALLS]) and replayed by [setup].
+ * [MAX_BUFFERED_CALLS]) and replayed by [setup]: that state lives in the Rust library
+ * (`ReproLineSdk`), shared with the Swift SDK; this class keeps the Kotlin names and glue.
  */
 open class ReproLineCore {
     init {
@@ -37,9 +40,10 @@ open class ReproLineCore {
         uniffiEnsureInitialized()
     }
 
-    private val lock = Any()
-    private var client: NativeClient? = null
-    private val buffered = ArrayList<BufferedCall>()
+    private val sdk = ReproLineSdk()
+
+    /** For [Fast]: this SDK object, kept alive for the process (one reference). */
+    private val fastHandle: Long = sdk.fastHandle().toLong()
 
     @Volatile
     private var listener: DeliveryListener? = null
@@ -50,7 +54,7 @@ open class ReproLineCore {
 
     /** True once [setup] succeeded (and [close] was not called since). */
     val isSetUp: Boolean
-        get() = synchronized(lock) { client != null }
+        get() = sdk.isSetUp()
 
     /**
      * Opens the durable queue in [storageDir] and starts delivery, then replays the calls made
@@ -72,32 +76,18 @@ open class ReproLineCore {
 
     /** [setup] with every option (timeouts, debounce, queue bounds). */
     fun setup(config: ReproLineConfig): List<ReproLineException> {
-        synchronized(lock) {
-            check(client == null) { "ReproLine.setup was already called" }
-            val created = NativeClient(config)
-            try {
-                created.setDeliveryListener(Forwarder())
-            } catch (e: ReproLineException) {
-                created.close()
-                throw e
-            }
-            client = created
-            val failures = ArrayList<ReproLineException>()
-            for (call in buffered) {
-                try {
-                    call.applyTo(created)
-                } catch (e: ReproLineException) {
-                    failures.add(e)
-                }
-            }
-            buffered.clear()
-            return failures
-        }
+        check(!sdk.isSetUp()) { "ReproLine.setup was already called" }
+        return sdk.setup(config, HttpUrlConnectionTransport(), Forwarder()).map { it.toException() }
     }
 
     /** `setUserID`: 1 to 191 characters, no control characters. */
     @Throws(ReproLineException::class)
-    fun setUserId(userId: String) = submit(BufferedCall.SetUserId(userId))
+    fun setUserId(userId: String) {
+        val bytes = userId.toByteArray(Charsets.UTF_8)
+        if (Fast.reproline_fast_set_user_id(fastHandle, bytes, bytes.size) != Fast.ACCEPTED) {
+            sdk.setUserId(userId) // not accepted: the generated call throws the typed exception
+        }
+    }
 
     /** Alias of [setUserId] matching Repro's naming. */
     @Throws(ReproLineException::class)
@@ -109,8 +99,13 @@ open class ReproLineCore {
      */
     @JvmOverloads
     @Throws(ReproLineException::class)
-    fun setLineUserId(lineUserId: String, channelId: String? = null) =
-        submit(BufferedCall.Link(lineUserId, channelId))
+    fun setLineUserId(lineUserId: String, channelId: String? = null) {
+        val line = lineUserId.toByteArray(Charsets.UTF_8)
+        val channel = channelId?.toByteArray(Charsets.UTF_8)
+        if (Fast.reproline_fast_link_line_id(fastHandle, line, line.size, channel, channel?.size ?: -1) != Fast.ACCEPTED) {
+            sdk.linkLineId(lineUserId, channelId) // not accepted: the generated call throws the typed exception
+        }
+    }
 
     /** Alias of [setLineUserId]. */
     @JvmOverloads
@@ -128,13 +123,13 @@ open class ReproLineCore {
     @JvmOverloads
     @Throws(ReproLineException::class)
     fun linkLineIDToken(idToken: String, lineChannelId: String? = null) =
-        submit(BufferedCall.LinkIdToken(idToken, lineChannelId))
+        sdk.linkLineIdToken(idToken, lineChannelId)
 
     /** Removes the link if it belongs to the current user ID. */
     @JvmOverloads
     @Throws(ReproLineException::class)
     fun unlinkLineUserId(lineUserId: String, channelId: String? = null) =
-        submit(BufferedCall.Unlink(lineUserId, channelId))
+        sdk.unlinkLineId(lineUserId, channelId)
 
     /** Alias of [unlinkLineUserId]. */
     @JvmOverloads
@@ -143,28 +138,29 @@ open class ReproLineCore {
 
     /** Persisted. `false` purges the queue (reported `Dropped(OptedOut)`) and ignores later calls. */
     @Throws(ReproLineException::class)
-    fun optIn(optedIn: Boolean) = submit(BufferedCall.OptIn(optedIn))
+    fun optIn(optedIn: Boolean) = sdk.optIn(optedIn)
 
     /** The current user ID: the stored one after setup, else the last one set before setup. */
     val userId: String?
-        get() = synchronized(lock) {
-            client?.userId()
-                ?: buffered.filterIsInstance<BufferedCall.SetUserId>().lastOrNull()?.userId
-        }
+        get() = sdk.userId()
 
     /** A random UUID persisted with the queue; `null` before setup. */
     val deviceId: String?
-        get() = synchronized(lock) { client?.deviceId() }
+        get() = sdk.deviceId()
 
     /** Calls accepted but not yet reported (including calls buffered before setup). */
     val pendingOps: Long
-        get() = synchronized(lock) { client?.pendingOps()?.toLong() ?: buffered.size.toLong() }
+        get() = sdk.pendingOps().toLong()
 
     /** Whether delivery is opted in (before setup: the last buffered [optIn], else `true`). */
     val isOptedIn: Boolean
-        get() = synchronized(lock) {
-            client?.optedIn() ?: buffered.filterIsInstance<BufferedCall.OptIn>().lastOrNull()?.value ?: true
-        }
+        get() = sdk.optedIn()
+
+    /** `setUserID`, as Java sees Repro's name for the getter. */
+    fun getUserID(): String? = userId
+
+    /** The device ID, as Java sees Repro's name for the getter. */
+    fun getDeviceID(): String? = deviceId
 
     /**
      * Receives one [DeliveryReport] per call and pause/resume changes, on the SDK's background
@@ -202,9 +198,9 @@ open class ReproLineCore {
 
     /** Blocking [flush]: never call it on the main thread. */
     fun flushBlocking(timeoutMs: Long = DEFAULT_FLUSH_TIMEOUT_MS): FlushOutcome {
-        val c = synchronized(lock) { client } ?: return FlushOutcome.TimedOut(pendingOps.toULong())
+        val c = sdk.client() ?: return FlushOutcome.TimedOut(pendingOps.toULong())
         return try {
-            c.flush(timeoutMs.coerceAtLeast(0).toULong())
+            c.use { it.flush(timeoutMs.coerceAtLeast(0).toULong()) }
         } catch (e: ReproLineException) {
             System.err.println("repro-line: flush failed: ${e.message}")
             FlushOutcome.TimedOut(pendingOps.toULong())
@@ -214,8 +210,8 @@ open class ReproLineCore {
     /** Uses a new SDK token and resumes delivery paused by `AuthFailed`. */
     @Throws(ReproLineException::class)
     fun setSdkToken(sdkToken: String) {
-        val c = synchronized(lock) { client } ?: throw IllegalStateException("call ReproLine.setup first")
-        c.setSdkToken(sdkToken)
+        val c = sdk.client() ?: throw IllegalStateException("call ReproLine.setup first")
+        c.use { it.setSdkToken(sdkToken) }
     }
 
     /**
@@ -224,32 +220,7 @@ open class ReproLineCore {
      * ends); used by tests and by apps that switch storage.
      */
     @JvmOverloads
-    fun close(timeoutMs: Long = 0): FlushOutcome? {
-        val c = synchronized(lock) { client.also { client = null } } ?: return null
-        return try {
-            c.shutdown(timeoutMs.coerceAtLeast(0).toULong())
-        } catch (e: ReproLineException) {
-            null
-        } finally {
-            c.close()
-        }
-    }
-
-    private fun submit(call: BufferedCall) {
-        val c = synchronized(lock) {
-            client ?: run {
-                call.validate()
-                if (buffered.size >= MAX_BUFFERED_CALLS) {
-                    throw ReproLineException.Storage(
-                        "storage error: $MAX_BUFFERED_CALLS calls are waiting for ReproLine.setup; call setup first",
-                    )
-                }
-                buffered.add(call)
-                return
-            }
-        }
-        call.applyTo(c)
-    }
+    fun close(timeoutMs: Long = 0): FlushOutcome? = sdk.close(timeoutMs.coerceAtLeast(0).toULong())
 
     /** Forwards to the current listener; a throwing listener must not reach Rust. */
     private inner class Forwarder : DeliveryListener {
@@ -272,49 +243,71 @@ open class ReproLineCore {
         }
     }
 
-    private sealed class BufferedCall {
-        abstract fun validate()
-        abstract fun applyTo(c: NativeClient)
+    /**
+     * The hot calls through JNA direct mapping with byte arrays and an int result: the
+     * generated bindings cost ~50 µs a call on the JVM (RustBuffer per string, a JNA
+     * structure per call). Any failure is repeated through the generated call, which throws
+     * the typed exception; nothing was accepted by the failed fast call.
+     */
+    private object Fast {
+        const val ACCEPTED = 0
 
-        data class SetUserId(val userId: String) : BufferedCall() {
-            override fun validate() = validateUserId(userId)
-            override fun applyTo(c: NativeClient) = c.setUserId(userId)
+        init {
+            Native.register(Fast::class.java, "reproline_ffi")
         }
 
-        data class Link(val lineUserId: String, val channelId: String?) : BufferedCall() {
-            override fun validate() {
-                validateLineUserId(lineUserId)
-                channelId?.let { validateChannelId(it) }
-            }
-            override fun applyTo(c: NativeClient) = c.setLineUserId(lineUserId, channelId)
-        }
+        external fun reproline_fast_link_line_id(handle: Long, lineUserId: ByteArray, lineUserIdLen: Int, channelId: ByteArray?, channelLen: Int): Int
 
-        data class Unlink(val lineUserId: String, val channelId: String?) : BufferedCall() {
-            override fun validate() {
-                validateLineUserId(lineUserId)
-                channelId?.let { validateChannelId(it) }
-            }
-            override fun applyTo(c: NativeClient) = c.unlinkLineUserId(lineUserId, channelId)
-        }
+        external fun reproline_fast_set_user_id(handle: Long, userId: ByteArray, userIdLen: Int): Int
+    }
 
-        /** Not a data class: its generated toString would print the token. */
-        class LinkIdToken(val idToken: String, val channelId: String?) : BufferedCall() {
-            override fun validate() {
-                validateIdToken(idToken)
-                channelId?.let { validateChannelId(it) }
-            }
-            override fun applyTo(c: NativeClient) = c.linkLineIdToken(idToken, channelId)
-            override fun toString() = "LinkIdToken(<redacted>, $channelId)"
-        }
-
-        data class OptIn(val value: Boolean) : BufferedCall() {
-            override fun validate() = Unit
-            override fun applyTo(c: NativeClient) = c.setOptedIn(value)
-        }
+    /** The exception the call would have thrown, by the Rust error kind. */
+    private fun ReplayFailure.toException(): ReproLineException = when (kind) {
+        "InvalidLineUserId" -> ReproLineException.InvalidLineUserId(message)
+        "InvalidUserId" -> ReproLineException.InvalidUserId(message)
+        "InvalidChannelId" -> ReproLineException.InvalidChannelId(message)
+        "MissingChannelId" -> ReproLineException.MissingChannelId(message)
+        "UserIdNotSet" -> ReproLineException.UserIdNotSet(message)
+        "InvalidIdToken" -> ReproLineException.InvalidIdToken(message)
+        "InvalidConfig" -> ReproLineException.InvalidConfig(message)
+        "InsecureEndpoint" -> ReproLineException.InsecureEndpoint(message)
+        "Storage" -> ReproLineException.Storage(message)
+        "ShutDown" -> ReproLineException.ShutDown(message)
+        "StateDirInUse" -> ReproLineException.StateDirInUse(message)
+        "StateDirBoundToEndpoint" -> ReproLineException.StateDirBoundToEndpoint(message)
+        else -> ReproLineException.Internal(message)
     }
 
     companion object {
+        /**
+         * JNA attaches the SDK's native `repro-line` thread to the JVM for each callback and by
+         * default detaches it afterwards, so every report arrived on a new java.lang.Thread
+         * ("Thread-1554"). Kept attached (JNA detaches it when the native thread ends) and named
+         * once instead: one Thread object, named as the README says.
+         */
+        private val sdkThread = CallbackThreadInitializer(true, false, "repro-line")
+
+        init {
+            // JNA reads a callback's initializer when the callback is first handed to native
+            // code, i.e. when the generated bindings load the library: this must come first.
+            keepSdkThreadAttached()
+        }
+
+        private fun keepSdkThreadAttached() {
+            listOf(
+                    uniffiCallbackInterfaceDeliveryListener.`onReport`,
+                    uniffiCallbackInterfaceDeliveryListener.`onStateChange`,
+                    uniffiCallbackInterfaceDeliveryListener.uniffiFree,
+                    uniffiCallbackInterfaceDeliveryListener.uniffiClone,
+                    uniffiCallbackInterfaceHttpTransport.`send`,
+                    uniffiCallbackInterfaceHttpTransport.uniffiFree,
+                    uniffiCallbackInterfaceHttpTransport.uniffiClone,
+            ).forEach { Native.setCallbackThreadInitializer(it, sdkThread) }
+        }
+
         const val DEFAULT_FLUSH_TIMEOUT_MS = 10_000L
-        const val MAX_BUFFERED_CALLS = 1_000
+        /** Calls kept before [setup] (the Rust library's limit). */
+        @JvmField
+        val MAX_BUFFERED_CALLS: Int = maxBufferedCalls().toInt()
     }
 }

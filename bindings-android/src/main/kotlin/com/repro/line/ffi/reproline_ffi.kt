@@ -656,6 +656,9 @@ internal interface UniffiCallbackInterfaceDeliveryListenerMethod0 : com.sun.jna.
 internal interface UniffiCallbackInterfaceDeliveryListenerMethod1 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`state`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceHttpTransportMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`request`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "onReport", "onStateChange")
 internal open class UniffiVTableCallbackInterfaceDeliveryListener(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -675,6 +678,25 @@ internal open class UniffiVTableCallbackInterfaceDeliveryListener(
         `uniffiClone` = other.`uniffiClone`
         `onReport` = other.`onReport`
         `onStateChange` = other.`onStateChange`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "send")
+internal open class UniffiVTableCallbackInterfaceHttpTransport(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `send`: UniffiCallbackInterfaceHttpTransportMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `send`: UniffiCallbackInterfaceHttpTransportMethod0? = null,
+    ): UniffiVTableCallbackInterfaceHttpTransport(`uniffiFree`,`uniffiClone`,`send`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceHttpTransport) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `send` = other.`send`
     }
 
 }
@@ -715,9 +737,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_reproline_ffi_checksum_func_validate_user_id(
     ): Int
+    external fun uniffi_reproline_ffi_checksum_func_max_buffered_calls(
+    ): Int
     external fun uniffi_reproline_ffi_checksum_method_deliverylistener_on_report(
     ): Int
     external fun uniffi_reproline_ffi_checksum_method_deliverylistener_on_state_change(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_httptransport_send(
     ): Int
     external fun uniffi_reproline_ffi_checksum_method_reproline_device_id(
     ): Int
@@ -745,7 +771,37 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_reproline_ffi_checksum_method_reproline_user_id(
     ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_fast_handle(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_client(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_close(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_device_id(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_is_set_up(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_link_line_id(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_link_line_id_token(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_opt_in(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_opted_in(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_pending_ops(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_set_user_id(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_setup(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_unlink_line_id(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_method_reprolinesdk_user_id(
+    ): Int
     external fun uniffi_reproline_ffi_checksum_constructor_reproline_new(
+    ): Int
+    external fun uniffi_reproline_ffi_checksum_constructor_reprolinesdk_new(
     ): Int
     external fun ffi_reproline_ffi_uniffi_contract_version(
     ): Int
@@ -764,6 +820,7 @@ internal object UniffiLib {
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "reproline_ffi"))
         uniffiCallbackInterfaceDeliveryListener.register(this)
+        uniffiCallbackInterfaceHttpTransport.register(this)
         
     }
 
@@ -778,11 +835,19 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_reproline_ffi_fn_method_deliverylistener_on_state_change(`ptr`: Long,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_reproline_ffi_fn_clone_httptransport(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_reproline_ffi_fn_free_httptransport(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_reproline_ffi_fn_init_callback_vtable_httptransport(`vtable`: UniffiVTableCallbackInterfaceHttpTransport,
+    ): Unit
+    external fun uniffi_reproline_ffi_fn_method_httptransport_send(`ptr`: Long,`request`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_reproline_ffi_fn_clone_reproline(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_reproline_ffi_fn_free_reproline(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_reproline_ffi_fn_constructor_reproline_new(`config`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_reproline_ffi_fn_constructor_reproline_new(`config`: RustBuffer.ByValue,`transport`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_reproline_ffi_fn_method_reproline_device_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -810,6 +875,40 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_reproline_ffi_fn_method_reproline_user_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_reproline_ffi_fn_clone_reprolinesdk(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_reproline_ffi_fn_free_reprolinesdk(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_reproline_ffi_fn_constructor_reprolinesdk_new(uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_fast_handle(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_client(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_close(`ptr`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_device_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_is_set_up(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_link_line_id(`ptr`: Long,`lineUserId`: RustBuffer.ByValue,`channelId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_link_line_id_token(`ptr`: Long,`idToken`: RustBuffer.ByValue,`channelId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_opt_in(`ptr`: Long,`optedIn`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_opted_in(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_pending_ops(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_set_user_id(`ptr`: Long,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_setup(`ptr`: Long,`config`: RustBuffer.ByValue,`transport`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_unlink_line_id(`ptr`: Long,`lineUserId`: RustBuffer.ByValue,`channelId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_reproline_ffi_fn_method_reprolinesdk_user_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_reproline_ffi_fn_func_debug_panic_for_tests(`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_reproline_ffi_fn_func_sdk_version(uniffi_out_err: UniffiRustCallStatus, 
@@ -822,6 +921,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_reproline_ffi_fn_func_validate_user_id(`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_reproline_ffi_fn_func_max_buffered_calls(uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
     external fun ffi_reproline_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_reproline_ffi_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -959,10 +1060,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_reproline_ffi_checksum_func_validate_user_id() and 0xFFFF) != 41365) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_reproline_ffi_checksum_func_max_buffered_calls() and 0xFFFF) != 24475) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_reproline_ffi_checksum_method_deliverylistener_on_report() and 0xFFFF) != 32353) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_reproline_ffi_checksum_method_deliverylistener_on_state_change() and 0xFFFF) != 37629) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_httptransport_send() and 0xFFFF) != 9370) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_reproline_ffi_checksum_method_reproline_device_id() and 0xFFFF) != 24285) {
@@ -1004,7 +1111,52 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_reproline_ffi_checksum_method_reproline_user_id() and 0xFFFF) != 15216) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_reproline_ffi_checksum_constructor_reproline_new() and 0xFFFF) != 9927) {
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_fast_handle() and 0xFFFF) != 63857) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_client() and 0xFFFF) != 55517) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_close() and 0xFFFF) != 32548) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_device_id() and 0xFFFF) != 55166) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_is_set_up() and 0xFFFF) != 29197) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_link_line_id() and 0xFFFF) != 33059) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_link_line_id_token() and 0xFFFF) != 42718) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_opt_in() and 0xFFFF) != 752) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_opted_in() and 0xFFFF) != 45961) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_pending_ops() and 0xFFFF) != 41315) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_set_user_id() and 0xFFFF) != 17236) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_setup() and 0xFFFF) != 31139) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_unlink_line_id() and 0xFFFF) != 21389) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_method_reprolinesdk_user_id() and 0xFFFF) != 13876) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_constructor_reproline_new() and 0xFFFF) != 28914) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_reproline_ffi_checksum_constructor_reprolinesdk_new() and 0xFFFF) != 18347) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1198,6 +1350,33 @@ private class JavaLangRefCleanable(
 /**
  * @suppress
  */
+public object FfiConverterUShort: FfiConverter<UShort, Short> {
+    override fun lift(value: Short): UShort {
+        return value.toUShort()
+    }
+
+    fun lift(value: Int): UShort {
+        return value.toUShort()
+    }
+
+    override fun read(buf: ByteBuffer): UShort {
+        return lift(buf.getShort())
+    }
+
+    override fun lower(value: UShort): Short {
+        return value.toShort()
+    }
+
+    override fun allocationSize(value: UShort) = 2UL
+
+    override fun write(value: UShort, buf: ByteBuffer) {
+        buf.putShort(value.toShort())
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterUInt: FfiConverter<UInt, Int> {
     override fun lift(value: Int): UInt {
         return value.toUInt()
@@ -1215,6 +1394,29 @@ public object FfiConverterUInt: FfiConverter<UInt, Int> {
 
     override fun write(value: UInt, buf: ByteBuffer) {
         buf.putInt(value.toInt())
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterInt: FfiConverter<Int, Int> {
+    override fun lift(value: Int): Int {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Int {
+        return buf.getInt()
+    }
+
+    override fun lower(value: Int): Int {
+        return value
+    }
+
+    override fun allocationSize(value: Int) = 4UL
+
+    override fun write(value: Int, buf: ByteBuffer) {
+        buf.putInt(value)
     }
 }
 
@@ -1318,6 +1520,25 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
         val byteBuf = toUtf8(value)
         buf.putInt(byteBuf.limit())
         buf.put(byteBuf)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
+    override fun read(buf: ByteBuffer): ByteArray {
+        val len = buf.getInt()
+        val byteArr = ByteArray(len)
+        buf.get(byteArr)
+        return byteArr
+    }
+    override fun allocationSize(value: ByteArray): ULong {
+        return 4UL + value.size.toULong()
+    }
+    override fun write(value: ByteArray, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        buf.put(value)
     }
 }
 
@@ -1779,6 +2000,330 @@ public object FfiConverterTypeDeliveryListener: FfiConverter<DeliveryListener, L
 
 
 /**
+ * Implemented by the SDK's platform layer (not by apps): sends one request and blocks
+ * until it ends. Called on the SDK's `repro-line` thread only, one request at a time.
+ * Must not throw: map every failure to an [`HttpOutcome`] (a throw is treated as a
+ * network error and the batch is retried).
+ */
+public interface HttpTransport {
+    
+    fun `send`(`request`: HttpRequest): HttpOutcome
+    
+    companion object
+}
+
+/**
+ * Implemented by the SDK's platform layer (not by apps): sends one request and blocks
+ * until it ends. Called on the SDK's `repro-line` thread only, one request at a time.
+ * Must not throw: map every failure to an [`HttpOutcome`] (a throw is treated as a
+ * network error and the batch is retried).
+ */
+open class HttpTransportImpl: Disposable, AutoCloseable, HttpTransport
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_reproline_ffi_fn_free_httptransport(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_reproline_ffi_fn_clone_httptransport(handle, status)
+        }
+    }
+
+    override fun `send`(`request`: HttpRequest): HttpOutcome {
+            return FfiConverterTypeHttpOutcome.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_httptransport_send(
+        it,
+        
+        FfiConverterTypeHttpRequest.lower(`request`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceHttpTransport {
+    internal object `send`: UniffiCallbackInterfaceHttpTransportMethod0 {
+        override fun callback(`uniffiHandle`: Long,`request`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeHttpTransport.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`send`(
+                    FfiConverterTypeHttpRequest.lift(`request`),
+                )
+            }
+            val writeReturn = { value: HttpOutcome -> uniffiOutReturn.setValue(FfiConverterTypeHttpOutcome.lower(value)) }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeHttpTransport.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeHttpTransport.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceHttpTransport.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `send`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_reproline_ffi_fn_init_callback_vtable_httptransport(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHttpTransport: FfiConverter<HttpTransport, Long> {
+    internal val handleMap = UniffiHandleMap<HttpTransport>()
+
+    override fun lower(value: HttpTransport): Long {
+        if (value is HttpTransportImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): HttpTransport {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return HttpTransportImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): HttpTransport {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: HttpTransport) = 8UL
+
+    override fun write(value: HttpTransport, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * The SDK client. Thread-safe; methods never wait for the network except `flush` and
  * `shutdown`. Calls are validated on the caller's thread, stored durably, and delivered
  * in call order by one background thread.
@@ -1888,15 +2433,16 @@ open class ReproLine: Disposable, AutoCloseable, ReproLineInterface
     }
     /**
      * Opens (or creates) the queue in `config.storage_dir`, restores pending calls and starts
-     * the delivery thread.
+     * the delivery thread, which sends through `transport`.
      */
-    constructor(`config`: ReproLineConfig) :
+    constructor(`config`: ReproLineConfig, `transport`: HttpTransport) :
         this(UniffiWithHandle, 
     uniffiRustCallWithError(ReproLineException) { _status ->
     UniffiLib.uniffi_reproline_ffi_fn_constructor_reproline_new(
     
         
-        FfiConverterTypeReproLineConfig.lower(`config`),_status)
+        FfiConverterTypeReproLineConfig.lower(`config`),
+        FfiConverterTypeHttpTransport.lower(`transport`),_status)
 }
     )
 
@@ -2245,6 +2791,573 @@ public object FfiConverterTypeReproLine: FfiConverter<ReproLine, Long> {
 }
 
 
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * The facade's state: a client once set up, the pre-setup buffer before.
+ */
+public interface ReproLineSdkInterface {
+    
+    /**
+     * A handle for the fast path: one strong reference, never released (the wrapper's SDK
+     * object lives as long as the process).
+     */
+    fun `fastHandle`(): kotlin.ULong
+    
+    /**
+     * The client once set up, for everything but the five calls (flush, token, …).
+     */
+    fun `client`(): ReproLine?
+    
+    /**
+     * Detaches the client and shuts it down (flushing up to `timeout_ms`); `setup` may be
+     * called again. `None` when not set up.
+     */
+    fun `close`(`timeoutMs`: kotlin.ULong): FlushOutcome?
+    
+    /**
+     * `None` before setup.
+     */
+    fun `deviceId`(): kotlin.String?
+    
+    fun `isSetUp`(): kotlin.Boolean
+    
+    /**
+     * `linkLineID`; `channel_id` `None` uses the default channel.
+     */
+    fun `linkLineId`(`lineUserId`: kotlin.String, `channelId`: kotlin.String?)
+    
+    /**
+     * `linkLineIDToken`.
+     */
+    fun `linkLineIdToken`(`idToken`: kotlin.String, `channelId`: kotlin.String?)
+    
+    /**
+     * `optIn`.
+     */
+    fun `optIn`(`optedIn`: kotlin.Boolean)
+    
+    /**
+     * Once set up, the client's; before, the last buffered `optIn`, else `true`.
+     */
+    fun `optedIn`(): kotlin.Boolean
+    
+    /**
+     * Calls accepted and not yet reported, including those buffered before setup.
+     */
+    fun `pendingOps`(): kotlin.ULong
+    
+    /**
+     * `setUserID`.
+     */
+    fun `setUserId`(`userId`: kotlin.String)
+    
+    /**
+     * Opens the client (see [`ReproLine::new`]), registers `listener`, then replays the calls
+     * made before setup; returns those the client refused. Fails with `InvalidConfig` when
+     * already set up. On failure the buffered calls are kept.
+     */
+    fun `setup`(`config`: ReproLineConfig, `transport`: HttpTransport, `listener`: DeliveryListener): List<ReplayFailure>
+    
+    /**
+     * `unlinkLineID`.
+     */
+    fun `unlinkLineId`(`lineUserId`: kotlin.String, `channelId`: kotlin.String?)
+    
+    /**
+     * The stored user ID once set up, else the last one set before setup.
+     */
+    fun `userId`(): kotlin.String?
+    
+    companion object
+}
+
+/**
+ * The facade's state: a client once set up, the pre-setup buffer before.
+ */
+open class ReproLineSdk: Disposable, AutoCloseable, ReproLineSdkInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    constructor() :
+        this(UniffiWithHandle, 
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_constructor_reprolinesdk_new(
+    
+        _status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_reproline_ffi_fn_free_reprolinesdk(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_reproline_ffi_fn_clone_reprolinesdk(handle, status)
+        }
+    }
+
+    
+    /**
+     * A handle for the fast path: one strong reference, never released (the wrapper's SDK
+     * object lives as long as the process).
+     */override fun `fastHandle`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_fast_handle(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The client once set up, for everything but the five calls (flush, token, …).
+     */override fun `client`(): ReproLine? {
+            return FfiConverterOptionalTypeReproLine.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_client(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Detaches the client and shuts it down (flushing up to `timeout_ms`); `setup` may be
+     * called again. `None` when not set up.
+     */override fun `close`(`timeoutMs`: kotlin.ULong): FlushOutcome? {
+            return FfiConverterOptionalTypeFlushOutcome.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_close(
+        it,
+        
+        FfiConverterULong.lower(`timeoutMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * `None` before setup.
+     */
+    @Throws(ReproLineException::class)override fun `deviceId`(): kotlin.String? {
+            return FfiConverterOptionalString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ReproLineException) { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_device_id(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    override fun `isSetUp`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_is_set_up(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * `linkLineID`; `channel_id` `None` uses the default channel.
+     */
+    @Throws(ReproLineException::class)override fun `linkLineId`(`lineUserId`: kotlin.String, `channelId`: kotlin.String?)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ReproLineException) { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_link_line_id(
+        it,
+        
+        FfiConverterString.lower(`lineUserId`),
+        FfiConverterOptionalString.lower(`channelId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * `linkLineIDToken`.
+     */
+    @Throws(ReproLineException::class)override fun `linkLineIdToken`(`idToken`: kotlin.String, `channelId`: kotlin.String?)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ReproLineException) { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_link_line_id_token(
+        it,
+        
+        FfiConverterString.lower(`idToken`),
+        FfiConverterOptionalString.lower(`channelId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * `optIn`.
+     */
+    @Throws(ReproLineException::class)override fun `optIn`(`optedIn`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ReproLineException) { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_opt_in(
+        it,
+        
+        FfiConverterBoolean.lower(`optedIn`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Once set up, the client's; before, the last buffered `optIn`, else `true`.
+     */
+    @Throws(ReproLineException::class)override fun `optedIn`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ReproLineException) { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_opted_in(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Calls accepted and not yet reported, including those buffered before setup.
+     */
+    @Throws(ReproLineException::class)override fun `pendingOps`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ReproLineException) { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_pending_ops(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * `setUserID`.
+     */
+    @Throws(ReproLineException::class)override fun `setUserId`(`userId`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ReproLineException) { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_set_user_id(
+        it,
+        
+        FfiConverterString.lower(`userId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Opens the client (see [`ReproLine::new`]), registers `listener`, then replays the calls
+     * made before setup; returns those the client refused. Fails with `InvalidConfig` when
+     * already set up. On failure the buffered calls are kept.
+     */
+    @Throws(ReproLineException::class)override fun `setup`(`config`: ReproLineConfig, `transport`: HttpTransport, `listener`: DeliveryListener): List<ReplayFailure> {
+            return FfiConverterSequenceTypeReplayFailure.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ReproLineException) { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_setup(
+        it,
+        
+        FfiConverterTypeReproLineConfig.lower(`config`),
+        FfiConverterTypeHttpTransport.lower(`transport`),
+        FfiConverterTypeDeliveryListener.lower(`listener`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * `unlinkLineID`.
+     */
+    @Throws(ReproLineException::class)override fun `unlinkLineId`(`lineUserId`: kotlin.String, `channelId`: kotlin.String?)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ReproLineException) { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_unlink_line_id(
+        it,
+        
+        FfiConverterString.lower(`lineUserId`),
+        FfiConverterOptionalString.lower(`channelId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The stored user ID once set up, else the last one set before setup.
+     */
+    @Throws(ReproLineException::class)override fun `userId`(): kotlin.String? {
+            return FfiConverterOptionalString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ReproLineException) { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_method_reprolinesdk_user_id(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReproLineSdk: FfiConverter<ReproLineSdk, Long> {
+    override fun lower(value: ReproLineSdk): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): ReproLineSdk {
+        return ReproLineSdk(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): ReproLineSdk {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: ReproLineSdk) = 8UL
+
+    override fun write(value: ReproLineSdk, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
 
 /**
  * One report per accepted call, delivered once.
@@ -2298,6 +3411,103 @@ public object FfiConverterTypeDeliveryReport: FfiConverterRustBuffer<DeliveryRep
             FfiConverterULong.write(value.`seq`, buf)
             FfiConverterTypeCallKind.write(value.`call`, buf)
             FfiConverterTypeDeliveryStatus.write(value.`status`, buf)
+    }
+}
+
+
+
+/**
+ * One batch request: `POST url` with `headers` (the SDK token among them: never log them)
+ * and `body`. The whole exchange must end within `timeout_ms`.
+ */
+data class HttpRequest (
+    var `url`: kotlin.String
+    , 
+    /**
+     * Lower-case names: `x-repro-token`, `content-type`, `user-agent`, `x-retry-count`.
+     */
+    var `headers`: Map<kotlin.String, kotlin.String>
+    , 
+    var `body`: kotlin.ByteArray
+    , 
+    var `timeoutMs`: kotlin.Int
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHttpRequest: FfiConverterRustBuffer<HttpRequest> {
+    override fun read(buf: ByteBuffer): HttpRequest {
+        return HttpRequest(
+            FfiConverterString.read(buf),
+            FfiConverterMapStringString.read(buf),
+            FfiConverterByteArray.read(buf),
+            FfiConverterInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: HttpRequest) = (
+            FfiConverterString.allocationSize(value.`url`) +
+            FfiConverterMapStringString.allocationSize(value.`headers`) +
+            FfiConverterByteArray.allocationSize(value.`body`) +
+            FfiConverterInt.allocationSize(value.`timeoutMs`)
+    )
+
+    override fun write(value: HttpRequest, buf: ByteBuffer) {
+            FfiConverterString.write(value.`url`, buf)
+            FfiConverterMapStringString.write(value.`headers`, buf)
+            FfiConverterByteArray.write(value.`body`, buf)
+            FfiConverterInt.write(value.`timeoutMs`, buf)
+    }
+}
+
+
+
+/**
+ * A buffered call the client refused at replay: `kind` is the `ReproLineError` variant name
+ * (e.g. `UserIdNotSet` for a link made before any user ID was set), `message` its rule.
+ */
+data class ReplayFailure (
+    var `kind`: kotlin.String
+    , 
+    var `message`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReplayFailure: FfiConverterRustBuffer<ReplayFailure> {
+    override fun read(buf: ByteBuffer): ReplayFailure {
+        return ReplayFailure(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ReplayFailure) = (
+            FfiConverterString.allocationSize(value.`kind`) +
+            FfiConverterString.allocationSize(value.`message`)
+    )
+
+    override fun write(value: ReplayFailure, buf: ByteBuffer) {
+            FfiConverterString.write(value.`kind`, buf)
+            FfiConverterString.write(value.`message`, buf)
     }
 }
 
@@ -2955,6 +4165,135 @@ public object FfiConverterTypeFlushOutcome : FfiConverterRustBuffer<FlushOutcome
 
 
 /**
+ * How a request ended.
+ */
+sealed class HttpOutcome {
+    
+    /**
+     * Any HTTP response, whatever its status, with its `Retry-After` header and body
+     * (the SDK reads at most 1 MiB of it).
+     */
+    data class Response(
+        val `status`: kotlin.UShort, 
+        val `retryAfter`: kotlin.String?, 
+        val `body`: kotlin.ByteArray) : HttpOutcome()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * No response: DNS, connect, TLS, reset. `message` leads with what failed
+     * (`DNS: …`, `connect: …`, `TLS handshake failed: …`); never the headers.
+     */
+    data class NetworkError(
+        val `message`: kotlin.String) : HttpOutcome()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * `timeout_ms` passed without a complete response.
+     */
+    data class Timeout(
+        val `message`: kotlin.String) : HttpOutcome()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHttpOutcome : FfiConverterRustBuffer<HttpOutcome>{
+    override fun read(buf: ByteBuffer): HttpOutcome {
+        return when(buf.getInt()) {
+            1 -> HttpOutcome.Response(
+                FfiConverterUShort.read(buf),
+                FfiConverterOptionalString.read(buf),
+                FfiConverterByteArray.read(buf),
+                )
+            2 -> HttpOutcome.NetworkError(
+                FfiConverterString.read(buf),
+                )
+            3 -> HttpOutcome.Timeout(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: HttpOutcome): ULong = when(value) {
+        is HttpOutcome.Response -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUShort.allocationSize(value.`status`)
+                + FfiConverterOptionalString.allocationSize(value.`retryAfter`)
+                + FfiConverterByteArray.allocationSize(value.`body`)
+            )
+        }
+        is HttpOutcome.NetworkError -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`message`)
+            )
+        }
+        is HttpOutcome.Timeout -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`message`)
+            )
+        }
+    }
+
+    override fun write(value: HttpOutcome, buf: ByteBuffer) {
+        when(value) {
+            is HttpOutcome.Response -> {
+                buf.putInt(1)
+                FfiConverterUShort.write(value.`status`, buf)
+                FfiConverterOptionalString.write(value.`retryAfter`, buf)
+                FfiConverterByteArray.write(value.`body`, buf)
+                Unit
+            }
+            is HttpOutcome.NetworkError -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`message`, buf)
+                Unit
+            }
+            is HttpOutcome.Timeout -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`message`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * Why delivery stopped until something changes.
  */
 
@@ -3239,6 +4578,137 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
         }
     }
 }
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeReproLine: FfiConverterRustBuffer<ReproLine?> {
+    override fun read(buf: ByteBuffer): ReproLine? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeReproLine.read(buf)
+    }
+
+    override fun allocationSize(value: ReproLine?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeReproLine.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ReproLine?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeReproLine.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeFlushOutcome: FfiConverterRustBuffer<FlushOutcome?> {
+    override fun read(buf: ByteBuffer): FlushOutcome? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeFlushOutcome.read(buf)
+    }
+
+    override fun allocationSize(value: FlushOutcome?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeFlushOutcome.allocationSize(value)
+        }
+    }
+
+    override fun write(value: FlushOutcome?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeFlushOutcome.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeReplayFailure: FfiConverterRustBuffer<List<ReplayFailure>> {
+    override fun read(buf: ByteBuffer): List<ReplayFailure> {
+        val len = buf.getInt()
+        return List<ReplayFailure>(len) {
+            FfiConverterTypeReplayFailure.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ReplayFailure>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeReplayFailure.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ReplayFailure>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeReplayFailure.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.String, kotlin.String>> {
+    override fun read(buf: ByteBuffer): Map<kotlin.String, kotlin.String> {
+        val len = buf.getInt()
+        return buildMap<kotlin.String, kotlin.String>(len) {
+            repeat(len) {
+                val k = FfiConverterString.read(buf)
+                val v = FfiConverterString.read(buf)
+                this[k] = v
+            }
+        }
+    }
+
+    override fun allocationSize(value: Map<kotlin.String, kotlin.String>): ULong {
+        val spaceForMapSize = 4UL
+        val spaceForChildren = value.map { (k, v) ->
+            FfiConverterString.allocationSize(k) +
+            FfiConverterString.allocationSize(v)
+        }.sum()
+        return spaceForMapSize + spaceForChildren
+    }
+
+    override fun write(value: Map<kotlin.String, kotlin.String>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        // The parens on `(k, v)` here ensure we're calling the right method,
+        // which is important for compatibility with older android devices.
+        // Ref https://blog.danlew.net/2017/03/16/kotlin-puzzler-whose-line-is-it-anyways/
+        value.forEach { (k, v) ->
+            FfiConverterString.write(k, buf)
+            FfiConverterString.write(v, buf)
+        }
+    }
+}
         /**
          * FOR TESTS ONLY: panics inside the Rust adapter so a test can prove a panic reaches the
          * app as `ReproLineError::Internal` instead of crashing the process. Never call it in an app.
@@ -3322,6 +4792,19 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
         FfiConverterString.lower(`userId`),_status)
 }
     
+    
+
+        /**
+         * [`MAX_BUFFERED_CALLS`], for the wrappers' documentation constants.
+         */ fun `maxBufferedCalls`(): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_reproline_ffi_fn_func_max_buffered_calls(
+    
+        _status)
+}
+    )
+    }
     
 
 
