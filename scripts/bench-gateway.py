@@ -224,6 +224,9 @@ def main():
     ap.add_argument("--secs", type=float, default=20)
     ap.add_argument("--store", default=None, help="postgres://... (default: a fresh SQLite file)")
     ap.add_argument("--replicas", type=int, default=1)
+    ap.add_argument("--half-ops", type=float, default=None,
+                    help="ops/s of the paced phase (default: half the saturated rate; "
+                         "10000 is half the 20,000 ops/s target)")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="bench-gateway-")
@@ -299,7 +302,7 @@ login_channels = ["{LOGIN}"]
         avg_ops = sat["ops"] / max(1, sat["requests"])
         h0 = histogram(gw_ports)
         half = asyncio.run(run_phase(gw_ports, "raw-token", devices, args.conns, args.secs,
-                                     rate=ops_s / 2 / avg_ops))
+                                     rate=(args.half_ops or ops_s / 2) / avg_ops))
         # Measured inside the gateway (request read → response): no wait for the generator's core.
         gw_p99_bucket, gw_within_50 = server_side(h0, histogram(gw_ports))
         tdevices = [Device(rng, tokens) for _ in range(args.devices)]
