@@ -22,20 +22,6 @@ fn token_link(user: &str, token: &str) -> String {
     )
 }
 
-fn set(user: &str) -> String {
-    format!(r#""type":"set_user_id","user_id":"{user}""#)
-}
-
-fn link(user: &str, line: &str) -> String {
-    format!(
-        r#""type":"link_line_id","user_id":"{user}","line_user_id":"{line}","channel_id":"{CHANNEL}""#
-    )
-}
-
-fn id() -> String {
-    Uuid::now_v7().to_string()
-}
-
 #[test]
 fn sdk_clients_deliver_and_links_become_valid_format1_files_in_s3() {
     let dir = tempfile::tempdir().unwrap();

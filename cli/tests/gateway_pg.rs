@@ -62,20 +62,6 @@ fn pg_config(dir: &Path, id: &str, pg: &str, line_api: &str, s3: &str) -> PathBu
     path
 }
 
-fn set(user: &str) -> String {
-    format!(r#""type":"set_user_id","user_id":"{user}""#)
-}
-
-fn link(user: &str, line: &str) -> String {
-    format!(
-        r#""type":"link_line_id","user_id":"{user}","line_user_id":"{line}","channel_id":"{CHANNEL}""#
-    )
-}
-
-fn id() -> String {
-    Uuid::now_v7().to_string()
-}
-
 fn statuses(reply: &serde_json::Value) -> Vec<String> {
     reply["results"]
         .as_array()

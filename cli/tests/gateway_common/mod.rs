@@ -14,6 +14,23 @@ pub const VERIFIED_TOKEN: &str = "verified-app-token";
 pub const CHANNEL: &str = "1234567890";
 pub const LOGIN: &str = "1650000000";
 
+/// The body of a `set_user_id` op (without op_id/seq/at).
+pub fn set(user: &str) -> String {
+    format!(r#""type":"set_user_id","user_id":"{user}""#)
+}
+
+/// The body of a raw `link_line_id` op on [`CHANNEL`].
+pub fn link(user: &str, line: &str) -> String {
+    format!(
+        r#""type":"link_line_id","user_id":"{user}","line_user_id":"{line}","channel_id":"{CHANNEL}""#
+    )
+}
+
+/// A fresh op ID.
+pub fn id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// The test config on any free port.
 pub fn write_config(dir: &Path, line_api: &str, s3: &str, export_secs: f64) -> PathBuf {
     write_config_on(dir, 0, line_api, s3, export_secs)
