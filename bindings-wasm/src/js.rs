@@ -52,6 +52,47 @@ extern "C" {
     #[wasm_bindgen(method, catch)]
     pub fn get(this: &Headers, name: &str) -> Result<Option<String>, JsValue>;
 
+    /// A listener of npm/index.js, called with primitives (it builds the objects pages see):
+    /// `op(opId, seq, kind, userId, lineUserId|"", channelId|"", status, code, message|reason|"")`
+    /// and `paused("", 0, "paused"|"resumed", reason|"")` on the event listener (the empty
+    /// `opId` tells them apart); `state(type, leader, persistent?, reason?)` on the state listener.
+    /// Called as `listener.call(null, ...)`; `catch`: an exception never stops delivery.
+    #[derive(Clone)]
+    pub type Listener;
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(method, catch, js_name = call)]
+    pub fn op(
+        this: &Listener,
+        this_arg: &JsValue,
+        op_id: &str,
+        seq: f64,
+        kind: &str,
+        user_id: &str,
+        line_user_id: &str,
+        channel_id: &str,
+        status: &str,
+        code: u32,
+        text: &str,
+    ) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = call)]
+    pub fn paused(
+        this: &Listener,
+        this_arg: &JsValue,
+        op_id: &str,
+        seq: f64,
+        state: &str,
+        reason: &str,
+    ) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = call)]
+    pub fn state(
+        this: &Listener,
+        this_arg: &JsValue,
+        kind: &str,
+        leader: bool,
+        persistent: Option<bool>,
+        reason: Option<String>,
+    ) -> Result<(), JsValue>;
+
     /// `localStorage` (or anything with the same methods).
     #[derive(Clone)]
     pub type Storage;
@@ -89,10 +130,6 @@ pub fn get(obj: &JsValue, key: &str) -> JsValue {
 
 pub fn get_str(obj: &JsValue, key: &str) -> Option<String> {
     get(obj, key).as_string()
-}
-
-pub fn get_num(obj: &JsValue, key: &str) -> Option<f64> {
-    get(obj, key).as_f64()
 }
 
 /// The message of a thrown value, for diagnostics.

@@ -29,7 +29,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-use js_sys::{Function, Object, Promise};
+use js_sys::{Function, Promise};
 use repro_line_core::engine::{DeliveryStatus, Event};
 use repro_line_core::session::{Next, Request};
 use repro_line_core::{DeliveryState, Error, MemoryStore, Policy, Session};
@@ -50,7 +50,9 @@ const MAX_TIMER_MS: f64 = 2_147_483_647.0;
 
 // The delivery client. Built by npm/index.js; apps use `ReproLine.setup`.
 // Exports carry `//` comments and `skip_jsdoc`: wasm-bindgen copies `///` docs and JSDoc tags
-// into the JS glue, which counts against the size budget (scripts/web-build.sh).
+// into the JS glue, which counts against the size budget (scripts/web-build.sh). Few exports, with
+// primitives only: each export with string arguments costs ~350 B of shims, and objects built
+// through `Reflect` cost more than the JS that builds them from primitives (npm/index.js).
 #[wasm_bindgen]
 pub struct Client {
     inner: Rc<RefCell<Inner>>,
@@ -76,8 +78,8 @@ struct Inner {
     // Follower: this tab's inbox key and calls not yet taken by the leader.
     follower: tabs::Follower,
     notes: SharedNotes,
-    listener: Option<Function>,
-    state_listener: Option<Function>,
+    listener: Option<js::Listener>,
+    state_listener: Option<js::Listener>,
     // Resolves the driver's current wait.
     wake: Option<Function>,
     woken: bool,
@@ -87,39 +89,177 @@ struct Inner {
     requests: u32,
 }
 
+/// The options as npm/index.js passes them: names already mapped, numbers only where the page gave
+/// numbers (`None`: the default). The rules are `Policy::validate`'s and core's checks, applied here.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub sdk_token: String,
+    pub endpoint: String,
+    pub default_channel: Option<String>,
+    pub namespace: Option<String>,
+    /// `storage: "memory"`.
+    pub memory: bool,
+    pub leader: bool,
+    pub slot: u32,
+    pub storage_budget_bytes: Option<f64>,
+    pub request_timeout_ms: Option<f64>,
+    pub debounce_ms: Option<f64>,
+    pub max_batch_ops: Option<f64>,
+    pub max_queue_ops: Option<f64>,
+    pub max_op_age_ms: Option<f64>,
+}
+
 // Callbacks to run once the state is no longer borrowed (a callback may call back in).
 #[must_use]
 struct Emit {
-    events: Vec<JsValue>,
-    listener: Option<Function>,
-    states: Vec<JsValue>,
-    state_listener: Option<Function>,
+    events: Vec<Event>,
+    listener: Option<js::Listener>,
+    states: Vec<Change>,
+    leader: bool,
+    state_listener: Option<js::Listener>,
 }
 
 impl Emit {
     fn run(self) {
-        for (list, cb) in [
-            (self.events, self.listener),
-            (self.states, self.state_listener),
-        ] {
-            if let Some(cb) = cb {
-                for v in list {
-                    // An exception in the app's listener must not stop delivery.
-                    let _ = cb.call1(&JsValue::NULL, &v);
-                }
+        // An exception in the app's listener must not stop delivery (the imports are `catch`).
+        if let Some(cb) = &self.listener {
+            for e in &self.events {
+                emit_event(cb, e);
+            }
+        }
+        if let Some(cb) = &self.state_listener {
+            for c in self.states {
+                let (kind, persistent, reason) = match c {
+                    Change::Memory(r) => ("storage", Some(false), Some(r)),
+                    Change::Persistent => ("storage", Some(true), None),
+                    Change::Warning(r) => ("warning", None, Some(r)),
+                };
+                let _ = cb.state(&JsValue::NULL, kind, self.leader, persistent, reason);
             }
         }
     }
 }
 
+/// What `Client::call` does; the numbers are the boundary with npm/index.js.
+const SET_USER_ID: u32 = 0;
+const LINK: u32 = 1;
+const LINK_TOKEN: u32 = 2;
+const UNLINK: u32 = 3;
+const OPT_IN: u32 = 4;
+const OPT_OUT: u32 = 5;
+const FLUSH: u32 = 6;
+const SET_SDK_TOKEN: u32 = 7;
+const PROMOTE: u32 = 8;
+const STORAGE_EVENT: u32 = 9;
+const PAGE_HIDDEN: u32 = 10;
+const PAGE_SHOWN: u32 = 11;
+const SHUTDOWN: u32 = 12;
+
 #[wasm_bindgen]
 impl Client {
-    // `options`: `{sdkToken, endpoint, defaultChannelId?, storage?: "local"|"memory",
-    // leader?: boolean, slot?: number, namespace?, storageBudgetBytes?, requestTimeoutMs?,
-    // debounceMs?, maxBatchOps?, maxQueueOps?, maxOpAgeMs?}`.
-    // Throws `{code, message}` for a bad configuration.
+    // Throws `"code:message"` for a bad configuration (npm/index.js makes it a `ReproLineError`).
+    #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(constructor, skip_jsdoc)]
-    pub fn new(options: &JsValue) -> Result<Client, JsValue> {
+    pub fn new(
+        sdk_token: String,
+        endpoint: String,
+        default_channel: Option<String>,
+        namespace: Option<String>,
+        memory: bool,
+        leader: bool,
+        slot: u32,
+        storage_budget_bytes: Option<f64>,
+        request_timeout_ms: Option<f64>,
+        debounce_ms: Option<f64>,
+        max_batch_ops: Option<f64>,
+        max_queue_ops: Option<f64>,
+        max_op_age_ms: Option<f64>,
+    ) -> Result<Client, JsValue> {
+        Client::open(Options {
+            sdk_token,
+            endpoint,
+            default_channel,
+            namespace,
+            memory,
+            leader,
+            slot,
+            storage_budget_bytes,
+            request_timeout_ms,
+            debounce_ms,
+            max_batch_ops,
+            max_queue_ops,
+            max_op_age_ms,
+        })
+    }
+
+    // Every call and page event, by number (see the constants): `a` is the user ID, LINE user ID,
+    // ID token or SDK token, `b` the channel or the `storage` event's key. Throws `"code:message"`.
+    #[wasm_bindgen(skip_jsdoc)]
+    pub fn call(&self, what: u32, a: &str, b: Option<String>) -> Result<(), JsValue> {
+        let kind = match what {
+            SET_USER_ID => Kind::SetUserId(a.to_owned()),
+            LINK => Kind::Link(a.to_owned(), b),
+            LINK_TOKEN => Kind::LinkToken(a.to_owned(), b),
+            UNLINK => Kind::Unlink(a.to_owned(), b),
+            OPT_IN => Kind::OptIn(true),
+            OPT_OUT => Kind::OptIn(false),
+            FLUSH => Kind::Flush,
+            SET_SDK_TOKEN => return self.set_sdk_token(a),
+            _ => {
+                match what {
+                    PROMOTE => self.promote(),
+                    STORAGE_EVENT => self.on_storage(b),
+                    PAGE_HIDDEN | PAGE_SHOWN => self.page_hidden(what == PAGE_HIDDEN),
+                    SHUTDOWN => self.shutdown(),
+                    _ => {}
+                }
+                return Ok(());
+            }
+        };
+        self.enqueue(kind)
+    }
+
+    // `events(...)` for each call's final outcome and for pause/resume, `states(...)` for storage
+    // changes and warnings: primitives, made into objects by npm/index.js (see `js::Listener`).
+    #[wasm_bindgen(skip_jsdoc)]
+    pub fn listen(&self, events: js::Listener, states: js::Listener) {
+        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+            s.listener = Some(events);
+            s.state_listener = Some(states);
+            s.drain()
+        });
+        if let Some(out) = out {
+            out.run();
+        }
+    }
+
+    // 0 pendingOps, 1 optedIn, 2 isLeader, 3 persistent, 4 requestsSent (booleans as 0/1).
+    #[wasm_bindgen(skip_jsdoc)]
+    pub fn num(&self, what: u32) -> u32 {
+        match what {
+            0 => self.pending_ops(),
+            1 => self.opted_in() as u32,
+            2 => self.is_leader() as u32,
+            3 => self.persistent() as u32,
+            _ => self.requests_sent(),
+        }
+    }
+
+    // 0 paused (`"auth_failed"`, `"endpoint_misconfigured"` or undefined), 1 deviceId, 2 userId.
+    #[wasm_bindgen(skip_jsdoc)]
+    pub fn text(&self, what: u32) -> Option<String> {
+        match what {
+            0 => self.paused(),
+            1 => Some(self.device_id()),
+            _ => self.user_id(),
+        }
+    }
+}
+
+// The client's operations in Rust terms (the unit tests' API; the page reaches them through `call`,
+// `num` and `text`).
+impl Client {
+    pub fn open(options: Options) -> Result<Client, JsValue> {
         Inner::new(options).map_err(|e| error_js(&e)).map(|inner| {
             let leader = inner.leader;
             let client = Client {
@@ -132,73 +272,46 @@ impl Client {
         })
     }
 
-    #[wasm_bindgen(js_name = setUserId, skip_jsdoc)]
     pub fn set_user_id(&self, user_id: &str) -> Result<(), JsValue> {
-        self.call(Kind::SetUserId(user_id.to_owned()))
+        self.call(SET_USER_ID, user_id, None)
     }
 
-    #[wasm_bindgen(js_name = setLineUserId, skip_jsdoc)]
     pub fn set_line_user_id(
         &self,
         line_user_id: &str,
         channel_id: Option<String>,
     ) -> Result<(), JsValue> {
-        self.call(Kind::Link(line_user_id.to_owned(), channel_id))
+        self.call(LINK, line_user_id, channel_id)
     }
 
     // Verified link: the LINE ID token's `sub` to the current user ID. The token is a secret:
     // it never appears in errors or reports (they show its `sub`).
-    #[wasm_bindgen(js_name = linkLineIdToken, skip_jsdoc)]
     pub fn link_line_id_token(
         &self,
         id_token: &str,
         channel_id: Option<String>,
     ) -> Result<(), JsValue> {
-        self.call(Kind::LinkToken(id_token.to_owned(), channel_id))
+        self.call(LINK_TOKEN, id_token, channel_id)
     }
 
-    #[wasm_bindgen(js_name = unlinkLineUserId, skip_jsdoc)]
     pub fn unlink_line_user_id(
         &self,
         line_user_id: &str,
         channel_id: Option<String>,
     ) -> Result<(), JsValue> {
-        self.call(Kind::Unlink(line_user_id.to_owned(), channel_id))
+        self.call(UNLINK, line_user_id, channel_id)
     }
 
-    #[wasm_bindgen(js_name = setOptedIn, skip_jsdoc)]
     pub fn set_opted_in(&self, opted_in: bool) -> Result<(), JsValue> {
-        self.call(Kind::OptIn(opted_in))
+        self.call(if opted_in { OPT_IN } else { OPT_OUT }, "", None)
     }
 
-    // Skips the debounce until the queue is empty (in a follower: asks the leader to).
-    #[wasm_bindgen(js_name = requestFlush, skip_jsdoc)]
+    /// Skips the debounce until the queue is empty (in a follower: asks the leader to).
     pub fn request_flush(&self) -> Result<(), JsValue> {
-        self.call(Kind::Flush)
+        self.call(FLUSH, "", None)
     }
 
-    // `cb(event)` for each call's final outcome and for pause/resume.
-    #[wasm_bindgen(js_name = onEvent, skip_jsdoc)]
-    pub fn on_event(&self, cb: Option<Function>) {
-        if let Ok(mut s) = self.inner.try_borrow_mut() {
-            s.listener = cb;
-        }
-    }
-
-    // `cb(state)` for storage changes (`{type:"storage", persistent, reason?}`) and refused cross-tab calls.
-    #[wasm_bindgen(js_name = onState, skip_jsdoc)]
-    pub fn on_state(&self, cb: Option<Function>) {
-        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
-            s.state_listener = cb;
-            s.drain()
-        });
-        if let Some(out) = out {
-            out.run();
-        }
-    }
-
-    #[wasm_bindgen(skip_jsdoc)]
-    // This tab now holds the delivery lock.
+    /// This tab now holds the delivery lock.
     pub fn promote(&self) {
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
             s.promote();
@@ -210,8 +323,7 @@ impl Client {
         self.start();
     }
 
-    // A `storage` event's key (`null` after `localStorage.clear()`).
-    #[wasm_bindgen(js_name = onStorage, skip_jsdoc)]
+    /// A `storage` event's key (`None` after `localStorage.clear()`).
     pub fn on_storage(&self, key: Option<String>) {
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
             let journal = match (&key, &s.journal_ns) {
@@ -238,8 +350,7 @@ impl Client {
         }
     }
 
-    // The page is going away or hidden: send what is queued now, with `keepalive`.
-    #[wasm_bindgen(js_name = pageHidden, skip_jsdoc)]
+    /// The page is going away or hidden: send what is queued now, with `keepalive`.
     pub fn page_hidden(&self, hidden: bool) {
         if let Ok(mut s) = self.inner.try_borrow_mut() {
             s.hidden = hidden;
@@ -250,8 +361,7 @@ impl Client {
         }
     }
 
-    // Uses a new token from now on and resumes after `auth_failed`.
-    #[wasm_bindgen(js_name = setSdkToken, skip_jsdoc)]
+    /// Uses a new token from now on and resumes after `auth_failed`.
     pub fn set_sdk_token(&self, token: &str) -> Result<(), JsValue> {
         repro_line_core::policy::check_sdk_token(token).map_err(|e| error_js(&e))?;
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
@@ -266,8 +376,7 @@ impl Client {
         Ok(())
     }
 
-    #[wasm_bindgen(skip_jsdoc)]
-    // Stops delivering; queued calls stay in the journal for the next page.
+    /// Stops delivering; queued calls stay in the journal for the next page.
     pub fn shutdown(&self) {
         if let Ok(mut s) = self.inner.try_borrow_mut() {
             s.stopped = true;
@@ -275,56 +384,48 @@ impl Client {
         }
     }
 
-    // Calls accepted and not yet reported (in a follower: as far as this tab can see).
-    #[wasm_bindgen(js_name = pendingOps, skip_jsdoc)]
+    /// Calls accepted and not yet reported (in a follower: as far as this tab can see).
     pub fn pending_ops(&self) -> u32 {
         self.with(|s| s.session.pending_ops() as u32).unwrap_or(0)
     }
 
-    #[wasm_bindgen(skip_jsdoc)]
-    // `"auth_failed"`, `"endpoint_misconfigured"`, or `undefined`.
+    /// `"auth_failed"`, `"endpoint_misconfigured"`, or `None`.
     pub fn paused(&self) -> Option<String> {
         self.with(|s| s.session.engine().paused().map(|r| r.as_str().to_owned()))
             .flatten()
     }
 
-    #[wasm_bindgen(js_name = deviceId, skip_jsdoc)]
     pub fn device_id(&self) -> String {
         self.with(|s| s.session.device_id().to_string())
             .unwrap_or_default()
     }
 
-    #[wasm_bindgen(js_name = userId, skip_jsdoc)]
     pub fn user_id(&self) -> Option<String> {
         self.with(|s| s.session.user_id().map(str::to_owned))
             .flatten()
     }
 
-    #[wasm_bindgen(js_name = optedIn, skip_jsdoc)]
     pub fn opted_in(&self) -> bool {
         self.with(|s| s.session.opted_in()).unwrap_or(true)
     }
 
-    #[wasm_bindgen(js_name = isLeader, skip_jsdoc)]
     pub fn is_leader(&self) -> bool {
         self.with(|s| s.leader).unwrap_or(false)
     }
 
-    #[wasm_bindgen(skip_jsdoc)]
-    // Whether the journal is in `localStorage` (false: memory only).
+    /// Whether the journal is in `localStorage` (false: memory only).
     pub fn persistent(&self) -> bool {
         self.with(|s| store::lock(&s.notes).persistent)
             .unwrap_or(false)
     }
 
-    #[wasm_bindgen(js_name = requestsSent, skip_jsdoc)]
     pub fn requests_sent(&self) -> u32 {
         self.with(|s| s.requests).unwrap_or(0)
     }
 }
 
 impl Client {
-    fn call(&self, kind: Kind) -> Result<(), JsValue> {
+    fn enqueue(&self, kind: Kind) -> Result<(), JsValue> {
         let Ok(mut s) = self.inner.try_borrow_mut() else {
             return Err(error_js(&Error::Internal("re-entrant call".into())));
         };
@@ -357,35 +458,32 @@ impl Client {
 }
 
 impl Inner {
-    fn new(o: &JsValue) -> Result<Inner, Error> {
-        let cfg = |k: &str, default: f64| js::get_num(o, k).unwrap_or(default);
-        let token = js::get_str(o, "sdkToken").unwrap_or_default();
-        repro_line_core::policy::check_sdk_token(&token)?;
-        let url =
-            repro_line_core::endpoint::batch_url(&js::get_str(o, "endpoint").unwrap_or_default())?;
+    fn new(o: Options) -> Result<Inner, Error> {
+        repro_line_core::policy::check_sdk_token(&o.sdk_token)?;
+        let url = repro_line_core::endpoint::batch_url(&o.endpoint)?;
         // The web defaults (a smaller queue: see `Policy::web`), overridden by the options.
         let d = Policy::web();
-        let ms = |k: &str, default: u64| cfg(k, default as f64).max(0.0).ceil() as u64;
+        let count = |v: Option<f64>, default: usize| v.map_or(default, |v| v as usize);
+        let ms = |v: Option<f64>, default: u64| v.map_or(default, |v| v.max(0.0).ceil() as u64);
         let engine_cfg = Policy {
-            max_batch_ops: cfg("maxBatchOps", d.max_batch_ops as f64) as usize,
-            max_queue_ops: cfg("maxQueueOps", d.max_queue_ops as f64) as usize,
-            max_op_age_ms: ms("maxOpAgeMs", d.max_op_age_ms),
-            debounce_ms: ms("debounceMs", d.debounce_ms),
-            request_timeout_ms: ms("requestTimeoutMs", d.request_timeout_ms),
+            max_batch_ops: count(o.max_batch_ops, d.max_batch_ops),
+            max_queue_ops: count(o.max_queue_ops, d.max_queue_ops),
+            max_op_age_ms: ms(o.max_op_age_ms, d.max_op_age_ms),
+            debounce_ms: ms(o.debounce_ms, d.debounce_ms),
+            request_timeout_ms: ms(o.request_timeout_ms, d.request_timeout_ms),
             ..d
         };
         engine_cfg.validate()?;
         let timeout_ms = engine_cfg.request_timeout_ms as f64;
-        let default_channel = js::get_str(o, "defaultChannelId").filter(|c| !c.is_empty());
-        let ns = js::get_str(o, "namespace").unwrap_or_else(|| "repro-line".into());
-        let local =
-            js::get_str(o, "storage").as_deref() != Some("memory") && js::local_storage().is_some();
+        let default_channel = o.default_channel.filter(|c| !c.is_empty());
+        let ns = o.namespace.unwrap_or_else(|| "repro-line".into());
+        let local = !o.memory && js::local_storage().is_some();
         let mut slot = String::new();
-        js::push_u64(&mut slot, cfg("slot", 0.0) as u64);
+        js::push_u64(&mut slot, u64::from(o.slot));
         let inbox_prefix = ns.clone() + ":in:";
         let notes: SharedNotes = Arc::new(Mutex::new(Notes::default()));
         // Without localStorage there is nothing to share between tabs: deliver from this one.
-        let leader = !local || js::get(o, "leader").as_bool().unwrap_or(true);
+        let leader = !local || o.leader;
         let mut inner = Inner {
             session: Session::open(
                 engine_cfg.clone(),
@@ -398,7 +496,7 @@ impl Inner {
             engine_cfg,
             default_channel,
             url,
-            token,
+            token: o.sdk_token,
             timeout_ms,
             journal_ns: local.then(|| ns.clone()),
             follower: tabs::Follower {
@@ -406,7 +504,7 @@ impl Inner {
                 mine: Vec::new(),
             },
             inbox_prefix,
-            budget: cfg("storageBudgetBytes", 512.0 * 1024.0) as usize,
+            budget: count(o.storage_budget_bytes, 512 * 1024),
             notes,
             listener: None,
             state_listener: None,
@@ -419,7 +517,7 @@ impl Inner {
         };
         if !local {
             let mut n = store::lock(&inner.notes);
-            if js::get_str(o, "storage").as_deref() != Some("memory") {
+            if !o.memory {
                 n.changes
                     .push(Change::Memory("localStorage is not available".into()));
             }
@@ -559,19 +657,15 @@ impl Inner {
 
     fn drain(&mut self) -> Emit {
         let events = if self.leader {
-            self.session.take_events().iter().map(event_js).collect()
+            self.session.take_events()
         } else {
             Vec::new()
         };
-        let changes = std::mem::take(&mut store::lock(&self.notes).changes);
-        let states = changes
-            .into_iter()
-            .map(|c| state_js(c, self.leader))
-            .collect();
         Emit {
             events,
             listener: self.listener.clone(),
-            states,
+            states: std::mem::take(&mut store::lock(&self.notes).changes),
+            leader: self.leader,
             state_listener: self.state_listener.clone(),
         }
     }
@@ -690,73 +784,41 @@ async fn wait(inner: &Rc<RefCell<Inner>>, delay: Option<f64>) {
     }
 }
 
-/// `{code, message}`; npm/index.js turns it into a `ReproLineError`.
+/// `"code:message"`; npm/index.js turns it into a `ReproLineError`.
 fn error_js(e: &Error) -> JsValue {
-    let o = Object::new();
-    js::set(&o, "code", &e.kind().as_str().into());
-    js::set(&o, "message", &e.to_string().into());
-    o.into()
+    JsValue::from_str(&(e.kind().as_str().to_owned() + ":" + &e.to_string()))
 }
 
-fn event_js(e: &Event) -> JsValue {
-    let o = Object::new();
-    match e {
+/// One report to `listener`; npm/index.js builds the `OpReport`/`StateReport` object from it.
+fn emit_event(cb: &js::Listener, e: &Event) {
+    let null = &JsValue::NULL;
+    let _ = match e {
         Event::Op(r) => {
-            js::set(&o, "type", &"op".into());
-            js::set(&o, "opId", &r.op_id.to_string().into());
-            js::set(&o, "seq", &(r.seq as f64).into());
-            js::set(&o, "kind", &r.kind.as_str().into());
-            js::set(&o, "userId", &r.kind.user_id().into());
-            if let Some(c) = r.kind.channel_id() {
-                // A token link reports its unverified `sub`, never the token (a secret).
-                let line = r.kind.line_user_id().unwrap_or_default();
-                js::set(&o, "lineUserId", &line.into());
-                js::set(&o, "channelId", &c.into());
-            }
-            let status = match &r.status {
-                DeliveryStatus::Delivered => "delivered",
-                DeliveryStatus::Duplicate => "duplicate",
-                DeliveryStatus::Rejected { code, message } => {
-                    js::set(&o, "code", &(*code as f64).into());
-                    js::set(&o, "message", &message.into());
-                    "rejected"
-                }
-                DeliveryStatus::Dropped { reason } => {
-                    js::set(&o, "reason", &reason.as_str().into());
-                    "dropped"
-                }
+            // A token link reports its unverified `sub`, never the token (a secret).
+            let line = r.kind.line_user_id().unwrap_or_default();
+            let channel = r.kind.channel_id().unwrap_or_default();
+            let (status, code, text) = match &r.status {
+                DeliveryStatus::Delivered => ("delivered", 0, ""),
+                DeliveryStatus::Duplicate => ("duplicate", 0, ""),
+                DeliveryStatus::Rejected { code, message } => ("rejected", *code, message.as_str()),
+                DeliveryStatus::Dropped { reason } => ("dropped", 0, reason.as_str()),
             };
-            js::set(&o, "status", &status.into());
+            let id = r.op_id.to_string();
+            let seq = r.seq as f64;
+            cb.op(
+                null,
+                &id,
+                seq,
+                r.kind.as_str(),
+                r.kind.user_id(),
+                &line,
+                channel,
+                status,
+                code,
+                text,
+            )
         }
-        Event::State(s) => {
-            js::set(&o, "type", &"state".into());
-            match s {
-                DeliveryState::Paused(r) => {
-                    js::set(&o, "state", &"paused".into());
-                    js::set(&o, "reason", &r.as_str().into());
-                }
-                DeliveryState::Resumed => js::set(&o, "state", &"resumed".into()),
-            }
-        }
-    }
-    o.into()
-}
-
-/// `{type:"storage", persistent, reason?}` or `{type:"warning", reason}`.
-fn state_js(change: Change, leader: bool) -> JsValue {
-    let o = Object::new();
-    let (kind, persistent, reason) = match change {
-        Change::Memory(r) => ("storage", Some(false), Some(r)),
-        Change::Persistent => ("storage", Some(true), None),
-        Change::Warning(r) => ("warning", None, Some(r)),
+        Event::State(DeliveryState::Paused(r)) => cb.paused(null, "", 0.0, "paused", r.as_str()),
+        Event::State(DeliveryState::Resumed) => cb.paused(null, "", 0.0, "resumed", ""),
     };
-    js::set(&o, "type", &kind.into());
-    js::set(&o, "leader", &leader.into());
-    if let Some(p) = persistent {
-        js::set(&o, "persistent", &p.into());
-    }
-    if let Some(r) = reason {
-        js::set(&o, "reason", &r.into());
-    }
-    o.into()
 }

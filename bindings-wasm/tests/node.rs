@@ -1,34 +1,47 @@
 //! Unit tests of the exported client under Node (`wasm-bindgen-test`, run by scripts/web-test.sh).
 //! No network: the endpoint is never reached within a test.
 
-use js_sys::{Function, Object, Reflect};
-use repro_line_wasm::Client;
+use js_sys::{Function, Reflect};
+use repro_line_wasm::{Client, Options};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const LINE: &str = "U4af4980629a1b2c3d4e5f60718293a4b";
 
-fn options(extra: &[(&str, JsValue)]) -> JsValue {
-    let o = Object::new();
-    for (k, v) in [
-        ("sdkToken", JsValue::from_str("T")),
-        ("endpoint", JsValue::from_str("http://127.0.0.1:9")),
-        ("defaultChannelId", JsValue::from_str("1234567890")),
-        ("debounceMs", JsValue::from_f64(60_000.0)),
-    ]
-    .into_iter()
-    .chain(extra.iter().cloned())
-    {
-        Reflect::set(&o, &k.into(), &v).unwrap();
-    }
-    o.into()
+/// The options as npm/index.js passes them (leader, local storage), changed by `edit`.
+fn options(edit: impl FnOnce(&mut Options)) -> Options {
+    let mut o = Options {
+        sdk_token: "T".into(),
+        endpoint: "http://127.0.0.1:9".into(),
+        default_channel: Some("1234567890".into()),
+        leader: true,
+        debounce_ms: Some(60_000.0),
+        ..Options::default()
+    };
+    edit(&mut o);
+    o
 }
 
+fn memory(o: &mut Options) {
+    o.memory = true;
+}
+
+fn local(_: &mut Options) {}
+
+/// The wasm throws `"code:message"`.
 fn code(e: JsValue) -> String {
-    Reflect::get(&e, &"code".into())
-        .unwrap()
-        .as_string()
-        .unwrap()
+    let s = e.as_string().unwrap();
+    s[..s.find(':').unwrap()].to_owned()
+}
+
+fn message(e: JsValue) -> String {
+    let s = e.as_string().unwrap();
+    s[s.find(':').unwrap() + 1..].to_owned()
+}
+
+/// A listener for `Client::listen` that does nothing.
+fn ignore() -> JsValue {
+    Function::new_no_args("").into()
 }
 
 /// Lets the end of the current task run: the journal is written in a microtask.
@@ -36,16 +49,9 @@ async fn end_of_task() {
     let _ = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL)).await;
 }
 
-fn message(e: JsValue) -> String {
-    Reflect::get(&e, &"message".into())
-        .unwrap()
-        .as_string()
-        .unwrap()
-}
-
 #[wasm_bindgen_test]
 fn validation_errors_carry_code_and_rule() {
-    let c = Client::new(&options(&[("storage", "memory".into())])).unwrap();
+    let c = Client::open(options(memory)).unwrap();
     let e = c.set_line_user_id(LINE, None).unwrap_err();
     assert_eq!(code(e), "user_id_not_set");
     let e = c.set_user_id("").unwrap_err();
@@ -69,7 +75,7 @@ const ID_TOKEN: &str = "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJodHRwczo
 
 #[wasm_bindgen_test]
 fn token_links_are_checked_on_the_callers_thread_and_never_echo_the_token() {
-    let c = Client::new(&options(&[("storage", "memory".into())])).unwrap();
+    let c = Client::open(options(memory)).unwrap();
     let e = c.link_line_id_token(ID_TOKEN, None).unwrap_err();
     assert_eq!(code(e), "user_id_not_set");
     c.set_user_id("user1").unwrap();
@@ -100,38 +106,35 @@ fn token_links_are_checked_on_the_callers_thread_and_never_echo_the_token() {
 
 #[wasm_bindgen_test]
 fn configuration_is_checked() {
-    for (extra, want) in [
-        (vec![("sdkToken", JsValue::from_str(" "))], "invalid_config"),
+    type Edit = fn(&mut Options);
+    let cases: [(Edit, &str); 5] = [
+        (|o| o.sdk_token = " ".into(), "invalid_config"),
         (
-            vec![("endpoint", JsValue::from_str("http://example.com"))],
+            |o| o.endpoint = "http://example.com".into(),
             "insecure_endpoint",
         ),
+        (|o| o.endpoint = "nope".into(), "invalid_config"),
+        (|o| o.max_batch_ops = Some(0.0), "invalid_config"),
         (
-            vec![("endpoint", JsValue::from_str("nope"))],
-            "invalid_config",
-        ),
-        (
-            vec![("maxBatchOps", JsValue::from_f64(0.0))],
-            "invalid_config",
-        ),
-        (
-            vec![("defaultChannelId", JsValue::from_str("a b"))],
+            |o| o.default_channel = Some("a b".into()),
             "invalid_channel_id",
         ),
-    ] {
-        let e = Client::new(&options(&extra)).err().expect(want);
+    ];
+    for (edit, want) in cases {
+        let e = Client::open(options(edit)).err().expect(want);
         assert_eq!(code(e), want);
     }
 }
 
 #[wasm_bindgen_test]
 fn opting_out_drops_the_queue_and_ignores_calls() {
-    let c = Client::new(&options(&[("storage", "memory".into())])).unwrap();
+    let c = Client::open(options(memory)).unwrap();
+    // The event listener's arguments: opId, seq, kind, userId, lineUserId, channelId, status, code, text.
     let seen = Function::new_with_args(
-        "e",
-        "globalThis.__seen = (globalThis.__seen || []).concat([e.status + ':' + e.reason])",
+        "id, seq, kind, user, line, channel, status, code, text",
+        "globalThis.__seen = (globalThis.__seen || []).concat([status + ':' + text])",
     );
-    c.on_event(Some(seen));
+    c.listen(seen.unchecked_into(), ignore().unchecked_into());
     c.set_user_id("u").unwrap();
     c.set_opted_in(false).unwrap();
     assert_eq!(c.pending_ops(), 0);
@@ -153,12 +156,13 @@ async fn storage_failures_fall_back_to_memory_without_throwing() {
         "globalThis.localStorage = { getItem() { return null }, setItem() { const e = new Error('quota'); e.name = 'QuotaExceededError'; throw e }, removeItem() {}, key() { return null }, length: 0 };",
     );
     install.call0(&JsValue::NULL).unwrap();
-    let c = Client::new(&options(&[])).unwrap();
+    let c = Client::open(options(local)).unwrap();
+    // The state listener's arguments: type, leader, persistent, reason (npm/index.js makes the object).
     let states = Function::new_with_args(
-        "s",
-        "globalThis.__states = (globalThis.__states || []).concat([s])",
+        "type, leader, persistent, reason",
+        "globalThis.__states = (globalThis.__states || []).concat([{ type, leader, persistent, reason }])",
     );
-    c.on_state(Some(states));
+    c.listen(ignore().unchecked_into(), states.unchecked_into());
     end_of_task().await;
     assert!(!c.persistent());
     c.set_user_id("user1").unwrap();
@@ -206,7 +210,7 @@ fn message_of(v: &JsValue) -> String {
 #[wasm_bindgen_test]
 async fn journal_in_local_storage_survives_a_restart() {
     install_memory_local_storage();
-    let a = Client::new(&options(&[])).unwrap();
+    let a = Client::open(options(local)).unwrap();
     assert!(a.persistent());
     a.set_user_id("user1").unwrap();
     a.set_line_user_id(LINE, None).unwrap();
@@ -214,7 +218,7 @@ async fn journal_in_local_storage_survives_a_restart() {
     a.shutdown();
     drop(a);
     end_of_task().await;
-    let b = Client::new(&options(&[])).unwrap();
+    let b = Client::open(options(local)).unwrap();
     assert_eq!(b.device_id(), device);
     assert_eq!(b.pending_ops(), 2);
     assert_eq!(b.user_id().as_deref(), Some("user1"));
@@ -227,17 +231,17 @@ async fn journal_in_local_storage_survives_a_restart() {
 #[wasm_bindgen_test]
 async fn a_second_setup_in_the_same_task_keeps_the_first_ones_calls() {
     install_memory_local_storage();
-    let a = Client::new(&options(&[])).unwrap();
+    let a = Client::open(options(local)).unwrap();
     a.set_user_id("user1").unwrap();
     a.set_line_user_id(LINE, None).unwrap();
     a.shutdown();
     // No end of task in between: the first client's writes are still pending.
-    let b = Client::new(&options(&[])).unwrap();
+    let b = Client::open(options(local)).unwrap();
     assert_eq!(b.pending_ops(), 2);
     b.unlink_line_user_id(LINE, None).unwrap();
     b.shutdown();
     end_of_task().await;
-    let c = Client::new(&options(&[])).unwrap();
+    let c = Client::open(options(local)).unwrap();
     assert_eq!(c.pending_ops(), 3, "nothing written over");
     c.shutdown();
     Function::new_no_args("delete globalThis.localStorage")
@@ -248,7 +252,7 @@ async fn a_second_setup_in_the_same_task_keeps_the_first_ones_calls() {
 #[wasm_bindgen_test]
 async fn a_journal_in_the_single_key_of_earlier_versions_is_carried_over() {
     install_memory_local_storage();
-    let a = Client::new(&options(&[])).unwrap();
+    let a = Client::open(options(local)).unwrap();
     a.set_user_id("user1").unwrap();
     a.set_line_user_id(LINE, None).unwrap();
     let device = a.device_id();
@@ -262,7 +266,7 @@ async fn a_journal_in_the_single_key_of_earlier_versions_is_carried_over() {
     .call0(&JsValue::NULL)
     .unwrap();
     assert_eq!(keys.as_string().as_deref(), Some("repro-line:journal"));
-    let b = Client::new(&options(&[])).unwrap();
+    let b = Client::open(options(local)).unwrap();
     assert_eq!(b.device_id(), device);
     assert_eq!(b.pending_ops(), 2);
     assert_eq!(b.user_id().as_deref(), Some("user1"));
@@ -273,7 +277,7 @@ async fn a_journal_in_the_single_key_of_earlier_versions_is_carried_over() {
     b.shutdown();
     drop(b);
     end_of_task().await;
-    let c = Client::new(&options(&[])).unwrap();
+    let c = Client::open(options(local)).unwrap();
     assert_eq!(c.pending_ops(), 2, "and the new keys hold it");
     c.shutdown();
     Function::new_no_args("delete globalThis.localStorage; delete globalThis.__m")
@@ -284,13 +288,13 @@ async fn a_journal_in_the_single_key_of_earlier_versions_is_carried_over() {
 #[wasm_bindgen_test]
 async fn a_follower_queues_in_its_inbox_and_the_leader_takes_it_once() {
     install_memory_local_storage();
-    let leader = Client::new(&options(&[])).unwrap();
+    let leader = Client::open(options(local)).unwrap();
     leader.set_user_id("user1").unwrap();
     end_of_task().await;
-    let follower = Client::new(&options(&[
-        ("leader", JsValue::FALSE),
-        ("slot", JsValue::from_f64(3.0)),
-    ]))
+    let follower = Client::open(options(|o| {
+        o.leader = false;
+        o.slot = 3;
+    }))
     .unwrap();
     assert!(!follower.is_leader());
     // The follower sees the leader's user ID in the journal, so it may link.

@@ -2,10 +2,11 @@
 // The queue, validation, ordering, retries and exactly-once delivery run in
 // WebAssembly (the same Rust Session as the native SDKs); this file loads it,
 // decides which tab delivers (Web Locks), and wires page events.
-import init, { initSync, Client } from './dist/repro_line_wasm.js';
+import init, { initSync, Client } from '../dist/repro_line_wasm.js';
 
 const g = globalThis;
 const NS = 'repro-line';
+// Relative to the built npm/index.js (this file is bundled into it by scripts/web-build.sh).
 const WASM = new URL('./dist/repro_line_wasm_bg.wasm', import.meta.url);
 
 // Load the wasm before any call: setup() and every call are synchronous after import.
@@ -24,11 +25,59 @@ export class ReproLineError extends Error {
   }
 }
 
+// The wasm throws `"code:message"` (a string: smaller than building an object there).
 function rethrow(e) {
-  if (e && typeof e === 'object' && typeof e.code === 'string' && !(e instanceof Error)) {
-    throw new ReproLineError(e.code, e.message);
+  if (typeof e === 'string') {
+    const i = e.indexOf(':');
+    throw new ReproLineError(e.slice(0, i), e.slice(i + 1));
   }
   throw e;
+}
+
+// A number option as the page gave it; anything else means the default (undefined).
+function num(v) {
+  return typeof v === 'number' ? v : undefined;
+}
+
+// What `Client.call` does, by number (bindings-wasm/src/lib.rs).
+const SET_USER_ID = 0,
+  LINK = 1,
+  LINK_TOKEN = 2,
+  UNLINK = 3,
+  OPT_IN = 4,
+  OPT_OUT = 5,
+  FLUSH = 6,
+  SET_SDK_TOKEN = 7,
+  PROMOTE = 8,
+  STORAGE_EVENT = 9,
+  PAGE_HIDDEN = 10,
+  PAGE_SHOWN = 11,
+  SHUTDOWN = 12;
+
+// The wasm reports with primitives; these build the objects pages see (index.d.ts).
+function opReport(opId, seq, kind, userId, lineUserId, channelId, status, code, text) {
+  // Pause/resume: `kind` is the state, `userId` the reason ('' for none).
+  if (!opId) return userId ? { type: 'state', state: kind, reason: userId } : { type: 'state', state: kind };
+  const r = { type: 'op', opId, seq, kind, userId };
+  if (channelId) {
+    r.lineUserId = lineUserId;
+    r.channelId = channelId;
+  }
+  if (status === 'rejected') {
+    r.code = code;
+    r.message = text;
+  } else if (status === 'dropped') {
+    r.reason = text;
+  }
+  r.status = status;
+  return r;
+}
+
+function stateReport(type, leader, persistent, reason) {
+  const s = { type, leader };
+  if (persistent !== undefined) s.persistent = persistent;
+  if (reason !== undefined) s.reason = reason;
+  return s;
 }
 
 function str(v) {
@@ -124,23 +173,34 @@ export class ReproLine {
     this.#memory = options.storage === 'memory';
     // The page's one localStorage-backed client: a second setup() replaces the first (keeping the locks).
     if (!this.#memory && current) current.#stop();
+    const o = options;
     try {
-      this.#c = new Client({
-        ...options,
-        sdkToken: str(options.sdkToken),
-        endpoint: str(options.endpoint),
-        defaultChannelId: opt(options.defaultChannelId),
-        leader: this.#memory || role.leader,
-        slot: role.slot,
-      });
+      this.#c = new Client(
+        str(o.sdkToken),
+        str(o.endpoint),
+        opt(o.defaultChannelId),
+        typeof o.namespace === 'string' ? o.namespace : undefined,
+        this.#memory,
+        this.#memory || role.leader,
+        role.slot,
+        num(o.storageBudgetBytes),
+        num(o.requestTimeoutMs),
+        num(o.debounceMs),
+        num(o.maxBatchOps),
+        num(o.maxQueueOps),
+        num(o.maxOpAgeMs),
+      );
     } catch (e) {
       rethrow(e);
     }
-    this.#c.onEvent((ev) => this.#emit(this.#listeners, ev));
-    this.#c.onState((st) => {
-      if (st.type === 'storage') this.#storage = st.persistent ? null : st;
-      this.#emit(this.#stateListeners, st);
-    });
+    this.#c.listen(
+      (...a) => this.#emit(this.#listeners, opReport(...a)),
+      (...a) => {
+        const st = stateReport(...a);
+        if (st.type === 'storage') this.#storage = st.persistent ? null : st;
+        this.#emit(this.#stateListeners, st);
+      },
+    );
     if (this.#memory) return;
     current = this;
     const on = (target, type, fn) => {
@@ -148,11 +208,13 @@ export class ReproLine {
       target.addEventListener(type, fn);
       this.#off.push(() => target.removeEventListener(type, fn));
     };
-    on(g, 'pagehide', () => this.#c.pageHidden(true));
-    on(g, 'pageshow', () => this.#c.pageHidden(false));
-    on(g.document, 'visibilitychange', () => this.#c.pageHidden(g.document.visibilityState === 'hidden'));
+    on(g, 'pagehide', () => this.#c.call(PAGE_HIDDEN, ''));
+    on(g, 'pageshow', () => this.#c.call(PAGE_SHOWN, ''));
+    on(g.document, 'visibilitychange', () =>
+      this.#c.call(g.document.visibilityState === 'hidden' ? PAGE_HIDDEN : PAGE_SHOWN, ''),
+    );
     on(g, 'storage', (e) => {
-      if (e.key == null || e.key.startsWith(NS + ':')) this.#c.onStorage(e.key);
+      if (e.key == null || e.key.startsWith(NS + ':')) this.#c.call(STORAGE_EVENT, '', e.key);
     });
   }
 
@@ -167,17 +229,17 @@ export class ReproLine {
   }
 
   #stop() {
-    this.#c.shutdown();
+    this.#c.call(SHUTDOWN, '');
     for (const off of this.#off.splice(0)) off();
   }
 
   _promote() {
-    this.#c.promote();
+    this.#c.call(PROMOTE, '');
   }
 
-  #call(fn) {
+  #call(what, a, b) {
     try {
-      return fn();
+      this.#c.call(what, a, b);
     } catch (e) {
       rethrow(e);
     }
@@ -185,7 +247,7 @@ export class ReproLine {
 
   /** Repro's `setUserID`. Throws `ReproLineError` if `userId` breaks the rule. */
   setUserId(userId) {
-    this.#call(() => this.#c.setUserId(str(userId)));
+    this.#call(SET_USER_ID, str(userId));
   }
 
   setUserID(userId) {
@@ -194,7 +256,7 @@ export class ReproLine {
 
   /** Links `lineUserId` (`U` + 32 letters/digits) to the current user ID on `channelId` (default: `defaultChannelId`). */
   setLineUserId(lineUserId, channelId) {
-    this.#call(() => this.#c.setLineUserId(str(lineUserId), optArg(channelId)));
+    this.#call(LINK, str(lineUserId), optArg(channelId));
   }
 
   /** Unverified: the page claims `lineUserId`. Prefer `linkLineIDToken` (for trusted server-side use only). */
@@ -209,11 +271,11 @@ export class ReproLine {
    * The token is a secret: never logged, not in errors; reports show its `sub`.
    */
   linkLineIDToken(idToken, channelId) {
-    this.#call(() => this.#c.linkLineIdToken(str(idToken), optArg(channelId)));
+    this.#call(LINK_TOKEN, str(idToken), optArg(channelId));
   }
 
   unlinkLineUserId(lineUserId, channelId) {
-    this.#call(() => this.#c.unlinkLineUserId(str(lineUserId), optArg(channelId)));
+    this.#call(UNLINK, str(lineUserId), optArg(channelId));
   }
 
   unlinkLineID(lineUserId, channelId) {
@@ -222,7 +284,7 @@ export class ReproLine {
 
   /** Opt in (default) or out; opting out drops the queue and ignores later calls until opted in. */
   optIn(optedIn = true) {
-    this.#call(() => this.#c.setOptedIn(optedIn !== false));
+    this.#call(optedIn !== false ? OPT_IN : OPT_OUT, '');
   }
 
   optOut() {
@@ -235,15 +297,15 @@ export class ReproLine {
    */
   flush(timeoutMs = 30000) {
     try {
-      this.#c.requestFlush();
+      this.#c.call(FLUSH, '');
     } catch (e) {
       warn('flush', e);
     }
     const start = Date.now();
     return new Promise((resolve) => {
       const check = () => {
-        const pending = this.#c.pendingOps();
-        const paused = this.#c.paused();
+        const pending = this.#c.num(0);
+        const paused = this.#c.text(0);
         if (pending === 0 || paused || Date.now() - start >= timeoutMs) {
           resolve({ drained: pending === 0, pending, paused: paused || null });
         } else {
@@ -273,38 +335,38 @@ export class ReproLine {
 
   /** Uses a new SDK token and resumes delivery paused by `auth_failed`. */
   setSdkToken(token) {
-    this.#call(() => this.#c.setSdkToken(str(token)));
+    this.#call(SET_SDK_TOKEN, str(token));
   }
 
   get deviceId() {
-    return this.#c.deviceId();
+    return this.#c.text(1);
   }
 
   get userId() {
-    return this.#c.userId();
+    return this.#c.text(2);
   }
 
   get optedIn() {
-    return this.#c.optedIn();
+    return this.#c.num(1) === 1;
   }
 
   /** Calls accepted and not yet reported. */
   get pendingOps() {
-    return this.#c.pendingOps();
+    return this.#c.num(0);
   }
 
   /** Whether this tab is the one delivering. */
   get isLeader() {
-    return this.#c.isLeader();
+    return this.#c.num(2) === 1;
   }
 
   /** Whether the queue is in localStorage (false: memory only, see `onState`). */
   get persistent() {
-    return this.#c.persistent();
+    return this.#c.num(3) === 1;
   }
 
   get requestsSent() {
-    return this.#c.requestsSent();
+    return this.#c.num(4);
   }
 
   /** Stops delivering; the queue stays in localStorage for the next page. */
