@@ -1,8 +1,6 @@
 //! Endpoint URL checks. Hand-written (not the `url` crate) because only the
 //! scheme and host matter here and the wasm build should not carry a URL parser.
 
-use std::net::IpAddr;
-
 use crate::protocol::BATCH_PATH;
 use crate::Error;
 
@@ -55,14 +53,289 @@ fn port_of(authority: &str) -> Option<&str> {
     after_host.rsplit_once(':').map(|(_, p)| p)
 }
 
+/// `localhost`, or a host that `std` parses as an `IpAddr` whose `is_loopback()` holds (127.0.0.0/8,
+/// `::1`), in every spelling std accepts. Std's grammar re-written for these two answers only (std's
+/// generic address parser is ~2 KB of the wasm); the proptest below checks it against std.
 fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let mut p = Ip {
+        s: host.as_bytes(),
+        i: 0,
+    };
+    if let Some(v4) = p.ipv4() {
+        return p.i == p.s.len() && v4[0] == 127;
+    }
+    p.i = 0;
+    p.ipv6() == Some([0, 0, 0, 0, 0, 0, 0, 1]) && p.i == p.s.len()
+}
+
+/// `core::net`'s address parser, step for step: every read either succeeds or leaves `i` unchanged.
+struct Ip<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Ip<'_> {
+    fn eat(&mut self, c: u8) -> bool {
+        let hit = self.s.get(self.i) == Some(&c);
+        self.i += usize::from(hit);
+        hit
+    }
+
+    /// Up to `max` digits (more is an error, not a stop), value at most `limit`; a leading `0` only
+    /// alone unless `zero_prefix`.
+    fn number(&mut self, radix: u32, max: usize, zero_prefix: bool, limit: u32) -> Option<u16> {
+        let start = self.i;
+        let (mut v, mut n) = (0u32, 0);
+        while let Some(d) = self
+            .s
+            .get(self.i)
+            .and_then(|&c| char::from(c).to_digit(radix))
+        {
+            v = v * radix + d;
+            n += 1;
+            self.i += 1;
+            if n > max || v > limit {
+                self.i = start;
+                return None;
+            }
+        }
+        if n == 0 || (!zero_prefix && n > 1 && self.s[start] == b'0') {
+            self.i = start;
+            return None;
+        }
+        Some(v as u16)
+    }
+
+    /// `sep` (unless first) then `read`, or nothing read.
+    fn part<T>(
+        &mut self,
+        first: bool,
+        sep: u8,
+        read: impl FnOnce(&mut Self) -> Option<T>,
+    ) -> Option<T> {
+        let start = self.i;
+        let got = if first || self.eat(sep) {
+            read(self)
+        } else {
+            None
+        };
+        if got.is_none() {
+            self.i = start;
+        }
+        got
+    }
+
+    fn ipv4(&mut self) -> Option<[u16; 4]> {
+        let start = self.i;
+        let mut o = [0; 4];
+        for (k, slot) in o.iter_mut().enumerate() {
+            match self.part(k == 0, b'.', |p| p.number(10, 3, false, 255)) {
+                Some(v) => *slot = v,
+                None => {
+                    self.i = start;
+                    return None;
+                }
+            }
+        }
+        Some(o)
+    }
+
+    /// Groups of hex up to `g.len()`, the last two of which may be an embedded IPv4 address:
+    /// how many were read and whether an IPv4 address ended them.
+    fn groups(&mut self, g: &mut [u16]) -> (usize, bool) {
+        let limit = g.len();
+        for i in 0..limit {
+            if i + 1 < limit {
+                if let Some(v4) = self.part(i == 0, b':', Self::ipv4) {
+                    g[i] = v4[0] << 8 | v4[1];
+                    g[i + 1] = v4[2] << 8 | v4[3];
+                    return (i + 2, true);
+                }
+            }
+            match self.part(i == 0, b':', |p| p.number(16, 4, true, 0xffff)) {
+                Some(v) => g[i] = v,
+                None => return (i, false),
+            }
+        }
+        (limit, false)
+    }
+
+    fn ipv6(&mut self) -> Option<[u16; 8]> {
+        let mut head = [0; 8];
+        let (n, v4) = self.groups(&mut head);
+        if n == 8 {
+            return Some(head);
+        }
+        // No IPv4 address before `::`, which stands for at least one zero group.
+        if v4 || !self.eat(b':') || !self.eat(b':') {
+            return None;
+        }
+        let mut tail = [0; 7];
+        let (t, _) = self.groups(&mut tail[..7 - n]);
+        head[8 - t..].copy_from_slice(&tail[..t]);
+        Some(head)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::net::IpAddr;
+
+    /// What `is_loopback` must answer: std's parser and `IpAddr::is_loopback`.
+    fn std_loopback(host: &str) -> bool {
+        host.eq_ignore_ascii_case("localhost")
+            || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// An IPv4 octet spelled with or without extra leading zeros (std refuses those).
+    fn octet() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![Just(127u16), Just(0), Just(1), Just(255), 0u16..300],
+            0usize..3,
+        )
+            .prop_map(|(v, zeros)| "0".repeat(zeros) + &v.to_string())
+    }
+
+    fn ipv4() -> impl Strategy<Value = String> {
+        (octet(), octet(), octet(), octet()).prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}"))
+    }
+
+    /// An IPv6 address near `::1` (mostly zero groups), spelled in the ways std may accept or refuse:
+    /// hex case, leading zeros (4 digits at most), a `::` anywhere, an embedded IPv4 tail.
+    fn ipv6() -> impl Strategy<Value = String> {
+        let group = prop_oneof![8 => Just(0u16), 2 => Just(1u16), 1 => any::<u16>()];
+        let v4 = prop_oneof![
+            3 => Just("0.0.0.0".to_owned()),
+            3 => Just("0.0.0.1".to_owned()),
+            1 => ipv4(),
+        ];
+        (
+            // Half of them `::1` itself, spelled in any of the ways below.
+            prop_oneof![
+                Just(vec![0, 0, 0, 0, 0, 0, 0, 1]),
+                proptest::collection::vec(group, 8)
+            ],
+            proptest::collection::vec((0usize..3, any::<bool>()), 8),
+            any::<bool>(),
+            0usize..9,
+            0usize..9,
+            prop_oneof![Just(None), v4.prop_map(Some)],
+            0usize..7,
+        )
+            .prop_map(|(groups, spelling, compress, cut, run, v4, at)| {
+                let mut parts: Vec<String> = groups
+                    .iter()
+                    .zip(spelling)
+                    .map(|(&v, (zeros, upper))| {
+                        let h = "0".repeat(zeros) + &format!("{v:x}");
+                        if upper {
+                            h.to_uppercase()
+                        } else {
+                            h
+                        }
+                    })
+                    .collect();
+                if let Some(v4) = v4 {
+                    // Anywhere: std takes it only as the last two groups.
+                    parts.truncate(6);
+                    parts.insert(at, v4);
+                }
+                if compress {
+                    // `::` in place of `run` groups after the first `cut`.
+                    let cut = cut.min(parts.len());
+                    let end = (cut + run).min(parts.len());
+                    parts[..cut].join(":") + "::" + &parts[end..].join(":")
+                } else {
+                    parts.join(":")
+                }
+            })
+    }
+
+    /// Pieces of addresses joined in any order: an IPv4 address before `::`, `::` twice, too many groups.
+    fn pieces() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("0.0.0.0"),
+            Just("0.0.0.1"),
+            Just("0"),
+            Just("1"),
+            Just(":"),
+            Just("::"),
+            Just("."),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(50_000))]
+
+        #[test]
+        fn loopback_is_exactly_std_is_loopback(host in prop_oneof![
+            ipv4(),
+            ipv6(),
+            "[0-9a-fA-F:.]{0,24}",
+            "(0{0,5}:{0,3}){0,9}(1|0001|01|00001|0.0.0.1|127.0.0.1)",
+            pieces(),
+            "127(\\.[0-9]{0,4}){0,5}",
+            "[lL][oO][cC][aA][lL][hH][oO][sS][tT]\\.?",
+            any::<String>(),
+        ]) {
+            prop_assert_eq!(is_loopback(&host), std_loopback(&host), "{:?}", host);
+        }
+    }
+
+    #[test]
+    fn loopback_spellings() {
+        for yes in [
+            "localhost",
+            "LocalHost",
+            "127.0.0.1",
+            "127.255.255.255",
+            "127.0.0.0",
+            "::1",
+            "0::1",
+            "0:0:0:0:0:0:0:1",
+            "::0:1",
+            "0000::0001",
+            "::0.0.0.1",
+            "0:0:0:0:0:0:0.0.0.1",
+            "::0:0.0.0.1",
+        ] {
+            assert!(is_loopback(yes), "{yes}");
+            assert!(std_loopback(yes), "{yes}");
+        }
+        for no in [
+            "",
+            "127.0.0.01",
+            "127.0.0",
+            "127.0.0.1.",
+            "127.0.0.256",
+            "0127.0.0.1",
+            "128.0.0.1",
+            "::",
+            "::2",
+            ":::1",
+            "::1:",
+            "1::1",
+            "::00001",
+            "::ffff:127.0.0.1",
+            "0.0.0.1::",
+            "0.0.0.0::1",
+            "0:0.0.0.0::1",
+            "::1%1",
+            "localhost.",
+            "0:0:0:0:0:0:0:0:1",
+            "::0.0.0.01",
+            "0:0:0:0:0:0:0:1:",
+        ] {
+            assert!(!is_loopback(no), "{no}");
+            assert!(!std_loopback(no), "{no}");
+        }
+    }
 
     #[test]
     fn https_anywhere_http_only_on_loopback() {
