@@ -34,6 +34,9 @@ rm -rf "$GEN" && mkdir -p "$GEN" "$DIST"
   --enable-mutable-globals --strip-debug --strip-producers \
   "$GEN/repro_line_wasm_bg.wasm" -o "$DIST/repro_line_wasm_bg.wasm"
 cp "$GEN/repro_line_wasm.js" "$GEN/repro_line_wasm.d.ts" "$DIST/"
+# The glue's JS snippets (`inline_js`: the fetch in src/http.rs); bundled into index.js below.
+rm -rf "$DIST/snippets"
+[ ! -d "$GEN/snippets" ] || cp -r "$GEN/snippets" "$DIST/"
 
 # One file for a <script type="module"> tag (what the snippet loads): wasm embedded, glue, API,
 # auto.js's install; built with esbuild (from npm, in the cache dir like binaryen). The package says

@@ -8,16 +8,12 @@
 //! Fetch itself is the browser's: no HTTP stack is compiled into the wasm
 //! (reqwest on wasm wraps the same `fetch` but adds ~100 KB of code).
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 #[wasm_bindgen]
 extern "C" {
-    /// `globalThis.fetch(url, init)`.
-    #[wasm_bindgen(catch, js_name = fetch)]
-    pub fn fetch(url: &str, init: &Object) -> Result<Promise, JsValue>;
-
     #[wasm_bindgen(js_name = setTimeout)]
     pub fn set_timeout(f: &Function, ms: f64) -> JsValue;
 
@@ -30,27 +26,6 @@ extern "C" {
 
     #[wasm_bindgen(js_namespace = console, js_name = warn)]
     pub fn warn(msg: &str);
-
-    /// `AbortController`, `Response` and `Headers`: only the members used here (smaller than web-sys).
-    pub type AbortController;
-    #[wasm_bindgen(constructor, catch)]
-    pub fn new() -> Result<AbortController, JsValue>;
-    #[wasm_bindgen(method, getter)]
-    pub fn signal(this: &AbortController) -> JsValue;
-    #[wasm_bindgen(method)]
-    pub fn abort(this: &AbortController);
-
-    pub type Response;
-    #[wasm_bindgen(method, getter)]
-    pub fn status(this: &Response) -> u16;
-    #[wasm_bindgen(method, getter)]
-    pub fn headers(this: &Response) -> Headers;
-    #[wasm_bindgen(method, catch, js_name = arrayBuffer)]
-    pub fn array_buffer(this: &Response) -> Result<Promise, JsValue>;
-
-    pub type Headers;
-    #[wasm_bindgen(method, catch)]
-    pub fn get(this: &Headers, name: &str) -> Result<Option<String>, JsValue>;
 
     /// A listener of npm/index.js, called with primitives (it builds the objects pages see):
     /// `op(opId, seq, kind, userId, lineUserId|"", channelId|"", status, code, message|reason|"")`
@@ -117,11 +92,6 @@ pub fn local_storage() -> Option<Storage> {
 
 pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64
-}
-
-/// `obj[key] = value`, ignoring the impossible failure on a plain object.
-pub fn set(obj: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
 }
 
 pub fn get(obj: &JsValue, key: &str) -> JsValue {
