@@ -27,7 +27,7 @@ extern "C" {
     #[wasm_bindgen(js_namespace = console, js_name = warn)]
     pub fn warn(msg: &str);
 
-    /// A listener of npm/index.js, called with primitives (it builds the objects pages see):
+    /// A listener of npm/src/index.js, called with primitives (it builds the objects pages see):
     /// `op(opId, seq, kind, userId, lineUserId|"", channelId|"", status, code, message|reason|"")`
     /// and `paused("", 0, "paused"|"resumed", reason|"")` on the event listener (the empty
     /// `opId` tells them apart); `state(type, leader, persistent?, reason?)` on the state listener.

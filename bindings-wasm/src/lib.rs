@@ -3,7 +3,7 @@
 //! exactly-once, coalescing and the retry policy are the Session's; this crate
 //! only does I/O, like core's native driver (`core/src/native/mod.rs`).
 //!
-//! Tabs: the page's JS (npm/index.js) holds a Web Lock; the tab holding it is
+//! Tabs: the page's JS (npm/src/index.js) holds a Web Lock; the tab holding it is
 //! the *leader*, owns the journal in `localStorage` and is the only one that
 //! sends, so two tabs never send the same op concurrently. Other tabs are
 //! *followers*: a call is validated against a read-only copy of the journal
@@ -48,11 +48,11 @@ static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> 
 /// The largest delay `setTimeout` honours (longer ones fire at once).
 const MAX_TIMER_MS: f64 = 2_147_483_647.0;
 
-// The delivery client. Built by npm/index.js; apps use `ReproLine.setup`.
+// The delivery client. Built by npm/src/index.js; apps use `ReproLine.setup`.
 // Exports carry `//` comments and `skip_jsdoc`: wasm-bindgen copies `///` docs and JSDoc tags
 // into the JS glue, which counts against the size budget (scripts/web-build.sh). Few exports, with
 // primitives only: each export with string arguments costs ~350 B of shims, and objects built
-// through `Reflect` cost more than the JS that builds them from primitives (npm/index.js).
+// through `Reflect` cost more than the JS that builds them from primitives (npm/src/index.js).
 #[wasm_bindgen]
 pub struct Client {
     inner: Rc<RefCell<Inner>>,
@@ -89,7 +89,7 @@ struct Inner {
     requests: u32,
 }
 
-/// The options as npm/index.js passes them: names already mapped, numbers only where the page gave
+/// The options as npm/src/index.js passes them: names already mapped, numbers only where the page gave
 /// numbers (`None`: the default). The rules are `Policy::validate`'s and core's checks, applied here.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -140,7 +140,7 @@ impl Emit {
     }
 }
 
-/// What `Client::call` does; the numbers are the boundary with npm/index.js.
+/// What `Client::call` does; the numbers are the boundary with npm/src/index.js.
 const SET_USER_ID: u32 = 0;
 const LINK: u32 = 1;
 const LINK_TOKEN: u32 = 2;
@@ -157,7 +157,7 @@ const SHUTDOWN: u32 = 12;
 
 #[wasm_bindgen]
 impl Client {
-    // Throws `"code:message"` for a bad configuration (npm/index.js makes it a `ReproLineError`).
+    // Throws `"code:message"` for a bad configuration (npm/src/index.js makes it a `ReproLineError`).
     #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(constructor, skip_jsdoc)]
     pub fn new(
@@ -220,7 +220,7 @@ impl Client {
     }
 
     // `events(...)` for each call's final outcome and for pause/resume, `states(...)` for storage
-    // changes and warnings: primitives, made into objects by npm/index.js (see `js::Listener`).
+    // changes and warnings: primitives, made into objects by npm/src/index.js (see `js::Listener`).
     #[wasm_bindgen(skip_jsdoc)]
     pub fn listen(&self, events: js::Listener, states: js::Listener) {
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
@@ -784,12 +784,12 @@ async fn wait(inner: &Rc<RefCell<Inner>>, delay: Option<f64>) {
     }
 }
 
-/// `"code:message"`; npm/index.js turns it into a `ReproLineError`.
+/// `"code:message"`; npm/src/index.js turns it into a `ReproLineError`.
 fn error_js(e: &Error) -> JsValue {
     JsValue::from_str(&(e.kind().as_str().to_owned() + ":" + &e.to_string()))
 }
 
-/// One report to `listener`; npm/index.js builds the `OpReport`/`StateReport` object from it.
+/// One report to `listener`; npm/src/index.js builds the `OpReport`/`StateReport` object from it.
 fn emit_event(cb: &js::Listener, e: &Event) {
     let null = &JsValue::NULL;
     let _ = match e {
