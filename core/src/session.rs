@@ -6,6 +6,7 @@
 use uuid::Uuid;
 
 use crate::engine::{Action, DropReason, Engine, Event, JournalEntry};
+use crate::net::Jitter;
 use crate::policy::Policy;
 use crate::protocol::{self, Op, OpKind, Outcome};
 use crate::store::journal::{self, Meta};
@@ -81,7 +82,7 @@ pub struct Session {
     opted_in: bool,
     next_seq: u64,
     default_channel_id: Option<String>,
-    rng: u64,
+    rng: Jitter,
     /// Journal bytes a failed background append could not write yet.
     unwritten: Vec<u8>,
     /// Few keys (one per registered CSV): a Vec is smaller than a map in the wasm build.
@@ -172,7 +173,7 @@ impl Session {
             opted_in: meta.opted_in,
             next_seq: replayed.next_seq,
             default_channel_id,
-            rng: ((seed >> 64) as u64 ^ seed as u64) | 1,
+            rng: Jitter::new(((seed >> 64) as u64 ^ seed as u64) | 1),
             unwritten: Vec::new(),
             checkpoints: replayed.checkpoints,
             recovery: replayed.recovery,
@@ -384,7 +385,7 @@ impl Session {
 
     /// Feeds a response (or network failure) for `batch_id`.
     pub fn on_outcome(&mut self, now_ms: u64, batch_id: u64, outcome: &Outcome) {
-        let jitter = self.next_jitter();
+        let jitter = self.rng.next_unit();
         self.engine.on_outcome(now_ms, batch_id, outcome, jitter);
         self.persist_journal();
     }
@@ -620,19 +621,10 @@ impl Session {
         )
     }
 
-    /// xorshift64*: op IDs and jitter need no cryptographic quality (op IDs need uniqueness:
-    /// a v7 UUID's millisecond plus 74 bits of this), and a crate would add size to the wasm build.
+    /// Op IDs and jitter need no cryptographic quality (op IDs need uniqueness: a v7 UUID's
+    /// millisecond plus 74 bits of this), and a crate would add size to the wasm build.
     fn next_u64(&mut self) -> u64 {
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn next_jitter(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.rng.next_u64()
     }
 
     /// A v7 UUID: the call's millisecond, then random bits.
