@@ -181,6 +181,8 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, ReproLineError>) -> Result<T, ReproL
 // ---------------------------------------------------------------- delivery reports
 
 /// What a call asked the endpoint to do. (Not `Operation`: that clashes with Foundation in Swift.)
+// A mirror of core's `OpKind`, not the type itself: `OpKind::LinkLineIdToken` carries the
+// ID token, a secret that must never reach the app's listener; this shape reports its `sub`.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum CallKind {
     SetUserId {
@@ -206,8 +208,17 @@ pub enum CallKind {
     },
 }
 
+// Core's own types cross the FFI where their shape fits it. They are declared to UniFFI as
+// remote types (below) rather than derived in core behind a feature: a type derived in
+// another crate becomes an "external type" of that crate's UniFFI component, generated into
+// its own Kotlin package and Swift module, which would rename the public types the wrappers
+// and apps use (`com.repro.line.ffi.DropReason`, module `ReproLineBindings`). The remote
+// declaration is checked by the compiler: UniFFI's generated code matches every variant of
+// the core type, so a variant added in core fails this build until it is listed here.
+pub use rl::{DeliveryStatus, DropReason, PauseReason};
+
 /// Why an op left the queue without reaching the endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum DropReason {
     /// The queue was full; the oldest op not in flight was dropped to make room.
     QueueFull,
@@ -222,7 +233,7 @@ pub enum DropReason {
 }
 
 /// The final outcome of one call.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum DeliveryStatus {
     /// Applied by the endpoint.
     Delivered,
@@ -236,6 +247,7 @@ pub enum DeliveryStatus {
 }
 
 /// One report per accepted call, delivered once.
+// A mirror: core's op ID is a `Uuid` and its call an `OpKind` (see `CallKind`).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct DeliveryReport {
     /// The op's UUID as sent to the endpoint.
@@ -247,7 +259,7 @@ pub struct DeliveryReport {
 }
 
 /// Why delivery stopped until something changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum PauseReason {
     /// 401/403: the SDK token is wrong or revoked. Resumes on `set_sdk_token` or the next start.
     AuthFailed,
@@ -256,6 +268,8 @@ pub enum PauseReason {
 }
 
 /// Pipeline-wide changes.
+// A mirror: core's `Paused(PauseReason)` is a tuple variant, which UniFFI would expose with
+// a positional field (`v1`) instead of the `reason` the wrappers read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum DeliveryState {
     /// Nothing is sent until the cause is fixed; calls are still queued.
@@ -266,6 +280,7 @@ pub enum DeliveryState {
 }
 
 /// How `flush` ended.
+// A mirror: core counts `pending` in `usize`, which UniFFI does not carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum FlushOutcome {
     /// Every call was reported to the listener.
@@ -577,7 +592,7 @@ impl From<&rl::DeliveryReport> for DeliveryReport {
             op_id: r.op_id.to_string(),
             seq: r.seq,
             call: CallKind::from(&r.kind),
-            status: DeliveryStatus::from(&r.status),
+            status: r.status.clone(),
         }
     }
 }
@@ -618,49 +633,10 @@ impl From<&rl::protocol::OpKind> for CallKind {
     }
 }
 
-impl From<&rl::DeliveryStatus> for DeliveryStatus {
-    fn from(s: &rl::DeliveryStatus) -> Self {
-        match s {
-            rl::DeliveryStatus::Delivered => DeliveryStatus::Delivered,
-            rl::DeliveryStatus::Duplicate => DeliveryStatus::Duplicate,
-            rl::DeliveryStatus::Rejected { code, message } => DeliveryStatus::Rejected {
-                code: *code,
-                message: message.clone(),
-            },
-            rl::DeliveryStatus::Dropped { reason } => DeliveryStatus::Dropped {
-                reason: DropReason::from(*reason),
-            },
-        }
-    }
-}
-
-impl From<rl::DropReason> for DropReason {
-    fn from(r: rl::DropReason) -> Self {
-        match r {
-            rl::DropReason::QueueFull => DropReason::QueueFull,
-            rl::DropReason::Expired => DropReason::Expired,
-            rl::DropReason::MalformedBatch => DropReason::MalformedBatch,
-            rl::DropReason::PayloadTooLarge => DropReason::PayloadTooLarge,
-            rl::DropReason::OptedOut => DropReason::OptedOut,
-        }
-    }
-}
-
-impl From<rl::PauseReason> for PauseReason {
-    fn from(r: rl::PauseReason) -> Self {
-        match r {
-            rl::PauseReason::AuthFailed => PauseReason::AuthFailed,
-            rl::PauseReason::EndpointMisconfigured => PauseReason::EndpointMisconfigured,
-        }
-    }
-}
-
 impl From<rl::DeliveryState> for DeliveryState {
     fn from(s: rl::DeliveryState) -> Self {
         match s {
-            rl::DeliveryState::Paused(reason) => DeliveryState::Paused {
-                reason: reason.into(),
-            },
+            rl::DeliveryState::Paused(reason) => DeliveryState::Paused { reason },
             rl::DeliveryState::Resumed => DeliveryState::Resumed,
         }
     }
@@ -674,7 +650,7 @@ impl From<rl::FlushOutcome> for FlushOutcome {
                 pending: to_u64(pending),
             },
             rl::FlushOutcome::Paused { reason, pending } => FlushOutcome::Paused {
-                reason: reason.into(),
+                reason,
                 pending: to_u64(pending),
             },
         }

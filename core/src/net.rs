@@ -10,7 +10,9 @@ pub use crate::protocol::parse_retry_after;
 /// `base × 2^attempt`, capped at `cap`, times `factor` (the jitter; see [`Jitter`]).
 /// `attempt` counts failures so far (0 for the first). Never panics.
 pub fn backoff(base: Duration, cap: Duration, attempt: u32, factor: f64) -> Duration {
-    let ceiling = base.saturating_mul(1u32 << attempt.min(16)).min(cap);
+    let ceiling = base
+        .saturating_mul(1u32.checked_shl(attempt).unwrap_or(u32::MAX))
+        .min(cap);
     let factor = if factor.is_finite() {
         factor.max(0.0)
     } else {
@@ -19,7 +21,7 @@ pub fn backoff(base: Duration, cap: Duration, attempt: u32, factor: f64) -> Dura
     Duration::try_from_secs_f64(ceiling.as_secs_f64() * factor).unwrap_or(ceiling)
 }
 
-/// A seeded generator (xorshift64*) for jitter and the emulator's fault draws:
+/// A seeded generator (xorshift64*) for jitter, the session's op IDs and the emulator's fault draws:
 /// reproducible from its seed, no cryptographic quality needed, and a crate would
 /// add size to the wasm build.
 #[derive(Debug, Clone)]
@@ -41,14 +43,19 @@ impl Jitter {
         Jitter::new(hi ^ lo)
     }
 
-    /// Uniform in [0, 1).
-    pub fn next_unit(&mut self) -> f64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
         self.0 = x;
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Uniform in [1 − spread, 1 + spread): a factor for [`backoff`].

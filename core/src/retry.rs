@@ -3,6 +3,8 @@
 //! (request bodies, response JSON, `Retry-After`) is `protocol`'s; no clock,
 //! randomness or bytes here, so every row of the table is tested with plain numbers.
 
+use std::time::Duration;
+
 use crate::policy::Policy;
 use crate::protocol::{Answer, BatchResponse};
 
@@ -47,12 +49,15 @@ pub enum Verdict {
 
 /// Exponential backoff with full jitter: `jitter × min(cap, base × 2^attempt)`.
 /// `attempt` counts failures of this batch so far (0 for the first failure); `jitter` is in [0, 1].
+/// The arithmetic is [`crate::net::backoff`], shared with every repro-line HTTP client.
 pub fn backoff_ms(policy: &Policy, attempt: u32, jitter: f64) -> u64 {
-    let ceiling = policy
-        .backoff_base_ms
-        .saturating_mul(1u64.checked_shl(attempt.min(40)).unwrap_or(u64::MAX))
-        .min(policy.backoff_cap_ms);
-    (ceiling as f64 * jitter.clamp(0.0, 1.0)) as u64
+    let wait = crate::net::backoff(
+        Duration::from_millis(policy.backoff_base_ms),
+        Duration::from_millis(policy.backoff_cap_ms),
+        attempt,
+        jitter.clamp(0.0, 1.0),
+    );
+    u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// What to do after `answer`, the `attempt`-th failure so far (0 for the first) of a batch.

@@ -6,10 +6,11 @@
 use uuid::Uuid;
 
 use crate::engine::{Action, DropReason, Engine, Event, JournalEntry};
+use crate::net::Jitter;
 use crate::policy::Policy;
 use crate::protocol::{self, Op, OpKind, Outcome};
 use crate::store::journal::{self, Meta};
-use crate::store::Store;
+use crate::store::{Staged, Store};
 use crate::{validate, Error, StorageError};
 
 pub use crate::store::journal::RecoveryReport;
@@ -81,7 +82,7 @@ pub struct Session {
     opted_in: bool,
     next_seq: u64,
     default_channel_id: Option<String>,
-    rng: u64,
+    rng: Jitter,
     /// Journal bytes a failed background append could not write yet.
     unwritten: Vec<u8>,
     /// Few keys (one per registered CSV): a Vec is smaller than a map in the wasm build.
@@ -93,6 +94,26 @@ pub struct Session {
     hold_done: bool,
     /// `Done` records of reports not yet handed to the app (journaled by `reported`).
     held_done: Vec<JournalEntry>,
+    /// A [`Compaction`] is begun and not yet finished.
+    compacting: bool,
+}
+
+/// A compaction begun under the callers' lock by [`Session::begin_compaction`]: its slow
+/// part, [`Compaction::write`], runs without the session, and
+/// [`Session::finish_compaction`] (under the lock again) swaps the new journal in.
+#[derive(Debug)]
+pub struct Compaction {
+    snapshot: Vec<u8>,
+    staged: Staged,
+}
+
+impl Compaction {
+    /// Writes and fsyncs the snapshot aside. Calls may append to the old journal meanwhile.
+    pub fn write(&mut self) {
+        if let Err(e) = self.staged.write(&self.snapshot) {
+            tracing::warn!(error = %e, "repro-line journal compaction failed; will retry");
+        }
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -152,13 +173,14 @@ impl Session {
             opted_in: meta.opted_in,
             next_seq: replayed.next_seq,
             default_channel_id,
-            rng: ((seed >> 64) as u64 ^ seed as u64) | 1,
+            rng: Jitter::new(((seed >> 64) as u64 ^ seed as u64) | 1),
             unwritten: Vec::new(),
             checkpoints: replayed.checkpoints,
             recovery: replayed.recovery,
             compacted_len: 0,
             hold_done: false,
             held_done: Vec::new(),
+            compacting: false,
         };
         session.recovery.restored_ops = session.engine.queued_ops();
         session.recovery.restored_calls = session.engine.pending();
@@ -363,7 +385,7 @@ impl Session {
 
     /// Feeds a response (or network failure) for `batch_id`.
     pub fn on_outcome(&mut self, now_ms: u64, batch_id: u64, outcome: &Outcome) {
-        let jitter = self.next_jitter();
+        let jitter = self.rng.next_unit();
         self.engine.on_outcome(now_ms, batch_id, outcome, jitter);
         self.persist_journal();
     }
@@ -511,6 +533,9 @@ impl Session {
     /// session never compacts on its own: the driver asks after an outcome or a report
     /// and calls [`Session::compact_if_due`] where a full rewrite suits it.
     pub fn compaction_due(&self) -> bool {
+        if self.compacting {
+            return false;
+        }
         if !self.held_done.is_empty() {
             // The snapshot holds only queued ops: it would drop the held ones' records.
             return false;
@@ -537,31 +562,69 @@ impl Session {
     /// Rewrites the journal as a snapshot of the live state.
     pub fn compact(&mut self) -> Result<(), StorageError> {
         let _ = self.engine.take_journal(); // the snapshot supersedes it
-        let buf = journal::snapshot(
-            &self.meta(),
-            self.engine.backoff(),
-            self.engine.entries(),
-            &self.checkpoints,
-        );
+        let buf = self.snapshot();
         self.store.replace(&buf)?;
         self.unwritten.clear();
         self.compacted_len = buf.len() as u64;
         Ok(())
     }
 
-    /// xorshift64*: op IDs and jitter need no cryptographic quality (op IDs need uniqueness:
-    /// a v7 UUID's millisecond plus 74 bits of this), and a crate would add size to the wasm build.
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    /// [`Session::compact_if_due`] in phases, so the rewrite does not hold the callers'
+    /// lock: this (under the lock) takes the snapshot and marks the journal's end; the
+    /// driver runs [`Compaction::write`] without the lock, then
+    /// [`Session::finish_compaction`]. `None`: not due, or done here in one step (a store
+    /// without phases, or bytes still unwritten after a failed append: the snapshot
+    /// supersedes those, which only a one-step rewrite may drop).
+    pub fn begin_compaction(&mut self) -> Option<Compaction> {
+        self.persist_journal(); // so the journal holds everything the snapshot does
+        if !self.compaction_due() {
+            return None;
+        }
+        let staged = match self.unwritten.is_empty() {
+            true => self.store.stage(),
+            false => None,
+        };
+        let Some(staged) = staged else {
+            self.compact_if_due();
+            return None;
+        };
+        self.compacting = true;
+        Some(Compaction {
+            snapshot: self.snapshot(),
+            staged,
+        })
     }
 
-    fn next_jitter(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    /// Installs a [`Compaction`]: the records appended since it began follow the snapshot.
+    /// A failure leaves the old journal whole; it is logged and retried when next due.
+    pub fn finish_compaction(&mut self, compaction: Compaction) {
+        self.compacting = false;
+        let Compaction { snapshot, staged } = compaction;
+        if staged.written().is_none() {
+            return; // `write` failed and said so
+        }
+        let since = self.store.byte_len().saturating_sub(staged.marker);
+        match self.store.install(staged) {
+            Ok(()) => self.compacted_len = snapshot.len() as u64 + since,
+            Err(e) => {
+                tracing::warn!(error = %e, "repro-line journal compaction failed; will retry")
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        journal::snapshot(
+            &self.meta(),
+            self.engine.backoff(),
+            self.engine.entries(),
+            &self.checkpoints,
+        )
+    }
+
+    /// Op IDs and jitter need no cryptographic quality (op IDs need uniqueness: a v7 UUID's
+    /// millisecond plus 74 bits of this), and a crate would add size to the wasm build.
+    fn next_u64(&mut self) -> u64 {
+        self.rng.next_u64()
     }
 
     /// A v7 UUID: the call's millisecond, then random bits.

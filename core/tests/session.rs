@@ -416,12 +416,8 @@ fn a_seeded_session_replays_byte_for_byte() {
     assert_eq!(secs * 1000 + u64::from(nanos) / 1_000_000, T0);
 }
 
-/// Compaction is the driver's step: an outcome never rewrites the journal by itself
-/// (a rewrite + fsync + rename must not hide inside a call the app waits on).
-#[test]
-fn a_drained_journal_is_compacted_when_the_driver_asks() {
-    let mem = MemoryStore::new();
-    let mut s = open(mem.clone());
+/// `user123` and 80 links, all delivered: the journal grew past the drained-compaction threshold.
+fn deliver_81_calls(s: &mut Session) {
     s.set_user_id(T0, "user123").unwrap();
     for i in 0..80 {
         s.set_line_user_id(T0, &format!("U{i:032}"), None).unwrap();
@@ -431,6 +427,15 @@ fn a_drained_journal_is_compacted_when_the_driver_asks() {
         panic!("no request")
     };
     s.on_outcome(T0 + 1_000, req.batch_id, &applied(&req, "applied"));
+}
+
+/// Compaction is the driver's step: an outcome never rewrites the journal by itself
+/// (a rewrite + fsync + rename must not hide inside a call the app waits on).
+#[test]
+fn a_drained_journal_is_compacted_when_the_driver_asks() {
+    let mem = MemoryStore::new();
+    let mut s = open(mem.clone());
+    deliver_81_calls(&mut s);
     assert_eq!(s.pending_ops(), 0);
     let before = mem.snapshot().len();
     assert!(before > 4096, "the journal grew ({before} bytes)");
@@ -450,4 +455,27 @@ fn a_drained_journal_is_compacted_when_the_driver_asks() {
     drop(s);
     let s = open(mem);
     assert_eq!((s.pending_ops(), s.user_id()), (0, Some("user123")));
+}
+
+/// A kill between a compaction's write and its install (the driver's two phases) leaves
+/// the old journal whole; the next open discards the staged snapshot.
+#[test]
+fn a_compaction_killed_before_its_install_leaves_the_old_journal_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = open(FileStore::open(tmp.path()).unwrap());
+    deliver_81_calls(&mut s);
+    let mut compaction = s.begin_compaction().expect("due: the journal grew");
+    assert!(!s.compaction_due(), "one compaction at a time");
+    // A call made during the rewrite goes to the old journal.
+    s.set_line_user_id(T0 + 2_000, LINE, None).unwrap();
+    let journal = tmp.path().join("journal.log");
+    let before = std::fs::read(&journal).unwrap();
+    compaction.write();
+    assert!(tmp.path().join("journal.log.staged").exists());
+    drop(compaction); // killed here: never installed
+    drop(s);
+    assert_eq!(std::fs::read(&journal).unwrap(), before);
+    let s = open(FileStore::open(tmp.path()).unwrap());
+    assert_eq!((s.pending_ops(), s.user_id()), (1, Some("user123")));
+    assert!(!tmp.path().join("journal.log.staged").exists());
 }

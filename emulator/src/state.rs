@@ -336,6 +336,28 @@ fn link_status(s: &str) -> LinkStatus {
     }
 }
 
+/// An op's IDs, checked in the protocol's order (LINE user ID, channel, user ID): the first
+/// broken rule is the op's rejection, with its code and the rule as the message.
+fn check_ids(
+    line_user_id: Option<&str>,
+    channel_id: Option<&str>,
+    user_id: &str,
+) -> Result<(), ApiError> {
+    let broken = |code: u32| {
+        move |e: repro_line_core::Error| ApiError {
+            code,
+            message: e.to_string(),
+        }
+    };
+    if let Some(id) = line_user_id {
+        validate::line_user_id(id).map_err(broken(CODE_INVALID_LINE_USER_ID))?;
+    }
+    if let Some(id) = channel_id {
+        validate::channel_id(id).map_err(broken(CODE_INVALID_CHANNEL_ID))?;
+    }
+    validate::user_id(user_id).map_err(broken(CODE_INVALID_USER_ID))
+}
+
 /// The outer `Result` is storage; the inner one is the op's own verdict.
 fn apply_op(
     tx: &Transaction<'_>,
@@ -354,11 +376,8 @@ fn apply_op(
             id_token,
             channel_id,
         } => {
-            if let Err(e) = validate::channel_id(channel_id) {
-                return reject(CODE_INVALID_CHANNEL_ID, e.to_string());
-            }
-            if let Err(e) = validate::user_id(user_id) {
-                return reject(CODE_INVALID_USER_ID, e.to_string());
+            if let Err(e) = check_ids(None, Some(channel_id), user_id) {
+                return Ok(Err(e));
             }
             let no_channels = Vec::new();
             let allowed = identity
@@ -385,8 +404,8 @@ fn apply_op(
             upsert_link(tx, channel_id, &verified.sub, user_id)?;
         }
         OpKind::SetUserId { user_id } => {
-            if let Err(e) = validate::user_id(user_id) {
-                return reject(CODE_INVALID_USER_ID, e.to_string());
+            if let Err(e) = check_ids(None, None, user_id) {
+                return Ok(Err(e));
             }
             tx.prepare_cached("INSERT OR IGNORE INTO users (user_id) VALUES (?1)")?
                 .execute(params![user_id])?;
@@ -403,14 +422,8 @@ fn apply_op(
             line_user_id,
             channel_id,
         } => {
-            if let Err(e) = validate::line_user_id(line_user_id) {
-                return reject(CODE_INVALID_LINE_USER_ID, e.to_string());
-            }
-            if let Err(e) = validate::channel_id(channel_id) {
-                return reject(CODE_INVALID_CHANNEL_ID, e.to_string());
-            }
-            if let Err(e) = validate::user_id(user_id) {
-                return reject(CODE_INVALID_USER_ID, e.to_string());
+            if let Err(e) = check_ids(Some(line_user_id), Some(channel_id), user_id) {
+                return Ok(Err(e));
             }
             if matches!(kind, OpKind::LinkLineId { .. }) {
                 if !is_registered(tx, user_id)? {

@@ -4,6 +4,8 @@
 //! async runtime, HTTP or TLS code). Calls lock the session, append one record to the
 //! store and wake the thread; they never wait for the network.
 
+#[cfg(all(test, feature = "native"))]
+mod compaction_tests;
 mod http;
 mod state_dir;
 #[cfg(feature = "native")]
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::engine::Event;
 use crate::policy::{self, Policy};
 use crate::protocol::Outcome;
-use crate::session::{Call, Next, RecoveryReport, Session};
+use crate::session::{Call, Compaction, Next, RecoveryReport, Session};
 use crate::store::file::FileStore;
 use crate::store::{MemoryStore, Store};
 use crate::{endpoint, Error, PauseReason};
@@ -177,6 +179,9 @@ struct Shared {
     driver_in_session: AtomicBool,
     /// Events taken from the session but not yet handed to the listener; `flush` waits for them.
     dispatching: AtomicUsize,
+    /// Runs between a compaction's write and its install (tests hold the driver there).
+    #[cfg(test)]
+    compaction_hook: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
 
 impl Shared {
@@ -279,6 +284,8 @@ impl Client {
             last_error: Mutex::new(None),
             dispatching: AtomicUsize::new(0),
             driver_in_session: AtomicBool::new(false),
+            #[cfg(test)]
+            compaction_hook: Mutex::new(None),
         });
         let driver_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -621,11 +628,12 @@ fn drive(shared: Arc<Shared>, http: Http, sync_interval: Duration) {
                         }
                     }
                 }
-                let events = shared.as_driver(|s| {
+                let (compaction, events) = shared.as_driver(|s| {
                     s.on_outcome(now_ms(), request.batch_id, &outcome);
-                    s.compact_if_due();
-                    take_events(&shared, s)
+                    // Before the events are taken: their held `Done` records block it.
+                    (s.begin_compaction(), take_events(&shared, s))
                 });
+                finish_compaction(&shared, compaction);
                 dispatch(&shared, events);
             }
             Next::WaitUntil(t) => {
@@ -673,9 +681,12 @@ fn dispatch(shared: &Shared, taken: Taken) {
     let Taken { events, done } = taken;
     if events.is_empty() {
         if !done.is_empty() {
-            let mut session = shared.session();
-            session.reported(done);
-            session.compact_if_due();
+            let compaction = {
+                let mut session = shared.session();
+                session.reported(done);
+                session.begin_compaction()
+            };
+            finish_compaction(shared, compaction);
         }
         return;
     }
@@ -699,18 +710,37 @@ fn dispatch(shared: &Shared, taken: Taken) {
             }
         }
     }
+    let reported_any = !done.is_empty();
+    let compaction = {
+        let mut session = shared.session();
+        session.reported(done);
+        // Before waking `flush`: a drained queue's journal is small when it returns.
+        reported_any.then(|| session.begin_compaction()).flatten()
+    };
+    finish_compaction(shared, compaction);
     {
         // Under the session lock, so a waiter cannot check between the decrement and its wait.
-        let mut session = shared.session();
-        let reported_any = !done.is_empty();
-        session.reported(done);
-        if reported_any {
-            // Before waking `flush`: a drained queue's journal is small when it returns.
-            session.compact_if_due();
-        }
+        let _session = shared.session();
         shared.dispatching.fetch_sub(events.len(), Ordering::AcqRel);
     }
     shared.progress.notify_all();
+}
+
+/// The slow part of a compaction (writing and fsyncing the snapshot) runs without the
+/// session lock, so calls are not held up by it; only the install takes the lock again.
+fn finish_compaction(shared: &Shared, compaction: Option<Compaction>) {
+    if let Some(mut c) = compaction {
+        c.write();
+        #[cfg(test)]
+        if let Some(hook) = &*shared
+            .compaction_hook
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            hook();
+        }
+        shared.session().finish_compaction(c);
+    }
 }
 
 fn log_event(event: &Event) {

@@ -68,6 +68,71 @@ pub trait Store: Send {
     /// A handle that forces appended bytes to stable storage, usable without holding the store.
     /// `None` when there is nothing to sync (memory).
     fn syncer(&self) -> Option<Box<dyn Syncer>>;
+    /// Starts a two-phase [`Store::replace`] for content that takes long to write: the
+    /// [`Staged`] writes it aside without the store (so outside the lock callers append
+    /// under), then [`Store::install`] adds what was appended since and swaps it in.
+    /// `None`: this store replaces in one step (memory, the browser's).
+    fn stage(&mut self) -> Option<Staged> {
+        None
+    }
+    /// Second phase of [`Store::stage`]. On error the old content is left whole.
+    fn install(&mut self, staged: Staged) -> Result<(), StorageError> {
+        drop(staged);
+        Err(StorageError::Write(
+            "this store has no two-phase replace".into(),
+        ))
+    }
+}
+
+/// Writes new content aside, durably, without the store; see [`Store::stage`].
+pub trait StageWriter: Send {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError>;
+}
+
+/// A replace begun by [`Store::stage`] and finished by [`Store::install`].
+pub struct Staged {
+    /// The store's `byte_len()` when staged: what lies beyond it on install was appended
+    /// during the write and is carried over to the new content.
+    pub marker: u64,
+    /// The store's replace count when staged: a stage outlived by another replace is void.
+    pub epoch: u64,
+    writer: Box<dyn StageWriter>,
+    /// Bytes written by [`Staged::write`] (`None`: not written, or the write failed).
+    written: Option<u64>,
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staged")
+            .field("marker", &self.marker)
+            .field("epoch", &self.epoch)
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Staged {
+    pub fn new(marker: u64, epoch: u64, writer: Box<dyn StageWriter>) -> Staged {
+        Staged {
+            marker,
+            epoch,
+            writer,
+            written: None,
+        }
+    }
+
+    /// The slow phase: writes and syncs `bytes` aside. Needs no store, so no lock.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
+        self.written = None;
+        self.writer.write(bytes)?;
+        self.written = Some(bytes.len() as u64);
+        Ok(())
+    }
+
+    /// Bytes written by a successful [`Staged::write`].
+    pub fn written(&self) -> Option<u64> {
+        self.written
+    }
 }
 
 /// Flushes a store to stable storage from the background thread.
