@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -201,6 +202,41 @@ def histogram(ports):
     return out
 
 
+def all_histograms(ports):
+    """Every histogram of the gateways' /metrics (summed): {series: {upper bound: cumulative count}}."""
+    out = {}
+    for port in ports:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        for line in text.splitlines():
+            if "_bucket{" not in line:
+                continue
+            name, rest = line.split("_bucket{", 1)
+            labels, _, value = rest.rpartition("} ")
+            le = labels.split('le="')[1].split('"')[0]
+            other = ",".join(p for p in labels.split(",") if not p.startswith("le="))
+            series = out.setdefault(name + (f"{{{other}}}" if other else ""), {})
+            series[float(le)] = series.get(float(le), 0) + int(value)
+    return out
+
+
+def phase_summary(before, after):
+    """Per histogram over a phase: count, and the buckets holding p50, p99 and the maximum."""
+    out = {}
+    for series, buckets in after.items():
+        diff = {le: buckets[le] - before.get(series, {}).get(le, 0) for le in buckets}
+        total = diff.get(float("inf"), 0)
+        if not total:
+            continue
+        at = lambda q: next(le for le in sorted(diff) if diff[le] >= q * total)
+        name = series.replace("repro_gateway_", "")
+        out[name] = {"n": total, "p50_le": at(0.5), "p99_le": at(0.99), "max_le": at(1.0)}
+        if name.split("{")[0].endswith("_seconds") and 0.05 in diff:
+            out[name]["over_50ms"] = total - diff[0.05]
+            if 0.01 in diff:
+                out[name]["over_10ms"] = total - diff[0.01]
+    return out
+
+
 def server_side(before, after):
     """From two histogram snapshots: the bucket holding the p99 (ms) and the share answered within 50 ms."""
     diff = {le: after[le] - before.get(le, 0) for le in after}
@@ -300,11 +336,13 @@ login_channels = ["{LOGIN}"]
         moto_cores = (cpu_seconds(procs[0].pid) - moto0) / wall
         ops_s = sat["ops"] / sat["elapsed"]
         avg_ops = sat["ops"] / max(1, sat["requests"])
-        h0 = histogram(gw_ports)
+        h0, phases0 = histogram(gw_ports), all_histograms(gw_ports)
         half = asyncio.run(run_phase(gw_ports, "raw-token", devices, args.conns, args.secs,
                                      rate=(args.half_ops or ops_s / 2) / avg_ops))
         # Measured inside the gateway (request read → response): no wait for the generator's core.
         gw_p99_bucket, gw_within_50 = server_side(h0, histogram(gw_ports))
+        # Where the time went in the paced phase (the SQLite writer's and exporter's stopwatch).
+        phases = phase_summary(phases0, all_histograms(gw_ports))
         tdevices = [Device(rng, tokens) for _ in range(args.devices)]
         cpu1 = cpu()
         tok = asyncio.run(run_phase(gw_ports, "verified-token", tdevices, args.conns, args.secs / 2))
@@ -326,12 +364,15 @@ login_channels = ["{LOGIN}"]
             "gateway_cpu_us_per_token_op": round(cpu_tok / max(1, tok["ops"]) * 1e6, 1),
             "retries": sat["retries"] + half["retries"] + tok["retries"],
             "gateway_peak_rss_mb": max(vm_hwm_mb(g.pid) or 0 for g in gws),
+            "half_load_gateway_phases": phases,
         }
         print(json.dumps(result, indent=1))
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGKILL)
             p.wait()
+        # The store and the WAL reach hundreds of MB: do not leave them behind.
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ mod ops;
 pub mod pg;
 mod s3;
 mod server;
+pub mod stopwatch;
 pub mod store;
 mod writer;
 

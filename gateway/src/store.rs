@@ -148,15 +148,18 @@ impl Store {
 
     /// Group commit: several batches (of any devices) applied one after another in one
     /// transaction, so one fsync covers them all. Either every batch commits or none does.
+    /// `before_commit` runs once every batch is applied (the writer's stopwatch).
     pub fn apply_group<'a>(
         &mut self,
         batches: impl IntoIterator<Item = (&'a str, &'a Uuid, &'a [(Uuid, u64, Action)], u64)>,
+        before_commit: impl FnOnce(),
     ) -> rusqlite::Result<Vec<Vec<OpResult>>> {
         let tx = self.conn.transaction()?;
         let mut out = Vec::new();
         for (app, device_id, ops, now_ms) in batches {
             out.push(apply_in(&tx, app, device_id, ops, now_ms)?);
         }
+        before_commit();
         tx.commit()?;
         Ok(out)
     }

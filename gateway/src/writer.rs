@@ -7,8 +7,9 @@
 
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use repro_line_core::protocol::OpResult;
 use rusqlite::{Connection, OpenFlags};
@@ -16,6 +17,7 @@ use uuid::Uuid;
 
 use crate::backend::StoreError;
 use crate::lock;
+use crate::stopwatch::StoreTimings;
 use crate::store::{self, Action, Backlog, ExportFile, Store};
 
 /// Batches per group commit at most (bounds one transaction's length).
@@ -32,6 +34,7 @@ struct ApplyJob {
     ops: Vec<(Uuid, u64, Action)>,
     now_ms: u64,
     reply: Reply,
+    queued: Instant,
 }
 
 enum Job {
@@ -44,6 +47,7 @@ pub struct SqliteStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     reader: Mutex<Connection>,
     checkpointer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    timings: Arc<StoreTimings>,
 }
 
 impl SqliteStore {
@@ -52,23 +56,34 @@ impl SqliteStore {
         store.set_autocheckpoint(WRITER_AUTOCHECKPOINT)?;
         let reader = connection(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let (tx, rx) = mpsc::channel();
+        let timings = Arc::new(StoreTimings::default());
+        let writer_timings = Arc::clone(&timings);
         let writer = std::thread::Builder::new()
             .name("gateway-sqlite-writer".into())
-            .spawn(move || write_loop(store, rx))
+            .spawn(move || write_loop(store, rx, &writer_timings))
             .map_err(StoreError::Thread)?;
         // A checkpoint writes the database file: not a read-only connection.
         let checkpoint_conn = connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let checkpointer = std::thread::Builder::new()
             .name("gateway-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoint_conn, stop_rx))
+            .spawn({
+                let timings = Arc::clone(&timings);
+                move || checkpoint_loop(checkpoint_conn, stop_rx, &timings)
+            })
             .map_err(StoreError::Thread)?;
         Ok(SqliteStore {
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             reader: Mutex::new(reader),
             checkpointer: Mutex::new(Some((stop_tx, checkpointer))),
+            timings,
         })
+    }
+
+    /// The writer's and the exporter's stopwatch.
+    pub fn timings(&self) -> &StoreTimings {
+        &self.timings
     }
 
     fn send(&self, job: Job) -> Result<(), StoreError> {
@@ -94,6 +109,7 @@ impl SqliteStore {
             ops,
             now_ms,
             reply,
+            queued: Instant::now(),
         }))?;
         answer
             .await
@@ -153,7 +169,7 @@ fn connection(path: &Path, mode: OpenFlags) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn write_loop(mut store: Store, jobs: Receiver<Job>) {
+fn write_loop(mut store: Store, jobs: Receiver<Job>, timings: &StoreTimings) {
     let mut next = None;
     loop {
         let job = match next.take() {
@@ -164,7 +180,11 @@ fn write_loop(mut store: Store, jobs: Receiver<Job>) {
             },
         };
         match job {
-            Job::Run(f) => f(&mut store),
+            Job::Run(f) => {
+                let started = Instant::now();
+                f(&mut store);
+                timings.job.time(started.elapsed());
+            }
             Job::Apply(first) => {
                 let mut group = vec![first];
                 while group.len() < MAX_GROUP {
@@ -177,18 +197,34 @@ fn write_loop(mut store: Store, jobs: Receiver<Job>) {
                         Err(_) => break,
                     }
                 }
-                commit_group(&mut store, group);
+                commit_group(&mut store, group, timings);
             }
         }
     }
 }
 
-fn commit_group(store: &mut Store, group: Vec<ApplyJob>) {
+fn commit_group(store: &mut Store, group: Vec<ApplyJob>, timings: &StoreTimings) {
+    let started = Instant::now();
+    let mut ops = 0;
+    for j in &group {
+        timings.queue_wait.time(started.duration_since(j.queued));
+        ops += j.ops.len();
+    }
+    timings.group_batches.observe(group.len() as f64);
+    timings.group_ops.observe(ops as f64);
+    let mut applied = started;
     let result = store.apply_group(
         group
             .iter()
             .map(|j| (j.app.as_str(), &j.device_id, j.ops.as_slice(), j.now_ms)),
+        || {
+            applied = Instant::now();
+            timings.apply.time(applied.duration_since(started));
+        },
     );
+    if result.is_ok() {
+        timings.commit.time(applied.elapsed());
+    }
     match result {
         Ok(results) => {
             for (job, r) in group.into_iter().zip(results) {
@@ -206,12 +242,29 @@ fn commit_group(store: &mut Store, group: Vec<ApplyJob>) {
 
 /// Copies committed WAL pages into the database off the writer's path (PASSIVE: never
 /// blocks the writer), so commits rarely checkpoint themselves.
-fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
+fn checkpoint_loop(conn: Connection, stop: Receiver<()>, timings: &StoreTimings) {
+    // The WAL's frames already checkpointed: the counter restarts when the WAL does.
+    let mut done = 0i64;
     while let Err(mpsc::RecvTimeoutError::Timeout) =
         stop.recv_timeout(std::time::Duration::from_millis(250))
     {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::debug!(error = %e, "WAL checkpoint skipped");
+        let started = Instant::now();
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        }) {
+            Ok((_log, checkpointed)) => {
+                let pages = if checkpointed >= done {
+                    checkpointed - done
+                } else {
+                    checkpointed
+                };
+                done = checkpointed;
+                if pages > 0 {
+                    timings.checkpoint.time(started.elapsed());
+                    timings.checkpoint_pages.observe(pages as f64);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "WAL checkpoint skipped"),
         }
     }
 }
