@@ -31,6 +31,7 @@ import urllib.request
 import uuid
 
 CHANNEL = "1234567890"
+OP_IDS = "v7"  # --op-ids
 LOGIN = "1650000000"
 
 
@@ -67,20 +68,27 @@ class Device:
         self.rng = rng
         self.tokens = tokens
 
-    def op_id(self):
-        # A random (version 4) UUID without uuid.uuid4()'s os.urandom call per op.
-        h = "%032x" % self.rng.getrandbits(128)
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    def op_id(self, ms):
+        if OP_IDS == "v4":
+            # Random (version 4): the worst case for the store's op_id index (every op a
+            # random page). Not what the SDK sends.
+            h = "%032x" % self.rng.getrandbits(128)
+            return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+        # Version 7 like the SDK (docs/protocol.md; core's next_op_id): the op's unix
+        # millisecond, then random bits, so op_ids arrive in roughly increasing order.
+        h = "%012x%020x" % (ms, self.rng.getrandbits(80))
+        return f"{h[:8]}-{h[8:12]}-7{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
     def next_batch(self, use_tokens):
         # Built as text (one `at` per batch): the generator shares the gateway's two cores,
         # so its cost per op is kept small.
         n = self.rng.randint(1, 100)
         at = now_at()
+        ms = int(time.time() * 1000)
         ops = []
         for _ in range(n):
             self.seq += 1
-            head = f'{{"op_id":"{self.op_id()}","seq":{self.seq},"at":"{at}",'
+            head = f'{{"op_id":"{self.op_id(ms)}","seq":{self.seq},"at":"{at}",'
             if not self.registered:
                 ops.append(head + f'"type":"set_user_id","user_id":"{self.user}"}}')
                 self.registered = True
@@ -263,7 +271,12 @@ def main():
     ap.add_argument("--half-ops", type=float, default=None,
                     help="ops/s of the paced phase (default: half the saturated rate; "
                          "10000 is half the 20,000 ops/s target)")
+    ap.add_argument("--op-ids", choices=["v7", "v4"], default="v7",
+                    help="op_id version: v7 (time-ordered, what the SDK sends; default) or v4 "
+                         "(random: the op_id index's worst case, what this script sent before)")
     args = ap.parse_args()
+    global OP_IDS
+    OP_IDS = args.op_ids
 
     tmp = tempfile.mkdtemp(prefix="bench-gateway-")
     procs = []

@@ -24,6 +24,8 @@ pub enum StoreError {
     WriterStopped,
     #[error("sqlite group commit: {0}")]
     Group(String),
+    #[error("cannot fsync the SQLite WAL: {0}")]
+    Sync(std::io::Error),
 }
 
 /// `key_of(app, channel, file name)`: the S3 key of a new export file.
@@ -89,22 +91,28 @@ impl Backend {
                 loop {
                     let (gateway_id, key_of) = (gateway_id.to_owned(), Arc::clone(&key_of));
                     let started = Instant::now();
+                    // Not fsynced one by one (each fsync held the writer, and so the
+                    // requests behind it): the WAL is fsynced once the pass is claimed.
                     let step = s.run(move |st| {
-                        st.claim_step(
-                            &gateway_id,
-                            max_rows,
-                            max_bytes,
-                            CLAIM_CHUNK,
-                            up_to,
-                            now_ms,
-                            &*key_of,
-                        )
+                        st.unsynced(|st| {
+                            st.claim_step(
+                                &gateway_id,
+                                max_rows,
+                                max_bytes,
+                                CLAIM_CHUNK,
+                                up_to,
+                                now_ms,
+                                &*key_of,
+                            )
+                        })
                     })??;
                     s.timings()
                         .export(ExportStep::Claim)
                         .time(started.elapsed());
                     if step == ClaimStep::Done {
-                        return Ok(());
+                        // Sealed files are uploaded next: their claims must survive a power
+                        // loss first, or a re-claim could upload the rows under a new name.
+                        return s.sync_wal();
                     }
                 }
             }
@@ -144,7 +152,7 @@ impl Backend {
                 loop {
                     let started = Instant::now();
                     let purged = s
-                        .run(|st| st.purge_step(CLAIM_CHUNK))
+                        .run(|st| st.unsynced(|st| st.purge_step(CLAIM_CHUNK)))
                         .map_err(store_err)?
                         .map_err(|e| store_err(e.into()))?;
                     t.export(ExportStep::Purge).time(started.elapsed());

@@ -5,7 +5,7 @@
 //! a request never waits behind a long transaction. Reads (export files, backlog, ping)
 //! use a separate connection on WAL snapshots.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -22,9 +22,13 @@ use crate::store::{self, Action, Backlog, ExportFile, Store};
 
 /// Batches per group commit at most (bounds one transaction's length).
 const MAX_GROUP: usize = 256;
-/// WAL pages before the writer checkpoints itself; normally the checkpointer thread
+/// WAL bytes before the writer checkpoints itself; normally the checkpointer thread
 /// keeps the WAL well below this.
-const WRITER_AUTOCHECKPOINT: u32 = 20_000;
+const WRITER_AUTOCHECKPOINT_BYTES: u32 = 80 << 20;
+
+/// How often the checkpointer runs: often, so that each checkpoint (and the fsync of the
+/// database file that ends it) stays small; a long one stalls the WAL fsyncs of commits.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 type Reply = tokio::sync::oneshot::Sender<Result<Vec<OpResult>, String>>;
 
@@ -48,12 +52,14 @@ pub struct SqliteStore {
     reader: Mutex<Connection>,
     checkpointer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
     timings: Arc<StoreTimings>,
+    /// The WAL file (`<db>-wal`), for [`SqliteStore::sync_wal`].
+    wal: PathBuf,
 }
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let store = Store::open(path)?;
-        store.set_autocheckpoint(WRITER_AUTOCHECKPOINT)?;
+        store.set_autocheckpoint_bytes(WRITER_AUTOCHECKPOINT_BYTES)?;
         let reader = connection(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let (tx, rx) = mpsc::channel();
         let timings = Arc::new(StoreTimings::default());
@@ -78,7 +84,23 @@ impl SqliteStore {
             reader: Mutex::new(reader),
             checkpointer: Mutex::new(Some((stop_tx, checkpointer))),
             timings,
+            wal: {
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                PathBuf::from(wal)
+            },
         })
+    }
+
+    /// fdatasync of the WAL: makes every commit so far durable, also those made
+    /// [`Store::unsynced`] (what SQLite's FULL does at each commit).
+    pub fn sync_wal(&self) -> Result<(), StoreError> {
+        match std::fs::File::open(&self.wal) {
+            Ok(f) => f.sync_data().map_err(StoreError::Sync),
+            // No WAL file: every commit is in the database file already.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Sync(e)),
+        }
     }
 
     /// The writer's and the exporter's stopwatch.
@@ -243,11 +265,10 @@ fn commit_group(store: &mut Store, group: Vec<ApplyJob>, timings: &StoreTimings)
 /// Copies committed WAL pages into the database off the writer's path (PASSIVE: never
 /// blocks the writer), so commits rarely checkpoint themselves.
 fn checkpoint_loop(conn: Connection, stop: Receiver<()>, timings: &StoreTimings) {
+    crate::lower_thread_priority();
     // The WAL's frames already checkpointed: the counter restarts when the WAL does.
     let mut done = 0i64;
-    while let Err(mpsc::RecvTimeoutError::Timeout) =
-        stop.recv_timeout(std::time::Duration::from_millis(250))
-    {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         let started = Instant::now();
         match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
             Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
