@@ -87,11 +87,6 @@ pub enum ClaimStep {
 impl Store {
     pub fn open(path: &Path) -> rusqlite::Result<Store> {
         let conn = Connection::open(path)?;
-        // 1 KiB pages (a new store only; an existing one keeps its size): each op dirties
-        // about one random index page (its op_id), which every commit writes to the WAL
-        // and every checkpoint copies and fsyncs again. Smaller pages cut those bytes ~4x,
-        // and with them the fsync stalls under load (BENCHMARKS §9).
-        conn.pragma_update(None, "page_size", 1024)?;
         // WAL + FULL: `applied` is answered only after the commit is on disk (the WAL is
         // fsynced at every commit). NORMAL would fsync only at checkpoints: a power loss could
         // then lose batches already answered `applied`. Group commit pays the fsync once for
