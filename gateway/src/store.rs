@@ -612,6 +612,47 @@ mod tests {
     }
 
     #[test]
+    fn unsynced_export_steps_leave_request_commits_fully_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.db")).unwrap();
+        let sync = |s: &Store| -> i64 {
+            s.conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(sync(&s), 2, "FULL: `applied` only after the WAL fsync");
+        let device = Uuid::from_u128(1);
+        s.apply_batch(
+            "app",
+            &device,
+            &[
+                (Uuid::from_u128(1), 1, Action::SetUserId("u".into())),
+                (Uuid::from_u128(2), 2, link("u", "Ua")),
+            ],
+            1,
+        )
+        .unwrap();
+        let up_to = s.max_row_id().unwrap();
+        let inside = s
+            .unsynced(|s| {
+                s.claim_step("gw", 10, 1 << 20, 500, up_to, 2, &key_of)?;
+                Ok(sync(s))
+            })
+            .unwrap();
+        assert_eq!(inside, 1, "NORMAL for the export step only");
+        assert_eq!(sync(&s), 2);
+        // Also after a failing step.
+        let failed = s.unsynced(|s| {
+            s.conn
+                .execute("INSERT INTO no_such_table VALUES (1)", [])
+                .map(|_| ())
+        });
+        assert!(failed.is_err());
+        assert_eq!(sync(&s), 2);
+        assert_eq!(s.files_to_upload().unwrap()[0].rows.len(), 1);
+    }
+
+    #[test]
     fn a_file_stays_under_its_byte_limit() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.db")).unwrap();
