@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +31,7 @@ import urllib.request
 import uuid
 
 CHANNEL = "1234567890"
+OP_IDS = "v7"  # --op-ids
 LOGIN = "1650000000"
 
 
@@ -66,20 +68,27 @@ class Device:
         self.rng = rng
         self.tokens = tokens
 
-    def op_id(self):
-        # A random (version 4) UUID without uuid.uuid4()'s os.urandom call per op.
-        h = "%032x" % self.rng.getrandbits(128)
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    def op_id(self, ms):
+        if OP_IDS == "v4":
+            # Random (version 4): the worst case for the store's op_id index (every op a
+            # random page). Not what the SDK sends.
+            h = "%032x" % self.rng.getrandbits(128)
+            return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+        # Version 7 like the SDK (docs/protocol.md; core's next_op_id): the op's unix
+        # millisecond, then random bits, so op_ids arrive in roughly increasing order.
+        h = "%012x%020x" % (ms, self.rng.getrandbits(80))
+        return f"{h[:8]}-{h[8:12]}-7{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
     def next_batch(self, use_tokens):
         # Built as text (one `at` per batch): the generator shares the gateway's two cores,
         # so its cost per op is kept small.
         n = self.rng.randint(1, 100)
         at = now_at()
+        ms = int(time.time() * 1000)
         ops = []
         for _ in range(n):
             self.seq += 1
-            head = f'{{"op_id":"{self.op_id()}","seq":{self.seq},"at":"{at}",'
+            head = f'{{"op_id":"{self.op_id(ms)}","seq":{self.seq},"at":"{at}",'
             if not self.registered:
                 ops.append(head + f'"type":"set_user_id","user_id":"{self.user}"}}')
                 self.registered = True
@@ -201,6 +210,41 @@ def histogram(ports):
     return out
 
 
+def all_histograms(ports):
+    """Every histogram of the gateways' /metrics (summed): {series: {upper bound: cumulative count}}."""
+    out = {}
+    for port in ports:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        for line in text.splitlines():
+            if "_bucket{" not in line:
+                continue
+            name, rest = line.split("_bucket{", 1)
+            labels, _, value = rest.rpartition("} ")
+            le = labels.split('le="')[1].split('"')[0]
+            other = ",".join(p for p in labels.split(",") if not p.startswith("le="))
+            series = out.setdefault(name + (f"{{{other}}}" if other else ""), {})
+            series[float(le)] = series.get(float(le), 0) + int(value)
+    return out
+
+
+def phase_summary(before, after):
+    """Per histogram over a phase: count, and the buckets holding p50, p99 and the maximum."""
+    out = {}
+    for series, buckets in after.items():
+        diff = {le: buckets[le] - before.get(series, {}).get(le, 0) for le in buckets}
+        total = diff.get(float("inf"), 0)
+        if not total:
+            continue
+        at = lambda q: next(le for le in sorted(diff) if diff[le] >= q * total)
+        name = series.replace("repro_gateway_", "")
+        out[name] = {"n": total, "p50_le": at(0.5), "p99_le": at(0.99), "max_le": at(1.0)}
+        if name.split("{")[0].endswith("_seconds") and 0.05 in diff:
+            out[name]["over_50ms"] = total - diff[0.05]
+            if 0.01 in diff:
+                out[name]["over_10ms"] = total - diff[0.01]
+    return out
+
+
 def server_side(before, after):
     """From two histogram snapshots: the bucket holding the p99 (ms) and the share answered within 50 ms."""
     diff = {le: after[le] - before.get(le, 0) for le in after}
@@ -227,7 +271,12 @@ def main():
     ap.add_argument("--half-ops", type=float, default=None,
                     help="ops/s of the paced phase (default: half the saturated rate; "
                          "10000 is half the 20,000 ops/s target)")
+    ap.add_argument("--op-ids", choices=["v7", "v4"], default="v7",
+                    help="op_id version: v7 (time-ordered, what the SDK sends; default) or v4 "
+                         "(random: the op_id index's worst case, what this script sent before)")
     args = ap.parse_args()
+    global OP_IDS
+    OP_IDS = args.op_ids
 
     tmp = tempfile.mkdtemp(prefix="bench-gateway-")
     procs = []
@@ -300,11 +349,13 @@ login_channels = ["{LOGIN}"]
         moto_cores = (cpu_seconds(procs[0].pid) - moto0) / wall
         ops_s = sat["ops"] / sat["elapsed"]
         avg_ops = sat["ops"] / max(1, sat["requests"])
-        h0 = histogram(gw_ports)
+        h0, phases0 = histogram(gw_ports), all_histograms(gw_ports)
         half = asyncio.run(run_phase(gw_ports, "raw-token", devices, args.conns, args.secs,
                                      rate=(args.half_ops or ops_s / 2) / avg_ops))
         # Measured inside the gateway (request read → response): no wait for the generator's core.
         gw_p99_bucket, gw_within_50 = server_side(h0, histogram(gw_ports))
+        # Where the time went in the paced phase (the SQLite writer's and exporter's stopwatch).
+        phases = phase_summary(phases0, all_histograms(gw_ports))
         tdevices = [Device(rng, tokens) for _ in range(args.devices)]
         cpu1 = cpu()
         tok = asyncio.run(run_phase(gw_ports, "verified-token", tdevices, args.conns, args.secs / 2))
@@ -326,12 +377,15 @@ login_channels = ["{LOGIN}"]
             "gateway_cpu_us_per_token_op": round(cpu_tok / max(1, tok["ops"]) * 1e6, 1),
             "retries": sat["retries"] + half["retries"] + tok["retries"],
             "gateway_peak_rss_mb": max(vm_hwm_mb(g.pid) or 0 for g in gws),
+            "half_load_gateway_phases": phases,
         }
         print(json.dumps(result, indent=1))
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGKILL)
             p.wait()
+        # The store and the WAL reach hundreds of MB: do not leave them behind.
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,21 @@ fn sdk_clients_deliver_and_links_become_valid_format1_files_in_s3() {
         metrics.contains("repro_gateway_pending_rows 0"),
         "{metrics}"
     );
+    // The writer's and the export's stopwatch saw the commits and both files' uploads.
+    let count = |series: &str| -> u64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .unwrap_or_else(|| panic!("no {series} in {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(count("repro_gateway_writer_commit_seconds_count") >= 1);
+    assert_eq!(
+        count("repro_gateway_writer_queue_wait_seconds_count"),
+        count("repro_gateway_requests_total{status=\"200\"}"),
+        "one queue wait per accepted batch"
+    );
+    assert!(count("repro_gateway_export_step_seconds_count{step=\"upload\"}") >= 2);
     assert_eq!(gw.get("/healthz").0, 200);
     assert_eq!(gw.get("/readyz").0, 200);
     client.shutdown(Duration::from_secs(5));

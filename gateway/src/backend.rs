@@ -2,11 +2,13 @@
 //! common surface the server and the exporter need.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use repro_line_core::protocol::OpResult;
 use uuid::Uuid;
 
 use crate::pg::PgStore;
+use crate::stopwatch::{ExportStep, StoreTimings};
 use crate::store::{Action, Backlog, ClaimStep, ExportFile, CLAIM_CHUNK};
 use crate::writer::SqliteStore;
 
@@ -22,6 +24,8 @@ pub enum StoreError {
     WriterStopped,
     #[error("sqlite group commit: {0}")]
     Group(String),
+    #[error("cannot fsync the SQLite WAL: {0}")]
+    Sync(std::io::Error),
 }
 
 /// `key_of(app, channel, file name)`: the S3 key of a new export file.
@@ -56,6 +60,14 @@ impl Backend {
         }
     }
 
+    /// The SQLite writer's stopwatch (PostgreSQL has its own statistics).
+    pub fn timings(&self) -> Option<&StoreTimings> {
+        match self {
+            Backend::Sqlite(s) => Some(s.timings()),
+            Backend::Postgres(_) => None,
+        }
+    }
+
     pub fn backlog(&self) -> Result<Backlog, StoreError> {
         match self {
             Backend::Sqlite(s) => s.backlog(),
@@ -78,19 +90,29 @@ impl Backend {
                 let up_to = s.run(|st| st.max_row_id())??;
                 loop {
                     let (gateway_id, key_of) = (gateway_id.to_owned(), Arc::clone(&key_of));
+                    let started = Instant::now();
+                    // Not fsynced one by one (each fsync held the writer, and so the
+                    // requests behind it): the WAL is fsynced once the pass is claimed.
                     let step = s.run(move |st| {
-                        st.claim_step(
-                            &gateway_id,
-                            max_rows,
-                            max_bytes,
-                            CLAIM_CHUNK,
-                            up_to,
-                            now_ms,
-                            &*key_of,
-                        )
+                        st.unsynced(|st| {
+                            st.claim_step(
+                                &gateway_id,
+                                max_rows,
+                                max_bytes,
+                                CLAIM_CHUNK,
+                                up_to,
+                                now_ms,
+                                &*key_of,
+                            )
+                        })
                     })??;
+                    s.timings()
+                        .export(ExportStep::Claim)
+                        .time(started.elapsed());
                     if step == ClaimStep::Done {
-                        return Ok(());
+                        // Sealed files are uploaded next: their claims must survive a power
+                        // loss first, or a re-claim could upload the rows under a new name.
+                        return s.sync_wal();
                     }
                 }
             }
@@ -112,22 +134,32 @@ impl Backend {
                 let store_err = |e: StoreError| format!("store: {e}");
                 let files = s.sealed_files().map_err(store_err)?;
                 let mut uploaded = 0;
+                let t = s.timings();
                 for mut file in files {
+                    let started = Instant::now();
                     file.rows = s.file_rows(file.id).map_err(store_err)?;
+                    t.export(ExportStep::ReadRows).time(started.elapsed());
                     upload(&file)?;
                     let (id, now) = (file.id, now_ms());
+                    let started = Instant::now();
                     s.run(move |st| st.mark_uploaded(id, now))
                         .map_err(store_err)?
                         .map_err(|e| store_err(e.into()))?;
+                    t.export(ExportStep::Mark).time(started.elapsed());
                     uploaded += 1;
                 }
                 // The uploaded rows go in small deletes too.
-                while s
-                    .run(|st| st.purge_step(CLAIM_CHUNK))
-                    .map_err(store_err)?
-                    .map_err(|e| store_err(e.into()))?
-                    > 0
-                {}
+                loop {
+                    let started = Instant::now();
+                    let purged = s
+                        .run(|st| st.unsynced(|st| st.purge_step(CLAIM_CHUNK)))
+                        .map_err(store_err)?
+                        .map_err(|e| store_err(e.into()))?;
+                    t.export(ExportStep::Purge).time(started.elapsed());
+                    if purged == 0 {
+                        break;
+                    }
+                }
                 Ok(uploaded)
             }
             Backend::Postgres(p) => p.upload_pending(now_ms, upload),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use repro_line_bulk::s3::{Date, ImportType, KeySpec};
 
+use crate::stopwatch::ExportStep;
 use crate::store::{ExportFile, HEADER};
 use crate::{now_ms, Shared};
 
@@ -84,6 +85,7 @@ pub(crate) fn run_once(shared: &Arc<Shared>) -> Result<usize, String> {
 }
 
 fn upload_one(shared: &Shared, file: &ExportFile) -> Result<(), String> {
+    let started = std::time::Instant::now();
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let path = dir.path().join(&file.name);
     std::fs::write(&path, render(&file.rows)).map_err(|e| format!("temp file: {e}"))?;
@@ -94,14 +96,22 @@ fn upload_one(shared: &Shared, file: &ExportFile) -> Result<(), String> {
         ..repro_line_bulk::ValidateOptions::default()
     };
     let report = repro_line_bulk::validate_file(&path, &opts).map_err(|e| e.to_string())?;
+    let timings = shared.store.timings();
+    if let Some(t) = timings {
+        t.export(ExportStep::Validate).time(started.elapsed());
+    }
     if !report.valid {
         shared.metrics.export_failed();
         tracing::error!(file = %file.name, errors = report.errors, counts = ?report.counts, "export file failed validation; not uploaded");
         return Err(format!("export file {} failed validation", file.name));
     }
+    let started = std::time::Instant::now();
     if let Err(e) = crate::s3::upload(&path, &file.s3_key, &shared.config.s3) {
         shared.metrics.export_failed();
         return Err(e);
+    }
+    if let Some(t) = timings {
+        t.export(ExportStep::Upload).time(started.elapsed());
     }
     shared.metrics.file_uploaded();
     tracing::info!(file = %file.name, rows = file.rows.len(), key = %file.s3_key, "export file uploaded (marked next)");

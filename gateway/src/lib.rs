@@ -12,6 +12,7 @@ mod ops;
 pub mod pg;
 mod s3;
 mod server;
+pub mod stopwatch;
 pub mod store;
 mod writer;
 
@@ -63,6 +64,25 @@ pub(crate) struct Shared {
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Background threads (export passes, WAL checkpoints) run at this nice value: on a busy
+/// machine they yield the CPU to the request path (tokio workers, the SQLite writer).
+const BACKGROUND_NICE: i32 = 10;
+
+/// Lowers the calling thread's CPU priority (Linux: nice applies per thread). Best effort.
+pub(crate) fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain syscalls on the calling thread's own id; no memory is shared.
+        let rc = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, BACKGROUND_NICE)
+        };
+        if rc != 0 {
+            tracing::debug!("cannot lower a background thread's priority");
+        }
+    }
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -219,10 +239,21 @@ async fn export_loop(shared: Arc<Shared>, stop: Arc<Notify>) {
             _ = stop.notified() => true,
         };
         let pass = Arc::clone(&shared);
-        let result = tokio::task::spawn_blocking(move || export::run_once(&pass)).await;
-        let outcome = match result {
-            Ok(r) => r,
-            Err(e) => Err(format!("export task failed: {e}")),
+        // Its own thread at a lower priority (a blocking-pool thread would keep the nice
+        // value for later, unrelated work): rendering and validating a file is CPU work
+        // that must not delay requests.
+        let (done, result) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("gateway-export".into())
+            .spawn(move || {
+                lower_thread_priority();
+                let _ = done.send(export::run_once(&pass));
+            });
+        let outcome = match spawned {
+            Ok(_) => result
+                .await
+                .unwrap_or_else(|_| Err("export thread failed".into())),
+            Err(e) => Err(format!("cannot start the export thread: {e}")),
         };
         match &outcome {
             Ok(0) => {}

@@ -235,10 +235,11 @@ fn metrics(shared: &Shared) -> Resp {
     let age = backlog
         .oldest_pending_ms
         .map_or(0.0, |t| now_ms().saturating_sub(t) as f64 / 1000.0);
-    let mut resp = text(
-        StatusCode::OK,
-        &shared.metrics.render(backlog.pending_rows, age),
-    );
+    let mut body = shared.metrics.render(backlog.pending_rows, age);
+    if let Some(t) = shared.store.timings() {
+        t.render(&mut body);
+    }
+    let mut resp = text(StatusCode::OK, &body);
     resp.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),

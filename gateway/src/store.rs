@@ -100,10 +100,28 @@ impl Store {
         Ok(store)
     }
 
-    /// Sets how many WAL pages trigger a checkpoint inside a commit (0: never; another
+    /// Sets how many bytes of WAL trigger a checkpoint inside a commit (0: never; another
     /// connection checkpoints instead).
-    pub fn set_autocheckpoint(&self, pages: u32) -> rusqlite::Result<()> {
-        self.conn.pragma_update(None, "wal_autocheckpoint", pages)
+    pub fn set_autocheckpoint_bytes(&self, bytes: u32) -> rusqlite::Result<()> {
+        let page: u32 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", bytes / page.max(512))
+    }
+
+    /// Runs `f` with its commits written to the WAL but not fsynced (`synchronous = NORMAL`),
+    /// then restores FULL. Only for export bookkeeping whose loss in a power failure just
+    /// repeats work: a lost purge step leaves rows the next purge deletes; lost claim steps
+    /// put their rows back to pending, which is why the exporter fsyncs the WAL
+    /// ([`crate::writer::SqliteStore::sync_wal`]) before it uploads what they claimed. Any
+    /// later FULL commit (every request group) fsyncs these frames too: the WAL is one file.
+    pub fn unsynced<T>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = f(self);
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        result
     }
 
     fn migrate(&mut self) -> rusqlite::Result<()> {
@@ -148,15 +166,18 @@ impl Store {
 
     /// Group commit: several batches (of any devices) applied one after another in one
     /// transaction, so one fsync covers them all. Either every batch commits or none does.
+    /// `before_commit` runs once every batch is applied (the writer's stopwatch).
     pub fn apply_group<'a>(
         &mut self,
         batches: impl IntoIterator<Item = (&'a str, &'a Uuid, &'a [(Uuid, u64, Action)], u64)>,
+        before_commit: impl FnOnce(),
     ) -> rusqlite::Result<Vec<Vec<OpResult>>> {
         let tx = self.conn.transaction()?;
         let mut out = Vec::new();
         for (app, device_id, ops, now_ms) in batches {
             out.push(apply_in(&tx, app, device_id, ops, now_ms)?);
         }
+        before_commit();
         tx.commit()?;
         Ok(out)
     }
@@ -304,9 +325,12 @@ impl Store {
     pub fn purge_step(&mut self, chunk: u64) -> rusqlite::Result<usize> {
         self.conn
             .prepare_cached(
+                // Probes the file index per uploaded file: a join let SQLite scan the
+                // index from its start, through every pending (file_id NULL) row.
                 "DELETE FROM export_rows WHERE id IN (
-                   SELECT r.id FROM export_files f JOIN export_rows r ON r.file_id = f.id
-                   WHERE f.uploaded_at_ms IS NOT NULL LIMIT ?1)",
+                   SELECT r.id FROM export_rows r
+                   WHERE r.file_id IN (SELECT id FROM export_files WHERE uploaded_at_ms IS NOT NULL)
+                   LIMIT ?1)",
             )?
             .execute(params![chunk as i64])
     }
@@ -318,7 +342,7 @@ impl Store {
 }
 
 /// Rows per claim step: a step's transaction stays in the low milliseconds.
-pub const CLAIM_CHUNK: u64 = 2_000;
+pub const CLAIM_CHUNK: u64 = 500;
 
 /// For `/readyz`: the database answers.
 pub fn ping(conn: &Connection) -> rusqlite::Result<()> {
@@ -585,6 +609,47 @@ mod tests {
             )
             .unwrap();
         assert_eq!(r[0].status, OpStatus::Applied);
+    }
+
+    #[test]
+    fn unsynced_export_steps_leave_request_commits_fully_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.db")).unwrap();
+        let sync = |s: &Store| -> i64 {
+            s.conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(sync(&s), 2, "FULL: `applied` only after the WAL fsync");
+        let device = Uuid::from_u128(1);
+        s.apply_batch(
+            "app",
+            &device,
+            &[
+                (Uuid::from_u128(1), 1, Action::SetUserId("u".into())),
+                (Uuid::from_u128(2), 2, link("u", "Ua")),
+            ],
+            1,
+        )
+        .unwrap();
+        let up_to = s.max_row_id().unwrap();
+        let inside = s
+            .unsynced(|s| {
+                s.claim_step("gw", 10, 1 << 20, 500, up_to, 2, &key_of)?;
+                Ok(sync(s))
+            })
+            .unwrap();
+        assert_eq!(inside, 1, "NORMAL for the export step only");
+        assert_eq!(sync(&s), 2);
+        // Also after a failing step.
+        let failed = s.unsynced(|s| {
+            s.conn
+                .execute("INSERT INTO no_such_table VALUES (1)", [])
+                .map(|_| ())
+        });
+        assert!(failed.is_err());
+        assert_eq!(sync(&s), 2);
+        assert_eq!(s.files_to_upload().unwrap()[0].rows.len(), 1);
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! a request never waits behind a long transaction. Reads (export files, backlog, ping)
 //! use a separate connection on WAL snapshots.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use repro_line_core::protocol::OpResult;
 use rusqlite::{Connection, OpenFlags};
@@ -16,13 +17,18 @@ use uuid::Uuid;
 
 use crate::backend::StoreError;
 use crate::lock;
+use crate::stopwatch::StoreTimings;
 use crate::store::{self, Action, Backlog, ExportFile, Store};
 
 /// Batches per group commit at most (bounds one transaction's length).
 const MAX_GROUP: usize = 256;
-/// WAL pages before the writer checkpoints itself; normally the checkpointer thread
+/// WAL bytes before the writer checkpoints itself; normally the checkpointer thread
 /// keeps the WAL well below this.
-const WRITER_AUTOCHECKPOINT: u32 = 20_000;
+const WRITER_AUTOCHECKPOINT_BYTES: u32 = 80 << 20;
+
+/// How often the checkpointer runs: often, so that each checkpoint (and the fsync of the
+/// database file that ends it) stays small; a long one stalls the WAL fsyncs of commits.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 type Reply = tokio::sync::oneshot::Sender<Result<Vec<OpResult>, String>>;
 
@@ -32,6 +38,7 @@ struct ApplyJob {
     ops: Vec<(Uuid, u64, Action)>,
     now_ms: u64,
     reply: Reply,
+    queued: Instant,
 }
 
 enum Job {
@@ -44,31 +51,61 @@ pub struct SqliteStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     reader: Mutex<Connection>,
     checkpointer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    timings: Arc<StoreTimings>,
+    /// The WAL file (`<db>-wal`), for [`SqliteStore::sync_wal`].
+    wal: PathBuf,
 }
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let store = Store::open(path)?;
-        store.set_autocheckpoint(WRITER_AUTOCHECKPOINT)?;
+        store.set_autocheckpoint_bytes(WRITER_AUTOCHECKPOINT_BYTES)?;
         let reader = connection(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let (tx, rx) = mpsc::channel();
+        let timings = Arc::new(StoreTimings::default());
+        let writer_timings = Arc::clone(&timings);
         let writer = std::thread::Builder::new()
             .name("gateway-sqlite-writer".into())
-            .spawn(move || write_loop(store, rx))
+            .spawn(move || write_loop(store, rx, &writer_timings))
             .map_err(StoreError::Thread)?;
         // A checkpoint writes the database file: not a read-only connection.
         let checkpoint_conn = connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let checkpointer = std::thread::Builder::new()
             .name("gateway-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoint_conn, stop_rx))
+            .spawn({
+                let timings = Arc::clone(&timings);
+                move || checkpoint_loop(checkpoint_conn, stop_rx, &timings)
+            })
             .map_err(StoreError::Thread)?;
         Ok(SqliteStore {
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             reader: Mutex::new(reader),
             checkpointer: Mutex::new(Some((stop_tx, checkpointer))),
+            timings,
+            wal: {
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                PathBuf::from(wal)
+            },
         })
+    }
+
+    /// fdatasync of the WAL: makes every commit so far durable, also those made
+    /// [`Store::unsynced`] (what SQLite's FULL does at each commit).
+    pub fn sync_wal(&self) -> Result<(), StoreError> {
+        match std::fs::File::open(&self.wal) {
+            Ok(f) => f.sync_data().map_err(StoreError::Sync),
+            // No WAL file: every commit is in the database file already.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Sync(e)),
+        }
+    }
+
+    /// The writer's and the exporter's stopwatch.
+    pub fn timings(&self) -> &StoreTimings {
+        &self.timings
     }
 
     fn send(&self, job: Job) -> Result<(), StoreError> {
@@ -94,6 +131,7 @@ impl SqliteStore {
             ops,
             now_ms,
             reply,
+            queued: Instant::now(),
         }))?;
         answer
             .await
@@ -153,7 +191,7 @@ fn connection(path: &Path, mode: OpenFlags) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn write_loop(mut store: Store, jobs: Receiver<Job>) {
+fn write_loop(mut store: Store, jobs: Receiver<Job>, timings: &StoreTimings) {
     let mut next = None;
     loop {
         let job = match next.take() {
@@ -164,7 +202,11 @@ fn write_loop(mut store: Store, jobs: Receiver<Job>) {
             },
         };
         match job {
-            Job::Run(f) => f(&mut store),
+            Job::Run(f) => {
+                let started = Instant::now();
+                f(&mut store);
+                timings.job.time(started.elapsed());
+            }
             Job::Apply(first) => {
                 let mut group = vec![first];
                 while group.len() < MAX_GROUP {
@@ -177,18 +219,34 @@ fn write_loop(mut store: Store, jobs: Receiver<Job>) {
                         Err(_) => break,
                     }
                 }
-                commit_group(&mut store, group);
+                commit_group(&mut store, group, timings);
             }
         }
     }
 }
 
-fn commit_group(store: &mut Store, group: Vec<ApplyJob>) {
+fn commit_group(store: &mut Store, group: Vec<ApplyJob>, timings: &StoreTimings) {
+    let started = Instant::now();
+    let mut ops = 0;
+    for j in &group {
+        timings.queue_wait.time(started.duration_since(j.queued));
+        ops += j.ops.len();
+    }
+    timings.group_batches.observe(group.len() as f64);
+    timings.group_ops.observe(ops as f64);
+    let mut applied = started;
     let result = store.apply_group(
         group
             .iter()
             .map(|j| (j.app.as_str(), &j.device_id, j.ops.as_slice(), j.now_ms)),
+        || {
+            applied = Instant::now();
+            timings.apply.time(applied.duration_since(started));
+        },
     );
+    if result.is_ok() {
+        timings.commit.time(applied.elapsed());
+    }
     match result {
         Ok(results) => {
             for (job, r) in group.into_iter().zip(results) {
@@ -206,12 +264,28 @@ fn commit_group(store: &mut Store, group: Vec<ApplyJob>) {
 
 /// Copies committed WAL pages into the database off the writer's path (PASSIVE: never
 /// blocks the writer), so commits rarely checkpoint themselves.
-fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
-    while let Err(mpsc::RecvTimeoutError::Timeout) =
-        stop.recv_timeout(std::time::Duration::from_millis(250))
-    {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::debug!(error = %e, "WAL checkpoint skipped");
+fn checkpoint_loop(conn: Connection, stop: Receiver<()>, timings: &StoreTimings) {
+    crate::lower_thread_priority();
+    // The WAL's frames already checkpointed: the counter restarts when the WAL does.
+    let mut done = 0i64;
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let started = Instant::now();
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        }) {
+            Ok((_log, checkpointed)) => {
+                let pages = if checkpointed >= done {
+                    checkpointed - done
+                } else {
+                    checkpointed
+                };
+                done = checkpointed;
+                if pages > 0 {
+                    timings.checkpoint.time(started.elapsed());
+                    timings.checkpoint_pages.observe(pages as f64);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "WAL checkpoint skipped"),
         }
     }
 }
