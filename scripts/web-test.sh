@@ -2,7 +2,7 @@
 # Browser SDK tests, idempotent: builds the wasm package (scripts/web-build.sh), runs the
 # wasm-bindgen-test unit tests under Node and the native unit tests, starts the emulator, runs the conformance scenarios
 # through the JS API in Node, then end-to-end tests in headless Chromium (snippet, reload,
-# two tabs, full localStorage, the LIFF and plain examples). Last line: `N passed, N failed`.
+# an endpoint that never answers, two tabs, full localStorage, the LIFF and plain examples). Last line: `N passed, N failed`.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/web-env.sh" || exit 1
