@@ -1,104 +1,74 @@
-//! One batch request over the browser's `fetch`, with a timeout through
-//! `AbortController`. Maps every result onto core's `Outcome`; the retry policy
-//! stays in core.
+//! The driver's I/O boundary with npm/src/index.js, in primitives only.
 //!
-//! The request itself is a few lines of JS (`post` below): building the `fetch`
-//! options, headers and abort timer through bindings took ~2 KB of wasm; the
-//! JS is smaller and is minified with the rest of the package.
+//! The page's JS does the I/O and nothing else (`io` in npm/src/index.js):
+//! it POSTs one batch through `fetch` with an abort timer, or arms one timer,
+//! and hands the result back through `Client.call` (`TICK`, `NETWORK`,
+//! `RESPONSE + status`). Every decision (what to send, when, retries, backoff,
+//! Retry-After) stays in core's Session. Awaiting a `Promise` from Rust took
+//! wasm-bindgen-futures and its closures: ~3 KB more wasm than this.
 
-use js_sys::{Array, Promise, Uint8Array};
 use repro_line_core::protocol::{HEADER_RETRY_COUNT, HEADER_TOKEN, MAX_RESPONSE_BYTES};
 use repro_line_core::retry::Outcome;
 use repro_line_core::session::Request;
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsValue;
 
 use crate::js;
 
 /// Browsers cap the bodies of all pending `keepalive` requests of a page at 64 KiB.
 const KEEPALIVE_MAX_BODY: usize = 60 * 1024;
 
-// Resolves `[status, retryAfter | null, body bytes]`; rejects `[timedOut, message]`. Cookies are
-// never sent (the token authenticates, and they must not leak to the endpoint); `keepalive` lets
-// the request outlive the page (flush on pagehide / hidden). The timer also ends a body that never
-// finishes. `Retry-After` is readable cross-origin only if the endpoint sends
-// `Access-Control-Expose-Headers: Retry-After`.
-#[wasm_bindgen(inline_js = "
-export function post(url, tokenHeader, token, retryHeader, retry, body, ms, keepalive) {
-  const c = new AbortController();
-  let late = false;
-  const t = setTimeout(() => { late = true; c.abort(); }, ms);
-  return fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', [tokenHeader]: token, [retryHeader]: '' + retry },
-    body: body.slice(),
-    credentials: 'omit',
-    cache: 'no-store',
-    keepalive,
-    signal: c.signal,
-  })
-    .then(async (r) => [r.status, r.headers.get('retry-after'), new Uint8Array(await r.arrayBuffer())])
-    .catch((e) => { throw [late, String((e && e.message) || e)]; })
-    .finally(() => clearTimeout(t));
-}
-")]
-extern "C" {
-    #[allow(clippy::too_many_arguments)]
-    #[wasm_bindgen(catch)]
-    fn post(
-        url: &str,
-        token_header: &str,
-        token: &str,
-        retry_header: &str,
-        retry: u32,
-        body: &[u8],
-        timeout_ms: f64,
-        keepalive: bool,
-    ) -> Result<Promise, JsValue>;
+/// `Client.call` codes of the I/O's results (npm/src/index.js uses the same numbers).
+pub const TICK: u32 = 13;
+/// A failed fetch: `a` the message, `b` present if the abort timer ended it.
+pub const NETWORK: u32 = 14;
+/// An answer: `RESPONSE + status`, `a` the body, `b` the `Retry-After` header.
+pub const RESPONSE: u32 = 1000;
+
+/// Asks the page's JS to `TICK` after `ms` (0: at the end of this task; below 0: never).
+/// Replaces any timer armed before.
+pub fn wait(io: &js::Io, ms: f64) {
+    let _ = io.io(&JsValue::NULL, ms, "", "", "", "", 0, &[], false);
 }
 
-pub async fn send(
+/// Asks the page's JS to POST `request`, ending it after `timeout_ms`; `keepalive`: the page is
+/// hidden or going away and the request must outlive it. `Err`: the JS threw (nothing was sent).
+pub fn post(
+    io: &js::Io,
     url: &str,
     token: &str,
     request: &Request,
     timeout_ms: f64,
     keepalive: bool,
-) -> Outcome {
+) -> Result<(), JsValue> {
     let keepalive = keepalive && request.body.len() <= KEEPALIVE_MAX_BODY;
-    let sent = post(
+    io.io(
+        &JsValue::NULL,
+        timeout_ms,
         url,
         HEADER_TOKEN,
         token,
         HEADER_RETRY_COUNT,
         request.retry_count,
         &request.body,
-        timeout_ms,
         keepalive,
-    );
-    let result = match sent {
-        Ok(p) => JsFuture::from(p).await,
-        Err(e) => Err(Array::of2(&JsValue::FALSE, &e).into()),
-    };
-    match result {
-        Ok(r) => {
-            let r: Array = r.unchecked_into();
-            let arr: Uint8Array = r.get(2).unchecked_into();
-            let len = (arr.length() as usize).min(MAX_RESPONSE_BYTES);
-            let mut body = vec![0; len];
-            arr.subarray(0, len as u32).copy_to(&mut body);
-            Outcome::Response {
-                status: r.get(0).as_f64().unwrap_or(0.0) as u16,
-                retry_after: r.get(1).as_string(),
-                body,
-            }
+    )
+}
+
+/// The outcome of a `NETWORK` or `RESPONSE + status` call, for core; `None` for other codes.
+pub fn outcome(what: u32, a: &str, b: Option<String>) -> Option<Outcome> {
+    match what {
+        NETWORK => Some(Outcome::Network {
+            timeout: b.is_some(),
+            message: a.to_owned(),
+        }),
+        RESPONSE.. => {
+            let body = a.as_bytes();
+            Some(Outcome::Response {
+                status: (what - RESPONSE).min(u32::from(u16::MAX)) as u16,
+                retry_after: b,
+                body: body[..body.len().min(MAX_RESPONSE_BYTES)].to_vec(),
+            })
         }
-        Err(e) => {
-            let e = Array::from(&e);
-            Outcome::Network {
-                timeout: e.get(0).is_truthy(),
-                message: js::message(&e.get(1)),
-            }
-        }
+        _ => None,
     }
 }

@@ -8,21 +8,15 @@
 //! Fetch itself is the browser's: no HTTP stack is compiled into the wasm
 //! (reqwest on wasm wraps the same `fetch` but adds ~100 KB of code).
 
-use js_sys::{Function, Reflect};
+use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    pub fn set_timeout(f: &Function, ms: f64) -> JsValue;
-
     /// `queueMicrotask(f)`: runs `f` at the end of the current task.
     #[wasm_bindgen(catch, js_name = queueMicrotask)]
     pub fn queue_microtask(f: &JsValue) -> Result<(), JsValue>;
-
-    #[wasm_bindgen(js_name = clearTimeout)]
-    pub fn clear_timeout(id: &JsValue);
 
     #[wasm_bindgen(js_namespace = console, js_name = warn)]
     pub fn warn(msg: &str);
@@ -66,6 +60,27 @@ extern "C" {
         leader: bool,
         persistent: Option<bool>,
         reason: Option<String>,
+    ) -> Result<(), JsValue>;
+
+    /// The driver's I/O in npm/src/index.js (`io`), called as `io.call(null, ms, url, tokenHeader,
+    /// token, retryHeader, retry, body, keepalive)`: with a URL, one POST ended after `ms`; without,
+    /// one timer (see `http.rs`). It hands results back later through `Client.call`, never from
+    /// within this call.
+    #[derive(Clone)]
+    pub type Io;
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(method, catch, js_name = call)]
+    pub fn io(
+        this: &Io,
+        this_arg: &JsValue,
+        ms: f64,
+        url: &str,
+        token_header: &str,
+        token: &str,
+        retry_header: &str,
+        retry: u32,
+        body: &[u8],
+        keepalive: bool,
     ) -> Result<(), JsValue>;
 
     /// `localStorage` (or anything with the same methods).

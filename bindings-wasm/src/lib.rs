@@ -29,12 +29,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-use js_sys::{Function, Promise};
 use repro_line_core::engine::{DeliveryStatus, Event};
-use repro_line_core::session::{Next, Request};
+use repro_line_core::session::Next;
 use repro_line_core::{DeliveryState, Error, MemoryStore, Policy, Session};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 use crate::inbox::Kind;
 use crate::store::{Change, LocalStore, Notes, SharedNotes};
@@ -80,11 +78,11 @@ struct Inner {
     notes: SharedNotes,
     listener: Option<js::Listener>,
     state_listener: Option<js::Listener>,
-    // Resolves the driver's current wait.
-    wake: Option<Function>,
-    woken: bool,
+    // The page's I/O (npm/src/index.js); the driver is idle until `listen` gives it.
+    io: Option<js::Io>,
+    // The batch of the request out now (one at a time); its outcome comes through `Client::call`.
+    in_flight: Option<u64>,
     hidden: bool,
-    running: bool,
     stopped: bool,
     requests: u32,
 }
@@ -211,7 +209,12 @@ impl Client {
                     STORAGE_EVENT => self.on_storage(b),
                     PAGE_HIDDEN | PAGE_SHOWN => self.page_hidden(what == PAGE_HIDDEN),
                     SHUTDOWN => self.shutdown(),
-                    _ => {}
+                    http::TICK => self.tick(),
+                    _ => {
+                        if let Some(outcome) = http::outcome(what, a, b) {
+                            self.on_outcome(&outcome);
+                        }
+                    }
                 }
                 return Ok(());
             }
@@ -221,11 +224,14 @@ impl Client {
 
     // `events(...)` for each call's final outcome and for pause/resume, `states(...)` for storage
     // changes and warnings: primitives, made into objects by npm/src/index.js (see `js::Listener`).
+    // `io(...)` does the driver's requests and timers (see `js::Io`); delivery starts here.
     #[wasm_bindgen(skip_jsdoc)]
-    pub fn listen(&self, events: js::Listener, states: js::Listener) {
+    pub fn listen(&self, events: js::Listener, states: js::Listener, io: js::Io) {
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
             s.listener = Some(events);
             s.state_listener = Some(states);
+            s.io = Some(io);
+            s.wake();
             s.drain()
         });
         if let Some(out) = out {
@@ -445,15 +451,38 @@ impl Client {
     }
 
     fn start(&self) {
-        let Ok(mut s) = self.inner.try_borrow_mut() else {
-            return;
-        };
-        if s.running || s.stopped {
-            return;
+        if let Ok(mut s) = self.inner.try_borrow_mut() {
+            s.wake();
         }
-        s.running = true;
-        drop(s);
-        wasm_bindgen_futures::spawn_local(drive(Rc::clone(&self.inner)));
+    }
+
+    /// The timer of the driver's last wait ran out, or a wake: the driver's next step.
+    fn tick(&self) {
+        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+            // A request is out: its outcome takes the next step.
+            if s.in_flight.is_none() {
+                s.step();
+            }
+            s.drain()
+        });
+        if let Some(out) = out {
+            out.run();
+        }
+    }
+
+    /// The outcome of the request out now: fed to the Session, then the next step.
+    fn on_outcome(&self, outcome: &repro_line_core::retry::Outcome) {
+        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+            if let Some(batch) = s.in_flight.take() {
+                s.session.on_outcome(js::now_ms(), batch, outcome);
+                s.session.compact_if_due();
+                s.step();
+            }
+            s.drain()
+        });
+        if let Some(out) = out {
+            out.run();
+        }
     }
 }
 
@@ -508,10 +537,9 @@ impl Inner {
             notes,
             listener: None,
             state_listener: None,
-            wake: None,
-            woken: false,
+            io: None,
+            in_flight: None,
             hidden: false,
-            running: false,
             stopped: false,
             requests: 0,
         };
@@ -648,10 +676,10 @@ impl Inner {
             .push(Change::Warning(reason.to_owned()));
     }
 
+    /// Runs the driver's next step at the end of this task (after the outcome if a request is out).
     fn wake(&mut self) {
-        self.woken = true;
-        if let Some(f) = self.wake.take() {
-            let _ = f.call0(&JsValue::NULL);
+        if let (None, Some(io)) = (self.in_flight, &self.io) {
+            http::wait(io, 0.0);
         }
     }
 
@@ -670,12 +698,15 @@ impl Inner {
         }
     }
 
-    /// What the driver does next (under the borrow; the I/O happens after it is released).
-    fn step(&mut self) -> Step {
-        self.woken = false;
+    /// The driver's next step: mirrors core's native `drive` (poll → send or wait), no policy of
+    /// its own. The page's JS does the I/O and calls back later (`tick`, `on_outcome`), never
+    /// from within this borrow.
+    fn step(&mut self) {
+        let Some(io) = self.io.clone() else {
+            return;
+        };
         if self.stopped || !self.leader {
-            self.running = false;
-            return Step::Stop;
+            return http::wait(&io, -1.0);
         }
         if self.ingest {
             self.ingest(None);
@@ -690,97 +721,32 @@ impl Inner {
         match self.session.poll(now) {
             Next::Send(r) => {
                 self.requests = self.requests.wrapping_add(1);
-                Step::Send(Outgoing {
-                    request: r,
-                    url: self.url.clone(),
-                    token: self.token.clone(),
-                    timeout_ms: self.timeout_ms,
-                    keepalive: self.hidden,
-                })
+                let sent = http::post(
+                    &io,
+                    &self.url,
+                    &self.token,
+                    &r,
+                    self.timeout_ms,
+                    self.hidden,
+                );
+                match sent {
+                    Ok(()) => self.in_flight = Some(r.batch_id),
+                    Err(e) => {
+                        // Nothing went out: a network failure for core's retry policy.
+                        let outcome = repro_line_core::retry::Outcome::Network {
+                            timeout: false,
+                            message: js::message(&e),
+                        };
+                        self.session.on_outcome(now, r.batch_id, &outcome);
+                        self.wake();
+                    }
+                }
             }
             Next::WaitUntil(t) => {
-                Step::Wait(Some((t.saturating_sub(now) as f64).min(MAX_TIMER_MS)))
+                http::wait(&io, (t.saturating_sub(now) as f64).min(MAX_TIMER_MS));
             }
-            Next::Idle => Step::Wait(None),
+            Next::Idle => http::wait(&io, -1.0),
         }
-    }
-}
-
-/// One request to send, with what the fetch needs (taken under the borrow).
-struct Outgoing {
-    request: Request,
-    url: String,
-    token: String,
-    timeout_ms: f64,
-    // The page is hidden or going away: the request must outlive it.
-    keepalive: bool,
-}
-
-enum Step {
-    Send(Outgoing),
-    Wait(Option<f64>),
-    Stop,
-}
-
-/// The driver loop: mirrors core's native `drive` (poll → send or wait → feed the outcome), no policy of its own.
-async fn drive(inner: Rc<RefCell<Inner>>) {
-    loop {
-        let Some((step, out)) = with_state(&inner, |s| s.step()) else {
-            return;
-        };
-        out.run();
-        match step {
-            Step::Send(Outgoing {
-                request,
-                url,
-                token,
-                timeout_ms,
-                keepalive,
-            }) => {
-                let outcome = http::send(&url, &token, &request, timeout_ms, keepalive).await;
-                let now = js::now_ms();
-                let Some(((), out)) = with_state(&inner, |s| {
-                    s.session.on_outcome(now, request.batch_id, &outcome);
-                    s.session.compact_if_due();
-                }) else {
-                    return;
-                };
-                out.run();
-            }
-            Step::Wait(delay) => wait(&inner, delay).await,
-            Step::Stop => return,
-        }
-    }
-}
-
-/// Runs `f` on the state and collects the callbacks to run after the borrow ends.
-fn with_state<T>(inner: &Rc<RefCell<Inner>>, f: impl FnOnce(&mut Inner) -> T) -> Option<(T, Emit)> {
-    let mut s = inner.try_borrow_mut().ok()?;
-    let t = f(&mut s);
-    Some((t, s.drain()))
-}
-
-/// Sleeps until `delay` passes (if any) or `Inner::wake`.
-async fn wait(inner: &Rc<RefCell<Inner>>, delay: Option<f64>) {
-    let (promise, timer) = {
-        let Ok(mut s) = inner.try_borrow_mut() else {
-            return;
-        };
-        if s.woken || s.stopped {
-            return;
-        }
-        let mut resolve = None;
-        let promise = Promise::new(&mut |res, _| resolve = Some(res));
-        let Some(resolve) = resolve else {
-            return;
-        };
-        let timer = delay.map(|d| js::set_timeout(&resolve, d));
-        s.wake = Some(resolve);
-        (promise, timer)
-    };
-    let _ = JsFuture::from(promise).await;
-    if let Some(t) = timer {
-        js::clear_timeout(&t);
     }
 }
 

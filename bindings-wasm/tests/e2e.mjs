@@ -212,6 +212,42 @@ const modulePage = (opts = {}, extra = '') =>
   SITE + '/pages/module.html?opts=' + encodeURIComponent(JSON.stringify(opts)) + extra;
 const ready = (page) => until('SDK loaded', () => page.evaluate(() => window.__ready === true));
 
+test('an endpoint that never answers: each attempt is cut at requestTimeoutMs and retried; delivered exactly once when it answers again', async (ctx) => {
+  // The emulator holds every batch request for 60 s (longer than any test): only the SDK's own
+  // timer can end an attempt. Without it the first fetch would hang and nothing would be retried.
+  await faults('latency_ms=60000');
+  const page = await open(ctx, modulePage({ requestTimeoutMs: 300 }));
+  const aborted = [];
+  page.on('requestfailed', (r) => {
+    if (r.url().includes('/v1/identity/batch')) aborted.push(r.failure() && r.failure().errorText);
+  });
+  await ready(page);
+  await page.evaluate((l) => {
+    __rl.setUserId('hang-1');
+    __rl.linkLineID(l);
+  }, line(8));
+  await until('two attempts cut by the timeout', async () => aborted.length >= 2, 15000);
+  const before = await state();
+  assert(before.links.length === 0, 'nothing applied while the endpoint hangs: ' + JSON.stringify(before.links));
+  assert(
+    (await page.evaluate(() => __events.filter((e) => e.type === 'op').length)) === 0,
+    'no report while the endpoint hangs (the calls are still queued)',
+  );
+  await faults(''); // the endpoint answers again
+  await until('the link after recovery', () => linked(line(8), 'hang-1'), 20000);
+  const events = await until('two reports', async () => {
+    const ev = await page.evaluate(() => __events.filter((e) => e.type === 'op'));
+    return ev.length >= 2 && ev;
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  const st = await stats();
+  assert(st.ops_applied === 2 && st.ops_duplicate === 0, 'each call applied exactly once: ' + JSON.stringify(st));
+  assert(events.length === 2 && events.every((e) => e.status === 'delivered'), 'reports: ' + JSON.stringify(events));
+  const answered = (await admin('GET', '/admin/requests')).filter((r) => r.status === 200);
+  assert(answered.length === 1 && answered[0].retry_count >= 2, 'one answered request, a retry: ' + JSON.stringify(answered));
+  await noErrors(page);
+});
+
 test('two tabs interleaving setUserId/linkLineID task by task: every link has the user in force in its tab', async (ctx) => {
   const a = await open(ctx, modulePage());
   await ready(a);

@@ -134,7 +134,11 @@ fn opting_out_drops_the_queue_and_ignores_calls() {
         "id, seq, kind, user, line, channel, status, code, text",
         "globalThis.__seen = (globalThis.__seen || []).concat([status + ':' + text])",
     );
-    c.listen(seen.unchecked_into(), ignore().unchecked_into());
+    c.listen(
+        seen.unchecked_into(),
+        ignore().unchecked_into(),
+        ignore().unchecked_into(),
+    );
     c.set_user_id("u").unwrap();
     c.set_opted_in(false).unwrap();
     assert_eq!(c.pending_ops(), 0);
@@ -162,7 +166,11 @@ async fn storage_failures_fall_back_to_memory_without_throwing() {
         "type, leader, persistent, reason",
         "globalThis.__states = (globalThis.__states || []).concat([{ type, leader, persistent, reason }])",
     );
-    c.listen(ignore().unchecked_into(), states.unchecked_into());
+    c.listen(
+        ignore().unchecked_into(),
+        states.unchecked_into(),
+        ignore().unchecked_into(),
+    );
     end_of_task().await;
     assert!(!c.persistent());
     c.set_user_id("user1").unwrap();
