@@ -217,34 +217,8 @@ pub enum CallKind {
 // the core type, so a variant added in core fails this build until it is listed here.
 pub use rl::{DeliveryStatus, DropReason, PauseReason};
 
-/// Why an op left the queue without reaching the endpoint.
-#[uniffi::remote(Enum)]
-pub enum DropReason {
-    /// The queue was full; the oldest op not in flight was dropped to make room.
-    QueueFull,
-    /// Older than `max_op_age_ms` and still not delivered.
-    Expired,
-    /// The endpoint answered 400 for its batch (a bug; never resent).
-    MalformedBatch,
-    /// The endpoint answered 413 for this op alone.
-    PayloadTooLarge,
-    /// `set_opted_in(false)` purged it.
-    OptedOut,
-}
-
-/// The final outcome of one call.
-#[uniffi::remote(Enum)]
-pub enum DeliveryStatus {
-    /// Applied by the endpoint.
-    Delivered,
-    /// The endpoint had already applied it (an earlier response was lost); nothing to do.
-    Duplicate,
-    /// Refused by the endpoint: 1002 user ID not registered, 1004/1005/1006 invalid input,
-    /// or the HTTP status for another 4xx answer. Not retried.
-    Rejected { code: u32, message: String },
-    /// Removed from the queue without delivery.
-    Dropped { reason: DropReason },
-}
+// The definitions are core's own (one macro each, the text written once).
+repro_line_core::define_delivery_enums!(#[uniffi::remote(Enum)]; #[uniffi::remote(Enum)]);
 
 /// One report per accepted call, delivered once.
 // A mirror: core's op ID is a `Uuid` and its call an `OpKind` (see `CallKind`).
@@ -258,14 +232,7 @@ pub struct DeliveryReport {
     pub status: DeliveryStatus,
 }
 
-/// Why delivery stopped until something changes.
-#[uniffi::remote(Enum)]
-pub enum PauseReason {
-    /// 401/403: the SDK token is wrong or revoked. Resumes on `set_sdk_token` or the next start.
-    AuthFailed,
-    /// 404/405/410/501/505: the endpoint URL is wrong. Resumes on the next start.
-    EndpointMisconfigured,
-}
+repro_line_core::define_pause_reason!(#[uniffi::remote(Enum)]);
 
 /// Pipeline-wide changes.
 // A mirror: core's `Paused(PauseReason)` is a tuple variant, which UniFFI would expose with

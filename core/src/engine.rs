@@ -22,20 +22,50 @@ const DONE_RECORD_MAX_SEQS: usize = 5_000;
 /// The engine's former config type: its limits are now part of [`Policy`].
 pub type EngineConfig = Policy;
 
-/// Why an op left the queue without reaching the endpoint's apply step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DropReason {
-    /// The queue held `max_queue_ops`; the oldest op not in flight was dropped to make room.
-    QueueFull,
-    /// Older than `max_op_age` and still not delivered.
-    Expired,
-    /// The endpoint answered 400 for its batch.
-    MalformedBatch,
-    /// The endpoint answered 413 for this op alone.
-    PayloadTooLarge,
-    /// `set_opted_in(false)` purged it.
-    OptedOut,
+/// Defines [`DropReason`] and [`DeliveryStatus`], once: core expands it with its derives and
+/// the FFI crate with `#[uniffi::remote(Enum)]`, which needs the definition written out again
+/// (a UniFFI derive here would make them an external component's types, renaming them in
+/// Kotlin and Swift). The docs below are what app developers read in the bindings too.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! define_delivery_enums {
+    ($(#[$drop:meta])* ; $(#[$status:meta])*) => {
+        /// Why an op left the queue without reaching the endpoint.
+        $(#[$drop])*
+        pub enum DropReason {
+            /// The queue was full; the oldest op not in flight was dropped to make room.
+            QueueFull,
+            /// Older than the maximum op age (`max_op_age_ms`) and still not delivered.
+            Expired,
+            /// The endpoint answered 400 for its batch (a bug; never resent).
+            MalformedBatch,
+            /// The endpoint answered 413 for this op alone.
+            PayloadTooLarge,
+            /// `set_opted_in(false)` purged it.
+            OptedOut,
+        }
+
+        /// The final outcome of one call.
+        $(#[$status])*
+        pub enum DeliveryStatus {
+            /// Applied by the endpoint.
+            Delivered,
+            /// The endpoint had already applied it (an earlier response was lost); nothing to do.
+            Duplicate,
+            /// Refused by the endpoint, never retried: a protocol code (1002 user ID not
+            /// registered, 1004–1006 invalid input, 1007 raw LINE ID refused, 1008 invalid ID
+            /// token, 1009 unlink not supported) or the HTTP status of another 4xx answer.
+            Rejected { code: u32, message: String },
+            /// Removed from the queue without delivery.
+            Dropped { reason: DropReason },
+        }
+    };
 }
+
+define_delivery_enums!(
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)];
+    #[derive(Debug, Clone, PartialEq, Eq)]
+);
 
 impl DropReason {
     /// The snake_case name (the web's `reason`).
@@ -48,19 +78,6 @@ impl DropReason {
             DropReason::OptedOut => "opted_out",
         }
     }
-}
-
-/// The final outcome of one call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    /// Applied by the endpoint.
-    Delivered,
-    /// The endpoint had already applied this op (its response was lost before).
-    Duplicate,
-    /// The endpoint refused the op: protocol codes 1002–1006, or an HTTP status for other 4xx answers.
-    Rejected { code: u32, message: String },
-    /// Removed from the queue without delivery.
-    Dropped { reason: DropReason },
 }
 
 /// One report per call.

@@ -11,14 +11,24 @@ use crate::protocol::{Answer, BatchResponse};
 /// Kept here for the drivers that name it `retry::Outcome`; it belongs to the protocol.
 pub use crate::protocol::Outcome;
 
-/// Why delivery stopped until the app restarts or fixes something.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PauseReason {
-    /// 401/403: the SDK token is wrong or revoked. Resumes on restart or a new token.
-    AuthFailed,
-    /// 404, 405, 410, 501, 505: the endpoint URL is wrong. Resumes on restart.
-    EndpointMisconfigured,
+/// Defines [`PauseReason`] once, for core and for the FFI crate's `#[uniffi::remote(Enum)]`
+/// (see `define_delivery_enums!` in `engine.rs`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! define_pause_reason {
+    ($(#[$meta:meta])*) => {
+        /// Why delivery stopped until something changes.
+        $(#[$meta])*
+        pub enum PauseReason {
+            /// 401/403: the SDK token is wrong or revoked. Resumes on `set_sdk_token` or the next start.
+            AuthFailed,
+            /// 404/405/410/501/505: the endpoint URL is wrong. Resumes on the next start.
+            EndpointMisconfigured,
+        }
+    };
 }
+
+define_pause_reason!(#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]);
 
 impl PauseReason {
     /// The snake_case name (the web's `reason`).

@@ -2367,8 +2367,9 @@ public enum DeliveryStatus: Equatable, Hashable {
      */
     case duplicate
     /**
-     * Refused by the endpoint: 1002 user ID not registered, 1004/1005/1006 invalid input,
-     * or the HTTP status for another 4xx answer. Not retried.
+     * Refused by the endpoint, never retried: a protocol code (1002 user ID not
+     * registered, 1004–1006 invalid input, 1007 raw LINE ID refused, 1008 invalid ID
+     * token, 1009 unlink not supported) or the HTTP status of another 4xx answer.
      */
     case rejected(code: UInt32, message: String
     )
@@ -2466,7 +2467,7 @@ public enum DropReason: Equatable, Hashable {
      */
     case queueFull
     /**
-     * Older than `max_op_age_ms` and still not delivered.
+     * Older than the maximum op age (`max_op_age_ms`) and still not delivered.
      */
     case expired
     /**

@@ -3883,8 +3883,9 @@ sealed class DeliveryStatus {
     
     
     /**
-     * Refused by the endpoint: 1002 user ID not registered, 1004/1005/1006 invalid input,
-     * or the HTTP status for another 4xx answer. Not retried.
+     * Refused by the endpoint, never retried: a protocol code (1002 user ID not
+     * registered, 1004–1006 invalid input, 1007 raw LINE ID refused, 1008 invalid ID
+     * token, 1009 unlink not supported) or the HTTP status of another 4xx answer.
      */
     data class Rejected(
         val `code`: kotlin.UInt, 
@@ -4007,7 +4008,7 @@ enum class DropReason {
      */
     QUEUE_FULL,
     /**
-     * Older than `max_op_age_ms` and still not delivered.
+     * Older than the maximum op age (`max_op_age_ms`) and still not delivered.
      */
     EXPIRED,
     /**
