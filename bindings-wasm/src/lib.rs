@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use repro_line_core::engine::{DeliveryStatus, Event};
 use repro_line_core::session::Next;
-use repro_line_core::{DeliveryState, Error, MemoryStore, Policy, Session};
+use repro_line_core::{DeliveryState, Error, MemoryStore, Policy, Session, Store};
 use wasm_bindgen::prelude::*;
 
 use crate::inbox::Kind;
@@ -486,6 +486,22 @@ impl Client {
     }
 }
 
+/// The Session on the journal in `localStorage` under `journal` (a leader's), or in memory. One
+/// place that opens (and replays) it, for `Inner::new` and a promoted follower.
+fn open_session(
+    cfg: &Policy,
+    channel: &Option<String>,
+    journal: Option<&String>,
+    budget: usize,
+    notes: &SharedNotes,
+) -> Result<Session, Error> {
+    let store: Box<dyn Store> = match journal {
+        Some(ns) => Box::new(LocalStore::open(ns.clone(), budget, Arc::clone(notes))),
+        None => Box::new(MemoryStore::new()),
+    };
+    Session::open(cfg.clone(), channel.clone(), store)
+}
+
 impl Inner {
     fn new(o: Options) -> Result<Inner, Error> {
         repro_line_core::policy::check_sdk_token(&o.sdk_token)?;
@@ -513,12 +529,14 @@ impl Inner {
         let notes: SharedNotes = Arc::new(Mutex::new(Notes::default()));
         // Without localStorage there is nothing to share between tabs: deliver from this one.
         let leader = !local || o.leader;
+        let journal_ns = local.then(|| ns.clone());
+        let budget = count(o.storage_budget_bytes, 512 * 1024);
+        // Opened once: on the journal for a leader with localStorage, else in memory (a follower's
+        // shadow comes from `refresh_shadow`).
+        let journal = journal_ns.as_ref().filter(|_| leader);
+        let session = open_session(&engine_cfg, &default_channel, journal, budget, &notes)?;
         let mut inner = Inner {
-            session: Session::open(
-                engine_cfg.clone(),
-                default_channel.clone(),
-                Box::new(MemoryStore::new()),
-            )?,
+            session,
             leader,
             stale: true,
             ingest: true,
@@ -527,13 +545,13 @@ impl Inner {
             url,
             token: o.sdk_token,
             timeout_ms,
-            journal_ns: local.then(|| ns.clone()),
+            journal_ns,
             follower: tabs::Follower {
                 inbox_key: inbox_prefix.clone() + &slot,
                 mine: Vec::new(),
             },
             inbox_prefix,
-            budget: count(o.storage_budget_bytes, 512 * 1024),
+            budget,
             notes,
             listener: None,
             state_listener: None,
@@ -549,9 +567,7 @@ impl Inner {
                 n.changes
                     .push(Change::Memory("localStorage is not available".into()));
             }
-        } else if leader {
-            inner.open_journal()?;
-        } else {
+        } else if !leader {
             // Adopt what a closed tab left in this slot's inbox; the leader may not have taken it yet.
             inner.follower.mine = js::local_storage()
                 .and_then(|ls| ls.get_item(&inner.follower.inbox_key).ok().flatten())
@@ -562,25 +578,17 @@ impl Inner {
         Ok(inner)
     }
 
-    fn open_journal(&mut self) -> Result<(), Error> {
-        if let Some(ns) = &self.journal_ns {
-            let store = LocalStore::open(ns.clone(), self.budget, Arc::clone(&self.notes));
-            self.session = Session::open(
-                self.engine_cfg.clone(),
-                self.default_channel.clone(),
-                Box::new(store),
-            )?;
-        }
-        Ok(())
-    }
-
     fn promote(&mut self) {
         if self.leader {
             return;
         }
         self.leader = true;
-        if let Err(e) = self.open_journal() {
-            self.note(&e.to_string());
+        if let Some(ns) = &self.journal_ns {
+            let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
+            match open_session(cfg, channel, Some(ns), self.budget, &self.notes) {
+                Ok(session) => self.session = session,
+                Err(e) => self.note(&e.to_string()),
+            }
         }
         self.ingest = true;
     }
