@@ -6,6 +6,8 @@ use std::sync::Mutex;
 
 use repro_line_core::protocol::OpResult;
 
+use crate::stopwatch::Histogram;
+
 /// Upper bounds of the request latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
@@ -15,19 +17,28 @@ struct Inner {
     ops: BTreeMap<(&'static str, u32), u64>,
     /// HTTP status → count.
     requests: BTreeMap<u16, u64>,
-    latency_buckets: [u64; BUCKETS.len()],
-    latency_count: u64,
-    latency_sum: f64,
     export_failures: u64,
     files_uploaded: u64,
 }
 
-#[derive(Default)]
-pub struct Metrics(Mutex<Inner>);
+pub struct Metrics {
+    inner: Mutex<Inner>,
+    /// Lock-free, like the writer's stopwatch.
+    latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            inner: Mutex::default(),
+            latency: Histogram::new(&BUCKETS),
+        }
+    }
+}
 
 impl Metrics {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn ops(&self, results: &[OpResult]) {
@@ -44,15 +55,8 @@ impl Metrics {
     }
 
     pub fn request(&self, status: u16, seconds: f64) {
-        let mut m = self.lock();
-        *m.requests.entry(status).or_default() += 1;
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if seconds <= *le {
-                m.latency_buckets[i] += 1;
-            }
-        }
-        m.latency_count += 1;
-        m.latency_sum += seconds;
+        *self.lock().requests.entry(status).or_default() += 1;
+        self.latency.observe(seconds);
     }
 
     pub fn export_failed(&self) {
@@ -86,21 +90,12 @@ impl Metrics {
         for (status, n) in &m.requests {
             let _ = writeln!(o, "repro_gateway_requests_total{{status=\"{status}\"}} {n}");
         }
-        let _ = writeln!(
-            o,
-            "# HELP repro_gateway_request_seconds Batch request latency."
+        self.latency.render(
+            &mut o,
+            "repro_gateway_request_seconds",
+            None,
+            Some("Batch request latency."),
         );
-        let _ = writeln!(o, "# TYPE repro_gateway_request_seconds histogram");
-        for (le, n) in BUCKETS.iter().zip(m.latency_buckets) {
-            let _ = writeln!(o, "repro_gateway_request_seconds_bucket{{le=\"{le}\"}} {n}");
-        }
-        let _ = writeln!(
-            o,
-            "repro_gateway_request_seconds_bucket{{le=\"+Inf\"}} {}",
-            m.latency_count
-        );
-        let _ = writeln!(o, "repro_gateway_request_seconds_sum {}", m.latency_sum);
-        let _ = writeln!(o, "repro_gateway_request_seconds_count {}", m.latency_count);
         let _ = writeln!(
             o,
             "# HELP repro_gateway_pending_rows Applied links not yet in an uploaded file."
@@ -130,5 +125,28 @@ impl Metrics {
         let _ = writeln!(o, "# TYPE repro_gateway_files_uploaded_total counter");
         let _ = writeln!(o, "repro_gateway_files_uploaded_total {}", m.files_uploaded);
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_latency_is_a_cumulative_histogram_with_status_counts() {
+        let m = Metrics::default();
+        m.request(200, 0.002);
+        m.request(200, 0.03);
+        m.request(429, 3.0);
+        let o = m.render(0, 0.0);
+        assert!(o.contains("# TYPE repro_gateway_request_seconds histogram\n"));
+        assert!(o.contains("repro_gateway_request_seconds_bucket{le=\"0.001\"} 0\n"));
+        assert!(o.contains("repro_gateway_request_seconds_bucket{le=\"0.0025\"} 1\n"));
+        assert!(o.contains("repro_gateway_request_seconds_bucket{le=\"0.05\"} 2\n"));
+        assert!(o.contains("repro_gateway_request_seconds_bucket{le=\"1\"} 2\n"));
+        assert!(o.contains("repro_gateway_request_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(o.contains("repro_gateway_request_seconds_count 3\n"));
+        assert!(o.contains("repro_gateway_request_seconds_sum 3.032\n"));
+        assert!(o.contains("repro_gateway_requests_total{status=\"429\"} 1\n"));
     }
 }

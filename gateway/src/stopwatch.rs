@@ -16,7 +16,7 @@ const COUNTS: [f64; 12] = [
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0, 4096.0, 16384.0,
 ];
 
-/// A Prometheus histogram with fixed buckets.
+/// A Prometheus histogram with fixed buckets (also the request latency in `metrics.rs`).
 pub struct Histogram {
     bounds: &'static [f64],
     /// Per bucket (not cumulative); the last one is +Inf.
@@ -27,7 +27,7 @@ pub struct Histogram {
 }
 
 impl Histogram {
-    fn new(bounds: &'static [f64]) -> Histogram {
+    pub(crate) fn new(bounds: &'static [f64]) -> Histogram {
         Histogram {
             bounds,
             buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
@@ -52,7 +52,13 @@ impl Histogram {
         self.observe(d.as_secs_f64());
     }
 
-    fn render(&self, o: &mut String, name: &str, label: Option<(&str, &str)>, help: Option<&str>) {
+    pub(crate) fn render(
+        &self,
+        o: &mut String,
+        name: &str,
+        label: Option<(&str, &str)>,
+        help: Option<&str>,
+    ) {
         if let Some(help) = help {
             let _ = writeln!(o, "# HELP {name} {help}");
             let _ = writeln!(o, "# TYPE {name} histogram");
