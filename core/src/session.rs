@@ -82,6 +82,8 @@ pub struct Session {
     opted_in: bool,
     next_seq: u64,
     default_channel_id: Option<String>,
+    /// Op IDs and jitter need no cryptographic quality (op IDs need uniqueness: a v7 UUID's
+    /// millisecond plus 74 bits of this), and a crate would add size to the wasm build.
     rng: Jitter,
     /// Journal bytes a failed background append could not write yet.
     unwritten: Vec<u8>,
@@ -621,17 +623,11 @@ impl Session {
         )
     }
 
-    /// Op IDs and jitter need no cryptographic quality (op IDs need uniqueness: a v7 UUID's
-    /// millisecond plus 74 bits of this), and a crate would add size to the wasm build.
-    fn next_u64(&mut self) -> u64 {
-        self.rng.next_u64()
-    }
-
     /// A v7 UUID: the call's millisecond, then random bits.
     fn next_op_id(&mut self, now_ms: u64) -> Uuid {
         let mut bytes = [0u8; 10];
-        bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
-        bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes()[..2]);
+        bytes[..8].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.rng.next_u64().to_le_bytes()[..2]);
         uuid::Builder::from_unix_timestamp_millis(now_ms, &bytes).into_uuid()
     }
 }
