@@ -8,8 +8,6 @@
 //! the queue, so ops reach the endpoint in call order; a failed batch is resent
 //! as the head with the same op_ids; only ops never sent are coalesced.
 
-use std::collections::VecDeque;
-
 use uuid::Uuid;
 
 use crate::policy::Policy;
@@ -148,10 +146,32 @@ pub struct Entry {
     pub sent: bool,
 }
 
+impl Entry {
+    /// What a slot holds once its entry was moved out (allocates nothing).
+    pub(crate) fn vacant() -> Entry {
+        Entry {
+            op: Op {
+                op_id: Uuid::nil(),
+                seq: 0,
+                at_ms: 0,
+                kind: OpKind::SetUserId {
+                    user_id: String::new(),
+                },
+            },
+            merged: Vec::new(),
+            sent: false,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Engine {
     cfg: Policy,
-    queue: VecDeque<Entry>,
+    /// The queue is `queue[head..]`: a `Vec` whose front slots are vacated as ops leave and
+    /// reclaimed once they are half of it (amortised O(1) removal from the front), which
+    /// needs much less code in the wasm build than a `VecDeque`.
+    queue: Vec<Entry>,
+    head: usize,
     in_flight: Option<(u64, usize)>,
     attempt: u32,
     not_before_ms: u64,
@@ -182,12 +202,15 @@ impl Engine {
     /// `(attempt, not_before_ms, granted_at_ms)`.
     pub fn restore(cfg: Policy, entries: Vec<Entry>, backoff: (u32, u64, u64)) -> Self {
         let (attempt, not_before_ms, granted_at_ms) = backoff;
-        let pending_calls = entries.iter().map(|e| 1 + e.merged.len()).sum();
-        let queue: VecDeque<Entry> = entries.into();
+        let mut pending_calls = 0;
+        for e in &entries {
+            pending_calls += 1 + e.merged.len();
+        }
         Engine {
             cfg,
-            oldest_at_ms: oldest_at_ms(&queue),
-            queue,
+            oldest_at_ms: oldest_at_ms(&entries),
+            queue: entries,
+            head: 0,
             pending_calls,
             in_flight: None,
             attempt,
@@ -214,11 +237,16 @@ impl Engine {
 
     /// Ops that will be sent (after coalescing).
     pub fn queued_ops(&self) -> usize {
-        self.queue.len()
+        self.queue.len() - self.head
     }
 
-    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.queue.iter()
+    pub fn entries(&self) -> std::slice::Iter<'_, Entry> {
+        self.live().iter()
+    }
+
+    /// The queue, head first.
+    pub fn live(&self) -> &[Entry] {
+        &self.queue[self.head..]
     }
 
     pub fn paused(&self) -> Option<PauseReason> {
@@ -261,7 +289,10 @@ impl Engine {
             merged: Vec::new(),
             sent: false,
         };
-        while let Some(tail) = self.queue.back_mut().filter(|t| !t.sent) {
+        while self.queue.len() > self.head {
+            let Some(tail) = self.queue.last_mut().filter(|t| !t.sent) else {
+                break;
+            };
             if tail.op.kind == entry.op.kind {
                 // Applying the same op twice in a row is the same as once: keep the first.
                 self.journal.push(JournalEntry::Merged {
@@ -274,7 +305,7 @@ impl Engine {
             }
             if is_unlink_then_link(&tail.op.kind, &entry.op.kind) {
                 // unlink(u,c,L) then link(u,c,L) ends linked to u from any start: keep the link.
-                let Some(tail) = self.queue.pop_back() else {
+                let Some(tail) = self.queue.pop() else {
                     break;
                 };
                 self.journal.push(JournalEntry::Merged {
@@ -287,7 +318,7 @@ impl Engine {
             }
             break;
         }
-        self.queue.push_back(entry);
+        self.queue.push(entry);
         self.enforce_capacity();
     }
 
@@ -306,7 +337,7 @@ impl Engine {
     /// Drops every op that is not in flight (opt-out).
     pub fn purge(&mut self, reason: DropReason) {
         let keep = self.in_flight.map_or(0, |(_, n)| n);
-        let removed: Vec<Entry> = self.queue.drain(keep..).collect();
+        let removed = self.queue.split_off(self.head + keep);
         self.resend_len = self.resend_len.map(|n| n.min(keep));
         self.finish(removed, &DeliveryStatus::Dropped { reason });
     }
@@ -317,27 +348,26 @@ impl Engine {
         if self.paused.is_some() || self.in_flight.is_some() {
             return Action::Idle;
         }
-        if self.queue.is_empty() {
+        let queued = self.queued_ops();
+        if queued == 0 {
             self.flush = false;
             return Action::Idle;
         }
         self.bound_wait(now_ms);
-        let Some(head) = self.queue.front() else {
-            return Action::Idle;
-        };
+        let head = &self.queue[self.head];
         if now_ms < self.not_before_ms {
             return Action::WaitUntil(self.not_before_ms);
         }
         let due_at = head.op.at_ms.saturating_add(self.cfg.debounce_ms);
         let due = self.flush
             || head.sent
-            || self.queue.len() >= self.cfg.max_batch_ops
+            || queued >= self.cfg.max_batch_ops
             || now_ms >= due_at
             || head.op.at_ms > now_ms; // the wall clock went back: do not wait on it
         if !due {
             return Action::WaitUntil(due_at);
         }
-        let mut n = self.cfg.max_batch_ops.min(self.queue.len());
+        let mut n = self.cfg.max_batch_ops.min(queued);
         if let Some(len) = self.resend_len {
             n = n.min(len.max(1));
         }
@@ -345,18 +375,14 @@ impl Engine {
             n = n.min(cap);
         }
         let mut newly_sent = None;
-        let ops = self
-            .queue
-            .iter_mut()
-            .take(n)
-            .map(|e| {
-                if !e.sent {
-                    e.sent = true;
-                    newly_sent = Some(e.op.seq);
-                }
-                e.op.clone()
-            })
-            .collect();
+        let mut ops = Vec::with_capacity(n);
+        for e in &mut self.queue[self.head..self.head + n] {
+            if !e.sent {
+                e.sent = true;
+                newly_sent = Some(e.op.seq);
+            }
+            ops.push(e.op.clone());
+        }
         if let Some(through) = newly_sent {
             self.journal.push(JournalEntry::Sent { through });
         }
@@ -377,11 +403,14 @@ impl Engine {
             _ => return,
         };
         self.in_flight = None;
-        let op_ids: Vec<Uuid> = self.queue.iter().take(n).map(|e| e.op.op_id).collect();
+        let mut op_ids = Vec::with_capacity(n);
+        for e in self.live().iter().take(n) {
+            op_ids.push(e.op.op_id);
+        }
         let answer = protocol::classify(outcome, now_ms, &op_ids);
         match retry::decide(&self.cfg, self.attempt, answer, now_ms, jitter) {
             Verdict::Results(resp) => {
-                let done: Vec<Entry> = self.queue.drain(..n).collect();
+                let done = self.take_front(n);
                 self.journal_done(&done);
                 for (entry, result) in done.into_iter().zip(resp.results) {
                     let status = match result.status {
@@ -415,7 +444,7 @@ impl Engine {
             Verdict::Split => self.drop_head(n, DropReason::PayloadTooLarge),
             Verdict::DropMalformed => self.drop_head(n, DropReason::MalformedBatch),
             Verdict::DropRejected { status, message } => {
-                let done: Vec<Entry> = self.queue.drain(..n).collect();
+                let done = self.take_front(n);
                 self.finish(
                     done,
                     &DeliveryStatus::Rejected {
@@ -437,14 +466,33 @@ impl Engine {
     }
 
     fn drop_head(&mut self, n: usize, reason: DropReason) {
-        let done: Vec<Entry> = self.queue.drain(..n).collect();
+        let done = self.take_front(n);
         self.finish(done, &DeliveryStatus::Dropped { reason });
         self.batch_left(n);
     }
 
+    /// Moves the first `n` queued entries out, vacating their slots.
+    fn take_front(&mut self, n: usize) -> Vec<Entry> {
+        let n = n.min(self.queued_ops());
+        let mut out = Vec::with_capacity(n);
+        for slot in &mut self.queue[self.head..self.head + n] {
+            out.push(std::mem::replace(slot, Entry::vacant()));
+        }
+        self.head += n;
+        if self.head == self.queue.len() {
+            self.queue.clear();
+            self.head = 0;
+        } else if self.head * 2 >= self.queue.len() {
+            // The vacant slots are at least half: moving the live rest down is paid for by them.
+            self.queue = self.queue.split_off(self.head);
+            self.head = 0;
+        }
+        out
+    }
+
     /// The head batch of `n` ops left the queue: the next batch starts fresh.
     fn batch_left(&mut self, n: usize) {
-        if self.queue.is_empty() {
+        if self.queued_ops() == 0 {
             // A flush ends with the queue it was asked for; later calls wait for the debounce again.
             self.flush = false;
         }
@@ -501,22 +549,26 @@ impl Engine {
             return;
         }
         // Removals only raise the true minimum, so recomputing it here keeps the bound exact.
-        self.oldest_at_ms = oldest_at_ms(&self.queue);
+        self.oldest_at_ms = oldest_at_ms(self.live());
         let keep = self.in_flight.map_or(0, |(_, n)| n);
-        if !self.queue.iter().skip(keep).any(|e| e.op.at_ms < cutoff) {
+        if oldest_at_ms(&self.live()[keep.min(self.queued_ops())..]) >= cutoff {
             return;
         }
         let mut expired = Vec::new();
-        let mut kept = VecDeque::with_capacity(self.queue.len());
+        let mut kept = Vec::with_capacity(self.queued_ops());
         let mut removed_from_resend = 0;
-        for (i, entry) in self.queue.drain(..).enumerate() {
+        let live = self.queue.split_off(self.head);
+        self.queue.clear();
+        self.head = 0;
+        for entry in live {
+            let i = kept.len() + expired.len();
             if i >= keep && entry.op.at_ms < cutoff {
                 if self.resend_len.is_some_and(|n| i < n) {
                     removed_from_resend += 1;
                 }
                 expired.push(entry);
             } else {
-                kept.push_back(entry);
+                kept.push(entry);
             }
         }
         self.queue = kept;
@@ -538,15 +590,18 @@ impl Engine {
 
     fn enforce_capacity(&mut self) {
         let keep = self.in_flight.map_or(0, |(_, n)| n);
-        while self.queue.len() > self.cfg.max_queue_ops.max(1) && self.queue.len() > keep {
-            let Some(entry) = self.queue.remove(keep) else {
-                break;
-            };
+        while self.queued_ops() > self.cfg.max_queue_ops.max(1) && self.queued_ops() > keep {
+            // The oldest op not in flight moves to the head (the batch in flight after it,
+            // O(batch) swaps), then leaves from the front.
+            for i in (self.head..self.head + keep).rev() {
+                self.queue.swap(i, i + 1);
+            }
+            let dropped = self.take_front(1);
             if let Some(n) = self.resend_len {
                 self.resend_len = (n > 1).then(|| n - 1);
             }
             self.finish(
-                vec![entry],
+                dropped,
                 &DeliveryStatus::Dropped {
                     reason: DropReason::QueueFull,
                 },
@@ -574,19 +629,28 @@ impl Engine {
     /// One report per call: the entry's op and the calls coalesced into it.
     fn report(&mut self, entry: Entry, status: &DeliveryStatus) {
         self.pending_calls = self.pending_calls.saturating_sub(1 + entry.merged.len());
-        for op in std::iter::once(entry.op).chain(entry.merged) {
-            self.events.push(Event::Op(DeliveryReport {
-                op_id: op.op_id,
-                seq: op.seq,
-                kind: op.kind,
-                status: status.clone(),
-            }));
+        self.report_op(entry.op, status);
+        for op in entry.merged {
+            self.report_op(op, status);
         }
+    }
+
+    fn report_op(&mut self, op: Op, status: &DeliveryStatus) {
+        self.events.push(Event::Op(DeliveryReport {
+            op_id: op.op_id,
+            seq: op.seq,
+            kind: op.kind,
+            status: status.clone(),
+        }));
     }
 }
 
-fn oldest_at_ms(queue: &VecDeque<Entry>) -> u64 {
-    queue.iter().map(|e| e.op.at_ms).min().unwrap_or(u64::MAX)
+fn oldest_at_ms(queue: &[Entry]) -> u64 {
+    let mut oldest = u64::MAX;
+    for e in queue {
+        oldest = oldest.min(e.op.at_ms);
+    }
+    oldest
 }
 
 fn is_unlink_then_link(first: &OpKind, then: &OpKind) -> bool {
@@ -597,4 +661,96 @@ fn is_unlink_then_link(first: &OpKind, then: &OpKind) -> bool {
             OpKind::LinkLineId { user_id: u2, line_user_id: l2, channel_id: c2 },
         ) if u1 == u2 && l1 == l2 && c1 == c2
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(engine: &mut Engine, seq: u64) {
+        engine.enqueue(Op {
+            op_id: Uuid::from_u128(u128::from(seq)),
+            seq,
+            at_ms: 1_000,
+            kind: OpKind::SetUserId {
+                user_id: format!("u{seq}"),
+            },
+        });
+    }
+
+    fn dropped(events: Vec<Event>) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        for e in events {
+            if let Event::Op(r) = e {
+                assert_eq!(
+                    r.status,
+                    DeliveryStatus::Dropped {
+                        reason: DropReason::QueueFull
+                    }
+                );
+                seqs.push(r.seq);
+            }
+        }
+        seqs
+    }
+
+    /// A full queue drops the oldest op not in flight on every call, in call order, and the
+    /// vacated front slots are reclaimed: the storage stays within twice the queue bound.
+    #[test]
+    fn a_full_queue_drops_in_order_behind_the_batch_in_flight_and_stays_bounded() {
+        let mut engine = Engine::new(Policy {
+            max_batch_ops: 3,
+            max_queue_ops: 10,
+            debounce_ms: 0,
+            ..Policy::default()
+        });
+        for seq in 1..=10 {
+            set(&mut engine, seq);
+        }
+        let Action::Send(batch) = engine.poll(1_000) else {
+            panic!("a batch is due");
+        };
+        for seq in 11..=500 {
+            set(&mut engine, seq);
+            assert_eq!(dropped(engine.take_events()), [seq - 7], "call {seq}");
+            assert!(
+                engine.queue.len() <= 2 * 10 + 1,
+                "{} slots",
+                engine.queue.len()
+            );
+        }
+        let seqs: Vec<u64> = engine.entries().map(|e| e.op.seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 494, 495, 496, 497, 498, 499, 500]);
+        let results = batch
+            .ops
+            .iter()
+            .map(|op| format!(r#"{{"op_id":"{}","status":"applied"}}"#, op.op_id))
+            .collect::<Vec<_>>()
+            .join(",");
+        let body = format!(r#"{{"results":[{results}]}}"#);
+        engine.on_outcome(
+            1_000,
+            batch.id,
+            &Outcome::Response {
+                status: 200,
+                retry_after: None,
+                body: body.into_bytes(),
+            },
+            0.5,
+        );
+        let delivered: Vec<(u64, DeliveryStatus)> = engine
+            .take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Op(r) => Some((r.seq, r.status)),
+                Event::State(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            delivered,
+            [1, 2, 3].map(|s| (s, DeliveryStatus::Delivered)).to_vec()
+        );
+        assert_eq!(engine.queued_ops(), 7);
+        assert_eq!(engine.pending(), 7);
+    }
 }

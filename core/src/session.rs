@@ -286,16 +286,15 @@ impl Session {
             kinds.clear();
             user = self.user_id.clone();
         }
-        let ops: Vec<Op> = kinds
-            .into_iter()
-            .zip(self.next_seq..)
-            .map(|(kind, seq)| Op {
+        let mut ops = Vec::with_capacity(kinds.len());
+        for kind in kinds {
+            ops.push(Op {
                 op_id: self.next_op_id(now_ms),
-                seq,
+                seq: self.next_seq + ops.len() as u64,
                 at_ms: now_ms,
                 kind,
-            })
-            .collect();
+            });
+        }
         let user_changed = user != self.user_id;
         let mut buf = std::mem::take(&mut self.unwritten);
         let keep_from = buf.len();
@@ -618,7 +617,7 @@ impl Session {
         journal::snapshot(
             &self.meta(),
             self.engine.backoff(),
-            self.engine.entries(),
+            self.engine.live(),
             &self.checkpoints,
         )
     }

@@ -2,11 +2,9 @@
 //! as a [`Record`], how a journal replays into a queue, and the snapshot a
 //! compaction writes. The session and the engine never see a `Record`.
 
-use std::collections::VecDeque;
-
 use uuid::Uuid;
 
-use super::{codec, Record};
+use super::{codec, payload, Record};
 use crate::engine::{Entry, JournalEntry};
 use crate::protocol::Op;
 
@@ -80,8 +78,8 @@ pub fn replay(bytes: &[u8]) -> Result<Replayed, crate::Error> {
             .sum(),
     };
     let mut meta = None;
-    // Sorted by seq. Ops arrive in seq order and leave mostly from the front, so a deque with
-    // binary search replays 10k ops quickly, without BTreeMap's code in the wasm build.
+    // Sorted by seq. Ops arrive in seq order and leave mostly from the front, so a vector with
+    // a vacated front and binary search replays 10k ops quickly, without BTreeMap's code.
     let mut entries = RecoveredQueue::default();
     let mut max_seq = 0;
     let mut backoff = (0, 0, 0);
@@ -126,7 +124,10 @@ pub fn replay(bytes: &[u8]) -> Result<Replayed, crate::Error> {
                 }
             }
             Record::Sent { through } => {
-                for e in entries.0.iter_mut().take_while(|e| e.op.seq <= through) {
+                for e in entries.live_mut() {
+                    if e.op.seq > through {
+                        break;
+                    }
                     e.sent = true;
                 }
             }
@@ -146,7 +147,7 @@ pub fn replay(bytes: &[u8]) -> Result<Replayed, crate::Error> {
     }
     Ok(Replayed {
         meta,
-        entries: entries.0.into(),
+        entries: entries.into_live(),
         next_seq: max_seq + 1,
         backoff,
         checkpoints,
@@ -157,58 +158,50 @@ pub fn replay(bytes: &[u8]) -> Result<Replayed, crate::Error> {
 
 /// Appends the record of one engine entry.
 pub fn encode_entry(buf: &mut Vec<u8>, entry: &JournalEntry) {
-    let record = match entry {
-        JournalEntry::Merged { seq, into } => Record::Merged {
-            seq: *seq,
-            into: *into,
-        },
-        JournalEntry::Sent { through } => Record::Sent { through: *through },
-        JournalEntry::Done { seqs } => Record::Done { seqs: seqs.clone() },
+    let start = codec::begin_frame(buf);
+    match entry {
+        JournalEntry::Merged { seq, into } => payload::merged(buf, *seq, *into),
+        JournalEntry::Sent { through } => payload::sent(buf, *through),
+        JournalEntry::Done { seqs } => payload::done(buf, seqs),
         JournalEntry::Backoff {
             until_ms,
             attempt,
             granted_at_ms,
-        } => Record::Backoff {
-            until_ms: *until_ms,
-            attempt: *attempt,
-            granted_at_ms: *granted_at_ms,
-        },
-    };
-    codec::encode_into(buf, &record);
+        } => payload::backoff(buf, *until_ms, *attempt, *granted_at_ms),
+    }
+    codec::end_frame(buf, start);
 }
 
 pub fn encode_meta(buf: &mut Vec<u8>, meta: &Meta) {
-    codec::encode_into(
+    let start = codec::begin_frame(buf);
+    payload::meta(
         buf,
-        &Record::Meta {
-            device_id: meta.device_id,
-            opted_in: meta.opted_in,
-            user_id: meta.user_id.clone(),
-            next_seq: meta.next_seq,
-        },
+        &meta.device_id,
+        meta.opted_in,
+        meta.user_id.as_deref(),
+        meta.next_seq,
     );
+    codec::end_frame(buf, start);
 }
 
 /// An accepted call.
 pub fn encode_op(buf: &mut Vec<u8>, op: &Op) {
-    codec::encode_into(buf, &Record::Op(op.clone()));
+    let start = codec::begin_frame(buf);
+    payload::op(buf, op);
+    codec::end_frame(buf, start);
 }
 
 pub fn encode_checkpoint(buf: &mut Vec<u8>, key: &str, value: u64) {
-    codec::encode_into(
-        buf,
-        &Record::Checkpoint {
-            key: key.to_owned(),
-            value,
-        },
-    );
+    let start = codec::begin_frame(buf);
+    payload::checkpoint(buf, key, value);
+    codec::end_frame(buf, start);
 }
 
 /// The whole live state as one journal: what a compaction writes.
-pub fn snapshot<'a>(
+pub fn snapshot(
     meta: &Meta,
     backoff: (u32, u64, u64),
-    queue: impl IntoIterator<Item = &'a Entry>,
+    queue: &[Entry],
     checkpoints: &[(String, u64)],
 ) -> Vec<u8> {
     let mut buf = Vec::new();
@@ -258,28 +251,56 @@ pub fn set_checkpoint(checkpoints: &mut Vec<(String, u64)>, key: String, value: 
     }
 }
 
-/// The queue being rebuilt from the journal, sorted by seq.
+/// The queue being rebuilt from the journal, sorted by seq: `entries[head..]`. `Done` removes
+/// from the front, which only vacates a slot (O(1)); other removals are near the tail.
 #[derive(Default)]
-struct RecoveredQueue(VecDeque<Entry>);
+struct RecoveredQueue {
+    entries: Vec<Entry>,
+    head: usize,
+}
 
 impl RecoveredQueue {
+    fn live_mut(&mut self) -> &mut [Entry] {
+        &mut self.entries[self.head..]
+    }
+
     fn position(&self, seq: u64) -> Result<usize, usize> {
-        self.0.binary_search_by_key(&seq, |e| e.op.seq)
+        let live = &self.entries[self.head..];
+        match live.binary_search_by_key(&seq, |e| e.op.seq) {
+            Ok(i) => Ok(self.head + i),
+            Err(i) => Err(self.head + i),
+        }
     }
 
     fn insert(&mut self, entry: Entry) {
         match self.position(entry.op.seq) {
-            Ok(i) => self.0[i] = entry,
-            Err(i) => self.0.insert(i, entry),
+            Ok(i) => self.entries[i] = entry,
+            Err(i) => self.entries.insert(i, entry),
         }
     }
 
     fn remove(&mut self, seq: u64) -> Option<Entry> {
-        self.position(seq).ok().and_then(|i| self.0.remove(i))
+        let i = self.position(seq).ok()?;
+        if i == self.head {
+            let entry = std::mem::replace(&mut self.entries[i], Entry::vacant());
+            self.head += 1;
+            if self.head * 2 >= self.entries.len() {
+                // Reclaim the vacant slots once they are half: amortised O(1) per removal.
+                self.entries = self.entries.split_off(self.head);
+                self.head = 0;
+            }
+            return Some(entry);
+        }
+        Some(self.entries.remove(i))
     }
 
     fn get_mut(&mut self, seq: u64) -> Option<&mut Entry> {
-        self.position(seq).ok().and_then(|i| self.0.get_mut(i))
+        let i = self.position(seq).ok()?;
+        self.entries.get_mut(i)
+    }
+
+    fn into_live(mut self) -> Vec<Entry> {
+        self.entries.split_off(self.head)
     }
 }
 
@@ -348,5 +369,46 @@ mod tests {
         assert_eq!(seqs, [(3, 1, true), (4, 0, false)]);
         assert_eq!(r.next_seq, 5);
         assert_eq!(r.meta, None, "no device yet");
+    }
+
+    /// Ops leave from the front in batches; coalescing removes at the head or the tail.
+    #[test]
+    fn a_long_journal_of_delivered_batches_replays_to_what_is_left() {
+        let mut buf = Vec::new();
+        for s in 1..=20_000 {
+            encode_op(&mut buf, &op(s, "a"));
+        }
+        for batch in 0..199 {
+            let seqs = (batch * 100 + 1..=batch * 100 + 100).collect();
+            encode_entry(&mut buf, &JournalEntry::Done { seqs });
+        }
+        encode_entry(
+            &mut buf,
+            &JournalEntry::Merged {
+                seq: 19_901,
+                into: 19_902,
+            },
+        );
+        encode_entry(
+            &mut buf,
+            &JournalEntry::Merged {
+                seq: 19_950,
+                into: 19_951,
+            },
+        );
+        encode_entry(&mut buf, &JournalEntry::Sent { through: 19_960 });
+        let r = replay(&buf).expect("a current journal");
+        let seqs: Vec<u64> = r.entries.iter().map(|e| e.op.seq).collect();
+        let expect: Vec<u64> = (19_902..=20_000).filter(|s| *s != 19_950).collect();
+        assert_eq!(seqs, expect);
+        let merged = |seq: u64| {
+            let e = r.entries.iter().find(|e| e.op.seq == seq).expect("queued");
+            e.merged.iter().map(|m| m.seq).collect::<Vec<_>>()
+        };
+        assert_eq!(merged(19_902), [19_901]);
+        assert_eq!(merged(19_951), [19_950]);
+        let sent: Vec<bool> = r.entries.iter().map(|e| e.sent).collect();
+        assert!(sent.iter().take(58).all(|s| *s) && sent.iter().skip(58).all(|s| !*s));
+        assert_eq!(r.next_seq, 20_001);
     }
 }

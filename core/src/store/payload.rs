@@ -28,6 +28,8 @@ const UNLINK: u8 = 3;
 /// Protocol v1.1 token link: user ID, ID token, channel ID.
 const LINK_ID_TOKEN: u8 = 4;
 
+/// One payload encoder per record type, on borrowed fields: the journal writes engine
+/// entries, ops and settings without building (cloning into) a [`Record`] first.
 pub(super) fn encode(buf: &mut Vec<u8>, record: &Record) {
     match record {
         Record::Meta {
@@ -35,92 +37,106 @@ pub(super) fn encode(buf: &mut Vec<u8>, record: &Record) {
             opted_in,
             user_id,
             next_seq,
-        } => {
-            buf.push(META);
-            buf.extend_from_slice(device_id.as_bytes());
-            buf.push(u8::from(*opted_in));
-            match user_id {
-                Some(u) => {
-                    buf.push(1);
-                    put_str(buf, u);
-                }
-                None => buf.push(0),
-            }
-            put_u64(buf, *next_seq);
-        }
-        Record::Op(op) => {
-            buf.push(OP);
-            buf.extend_from_slice(op.op_id.as_bytes());
-            put_u64(buf, op.seq);
-            put_u64(buf, op.at_ms);
-            match &op.kind {
-                OpKind::SetUserId { user_id } => {
-                    buf.push(SET_USER_ID);
-                    put_str(buf, user_id);
-                }
-                OpKind::LinkLineId {
-                    user_id,
-                    line_user_id,
-                    channel_id,
-                }
-                | OpKind::UnlinkLineId {
-                    user_id,
-                    line_user_id,
-                    channel_id,
-                } => {
-                    buf.push(if matches!(op.kind, OpKind::LinkLineId { .. }) {
-                        LINK
-                    } else {
-                        UNLINK
-                    });
-                    put_str(buf, user_id);
-                    put_str(buf, line_user_id);
-                    put_str(buf, channel_id);
-                }
-                OpKind::LinkLineIdToken {
-                    user_id,
-                    id_token,
-                    channel_id,
-                } => {
-                    buf.push(LINK_ID_TOKEN);
-                    put_str(buf, user_id);
-                    put_str(buf, id_token);
-                    put_str(buf, channel_id);
-                }
-            }
-        }
-        Record::Done { seqs } => {
-            buf.push(DONE);
-            put_u64(buf, seqs.len() as u64);
-            for s in seqs {
-                put_u64(buf, *s);
-            }
-        }
-        Record::Merged { seq, into } => {
-            buf.push(MERGED);
-            put_u64(buf, *seq);
-            put_u64(buf, *into);
-        }
-        Record::Sent { through } => {
-            buf.push(SENT);
-            put_u64(buf, *through);
-        }
+        } => meta(buf, device_id, *opted_in, user_id.as_deref(), *next_seq),
+        Record::Op(o) => op(buf, o),
+        Record::Done { seqs } => done(buf, seqs),
+        Record::Merged { seq, into } => merged(buf, *seq, *into),
+        Record::Sent { through } => sent(buf, *through),
         Record::Backoff {
             until_ms,
             attempt,
             granted_at_ms,
-        } => {
-            buf.push(BACKOFF_GRANTED);
-            put_u64(buf, *until_ms);
-            put_u64(buf, u64::from(*attempt));
-            put_u64(buf, *granted_at_ms);
-        }
-        Record::Checkpoint { key, value } => {
-            buf.push(CHECKPOINT);
-            put_str(buf, key);
-            put_u64(buf, *value);
-        }
+        } => backoff(buf, *until_ms, *attempt, *granted_at_ms),
+        Record::Checkpoint { key, value } => checkpoint(buf, key, *value),
     }
+}
+
+pub(super) fn meta(
+    buf: &mut Vec<u8>,
+    device_id: &Uuid,
+    opted_in: bool,
+    user_id: Option<&str>,
+    next_seq: u64,
+) {
+    buf.push(META);
+    buf.extend_from_slice(device_id.as_bytes());
+    buf.push(u8::from(opted_in));
+    match user_id {
+        Some(u) => {
+            buf.push(1);
+            put_str(buf, u);
+        }
+        None => buf.push(0),
+    }
+    put_u64(buf, next_seq);
+}
+
+pub(super) fn op(buf: &mut Vec<u8>, op: &Op) {
+    buf.push(OP);
+    buf.extend_from_slice(op.op_id.as_bytes());
+    put_u64(buf, op.seq);
+    put_u64(buf, op.at_ms);
+    // Every kind but `SetUserId` is three strings: user ID, LINE ID (or token), channel.
+    let (tag, user_id, rest) = match &op.kind {
+        OpKind::SetUserId { user_id } => (SET_USER_ID, user_id, None),
+        OpKind::LinkLineId {
+            user_id,
+            line_user_id,
+            channel_id,
+        } => (LINK, user_id, Some((line_user_id.as_str(), channel_id))),
+        OpKind::UnlinkLineId {
+            user_id,
+            line_user_id,
+            channel_id,
+        } => (UNLINK, user_id, Some((line_user_id.as_str(), channel_id))),
+        OpKind::LinkLineIdToken {
+            user_id,
+            id_token,
+            channel_id,
+        } => (
+            LINK_ID_TOKEN,
+            user_id,
+            Some((id_token.as_str(), channel_id)),
+        ),
+    };
+    buf.push(tag);
+    put_str(buf, user_id);
+    if let Some((second, channel_id)) = rest {
+        put_str(buf, second);
+        put_str(buf, channel_id);
+    }
+}
+
+pub(super) fn done(buf: &mut Vec<u8>, seqs: &[u64]) {
+    buf.push(DONE);
+    put_u64(buf, seqs.len() as u64);
+    for s in seqs {
+        put_u64(buf, *s);
+    }
+}
+
+pub(super) fn merged(buf: &mut Vec<u8>, seq: u64, into: u64) {
+    buf.push(MERGED);
+    put_u64(buf, seq);
+    put_u64(buf, into);
+}
+
+pub(super) fn sent(buf: &mut Vec<u8>, through: u64) {
+    buf.push(SENT);
+    put_u64(buf, through);
+}
+
+pub(super) fn backoff(buf: &mut Vec<u8>, until_ms: u64, attempt: u32, granted_at_ms: u64) {
+    buf.push(BACKOFF_GRANTED);
+    put_u64(buf, until_ms);
+    put_u64(buf, u64::from(attempt));
+    put_u64(buf, granted_at_ms);
+}
+
+pub(super) fn checkpoint(buf: &mut Vec<u8>, key: &str, value: u64) {
+    buf.push(CHECKPOINT);
+    put_str(buf, key);
+    put_u64(buf, value);
 }
 
 /// The tag of a payload whose record type this version does not know.
@@ -154,28 +170,26 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Record> {
                 SET_USER_ID => OpKind::SetUserId {
                     user_id: r.string()?,
                 },
-                tag @ (LINK | UNLINK) => {
-                    let (user_id, line_user_id, channel_id) =
-                        (r.string()?, r.string()?, r.string()?);
-                    if tag == LINK {
-                        OpKind::LinkLineId {
+                tag @ (LINK | UNLINK | LINK_ID_TOKEN) => {
+                    let (user_id, second, channel_id) = (r.string()?, r.string()?, r.string()?);
+                    match tag {
+                        LINK => OpKind::LinkLineId {
                             user_id,
-                            line_user_id,
+                            line_user_id: second,
                             channel_id,
-                        }
-                    } else {
-                        OpKind::UnlinkLineId {
+                        },
+                        UNLINK => OpKind::UnlinkLineId {
                             user_id,
-                            line_user_id,
+                            line_user_id: second,
                             channel_id,
-                        }
+                        },
+                        _ => OpKind::LinkLineIdToken {
+                            user_id,
+                            id_token: second.into(),
+                            channel_id,
+                        },
                     }
                 }
-                LINK_ID_TOKEN => OpKind::LinkLineIdToken {
-                    user_id: r.string()?,
-                    id_token: r.string()?.into(),
-                    channel_id: r.string()?,
-                },
                 _ => return None,
             };
             Record::Op(Op {
@@ -191,7 +205,10 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Record> {
             if n > r.0.len() as u64 {
                 return None;
             }
-            let seqs = (0..n).map(|_| r.u64()).collect::<Option<Vec<u64>>>()?;
+            let mut seqs = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                seqs.push(r.u64()?);
+            }
             Record::Done { seqs }
         }
         MERGED => Record::Merged {
@@ -249,18 +266,20 @@ impl Reader<'_> {
 
     fn u64(&mut self) -> Option<u64> {
         let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
+        let mut shift = 0;
+        while shift < 64 {
             let b = self.u8()?;
-            v |= u64::from(b & 0x7f).checked_shl(shift)?;
+            v |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
                 return Some(v);
             }
+            shift += 7;
         }
         None
     }
 
     fn uuid(&mut self) -> Option<Uuid> {
-        Uuid::from_slice(self.take(16)?).ok()
+        Some(Uuid::from_bytes(self.take(16)?.try_into().ok()?))
     }
 
     fn string(&mut self) -> Option<String> {
