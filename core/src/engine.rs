@@ -305,7 +305,7 @@ impl Engine {
             }
             if is_unlink_then_link(&tail.op.kind, &entry.op.kind) {
                 // unlink(u,c,L) then link(u,c,L) ends linked to u from any start: keep the link.
-                let Some(tail) = self.queue.pop() else {
+                let Some(mut tail) = self.queue.pop() else {
                     break;
                 };
                 self.journal.push(JournalEntry::Merged {
@@ -313,7 +313,7 @@ impl Engine {
                     into: entry.op.seq,
                 });
                 entry.merged.push(tail.op);
-                entry.merged.extend(tail.merged);
+                entry.merged.append(&mut tail.merged);
                 continue;
             }
             break;

@@ -135,7 +135,9 @@ impl Session {
         default_channel_id: Option<String>,
         store: Box<dyn Store>,
     ) -> Result<Session, Error> {
-        Session::open_seeded(policy, default_channel_id, store, Uuid::new_v4().as_u128())
+        // The bytes as they are (`as_u128` would reorder them): the seed only needs to be random.
+        let seed = u128::from_le_bytes(*Uuid::new_v4().as_bytes());
+        Session::open_seeded(policy, default_channel_id, store, seed)
     }
 
     /// Opens the session on `store`, restoring every intact op. Never fails on corrupt content.
@@ -433,51 +435,47 @@ impl Session {
     /// Validates one call against the user ID in force (`user`, which a `SetUserId` changes)
     /// and builds the op it makes.
     fn op_kind(&self, user: &mut Option<String>, call: &Call) -> Result<OpKind, Error> {
-        Ok(match call {
+        // Every call but `SetUserId` links or unlinks a LINE user ID (a token's `sub`) on a
+        // channel: one check for the three, in the same order (token, LINE ID, channel, user).
+        let (line_user_id, channel_id) = match call {
             Call::SetUserId(user_id) => {
                 validate::user_id(user_id)?;
                 *user = Some(user_id.clone());
-                OpKind::SetUserId {
+                return Ok(OpKind::SetUserId {
                     user_id: user_id.clone(),
-                }
+                });
             }
             Call::SetLineUserId {
                 line_user_id,
                 channel_id,
-            } => {
-                let (user_id, channel_id) =
-                    self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
-                OpKind::LinkLineId {
-                    user_id,
-                    line_user_id: line_user_id.clone(),
-                    channel_id,
-                }
             }
+            | Call::UnlinkLineUserId {
+                line_user_id,
+                channel_id,
+            } => (line_user_id.clone(), channel_id),
             Call::LinkLineIdToken {
                 id_token,
                 channel_id,
-            } => {
-                let sub = validate::id_token(id_token)?;
-                let (user_id, channel_id) =
-                    self.check_link(user.as_deref(), &sub, channel_id.as_deref())?;
-                OpKind::LinkLineIdToken {
-                    user_id,
-                    id_token: id_token.clone(),
-                    channel_id,
-                }
-            }
-            Call::UnlinkLineUserId {
+            } => (validate::id_token(id_token)?, channel_id),
+        };
+        let (user_id, channel_id) =
+            self.check_link(user.as_deref(), &line_user_id, channel_id.as_deref())?;
+        Ok(match call {
+            Call::LinkLineIdToken { id_token, .. } => OpKind::LinkLineIdToken {
+                user_id,
+                id_token: id_token.clone(),
+                channel_id,
+            },
+            Call::UnlinkLineUserId { .. } => OpKind::UnlinkLineId {
+                user_id,
                 line_user_id,
                 channel_id,
-            } => {
-                let (user_id, channel_id) =
-                    self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
-                OpKind::UnlinkLineId {
-                    user_id,
-                    line_user_id: line_user_id.clone(),
-                    channel_id,
-                }
-            }
+            },
+            _ => OpKind::LinkLineId {
+                user_id,
+                line_user_id,
+                channel_id,
+            },
         })
     }
 

@@ -65,18 +65,16 @@ pub fn replay(bytes: &[u8]) -> Result<Replayed, crate::Error> {
     let decoded = codec::decode_all(bytes);
     decoded.check_readable()?;
     let migrate = decoded.needs_migration();
-    let recovery = RecoveryReport {
-        restored_ops: 0,
-        restored_calls: 0,
+    let mut recovery = RecoveryReport {
         skipped_ranges: decoded.skipped.len(),
-        skipped_bytes: decoded.skipped.iter().map(|s| s.len).sum(),
-        lost_records: decoded
-            .skipped
-            .iter()
-            .filter(|s| !s.is_torn_tail(bytes))
-            .map(|s| s.records_lost(bytes))
-            .sum(),
+        ..RecoveryReport::default()
     };
+    for s in &decoded.skipped {
+        recovery.skipped_bytes += s.len;
+        if !s.is_torn_tail(bytes) {
+            recovery.lost_records += s.records_lost(bytes);
+        }
+    }
     let mut meta = None;
     // Sorted by seq. Ops arrive in seq order and leave mostly from the front, so a vector with
     // a vacated front and binary search replays 10k ops quickly, without BTreeMap's code.
@@ -115,10 +113,10 @@ pub fn replay(bytes: &[u8]) -> Result<Replayed, crate::Error> {
             }
             Record::Merged { seq, into } => {
                 if entries.get_mut(into).is_some() {
-                    if let Some(gone) = entries.remove(seq) {
+                    if let Some(mut gone) = entries.remove(seq) {
                         if let Some(target) = entries.get_mut(into) {
                             target.merged.push(gone.op);
-                            target.merged.extend(gone.merged);
+                            target.merged.append(&mut gone.merged);
                         }
                     }
                 }
