@@ -412,7 +412,11 @@ impl Engine {
             Verdict::Results(resp) => {
                 let done = self.take_front(n);
                 self.journal_done(&done);
-                for (entry, result) in done.into_iter().zip(resp.results) {
+                let mut results = resp.results.into_iter();
+                for entry in done {
+                    let Some(result) = results.next() else {
+                        break;
+                    };
                     let status = match result.status {
                         OpStatus::Applied => DeliveryStatus::Delivered,
                         OpStatus::Duplicate => DeliveryStatus::Duplicate,
@@ -621,7 +625,10 @@ impl Engine {
     /// queue must not produce one frame the decoder would refuse as corrupt).
     fn journal_done(&mut self, entries: &[Entry]) {
         for chunk in entries.chunks(DONE_RECORD_MAX_SEQS) {
-            let seqs = chunk.iter().map(|e| e.op.seq).collect();
+            let mut seqs = Vec::with_capacity(chunk.len());
+            for e in chunk {
+                seqs.push(e.op.seq);
+            }
             self.journal.push(JournalEntry::Done { seqs });
         }
     }

@@ -279,23 +279,22 @@ impl Session {
         checkpoint: Option<(&str, u64)>,
     ) -> Result<(), Error> {
         let mut user = self.user_id.clone();
-        let mut kinds = Vec::with_capacity(calls.len());
+        let mut ops = Vec::with_capacity(calls.len());
         for call in calls {
-            kinds.push(self.op_kind(&mut user, call)?);
-        }
-        if !self.opted_in {
-            tracing::debug!(calls = kinds.len(), "opted out: calls ignored");
-            kinds.clear();
-            user = self.user_id.clone();
-        }
-        let mut ops = Vec::with_capacity(kinds.len());
-        for kind in kinds {
             ops.push(Op {
-                op_id: self.next_op_id(now_ms),
+                op_id: Uuid::nil(), // drawn below, once every call is valid
                 seq: self.next_seq + ops.len() as u64,
                 at_ms: now_ms,
-                kind,
+                kind: self.op_kind(&mut user, call)?,
             });
+        }
+        if !self.opted_in {
+            tracing::debug!(calls = ops.len(), "opted out: calls ignored");
+            ops.clear();
+            user = self.user_id.clone();
+        }
+        for op in &mut ops {
+            op.op_id = self.next_op_id(now_ms);
         }
         let user_changed = user != self.user_id;
         let mut buf = std::mem::take(&mut self.unwritten);
