@@ -7,10 +7,23 @@
 //! browser quirk becomes an `Err` here and never an exception in the page.
 //! Fetch itself is the browser's: no HTTP stack is compiled into the wasm
 //! (reqwest on wasm wraps the same `fetch` but adds ~100 KB of code).
+//!
+//! No js-sys: its `global`, `Reflect` and `Date` linked ~4 KB of its own (closure shims for
+//! every typed array, futures); the two lookups below are a few lines of JS instead.
 
-use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
+
+// `localStorage` (`undefined` where missing, not an object, or access throws: sandboxed
+// iframes, some private modes, Node) and the message of a thrown value (a string as is, else its
+// string `message`, else "unknown error"); bundled into index.js by scripts/web-build.sh.
+#[wasm_bindgen(
+    inline_js = "export function ls(){try{const s=globalThis.localStorage;if(typeof s==='object'&&s)return s}catch(_){}}\
+export function msg(e){if(typeof e==='string')return e;try{const m=Reflect.get(e,'message');if(typeof m==='string')return m}catch(_){}return'unknown error'}"
+)]
+extern "C" {
+    fn ls() -> Option<Storage>;
+    fn msg(e: &JsValue) -> String;
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -96,32 +109,23 @@ extern "C" {
     pub fn key(this: &Storage, index: u32) -> Result<Option<String>, JsValue>;
     #[wasm_bindgen(method, getter, catch)]
     pub fn length(this: &Storage) -> Result<u32, JsValue>;
+
+    #[wasm_bindgen(js_namespace = Date, js_name = now)]
+    fn date_now() -> f64;
 }
 
-/// `globalThis.localStorage`, or `None` where it is missing or access throws
-/// (sandboxed iframes, some private modes, Node).
+/// `globalThis.localStorage`, or `None` where it is missing or access throws.
 pub fn local_storage() -> Option<Storage> {
-    let v = Reflect::get(&js_sys::global(), &JsValue::from_str("localStorage")).ok()?;
-    v.is_object().then(|| v.unchecked_into())
+    ls()
 }
 
 pub fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
-}
-
-pub fn get(obj: &JsValue, key: &str) -> JsValue {
-    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-}
-
-pub fn get_str(obj: &JsValue, key: &str) -> Option<String> {
-    get(obj, key).as_string()
+    date_now() as u64
 }
 
 /// The message of a thrown value, for diagnostics.
 pub fn message(e: &JsValue) -> String {
-    e.as_string()
-        .or_else(|| get_str(e, "message"))
-        .unwrap_or_else(|| "unknown error".into())
+    msg(e)
 }
 
 /// Decimal digits of `n`, without the formatting machinery.
