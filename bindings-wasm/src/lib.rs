@@ -19,6 +19,8 @@
 //! state callback, listener exceptions are swallowed, network failures are
 //! outcomes.
 
+#[cfg(target_arch = "wasm32")]
+mod alloc;
 mod http;
 mod inbox;
 mod js;
@@ -40,8 +42,8 @@ use crate::store::{Change, LocalStore, Notes, SharedNotes};
 // SAFETY: wasm32-unknown-unknown without threads: the page's one thread is the only user.
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
-    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<alloc::SizeClasses> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(alloc::SizeClasses::new()) };
 
 /// The largest delay `setTimeout` honours (longer ones fire at once).
 const MAX_TIMER_MS: f64 = 2_147_483_647.0;
