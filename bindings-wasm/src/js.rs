@@ -75,17 +75,19 @@ extern "C" {
         reason: Option<String>,
     ) -> Result<(), JsValue>;
 
-    /// The driver's I/O in npm/src/index.js (`io`), called as `io.call(null, ms, url, tokenHeader,
-    /// token, retryHeader, retry, body, keepalive)`: with a URL, one POST ended after `ms`; without,
-    /// one timer (see `http.rs`). It hands results back later through `Client.call`, never from
-    /// within this call.
+    /// The driver's I/O in npm/src/index.js (`io`): `w(ms)` arms one timer (see `http::wait`),
+    /// `p(ms, url, tokenHeader, token, retryHeader, retry, body, keepalive)` does one POST ended
+    /// after `ms`. Results come back later through `Client.call`, never from within these calls.
+    /// `w` takes a number only: it runs once or twice per call (a string or array argument is
+    /// JS garbage each time) and cannot throw.
     #[derive(Clone)]
     pub type Io;
+    #[wasm_bindgen(method, js_name = w)]
+    pub fn wait(this: &Io, ms: f64);
     #[allow(clippy::too_many_arguments)]
-    #[wasm_bindgen(method, catch, js_name = call)]
-    pub fn io(
+    #[wasm_bindgen(method, catch, js_name = p)]
+    pub fn post(
         this: &Io,
-        this_arg: &JsValue,
         ms: f64,
         url: &str,
         token_header: &str,

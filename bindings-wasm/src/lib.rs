@@ -84,6 +84,8 @@ struct Inner {
     io: Option<js::Io>,
     // The batch of the request out now (one at a time); its outcome comes through `Client::call`.
     in_flight: Option<u64>,
+    // The page's JS has a `TICK` queued for the end of this task: another wake need not ask again.
+    woken: bool,
     hidden: bool,
     stopped: bool,
     requests: u32,
@@ -226,7 +228,7 @@ impl Client {
 
     // `events(...)` for each call's final outcome and for pause/resume, `states(...)` for storage
     // changes and warnings: primitives, made into objects by npm/src/index.js (see `js::Listener`).
-    // `io(...)` does the driver's requests and timers (see `js::Io`); delivery starts here.
+    // `io` does the driver's requests and timers (see `js::Io`); delivery starts here.
     #[wasm_bindgen(skip_jsdoc)]
     pub fn listen(&self, events: js::Listener, states: js::Listener, io: js::Io) {
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
@@ -461,6 +463,7 @@ impl Client {
     /// The timer of the driver's last wait ran out, or a wake: the driver's next step.
     fn tick(&self) {
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+            s.woken = false;
             // A request is out: its outcome takes the next step.
             if s.in_flight.is_none() {
                 s.step();
@@ -559,6 +562,7 @@ impl Inner {
             state_listener: None,
             io: None,
             in_flight: None,
+            woken: false,
             hidden: false,
             stopped: false,
             requests: 0,
@@ -688,8 +692,16 @@ impl Inner {
 
     /// Runs the driver's next step at the end of this task (after the outcome if a request is out).
     fn wake(&mut self) {
-        if let (None, Some(io)) = (self.in_flight, &self.io) {
-            http::wait(io, 0.0);
+        if self.in_flight.is_none() && !self.woken {
+            self.wait(0.0);
+        }
+    }
+
+    /// `http::wait`, remembering whether a `TICK` is due at the end of this task.
+    fn wait(&mut self, ms: f64) {
+        if let Some(io) = &self.io {
+            self.woken = ms == 0.0;
+            http::wait(io, ms);
         }
     }
 
@@ -716,7 +728,7 @@ impl Inner {
             return;
         };
         if self.stopped || !self.leader {
-            return http::wait(&io, -1.0);
+            return self.wait(-1.0);
         }
         if self.ingest {
             self.ingest(None);
@@ -753,9 +765,9 @@ impl Inner {
                 }
             }
             Next::WaitUntil(t) => {
-                http::wait(&io, (t.saturating_sub(now) as f64).min(MAX_TIMER_MS));
+                self.wait((t.saturating_sub(now) as f64).min(MAX_TIMER_MS));
             }
-            Next::Idle => http::wait(&io, -1.0),
+            Next::Idle => self.wait(-1.0),
         }
     }
 }

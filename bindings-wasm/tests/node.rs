@@ -44,6 +44,13 @@ fn ignore() -> JsValue {
     Function::new_no_args("").into()
 }
 
+/// The driver's I/O for `Client::listen` that never sends and never fires a timer.
+fn idle_io() -> JsValue {
+    Function::new_no_args("return { w() {}, p() {} }")
+        .call0(&JsValue::NULL)
+        .unwrap()
+}
+
 /// Lets the end of the current task run: the journal is written in a microtask.
 async fn end_of_task() {
     let _ = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL)).await;
@@ -137,7 +144,7 @@ fn opting_out_drops_the_queue_and_ignores_calls() {
     c.listen(
         seen.unchecked_into(),
         ignore().unchecked_into(),
-        ignore().unchecked_into(),
+        idle_io().unchecked_into(),
     );
     c.set_user_id("u").unwrap();
     c.set_opted_in(false).unwrap();
@@ -169,7 +176,7 @@ async fn storage_failures_fall_back_to_memory_without_throwing() {
     c.listen(
         ignore().unchecked_into(),
         states.unchecked_into(),
-        ignore().unchecked_into(),
+        idle_io().unchecked_into(),
     );
     end_of_task().await;
     assert!(!c.persistent());

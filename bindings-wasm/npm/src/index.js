@@ -105,50 +105,52 @@ function warn(where, e) {
   }
 }
 
-// The wasm's I/O, one client's (`js::Io` in bindings-wasm/src/js.rs): with a URL, one POST ended
-// after `ms`, its outcome handed back as `NETWORK` or `RESPONSE + status`; without, one timer that
-// calls `TICK` after `ms` (0: at the end of this task, below 0: none), replacing the one before.
-// Everything else (what to send, when, retries) is the wasm's. Cookies are never sent (the token
-// authenticates, and they must not leak to the endpoint); `keepalive` lets the request outlive the
-// page (flush on pagehide / hidden); the abort timer also ends a body that never finishes.
-// `Retry-After` is readable cross-origin only if the endpoint sends
+// The wasm's I/O, one client's (`js::Io` in bindings-wasm/src/js.rs): `w(ms)` arms one timer
+// that calls `TICK` after `ms` (0: at the end of this task, below 0: none), replacing the one
+// before; `p(...)` does one POST ended after `ms`, its outcome handed back as `NETWORK` or
+// `RESPONSE + status`. Everything else (what to send, when, retries) is the wasm's. Cookies are
+// never sent (the token authenticates, and they must not leak to the endpoint); `keepalive` lets
+// the request outlive the page (flush on pagehide / hidden); the abort timer also ends a body that
+// never finishes. `Retry-After` is readable cross-origin only if the endpoint sends
 // `Access-Control-Expose-Headers: Retry-After`.
 function io(c) {
-  let timer, n = 0;
-  return (ms, url, tokenHeader, token, retryHeader, retry, body, keepalive) => {
-    if (!url) {
+  let timer,
+    n = 0;
+  return {
+    w(ms) {
       clearTimeout(timer);
       const mine = ++n;
       const tick = () => mine === n && c.call(TICK, '');
       if (ms === 0) queueMicrotask(tick);
       else if (ms > 0) timer = setTimeout(tick, ms);
-      return;
-    }
-    const abort = new AbortController();
-    let late;
-    const t = setTimeout(() => {
-      late = '';
-      abort.abort();
-    }, ms);
-    new Promise((ok) =>
-      ok(
-        fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', [tokenHeader]: token, [retryHeader]: '' + retry },
-          body: body.slice(), // a view of the wasm's memory: copied now
-          credentials: 'omit',
-          cache: 'no-store',
-          keepalive,
-          signal: abort.signal,
-        }),
-      ),
-    )
-      .then(async (r) => [RESPONSE + r.status, await r.text(), r.headers.get('retry-after')])
-      .catch((e) => [NETWORK, String((e && e.message) || e), late])
-      .then((o) => {
-        clearTimeout(t);
-        c.call(...o);
-      });
+    },
+    p(ms, url, tokenHeader, token, retryHeader, retry, body, keepalive) {
+      const abort = new AbortController();
+      let late;
+      const t = setTimeout(() => {
+        late = '';
+        abort.abort();
+      }, ms);
+      new Promise((ok) =>
+        ok(
+          fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', [tokenHeader]: token, [retryHeader]: '' + retry },
+            body: body.slice(), // a view of the wasm's memory: copied now
+            credentials: 'omit',
+            cache: 'no-store',
+            keepalive,
+            signal: abort.signal,
+          }),
+        ),
+      )
+        .then(async (r) => [RESPONSE + r.status, await r.text(), r.headers.get('retry-after')])
+        .catch((e) => [NETWORK, String((e && e.message) || e), late])
+        .then((o) => {
+          clearTimeout(t);
+          c.call(...o);
+        });
+    },
   };
 }
 
