@@ -36,8 +36,10 @@ extern "C" {
 
     /// A listener of npm/src/index.js, called with primitives (it builds the objects pages see):
     /// `op(opId, seq, kind, userId, lineUserId|"", channelId|"", status, code, message|reason|"")`
-    /// and `paused("", 0, "paused"|"resumed", reason|"")` on the event listener (the empty
-    /// `opId` tells them apart); `state(type, leader, persistent?, reason?)` on the state listener.
+    /// and `op("", 0, "paused"|"resumed", reason|"", …)` on the event listener (the empty `opId`
+    /// tells them apart); `state(type, leader, persistent, reason)` on the state listener
+    /// (`persistent` means something for `"storage"` only, `reason` is absent from a
+    /// `"storage"` report with `persistent` true).
     /// Called as `listener.call(null, ...)`; `catch`: an exception never stops delivery.
     #[derive(Clone)]
     pub type Listener;
@@ -57,22 +59,13 @@ extern "C" {
         text: &str,
     ) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch, js_name = call)]
-    pub fn paused(
-        this: &Listener,
-        this_arg: &JsValue,
-        op_id: &str,
-        seq: f64,
-        state: &str,
-        reason: &str,
-    ) -> Result<(), JsValue>;
-    #[wasm_bindgen(method, catch, js_name = call)]
     pub fn state(
         this: &Listener,
         this_arg: &JsValue,
         kind: &str,
         leader: bool,
-        persistent: Option<bool>,
-        reason: Option<String>,
+        persistent: bool,
+        reason: &str,
     ) -> Result<(), JsValue>;
 
     /// The driver's I/O in npm/src/index.js (`io`): `w(ms)` arms one timer (see `http::wait`),

@@ -131,10 +131,10 @@ impl Emit {
         }
         if let Some(cb) = &self.state_listener {
             for c in self.states {
-                let (kind, persistent, reason) = match c {
-                    Change::Memory(r) => ("storage", Some(false), Some(r)),
-                    Change::Persistent => ("storage", Some(true), None),
-                    Change::Warning(r) => ("warning", None, Some(r)),
+                let (kind, persistent, reason) = match &c {
+                    Change::Memory(r) => ("storage", false, r.as_str()),
+                    Change::Persistent => ("storage", true, ""),
+                    Change::Warning(r) => ("warning", false, r.as_str()),
                 };
                 let _ = cb.state(&JsValue::NULL, kind, self.leader, persistent, reason);
             }
@@ -160,6 +160,7 @@ const SHUTDOWN: u32 = 12;
 #[wasm_bindgen]
 impl Client {
     // Throws `"code:message"` for a bad configuration (npm/src/index.js makes it a `ReproLineError`).
+    // Number options: NaN for the default (`Option<f64>` costs a flag and glue per option).
     #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(constructor, skip_jsdoc)]
     pub fn new(
@@ -170,13 +171,16 @@ impl Client {
         memory: bool,
         leader: bool,
         slot: u32,
-        storage_budget_bytes: Option<f64>,
-        request_timeout_ms: Option<f64>,
-        debounce_ms: Option<f64>,
-        max_batch_ops: Option<f64>,
-        max_queue_ops: Option<f64>,
-        max_op_age_ms: Option<f64>,
+        storage_budget_bytes: f64,
+        request_timeout_ms: f64,
+        debounce_ms: f64,
+        max_batch_ops: f64,
+        max_queue_ops: f64,
+        max_op_age_ms: f64,
     ) -> Result<Client, JsValue> {
+        // NaN: the default (npm/src/index.js passes a page's own NaN as -1, which the rules
+        // treat as NaN was: 0).
+        let opt = |v: f64| (!v.is_nan()).then_some(v);
         Client::open(Options {
             sdk_token,
             endpoint,
@@ -185,12 +189,12 @@ impl Client {
             memory,
             leader,
             slot,
-            storage_budget_bytes,
-            request_timeout_ms,
-            debounce_ms,
-            max_batch_ops,
-            max_queue_ops,
-            max_op_age_ms,
+            storage_budget_bytes: opt(storage_budget_bytes),
+            request_timeout_ms: opt(request_timeout_ms),
+            debounce_ms: opt(debounce_ms),
+            max_batch_ops: opt(max_batch_ops),
+            max_queue_ops: opt(max_queue_ops),
+            max_op_age_ms: opt(max_op_age_ms),
         })
     }
 
@@ -255,14 +259,16 @@ impl Client {
         }
     }
 
-    // 0 paused (`"auth_failed"`, `"endpoint_misconfigured"` or undefined), 1 deviceId, 2 userId.
+    // 0 paused (`"auth_failed"`, `"endpoint_misconfigured"` or ""), 1 deviceId, 2 userId (or "":
+    // a user ID is never empty). A plain string: `Option<String>` costs glue on both sides.
     #[wasm_bindgen(skip_jsdoc)]
-    pub fn text(&self, what: u32) -> Option<String> {
+    pub fn text(&self, what: u32) -> String {
         match what {
             0 => self.paused(),
             1 => Some(self.device_id()),
             _ => self.user_id(),
         }
+        .unwrap_or_default()
     }
 }
 
@@ -806,7 +812,11 @@ fn emit_event(cb: &js::Listener, e: &Event) {
                 text,
             )
         }
-        Event::State(DeliveryState::Paused(r)) => cb.paused(null, "", 0.0, "paused", r.as_str()),
-        Event::State(DeliveryState::Resumed) => cb.paused(null, "", 0.0, "resumed", ""),
+        Event::State(DeliveryState::Paused(r)) => {
+            cb.op(null, "", 0.0, "paused", r.as_str(), "", "", "", 0, "")
+        }
+        Event::State(DeliveryState::Resumed) => {
+            cb.op(null, "", 0.0, "resumed", "", "", "", "", 0, "")
+        }
     };
 }

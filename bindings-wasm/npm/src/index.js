@@ -34,9 +34,10 @@ function rethrow(e) {
   throw e;
 }
 
-// A number option as the page gave it; anything else means the default (undefined).
+// A number option as the page gave it; anything else means the default (NaN to the wasm; a page's
+// own NaN goes as -1, which the wasm's rules treat alike).
 function num(v) {
-  return typeof v === 'number' ? v : undefined;
+  return typeof v === 'number' ? (v === v ? v : -1) : NaN;
 }
 
 // What `Client.call` does, by number (bindings-wasm/src/lib.rs).
@@ -77,10 +78,11 @@ function opReport(opId, seq, kind, userId, lineUserId, channelId, status, code, 
   return r;
 }
 
+// `persistent` is for 'storage' only; a 'storage' report back in localStorage has no reason.
 function stateReport(type, leader, persistent, reason) {
   const s = { type, leader };
-  if (persistent !== undefined) s.persistent = persistent;
-  if (reason !== undefined) s.reason = reason;
+  if (type === 'storage') s.persistent = persistent;
+  if (type !== 'storage' || !persistent) s.reason = reason;
   return s;
 }
 
@@ -397,7 +399,7 @@ export class ReproLine {
   }
 
   get userId() {
-    return this.#c.text(2);
+    return this.#c.text(2) || undefined;
   }
 
   get optedIn() {
