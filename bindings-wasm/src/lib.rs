@@ -664,10 +664,7 @@ impl Inner {
             Some(k) => vec![k.to_owned()],
             None => {
                 self.ingest = false;
-                (0..ls.length().unwrap_or(0))
-                    .filter_map(|i| ls.key(i).ok().flatten())
-                    .filter(|k| k.starts_with(&self.inbox_prefix))
-                    .collect()
+                store::keys_with_prefix(&ls, &self.inbox_prefix)
             }
         };
         let mut inboxes = Vec::new();
