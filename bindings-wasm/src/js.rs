@@ -27,10 +27,6 @@ extern "C" {
 
 #[wasm_bindgen]
 extern "C" {
-    /// `queueMicrotask(f)`: runs `f` at the end of the current task.
-    #[wasm_bindgen(catch, js_name = queueMicrotask)]
-    pub fn queue_microtask(f: &JsValue) -> Result<(), JsValue>;
-
     #[wasm_bindgen(js_namespace = console, js_name = warn)]
     pub fn warn(msg: &str);
 
@@ -69,6 +65,7 @@ extern "C" {
     ) -> Result<(), JsValue>;
 
     /// The driver's I/O in npm/src/index.js (`io`): `w(ms)` arms one timer (see `http::wait`),
+    /// `f()` asks for the journal's end-of-task write,
     /// `p(ms, url, tokenHeader, token, retryHeader, retry, body, keepalive)` does one POST ended
     /// after `ms`. Results come back later through `Client.call`, never from within these calls.
     /// `w` takes a number only: it runs once or twice per call (a string or array argument is
@@ -77,6 +74,10 @@ extern "C" {
     pub type Io;
     #[wasm_bindgen(method, js_name = w)]
     pub fn wait(this: &Io, ms: f64);
+    /// `f()`: `Client.call(STORE_WRITE)` at the end of this task (a microtask; cannot throw).
+    /// The page's JS schedules it: a wasm-bindgen `Closure` for it cost ~0.5 KB of glue.
+    #[wasm_bindgen(method, js_name = f)]
+    pub fn write_later(this: &Io);
     #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(method, catch, js_name = p)]
     pub fn post(

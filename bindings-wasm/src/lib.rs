@@ -78,6 +78,8 @@ struct Inner {
     // Follower: this tab's inbox key and calls not yet taken by the leader.
     follower: tabs::Follower,
     notes: SharedNotes,
+    // Leader with the journal in `localStorage`: its store's end-of-task write.
+    disk: Option<store::DiskRef>,
     listener: Option<js::Listener>,
     state_listener: Option<js::Listener>,
     // The page's I/O (npm/src/index.js); the driver is idle until `listen` gives it.
@@ -156,6 +158,8 @@ const STORAGE_EVENT: u32 = 9;
 const PAGE_HIDDEN: u32 = 10;
 const PAGE_SHOWN: u32 = 11;
 const SHUTDOWN: u32 = 12;
+/// The journal's end-of-task write (`io.f()` queues it; 13 and up are `http`'s).
+const STORE_WRITE: u32 = 15;
 
 #[wasm_bindgen]
 impl Client {
@@ -217,6 +221,7 @@ impl Client {
                     STORAGE_EVENT => self.on_storage(b),
                     PAGE_HIDDEN | PAGE_SHOWN => self.page_hidden(what == PAGE_HIDDEN),
                     SHUTDOWN => self.shutdown(),
+                    STORE_WRITE => self.write_pending(),
                     http::TICK => self.tick(),
                     _ => {
                         if let Some(outcome) = http::outcome(what, a, b) {
@@ -400,6 +405,14 @@ impl Client {
         }
     }
 
+    /// The journal's end-of-task write (what `io.f()` asked for).
+    pub fn write_pending(&self) {
+        let disk = self.inner.try_borrow().ok().and_then(|s| s.disk.clone());
+        if let Some(d) = disk {
+            store::write_pending(&d);
+        }
+    }
+
     /// Calls accepted and not yet reported (in a follower: as far as this tab can see).
     pub fn pending_ops(&self) -> u32 {
         self.with(|s| s.session.pending_ops() as u32).unwrap_or(0)
@@ -505,12 +518,16 @@ fn open_session(
     journal: Option<&String>,
     budget: usize,
     notes: &SharedNotes,
-) -> Result<Session, Error> {
-    let store: Box<dyn Store> = match journal {
-        Some(ns) => Box::new(LocalStore::open(ns.clone(), budget, Arc::clone(notes))),
-        None => Box::new(MemoryStore::new()),
+) -> Result<(Session, Option<store::DiskRef>), Error> {
+    let (store, disk): (Box<dyn Store>, _) = match journal {
+        Some(ns) => {
+            let local = LocalStore::open(ns.clone(), budget, Arc::clone(notes));
+            let disk = local.disk();
+            (Box::new(local), Some(disk))
+        }
+        None => (Box::new(MemoryStore::new()), None),
     };
-    Session::open(cfg.clone(), channel.clone(), store)
+    Ok((Session::open(cfg.clone(), channel.clone(), store)?, disk))
 }
 
 impl Inner {
@@ -545,7 +562,7 @@ impl Inner {
         // Opened once: on the journal for a leader with localStorage, else in memory (a follower's
         // shadow comes from `refresh_shadow`).
         let journal = journal_ns.as_ref().filter(|_| leader);
-        let session = open_session(&engine_cfg, &default_channel, journal, budget, &notes)?;
+        let (session, disk) = open_session(&engine_cfg, &default_channel, journal, budget, &notes)?;
         let mut inner = Inner {
             session,
             leader,
@@ -564,6 +581,7 @@ impl Inner {
             inbox_prefix,
             budget,
             notes,
+            disk,
             listener: None,
             state_listener: None,
             io: None,
@@ -598,7 +616,7 @@ impl Inner {
         if let Some(ns) = &self.journal_ns {
             let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
             match open_session(cfg, channel, Some(ns), self.budget, &self.notes) {
-                Ok(session) => self.session = session,
+                Ok((session, disk)) => (self.session, self.disk) = (session, disk),
                 Err(e) => self.note(&e.to_string()),
             }
         }
@@ -695,6 +713,8 @@ impl Inner {
 
     /// Runs the driver's next step at the end of this task (after the outcome if a request is out).
     fn wake(&mut self) {
+        // The journal's write first, as before the next step.
+        self.schedule_write();
         if self.in_flight.is_none() && !self.woken {
             self.wait(0.0);
         }
@@ -708,7 +728,21 @@ impl Inner {
         }
     }
 
+    /// The journal's end-of-task write, if something was appended: queued by the page's JS, or
+    /// done now before `listen` gave the I/O (or in the unit tests, which give none).
+    fn schedule_write(&mut self) {
+        if !std::mem::take(&mut store::lock(&self.notes).write) {
+            return;
+        }
+        match (&self.io, &self.disk) {
+            (Some(io), _) => io.write_later(),
+            (None, Some(d)) => store::write_pending(d),
+            (None, None) => {}
+        }
+    }
+
     fn drain(&mut self) -> Emit {
+        self.schedule_write();
         let events = if self.leader {
             self.session.take_events()
         } else {

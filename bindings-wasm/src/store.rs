@@ -47,6 +47,9 @@ pub struct Notes {
     pub changes: Vec<Change>,
     /// The journal passed the soft limit: the driver should compact it.
     pub compact: bool,
+    /// Appended in this task and not written yet: the driver has the page's JS call
+    /// `Client.call(STORE_WRITE)` at the end of the task (see `Inner::schedule_write`).
+    pub write: bool,
     pub persistent: bool,
 }
 
@@ -113,13 +116,13 @@ pub struct LocalStore {
     /// Mirror of the journal (what `read_all` gives the Session).
     bytes: Vec<u8>,
     /// Shared with the end-of-task write.
-    disk: Arc<Mutex<Disk>>,
-    /// The end-of-task write, one JS function for the store's life: a new closure per task
-    /// cost ~5 µs of every call (scripts/web-bench.sh).
-    flush: JsValue,
+    disk: DiskRef,
 }
 
-struct Disk {
+/// The store's `localStorage` side, for the driver's end-of-task write (`write_pending`).
+pub type DiskRef = Arc<Mutex<Disk>>;
+
+pub struct Disk {
     ns: String,
     /// Generation and next chunk number of the stored journal.
     gen: u64,
@@ -192,11 +195,17 @@ impl LocalStore {
         lock(&d.notes).persistent = d.persistent;
         let disk = Arc::new(Mutex::new(d));
         *open_store() = Some(Arc::clone(&disk));
-        let shared = Arc::clone(&disk);
-        let flush =
-            Closure::<dyn FnMut()>::new(move || self::disk(&shared).flush()).into_js_value();
-        LocalStore { bytes, disk, flush }
+        LocalStore { bytes, disk }
     }
+
+    pub fn disk(&self) -> DiskRef {
+        Arc::clone(&self.disk)
+    }
+}
+
+/// Writes what was appended in this task (the end-of-task write).
+pub fn write_pending(d: &DiskRef) {
+    disk(d).flush();
 }
 
 impl Disk {
@@ -317,12 +326,9 @@ impl Store for LocalStore {
         }
         d.pending.extend_from_slice(bytes);
         if !d.scheduled {
+            // At the end of the current task: the driver asks the page's JS for it.
             d.scheduled = true;
-            drop(d);
-            // At the end of the current task (now, if that cannot be arranged).
-            if js::queue_microtask(&self.flush).is_err() {
-                disk(&self.disk).flush();
-            }
+            lock(&d.notes).write = true;
         }
         Ok(())
     }

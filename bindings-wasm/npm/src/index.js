@@ -54,6 +54,7 @@ const SET_USER_ID = 0,
   PAGE_HIDDEN = 10,
   PAGE_SHOWN = 11,
   SHUTDOWN = 12,
+  STORE_WRITE = 15,
   // The driver's I/O results (bindings-wasm/src/http.rs).
   TICK = 13,
   NETWORK = 14,
@@ -107,7 +108,8 @@ function warn(where, e) {
   }
 }
 
-// The wasm's I/O, one client's (`js::Io` in bindings-wasm/src/js.rs): `w(ms)` arms one timer
+// The wasm's I/O, one client's (`js::Io` in bindings-wasm/src/js.rs): `f()` has the journal
+// written at the end of this task (what was appended in it: one write per task); `w(ms)` arms one timer
 // that calls `TICK` after `ms` (0: at the end of this task, below 0: none), replacing the one
 // before; `p(...)` does one POST ended after `ms`, its outcome handed back as `NETWORK` or
 // `RESPONSE + status`. Everything else (what to send, when, retries) is the wasm's. Cookies are
@@ -118,7 +120,11 @@ function warn(where, e) {
 function io(c) {
   let timer,
     n = 0;
+  const write = () => c.call(STORE_WRITE, '');
   return {
+    f() {
+      queueMicrotask(write);
+    },
     w(ms) {
       clearTimeout(timer);
       const mine = ++n;
