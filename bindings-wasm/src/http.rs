@@ -27,7 +27,7 @@ pub const RESPONSE: u32 = 1000;
 /// Asks the page's JS to `TICK` after `ms` (0: at the end of this task; below 0: never).
 /// Replaces any timer armed before.
 pub fn wait(io: &js::Io, ms: f64) {
-    let _ = io.io(&JsValue::NULL, ms, "", "", "", "", 0, &[], false);
+    io.wait(ms);
 }
 
 /// Asks the page's JS to POST `request`, ending it after `timeout_ms`; `keepalive`: the page is
@@ -41,8 +41,7 @@ pub fn post(
     keepalive: bool,
 ) -> Result<(), JsValue> {
     let keepalive = keepalive && request.body.len() <= KEEPALIVE_MAX_BODY;
-    io.io(
-        &JsValue::NULL,
+    io.post(
         timeout_ms,
         url,
         HEADER_TOKEN,

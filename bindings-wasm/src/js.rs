@@ -7,24 +7,35 @@
 //! browser quirk becomes an `Err` here and never an exception in the page.
 //! Fetch itself is the browser's: no HTTP stack is compiled into the wasm
 //! (reqwest on wasm wraps the same `fetch` but adds ~100 KB of code).
+//!
+//! No js-sys: its `global`, `Reflect` and `Date` linked ~4 KB of its own (closure shims for
+//! every typed array, futures); the two lookups below are a few lines of JS instead.
 
-use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
+
+// `localStorage` (`undefined` where missing, not an object, or access throws: sandboxed
+// iframes, some private modes, Node) and the message of a thrown value (a string as is, else its
+// string `message`, else "unknown error"); bundled into index.js by scripts/web-build.sh.
+#[wasm_bindgen(
+    inline_js = "export function ls(){try{const s=globalThis.localStorage;if(typeof s==='object'&&s)return s}catch(_){}}\
+export function msg(e){if(typeof e==='string')return e;try{const m=Reflect.get(e,'message');if(typeof m==='string')return m}catch(_){}return'unknown error'}"
+)]
+extern "C" {
+    fn ls() -> Option<Storage>;
+    fn msg(e: &JsValue) -> String;
+}
 
 #[wasm_bindgen]
 extern "C" {
-    /// `queueMicrotask(f)`: runs `f` at the end of the current task.
-    #[wasm_bindgen(catch, js_name = queueMicrotask)]
-    pub fn queue_microtask(f: &JsValue) -> Result<(), JsValue>;
-
     #[wasm_bindgen(js_namespace = console, js_name = warn)]
     pub fn warn(msg: &str);
 
     /// A listener of npm/src/index.js, called with primitives (it builds the objects pages see):
     /// `op(opId, seq, kind, userId, lineUserId|"", channelId|"", status, code, message|reason|"")`
-    /// and `paused("", 0, "paused"|"resumed", reason|"")` on the event listener (the empty
-    /// `opId` tells them apart); `state(type, leader, persistent?, reason?)` on the state listener.
+    /// and `op("", 0, "paused"|"resumed", reason|"", …)` on the event listener (the empty `opId`
+    /// tells them apart); `state(type, leader, persistent, reason)` on the state listener
+    /// (`persistent` means something for `"storage"` only, `reason` is absent from a
+    /// `"storage"` report with `persistent` true).
     /// Called as `listener.call(null, ...)`; `catch`: an exception never stops delivery.
     #[derive(Clone)]
     pub type Listener;
@@ -44,35 +55,33 @@ extern "C" {
         text: &str,
     ) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch, js_name = call)]
-    pub fn paused(
-        this: &Listener,
-        this_arg: &JsValue,
-        op_id: &str,
-        seq: f64,
-        state: &str,
-        reason: &str,
-    ) -> Result<(), JsValue>;
-    #[wasm_bindgen(method, catch, js_name = call)]
     pub fn state(
         this: &Listener,
         this_arg: &JsValue,
         kind: &str,
         leader: bool,
-        persistent: Option<bool>,
-        reason: Option<String>,
+        persistent: bool,
+        reason: &str,
     ) -> Result<(), JsValue>;
 
-    /// The driver's I/O in npm/src/index.js (`io`), called as `io.call(null, ms, url, tokenHeader,
-    /// token, retryHeader, retry, body, keepalive)`: with a URL, one POST ended after `ms`; without,
-    /// one timer (see `http.rs`). It hands results back later through `Client.call`, never from
-    /// within this call.
+    /// The driver's I/O in npm/src/index.js (`io`): `w(ms)` arms one timer (see `http::wait`),
+    /// `f()` asks for the journal's end-of-task write,
+    /// `p(ms, url, tokenHeader, token, retryHeader, retry, body, keepalive)` does one POST ended
+    /// after `ms`. Results come back later through `Client.call`, never from within these calls.
+    /// `w` takes a number only: it runs once or twice per call (a string or array argument is
+    /// JS garbage each time) and cannot throw.
     #[derive(Clone)]
     pub type Io;
+    #[wasm_bindgen(method, js_name = w)]
+    pub fn wait(this: &Io, ms: f64);
+    /// `f()`: `Client.call(STORE_WRITE)` at the end of this task (a microtask; cannot throw).
+    /// The page's JS schedules it: a wasm-bindgen `Closure` for it cost ~0.5 KB of glue.
+    #[wasm_bindgen(method, js_name = f)]
+    pub fn write_later(this: &Io);
     #[allow(clippy::too_many_arguments)]
-    #[wasm_bindgen(method, catch, js_name = call)]
-    pub fn io(
+    #[wasm_bindgen(method, catch, js_name = p)]
+    pub fn post(
         this: &Io,
-        this_arg: &JsValue,
         ms: f64,
         url: &str,
         token_header: &str,
@@ -96,32 +105,23 @@ extern "C" {
     pub fn key(this: &Storage, index: u32) -> Result<Option<String>, JsValue>;
     #[wasm_bindgen(method, getter, catch)]
     pub fn length(this: &Storage) -> Result<u32, JsValue>;
+
+    #[wasm_bindgen(js_namespace = Date, js_name = now)]
+    fn date_now() -> f64;
 }
 
-/// `globalThis.localStorage`, or `None` where it is missing or access throws
-/// (sandboxed iframes, some private modes, Node).
+/// `globalThis.localStorage`, or `None` where it is missing or access throws.
 pub fn local_storage() -> Option<Storage> {
-    let v = Reflect::get(&js_sys::global(), &JsValue::from_str("localStorage")).ok()?;
-    v.is_object().then(|| v.unchecked_into())
+    ls()
 }
 
 pub fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
-}
-
-pub fn get(obj: &JsValue, key: &str) -> JsValue {
-    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-}
-
-pub fn get_str(obj: &JsValue, key: &str) -> Option<String> {
-    get(obj, key).as_string()
+    date_now() as u64
 }
 
 /// The message of a thrown value, for diagnostics.
 pub fn message(e: &JsValue) -> String {
-    e.as_string()
-        .or_else(|| get_str(e, "message"))
-        .unwrap_or_else(|| "unknown error".into())
+    msg(e)
 }
 
 /// Decimal digits of `n`, without the formatting machinery.

@@ -19,6 +19,8 @@
 //! state callback, listener exceptions are swallowed, network failures are
 //! outcomes.
 
+#[cfg(target_arch = "wasm32")]
+mod alloc;
 mod http;
 mod inbox;
 mod js;
@@ -40,8 +42,8 @@ use crate::store::{Change, LocalStore, Notes, SharedNotes};
 // SAFETY: wasm32-unknown-unknown without threads: the page's one thread is the only user.
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
-    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<alloc::SizeClasses> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(alloc::SizeClasses::new()) };
 
 /// The largest delay `setTimeout` honours (longer ones fire at once).
 const MAX_TIMER_MS: f64 = 2_147_483_647.0;
@@ -76,12 +78,16 @@ struct Inner {
     // Follower: this tab's inbox key and calls not yet taken by the leader.
     follower: tabs::Follower,
     notes: SharedNotes,
+    // Leader with the journal in `localStorage`: its store's end-of-task write.
+    disk: Option<store::DiskRef>,
     listener: Option<js::Listener>,
     state_listener: Option<js::Listener>,
     // The page's I/O (npm/src/index.js); the driver is idle until `listen` gives it.
     io: Option<js::Io>,
     // The batch of the request out now (one at a time); its outcome comes through `Client::call`.
     in_flight: Option<u64>,
+    // The page's JS has a `TICK` queued for the end of this task: another wake need not ask again.
+    woken: bool,
     hidden: bool,
     stopped: bool,
     requests: u32,
@@ -127,10 +133,10 @@ impl Emit {
         }
         if let Some(cb) = &self.state_listener {
             for c in self.states {
-                let (kind, persistent, reason) = match c {
-                    Change::Memory(r) => ("storage", Some(false), Some(r)),
-                    Change::Persistent => ("storage", Some(true), None),
-                    Change::Warning(r) => ("warning", None, Some(r)),
+                let (kind, persistent, reason) = match &c {
+                    Change::Memory(r) => ("storage", false, r.as_str()),
+                    Change::Persistent => ("storage", true, ""),
+                    Change::Warning(r) => ("warning", false, r.as_str()),
                 };
                 let _ = cb.state(&JsValue::NULL, kind, self.leader, persistent, reason);
             }
@@ -152,10 +158,13 @@ const STORAGE_EVENT: u32 = 9;
 const PAGE_HIDDEN: u32 = 10;
 const PAGE_SHOWN: u32 = 11;
 const SHUTDOWN: u32 = 12;
+/// The journal's end-of-task write (`io.f()` queues it; 13 and up are `http`'s).
+const STORE_WRITE: u32 = 15;
 
 #[wasm_bindgen]
 impl Client {
     // Throws `"code:message"` for a bad configuration (npm/src/index.js makes it a `ReproLineError`).
+    // Number options: NaN for the default (`Option<f64>` costs a flag and glue per option).
     #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(constructor, skip_jsdoc)]
     pub fn new(
@@ -166,13 +175,16 @@ impl Client {
         memory: bool,
         leader: bool,
         slot: u32,
-        storage_budget_bytes: Option<f64>,
-        request_timeout_ms: Option<f64>,
-        debounce_ms: Option<f64>,
-        max_batch_ops: Option<f64>,
-        max_queue_ops: Option<f64>,
-        max_op_age_ms: Option<f64>,
+        storage_budget_bytes: f64,
+        request_timeout_ms: f64,
+        debounce_ms: f64,
+        max_batch_ops: f64,
+        max_queue_ops: f64,
+        max_op_age_ms: f64,
     ) -> Result<Client, JsValue> {
+        // NaN: the default (npm/src/index.js passes a page's own NaN as -1, which the rules
+        // treat as NaN was: 0).
+        let opt = |v: f64| (!v.is_nan()).then_some(v);
         Client::open(Options {
             sdk_token,
             endpoint,
@@ -181,12 +193,12 @@ impl Client {
             memory,
             leader,
             slot,
-            storage_budget_bytes,
-            request_timeout_ms,
-            debounce_ms,
-            max_batch_ops,
-            max_queue_ops,
-            max_op_age_ms,
+            storage_budget_bytes: opt(storage_budget_bytes),
+            request_timeout_ms: opt(request_timeout_ms),
+            debounce_ms: opt(debounce_ms),
+            max_batch_ops: opt(max_batch_ops),
+            max_queue_ops: opt(max_queue_ops),
+            max_op_age_ms: opt(max_op_age_ms),
         })
     }
 
@@ -209,6 +221,7 @@ impl Client {
                     STORAGE_EVENT => self.on_storage(b),
                     PAGE_HIDDEN | PAGE_SHOWN => self.page_hidden(what == PAGE_HIDDEN),
                     SHUTDOWN => self.shutdown(),
+                    STORE_WRITE => self.write_pending(),
                     http::TICK => self.tick(),
                     _ => {
                         if let Some(outcome) = http::outcome(what, a, b) {
@@ -224,7 +237,7 @@ impl Client {
 
     // `events(...)` for each call's final outcome and for pause/resume, `states(...)` for storage
     // changes and warnings: primitives, made into objects by npm/src/index.js (see `js::Listener`).
-    // `io(...)` does the driver's requests and timers (see `js::Io`); delivery starts here.
+    // `io` does the driver's requests and timers (see `js::Io`); delivery starts here.
     #[wasm_bindgen(skip_jsdoc)]
     pub fn listen(&self, events: js::Listener, states: js::Listener, io: js::Io) {
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
@@ -251,14 +264,16 @@ impl Client {
         }
     }
 
-    // 0 paused (`"auth_failed"`, `"endpoint_misconfigured"` or undefined), 1 deviceId, 2 userId.
+    // 0 paused (`"auth_failed"`, `"endpoint_misconfigured"` or ""), 1 deviceId, 2 userId (or "":
+    // a user ID is never empty). A plain string: `Option<String>` costs glue on both sides.
     #[wasm_bindgen(skip_jsdoc)]
-    pub fn text(&self, what: u32) -> Option<String> {
+    pub fn text(&self, what: u32) -> String {
         match what {
             0 => self.paused(),
             1 => Some(self.device_id()),
             _ => self.user_id(),
         }
+        .unwrap_or_default()
     }
 }
 
@@ -390,6 +405,14 @@ impl Client {
         }
     }
 
+    /// The journal's end-of-task write (what `io.f()` asked for).
+    pub fn write_pending(&self) {
+        let disk = self.inner.try_borrow().ok().and_then(|s| s.disk.clone());
+        if let Some(d) = disk {
+            store::write_pending(&d);
+        }
+    }
+
     /// Calls accepted and not yet reported (in a follower: as far as this tab can see).
     pub fn pending_ops(&self) -> u32 {
         self.with(|s| s.session.pending_ops() as u32).unwrap_or(0)
@@ -459,6 +482,7 @@ impl Client {
     /// The timer of the driver's last wait ran out, or a wake: the driver's next step.
     fn tick(&self) {
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+            s.woken = false;
             // A request is out: its outcome takes the next step.
             if s.in_flight.is_none() {
                 s.step();
@@ -494,12 +518,16 @@ fn open_session(
     journal: Option<&String>,
     budget: usize,
     notes: &SharedNotes,
-) -> Result<Session, Error> {
-    let store: Box<dyn Store> = match journal {
-        Some(ns) => Box::new(LocalStore::open(ns.clone(), budget, Arc::clone(notes))),
-        None => Box::new(MemoryStore::new()),
+) -> Result<(Session, Option<store::DiskRef>), Error> {
+    let (store, disk): (Box<dyn Store>, _) = match journal {
+        Some(ns) => {
+            let local = LocalStore::open(ns.clone(), budget, Arc::clone(notes));
+            let disk = local.disk();
+            (Box::new(local), Some(disk))
+        }
+        None => (Box::new(MemoryStore::new()), None),
     };
-    Session::open(cfg.clone(), channel.clone(), store)
+    Ok((Session::open(cfg.clone(), channel.clone(), store)?, disk))
 }
 
 impl Inner {
@@ -534,7 +562,7 @@ impl Inner {
         // Opened once: on the journal for a leader with localStorage, else in memory (a follower's
         // shadow comes from `refresh_shadow`).
         let journal = journal_ns.as_ref().filter(|_| leader);
-        let session = open_session(&engine_cfg, &default_channel, journal, budget, &notes)?;
+        let (session, disk) = open_session(&engine_cfg, &default_channel, journal, budget, &notes)?;
         let mut inner = Inner {
             session,
             leader,
@@ -553,10 +581,12 @@ impl Inner {
             inbox_prefix,
             budget,
             notes,
+            disk,
             listener: None,
             state_listener: None,
             io: None,
             in_flight: None,
+            woken: false,
             hidden: false,
             stopped: false,
             requests: 0,
@@ -586,7 +616,7 @@ impl Inner {
         if let Some(ns) = &self.journal_ns {
             let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
             match open_session(cfg, channel, Some(ns), self.budget, &self.notes) {
-                Ok(session) => self.session = session,
+                Ok((session, disk)) => (self.session, self.disk) = (session, disk),
                 Err(e) => self.note(&e.to_string()),
             }
         }
@@ -652,10 +682,7 @@ impl Inner {
             Some(k) => vec![k.to_owned()],
             None => {
                 self.ingest = false;
-                (0..ls.length().unwrap_or(0))
-                    .filter_map(|i| ls.key(i).ok().flatten())
-                    .filter(|k| k.starts_with(&self.inbox_prefix))
-                    .collect()
+                store::keys_with_prefix(&ls, &self.inbox_prefix)
             }
         };
         let mut inboxes = Vec::new();
@@ -686,12 +713,36 @@ impl Inner {
 
     /// Runs the driver's next step at the end of this task (after the outcome if a request is out).
     fn wake(&mut self) {
-        if let (None, Some(io)) = (self.in_flight, &self.io) {
-            http::wait(io, 0.0);
+        // The journal's write first, as before the next step.
+        self.schedule_write();
+        if self.in_flight.is_none() && !self.woken {
+            self.wait(0.0);
+        }
+    }
+
+    /// `http::wait`, remembering whether a `TICK` is due at the end of this task.
+    fn wait(&mut self, ms: f64) {
+        if let Some(io) = &self.io {
+            self.woken = ms == 0.0;
+            http::wait(io, ms);
+        }
+    }
+
+    /// The journal's end-of-task write, if something was appended: queued by the page's JS, or
+    /// done now before `listen` gave the I/O (or in the unit tests, which give none).
+    fn schedule_write(&mut self) {
+        if !std::mem::take(&mut store::lock(&self.notes).write) {
+            return;
+        }
+        match (&self.io, &self.disk) {
+            (Some(io), _) => io.write_later(),
+            (None, Some(d)) => store::write_pending(d),
+            (None, None) => {}
         }
     }
 
     fn drain(&mut self) -> Emit {
+        self.schedule_write();
         let events = if self.leader {
             self.session.take_events()
         } else {
@@ -714,7 +765,7 @@ impl Inner {
             return;
         };
         if self.stopped || !self.leader {
-            return http::wait(&io, -1.0);
+            return self.wait(-1.0);
         }
         if self.ingest {
             self.ingest(None);
@@ -751,9 +802,9 @@ impl Inner {
                 }
             }
             Next::WaitUntil(t) => {
-                http::wait(&io, (t.saturating_sub(now) as f64).min(MAX_TIMER_MS));
+                self.wait((t.saturating_sub(now) as f64).min(MAX_TIMER_MS));
             }
-            Next::Idle => http::wait(&io, -1.0),
+            Next::Idle => self.wait(-1.0),
         }
     }
 }
@@ -792,7 +843,11 @@ fn emit_event(cb: &js::Listener, e: &Event) {
                 text,
             )
         }
-        Event::State(DeliveryState::Paused(r)) => cb.paused(null, "", 0.0, "paused", r.as_str()),
-        Event::State(DeliveryState::Resumed) => cb.paused(null, "", 0.0, "resumed", ""),
+        Event::State(DeliveryState::Paused(r)) => {
+            cb.op(null, "", 0.0, "paused", r.as_str(), "", "", "", 0, "")
+        }
+        Event::State(DeliveryState::Resumed) => {
+            cb.op(null, "", 0.0, "resumed", "", "", "", "", 0, "")
+        }
     };
 }

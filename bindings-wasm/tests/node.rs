@@ -1,6 +1,8 @@
 //! Unit tests of the exported client under Node (`wasm-bindgen-test`, run by scripts/web-test.sh).
 //! No network: the endpoint is never reached within a test.
 
+use std::rc::Rc;
+
 use js_sys::{Function, Reflect};
 use repro_line_wasm::{Client, Options};
 use wasm_bindgen::prelude::*;
@@ -42,6 +44,29 @@ fn message(e: JsValue) -> String {
 /// A listener for `Client::listen` that does nothing.
 fn ignore() -> JsValue {
     Function::new_no_args("").into()
+}
+
+/// The driver's I/O for `Client::listen` that never sends and never fires a timer.
+fn idle_io() -> JsValue {
+    Function::new_no_args("return { w() {}, p() {}, f() {} }")
+        .call0(&JsValue::NULL)
+        .unwrap()
+}
+
+/// The driver's I/O as npm/src/index.js gives it, for the journal's end-of-task write only: `f()`
+/// queues a microtask that calls `Client.call(STORE_WRITE)` (15); never sends, no timers.
+fn page_io(c: &Rc<Client>) -> JsValue {
+    let c = Rc::clone(c);
+    let write = Closure::<dyn FnMut()>::new(move || {
+        let _ = c.call(15, "", None);
+    })
+    .into_js_value();
+    Function::new_with_args(
+        "write",
+        "return { w() {}, p() {}, f() { queueMicrotask(write) } }",
+    )
+    .call1(&JsValue::NULL, &write)
+    .unwrap()
 }
 
 /// Lets the end of the current task run: the journal is written in a microtask.
@@ -137,7 +162,7 @@ fn opting_out_drops_the_queue_and_ignores_calls() {
     c.listen(
         seen.unchecked_into(),
         ignore().unchecked_into(),
-        ignore().unchecked_into(),
+        idle_io().unchecked_into(),
     );
     c.set_user_id("u").unwrap();
     c.set_opted_in(false).unwrap();
@@ -169,7 +194,7 @@ async fn storage_failures_fall_back_to_memory_without_throwing() {
     c.listen(
         ignore().unchecked_into(),
         states.unchecked_into(),
-        ignore().unchecked_into(),
+        idle_io().unchecked_into(),
     );
     end_of_task().await;
     assert!(!c.persistent());
@@ -239,12 +264,22 @@ async fn journal_in_local_storage_survives_a_restart() {
 #[wasm_bindgen_test]
 async fn a_second_setup_in_the_same_task_keeps_the_first_ones_calls() {
     install_memory_local_storage();
-    let a = Client::open(options(local)).unwrap();
+    let a = Rc::new(Client::open(options(local)).unwrap());
+    a.listen(
+        ignore().unchecked_into(),
+        ignore().unchecked_into(),
+        page_io(&a).unchecked_into(),
+    );
     a.set_user_id("user1").unwrap();
     a.set_line_user_id(LINE, None).unwrap();
     a.shutdown();
     // No end of task in between: the first client's writes are still pending.
-    let b = Client::open(options(local)).unwrap();
+    let b = Rc::new(Client::open(options(local)).unwrap());
+    b.listen(
+        ignore().unchecked_into(),
+        ignore().unchecked_into(),
+        page_io(&b).unchecked_into(),
+    );
     assert_eq!(b.pending_ops(), 2);
     b.unlink_line_user_id(LINE, None).unwrap();
     b.shutdown();

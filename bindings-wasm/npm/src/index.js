@@ -34,9 +34,10 @@ function rethrow(e) {
   throw e;
 }
 
-// A number option as the page gave it; anything else means the default (undefined).
+// A number option as the page gave it; anything else means the default (NaN to the wasm; a page's
+// own NaN goes as -1, which the wasm's rules treat alike).
 function num(v) {
-  return typeof v === 'number' ? v : undefined;
+  return typeof v === 'number' ? (v === v ? v : -1) : NaN;
 }
 
 // What `Client.call` does, by number (bindings-wasm/src/lib.rs).
@@ -53,6 +54,7 @@ const SET_USER_ID = 0,
   PAGE_HIDDEN = 10,
   PAGE_SHOWN = 11,
   SHUTDOWN = 12,
+  STORE_WRITE = 15,
   // The driver's I/O results (bindings-wasm/src/http.rs).
   TICK = 13,
   NETWORK = 14,
@@ -77,10 +79,11 @@ function opReport(opId, seq, kind, userId, lineUserId, channelId, status, code, 
   return r;
 }
 
+// `persistent` is for 'storage' only; a 'storage' report back in localStorage has no reason.
 function stateReport(type, leader, persistent, reason) {
   const s = { type, leader };
-  if (persistent !== undefined) s.persistent = persistent;
-  if (reason !== undefined) s.reason = reason;
+  if (type === 'storage') s.persistent = persistent;
+  if (type !== 'storage' || !persistent) s.reason = reason;
   return s;
 }
 
@@ -105,50 +108,57 @@ function warn(where, e) {
   }
 }
 
-// The wasm's I/O, one client's (`js::Io` in bindings-wasm/src/js.rs): with a URL, one POST ended
-// after `ms`, its outcome handed back as `NETWORK` or `RESPONSE + status`; without, one timer that
-// calls `TICK` after `ms` (0: at the end of this task, below 0: none), replacing the one before.
-// Everything else (what to send, when, retries) is the wasm's. Cookies are never sent (the token
-// authenticates, and they must not leak to the endpoint); `keepalive` lets the request outlive the
-// page (flush on pagehide / hidden); the abort timer also ends a body that never finishes.
-// `Retry-After` is readable cross-origin only if the endpoint sends
+// The wasm's I/O, one client's (`js::Io` in bindings-wasm/src/js.rs): `f()` has the journal
+// written at the end of this task (what was appended in it: one write per task); `w(ms)` arms one timer
+// that calls `TICK` after `ms` (0: at the end of this task, below 0: none), replacing the one
+// before; `p(...)` does one POST ended after `ms`, its outcome handed back as `NETWORK` or
+// `RESPONSE + status`. Everything else (what to send, when, retries) is the wasm's. Cookies are
+// never sent (the token authenticates, and they must not leak to the endpoint); `keepalive` lets
+// the request outlive the page (flush on pagehide / hidden); the abort timer also ends a body that
+// never finishes. `Retry-After` is readable cross-origin only if the endpoint sends
 // `Access-Control-Expose-Headers: Retry-After`.
 function io(c) {
-  let timer, n = 0;
-  return (ms, url, tokenHeader, token, retryHeader, retry, body, keepalive) => {
-    if (!url) {
+  let timer,
+    n = 0;
+  const write = () => c.call(STORE_WRITE, '');
+  return {
+    f() {
+      queueMicrotask(write);
+    },
+    w(ms) {
       clearTimeout(timer);
       const mine = ++n;
       const tick = () => mine === n && c.call(TICK, '');
       if (ms === 0) queueMicrotask(tick);
       else if (ms > 0) timer = setTimeout(tick, ms);
-      return;
-    }
-    const abort = new AbortController();
-    let late;
-    const t = setTimeout(() => {
-      late = '';
-      abort.abort();
-    }, ms);
-    new Promise((ok) =>
-      ok(
-        fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', [tokenHeader]: token, [retryHeader]: '' + retry },
-          body: body.slice(), // a view of the wasm's memory: copied now
-          credentials: 'omit',
-          cache: 'no-store',
-          keepalive,
-          signal: abort.signal,
-        }),
-      ),
-    )
-      .then(async (r) => [RESPONSE + r.status, await r.text(), r.headers.get('retry-after')])
-      .catch((e) => [NETWORK, String((e && e.message) || e), late])
-      .then((o) => {
-        clearTimeout(t);
-        c.call(...o);
-      });
+    },
+    p(ms, url, tokenHeader, token, retryHeader, retry, body, keepalive) {
+      const abort = new AbortController();
+      let late;
+      const t = setTimeout(() => {
+        late = '';
+        abort.abort();
+      }, ms);
+      new Promise((ok) =>
+        ok(
+          fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', [tokenHeader]: token, [retryHeader]: '' + retry },
+            body: body.slice(), // a view of the wasm's memory: copied now
+            credentials: 'omit',
+            cache: 'no-store',
+            keepalive,
+            signal: abort.signal,
+          }),
+        ),
+      )
+        .then(async (r) => [RESPONSE + r.status, await r.text(), r.headers.get('retry-after')])
+        .catch((e) => [NETWORK, String((e && e.message) || e), late])
+        .then((o) => {
+          clearTimeout(t);
+          c.call(...o);
+        });
+    },
   };
 }
 
@@ -395,7 +405,7 @@ export class ReproLine {
   }
 
   get userId() {
-    return this.#c.text(2);
+    return this.#c.text(2) || undefined;
   }
 
   get optedIn() {
