@@ -286,3 +286,90 @@ impl std::fmt::Display for StorageError {
 }
 
 impl std::error::Error for StorageError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every message against the `thiserror` template it had before (`format!` here is the
+    /// reference), so the hand-written writer keeps native text byte-identical.
+    #[test]
+    fn messages_are_the_thiserror_templates() {
+        let odd = "a\"b'c\\\n\u{301}\u{7f}あ";
+        let cases: Vec<(Error, String)> = vec![
+            (
+                Error::InvalidLineUserId { value: odd.into() },
+                format!("invalid LINE user ID {odd}: a LINE user ID is U followed by 32 ASCII letters or digits (33 characters)"),
+            ),
+            (
+                Error::InvalidUserId { reason: UserIdProblem::TooLong { chars: 192 } },
+                "invalid user ID: it has 192 characters; a user ID is 1 to 191 characters (Unicode scalar values) with no control characters".into(),
+            ),
+            (
+                Error::InvalidUserId { reason: UserIdProblem::Empty },
+                "invalid user ID: it is empty; a user ID is 1 to 191 characters (Unicode scalar values) with no control characters".into(),
+            ),
+            (
+                Error::InvalidChannelId { value: odd.into() },
+                format!("invalid channel ID {odd:?}: a channel ID is 1 to 64 ASCII letters or digits"),
+            ),
+            (
+                Error::InvalidIdToken { reason: IdTokenProblem::NoSubject },
+                "invalid ID token: its payload has no readable sub claim; an ID token is a compact JWT (three non-empty base64url parts separated by dots, at most 8 KiB) whose sub is a LINE user ID".into(),
+            ),
+            (Error::MissingChannelId, "no channel ID: pass one or set Config.default_channel_id".into()),
+            (Error::UserIdNotSet, "user ID not set: call set_user_id before linking or unlinking a LINE user ID".into()),
+            (Error::InvalidConfig(odd.into()), format!("invalid configuration: {odd}")),
+            (
+                Error::InsecureEndpoint("http://x".into()),
+                "insecure endpoint http://x: the endpoint must use https unless its host is loopback (127.0.0.0/8, ::1, localhost)".into(),
+            ),
+            (
+                Error::Storage(StorageError::Open { path: "/p".into(), message: "m".into() }),
+                "storage error: cannot open store at /p: m".into(),
+            ),
+            (Error::Storage(StorageError::Write("w".into())), "storage error: cannot write to the store: w".into()),
+            (Error::Storage(StorageError::Read("r".into())), "storage error: cannot read the store: r".into()),
+            (Error::Storage(StorageError::Full("f".into())), "storage error: store is full: f".into()),
+            (Error::ShutDown, "the client has been shut down".into()),
+            (Error::Internal(odd.into()), format!("internal error: {odd}")),
+        ];
+        for (err, want) in cases {
+            assert_eq!(err.to_string(), want);
+            assert_eq!(err.message(), want);
+        }
+        let storage = Error::from(StorageError::Read("r".into()));
+        let source = std::error::Error::source(&storage).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("cannot read the store: r"));
+    }
+
+    #[cfg(feature = "driver")]
+    #[test]
+    fn native_only_messages_are_the_thiserror_templates() {
+        let (dir, bound, requested) = ("/s", "https://a", "https://b");
+        for (err, want) in [
+            (
+                Error::StateDirInUse { dir: dir.into(), pid: Some(42) },
+                format!("state dir {dir} is in use by another repro-line client (pid 42); one client per state dir: stop it or use another directory"),
+            ),
+            (
+                Error::StateDirInUse { dir: dir.into(), pid: None },
+                format!("state dir {dir} is in use by another repro-line client; one client per state dir: stop it or use another directory"),
+            ),
+            (
+                Error::StateDirBoundToEndpoint { dir: dir.into(), bound: bound.into(), requested: requested.into(), pending: 3 },
+                format!("state dir {dir} holds 3 undelivered calls for endpoint {bound}; they are never sent to {requested}: deliver them with the endpoint they were made for, or use another state dir"),
+            ),
+            (
+                Error::JournalTooNew { format: 9, record_tag: Some(200) },
+                format!("the journal was written by a newer repro-line (format 9, record type 200; this version reads format {}); it was left untouched: upgrade repro-line or use another state dir", crate::store::codec::FORMAT),
+            ),
+            (
+                Error::JournalTooNew { format: 9, record_tag: None },
+                format!("the journal was written by a newer repro-line (format 9; this version reads format {}); it was left untouched: upgrade repro-line or use another state dir", crate::store::codec::FORMAT),
+            ),
+        ] {
+            assert_eq!(err.to_string(), want);
+        }
+    }
+}

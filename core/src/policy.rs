@@ -168,6 +168,43 @@ mod tests {
         assert!(m.contains("backoff_base_ms"), "{m}");
     }
 
+    /// The full texts, as the `format!` templates wrote them before the hand-written ones.
+    #[test]
+    fn messages_are_word_for_word_as_before() {
+        let d = Policy::default;
+        let p = Policy {
+            max_batch_ops: 101,
+            ..d()
+        };
+        assert_eq!(
+            refused(p),
+            format!("max_batch_ops is {}; it must be 1 to 100", 101)
+        );
+        let p = Policy {
+            max_queue_ops: 99,
+            ..d()
+        };
+        assert_eq!(
+            refused(p),
+            format!(
+                "max_queue_ops ({}) must be at least max_batch_ops ({})",
+                99, 100
+            )
+        );
+        let p = Policy {
+            backoff_base_ms: 70,
+            backoff_cap_ms: 10,
+            ..d()
+        };
+        assert_eq!(
+            refused(p),
+            format!(
+                "backoff_base_ms ({}) must be above zero and at most backoff_cap_ms ({})",
+                70, 10
+            )
+        );
+    }
+
     #[test]
     fn tokens_that_cannot_be_sent_are_refused() {
         assert!(check_sdk_token("abc-123").is_ok());

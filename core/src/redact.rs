@@ -10,3 +10,16 @@ pub fn line_user_id(value: &str) -> String {
     out.push_str(" chars)");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn prefix_and_length_in_characters() {
+        assert_eq!(
+            super::line_user_id("U4af4980629a1b2c3d4e5f60718293a4b"),
+            "U4af…(33 chars)"
+        );
+        assert_eq!(super::line_user_id("あいうえお"), "あいうえ…(5 chars)");
+        assert_eq!(super::line_user_id(""), "…(0 chars)");
+    }
+}
