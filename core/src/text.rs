@@ -151,37 +151,30 @@ pub fn push_uuid(out: &mut String, id: &Uuid) {
 /// hex digits of either case.
 pub fn parse_uuid(s: &str) -> Option<Uuid> {
     let b = s.as_bytes();
-    let hyphenated = match b.len() {
-        32 => return hex_bytes(b.iter().copied()),
-        36 => b,
+    let hex = match b.len() {
+        32 | 36 => b,
         38 if b[0] == b'{' && b[37] == b'}' => &b[1..37],
         45 if b[..9].eq_ignore_ascii_case(b"urn:uuid:") => &b[9..],
         _ => return None,
     };
-    if [8, 13, 18, 23].iter().any(|&i| hyphenated[i] != b'-') {
-        return None;
-    }
-    let hex = hyphenated
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !matches!(i, 8 | 13 | 18 | 23))
-        .map(|(_, &c)| c);
-    hex_bytes(hex)
-}
-
-/// 32 hex digits → 16 bytes.
-fn hex_bytes(mut hex: impl Iterator<Item = u8>) -> Option<Uuid> {
-    let nibble = |c: u8| -> Option<u8> {
-        Some(match c {
+    let hyphenated = hex.len() == 36;
+    let mut bytes = [0u8; 16];
+    let mut n = 0; // hex digits read; exactly 32 by the lengths above
+    for (i, &c) in hex.iter().enumerate() {
+        if hyphenated && matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let v = match c {
             b'0'..=b'9' => c - b'0',
             b'a'..=b'f' => c - b'a' + 10,
             b'A'..=b'F' => c - b'A' + 10,
             _ => return None,
-        })
-    };
-    let mut bytes = [0u8; 16];
-    for byte in &mut bytes {
-        *byte = nibble(hex.next()?)? << 4 | nibble(hex.next()?)?;
+        };
+        bytes[n / 2] |= v << (4 * (1 - n % 2));
+        n += 1;
     }
     Some(Uuid::from_bytes(bytes))
 }
