@@ -425,7 +425,7 @@ impl Client {
     }
 
     pub fn device_id(&self) -> String {
-        self.with(|s| s.session.device_id().to_string())
+        self.with(|s| repro_line_core::text::uuid_text(&s.session.device_id()))
             .unwrap_or_default()
     }
 
@@ -617,7 +617,7 @@ impl Inner {
             let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
             match open_session(cfg, channel, Some(ns), self.budget, &self.notes) {
                 Ok((session, disk)) => (self.session, self.disk) = (session, disk),
-                Err(e) => self.note(&e.to_string()),
+                Err(e) => self.note(&e.message()),
             }
         }
         self.ingest = true;
@@ -668,7 +668,7 @@ impl Inner {
                     self.write_inbox();
                 }
             }
-            Err(e) => self.note(&e.to_string()),
+            Err(e) => self.note(&e.message()),
         }
     }
 
@@ -773,7 +773,7 @@ impl Inner {
         let compact = std::mem::take(&mut store::lock(&self.notes).compact);
         if compact {
             if let Err(e) = self.session.compact() {
-                self.note(&e.to_string());
+                self.note(&e.message());
             }
         }
         let now = js::now_ms();
@@ -811,7 +811,7 @@ impl Inner {
 
 /// `"code:message"`; npm/src/index.js turns it into a `ReproLineError`.
 fn error_js(e: &Error) -> JsValue {
-    JsValue::from_str(&(e.kind().as_str().to_owned() + ":" + &e.to_string()))
+    JsValue::from_str(&(e.kind().as_str().to_owned() + ":" + &e.message()))
 }
 
 /// One report to `listener`; npm/src/index.js builds the `OpReport`/`StateReport` object from it.
@@ -828,7 +828,7 @@ fn emit_event(cb: &js::Listener, e: &Event) {
                 DeliveryStatus::Rejected { code, message } => ("rejected", *code, message.as_str()),
                 DeliveryStatus::Dropped { reason } => ("dropped", 0, reason.as_str()),
             };
-            let id = r.op_id.to_string();
+            let id = repro_line_core::text::uuid_text(&r.op_id);
             let seq = r.seq as f64;
             cb.op(
                 null,

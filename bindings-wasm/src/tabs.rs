@@ -152,7 +152,7 @@ pub fn ingest(session: &mut Session, inboxes: Vec<(String, Vec<Entry>)>) -> Vec<
         if let Err(err) = apply(session, e.at_ms, &e.kind, e.user.as_deref(), checkpoint) {
             // Valid in its tab but not here (e.g. no user ID in this journal): report, and move past it.
             let _ = session.apply(e.at_ms, &[], checkpoint);
-            warnings.push("a call from another tab was refused: ".to_owned() + &err.to_string());
+            warnings.push("a call from another tab was refused: ".to_owned() + &err.message());
         }
     }
     warnings

@@ -6,14 +6,26 @@ use crate::Error;
 
 /// Validates `endpoint` and returns the full batch URL.
 /// `https` is required unless the host is loopback (`localhost`, 127.0.0.0/8, `::1`).
+///
+/// No `format!`, `str` patterns or `str::parse` here: they pulled `core::fmt`, std's
+/// substring searcher and integer parser into the browser build (issue 15).
 pub fn batch_url(endpoint: &str) -> Result<String, Error> {
     let endpoint = endpoint.trim();
-    let invalid = |why: &str| Error::InvalidConfig(format!("endpoint {endpoint:?} {why}"));
-    let (scheme, rest) = endpoint
-        .split_once("://")
+    let invalid = |why: &str| {
+        let mut m = String::from("endpoint ");
+        crate::text::push_debug_str(&mut m, endpoint);
+        m.push(' ');
+        m.push_str(why);
+        Error::InvalidConfig(m)
+    };
+    let sep = endpoint
+        .as_bytes()
+        .windows(3)
+        .position(|w| w == b"://")
         .ok_or_else(|| invalid("is not an absolute URL (expected https://host[:port][/path])"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.is_empty() || authority.contains('@') {
+    let (scheme, rest) = (&endpoint[..sep], &endpoint[sep + 3..]);
+    let authority = &rest[..find(rest, b"/?#").unwrap_or(rest.len())];
+    if authority.is_empty() || find(authority, b"@").is_some() {
         return Err(invalid("has no host, or has credentials in it"));
     }
     let host = host_of(authority);
@@ -21,36 +33,53 @@ pub fn batch_url(endpoint: &str) -> Result<String, Error> {
         return Err(invalid("has no host"));
     }
     if let Some(port) = port_of(authority) {
-        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+        // What `port.parse::<u16>()` accepted (a `+` sign included), above zero.
+        if !crate::text::parse_u64(port).is_some_and(|p| (1..=65535).contains(&p)) {
             return Err(invalid("has an invalid port (a port is 1 to 65535)"));
         }
     }
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" => {}
-        "http" if is_loopback(host) => {}
-        "http" => return Err(Error::InsecureEndpoint(endpoint.to_owned())),
-        _ => return Err(invalid("must use https (or http on loopback)")),
+    if scheme.eq_ignore_ascii_case("https") {
+    } else if scheme.eq_ignore_ascii_case("http") {
+        if !is_loopback(host) {
+            return Err(Error::InsecureEndpoint(endpoint.to_owned()));
+        }
+    } else {
+        return Err(invalid("must use https (or http on loopback)"));
     }
-    if rest.contains(['?', '#']) {
+    if find(rest, b"?#").is_some() {
         return Err(invalid("must not contain a query or fragment"));
     }
-    Ok(format!("{}{}", endpoint.trim_end_matches('/'), BATCH_PATH))
+    let mut end = endpoint.len();
+    while end > 0 && endpoint.as_bytes()[end - 1] == b'/' {
+        end -= 1; // what `trim_end_matches('/')` did
+    }
+    Ok(endpoint[..end].to_owned() + BATCH_PATH)
+}
+
+/// The first byte matching `hit` (all the delimiters here are ASCII, so the index is a
+/// char boundary). Byte loops rather than `str` patterns: smaller in the wasm.
+fn find(s: &str, any_of: &[u8]) -> Option<usize> {
+    s.bytes().position(|b| any_of.contains(&b))
+}
+
+fn last_colon(s: &str) -> Option<usize> {
+    s.bytes().rposition(|b| b == b':')
 }
 
 fn host_of(authority: &str) -> &str {
     if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or_default();
+        return &v6[..find(v6, b"]").unwrap_or(v6.len())];
     }
-    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    last_colon(authority).map_or(authority, |i| &authority[..i])
 }
 
 /// The text after the host's `:`, if any (`[::1]:80` → `80`, `[::1]` → none).
 fn port_of(authority: &str) -> Option<&str> {
     let after_host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        Some(v6) => find(v6, b"]").map_or("", |i| &v6[i + 1..]),
         None => authority,
     };
-    after_host.rsplit_once(':').map(|(_, p)| p)
+    last_colon(after_host).map(|i| &after_host[i + 1..])
 }
 
 /// `localhost`, or a host that `std` parses as an `IpAddr` whose `is_loopback()` holds (127.0.0.0/8,
@@ -382,6 +411,102 @@ mod tests {
                 matches!(batch_url(bad), Err(Error::InvalidConfig(_))),
                 "{bad}"
             );
+        }
+    }
+
+    /// The `format!`/`str`-pattern/`str::parse` version the hand-written one replaced (the reference).
+    fn host_of_before(authority: &str) -> &str {
+        if let Some(v6) = authority.strip_prefix('[') {
+            return v6.split(']').next().unwrap_or_default();
+        }
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    }
+
+    fn port_of_before(authority: &str) -> Option<&str> {
+        let after_host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+            None => authority,
+        };
+        after_host.rsplit_once(':').map(|(_, p)| p)
+    }
+
+    fn batch_url_before(endpoint: &str) -> Result<String, Error> {
+        let endpoint = endpoint.trim();
+        let invalid = |why: &str| Error::InvalidConfig(format!("endpoint {endpoint:?} {why}"));
+        let (scheme, rest) = endpoint.split_once("://").ok_or_else(|| {
+            invalid("is not an absolute URL (expected https://host[:port][/path])")
+        })?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.is_empty() || authority.contains('@') {
+            return Err(invalid("has no host, or has credentials in it"));
+        }
+        let host = host_of_before(authority);
+        if host.is_empty() {
+            return Err(invalid("has no host"));
+        }
+        if let Some(port) = port_of_before(authority) {
+            if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+                return Err(invalid("has an invalid port (a port is 1 to 65535)"));
+            }
+        }
+        match scheme.to_ascii_lowercase().as_str() {
+            "https" => {}
+            "http" if is_loopback(host) => {}
+            "http" => return Err(Error::InsecureEndpoint(endpoint.to_owned())),
+            _ => return Err(invalid("must use https (or http on loopback)")),
+        }
+        if rest.contains(['?', '#']) {
+            return Err(invalid("must not contain a query or fragment"));
+        }
+        Ok(format!("{}{}", endpoint.trim_end_matches('/'), BATCH_PATH))
+    }
+
+    #[test]
+    fn odd_endpoints_judged_and_worded_as_before() {
+        for e in [
+            "http://127.0.0.1:+80",
+            "http://127.0.0.1:+",
+            "http://127.0.0.1:65535",
+            "http://127.0.0.1:65536",
+            "http://127.0.0.1:-1",
+            "HtTp://LocalHost:8080/a//",
+            "HTTPS://x",
+            "https:/x",
+            "https:://x",
+            "a://b://c",
+            "ht\"tp://x",
+            "\u{a0} https://x/ \u{85}",
+            "https://[::1]:+1",
+            "http://[::1",
+            "http://[::1]x:80",
+            "http://[::1]]:80",
+            "http://[]:80",
+            "http://[127.0.0.1]",
+            "http://:80",
+            "http://host:",
+            "https://a:b:c",
+            "https://h:1:2",
+            "http://127.0.0.1:80:80",
+            "http://[::1]:80:80",
+            "https://h///",
+            "https://h#",
+            "https://h/?",
+            "http://[::1]:\u{a0}1",
+            "\"q\"://\n\u{7f}\u{301}",
+        ] {
+            assert_eq!(batch_url(e), batch_url_before(e), "{e:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+        #[test]
+        fn batch_url_judges_and_words_as_before(e in prop_oneof![
+            "[hH][tT][tT][pP][sS]?:?/?/?(\\[?::1\\]?|127\\.0\\.0\\.1|localhost|[a-z@]{0,3})(:[+-]?[0-9]{0,6}){0,2}[/?#]?[a-z/]{0,3}",
+            "[ -~]{0,16}",
+        ]) {
+            prop_assert_eq!(batch_url(&e), batch_url_before(&e), "{:?}", e);
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod redact;
 pub mod retry;
 pub mod session;
 pub mod store;
+pub mod text;
 pub mod validate;
 pub mod wire;
 

@@ -74,17 +74,22 @@ impl Policy {
     /// Checks every rule; the error names the field and the rule.
     pub fn validate(&self) -> Result<(), Error> {
         let max = crate::protocol::MAX_BATCH_OPS;
+        // Messages pushed by hand, not `format!` (the browser build links no `core::fmt`).
+        let num = |m: &mut String, n: usize| crate::text::push_u64(m, n as u64);
         if !(1..=max).contains(&self.max_batch_ops) {
-            return Err(Error::InvalidConfig(format!(
-                "max_batch_ops is {}; it must be 1 to {max}",
-                self.max_batch_ops
-            )));
+            let mut m = String::from("max_batch_ops is ");
+            num(&mut m, self.max_batch_ops);
+            m.push_str("; it must be 1 to ");
+            num(&mut m, max);
+            return Err(Error::InvalidConfig(m));
         }
         if self.max_queue_ops < self.max_batch_ops {
-            return Err(Error::InvalidConfig(format!(
-                "max_queue_ops ({}) must be at least max_batch_ops ({})",
-                self.max_queue_ops, self.max_batch_ops
-            )));
+            let mut m = String::from("max_queue_ops (");
+            num(&mut m, self.max_queue_ops);
+            m.push_str(") must be at least max_batch_ops (");
+            num(&mut m, self.max_batch_ops);
+            m.push(')');
+            return Err(Error::InvalidConfig(m));
         }
         if self.request_timeout_ms == 0 {
             return Err(Error::InvalidConfig(
@@ -92,10 +97,12 @@ impl Policy {
             ));
         }
         if self.backoff_base_ms == 0 || self.backoff_cap_ms < self.backoff_base_ms {
-            return Err(Error::InvalidConfig(format!(
-                "backoff_base_ms ({}) must be above zero and at most backoff_cap_ms ({})",
-                self.backoff_base_ms, self.backoff_cap_ms
-            )));
+            let mut m = String::from("backoff_base_ms (");
+            crate::text::push_u64(&mut m, self.backoff_base_ms);
+            m.push_str(") must be above zero and at most backoff_cap_ms (");
+            crate::text::push_u64(&mut m, self.backoff_cap_ms);
+            m.push(')');
+            return Err(Error::InvalidConfig(m));
         }
         Ok(())
     }
@@ -159,6 +166,43 @@ mod tests {
             ..d()
         });
         assert!(m.contains("backoff_base_ms"), "{m}");
+    }
+
+    /// The full texts, as the `format!` templates wrote them before the hand-written ones.
+    #[test]
+    fn messages_are_word_for_word_as_before() {
+        let d = Policy::default;
+        let p = Policy {
+            max_batch_ops: 101,
+            ..d()
+        };
+        assert_eq!(
+            refused(p),
+            format!("max_batch_ops is {}; it must be 1 to 100", 101)
+        );
+        let p = Policy {
+            max_queue_ops: 99,
+            ..d()
+        };
+        assert_eq!(
+            refused(p),
+            format!(
+                "max_queue_ops ({}) must be at least max_batch_ops ({})",
+                99, 100
+            )
+        );
+        let p = Policy {
+            backoff_base_ms: 70,
+            backoff_cap_ms: 10,
+            ..d()
+        };
+        assert_eq!(
+            refused(p),
+            format!(
+                "backoff_base_ms ({}) must be above zero and at most backoff_cap_ms ({})",
+                70, 10
+            )
+        );
     }
 
     #[test]

@@ -177,24 +177,23 @@ pub struct BatchRequest {
 /// Serialises a batch without copying the ops. Written by hand (not serde) because it is
 /// the only JSON the SDK writes, and serde's serializer costs the wasm build several KB.
 pub fn encode_batch<'a>(device_id: &Uuid, ops: impl IntoIterator<Item = &'a Op>) -> Vec<u8> {
-    use std::fmt::Write;
+    // Pushed by hand, not `write!` (the browser build links no `core::fmt`).
+    use crate::text::{push_u64, push_uuid};
     let mut out = String::with_capacity(256);
-    let _ = write!(
-        out,
-        "{{\"device_id\":\"{}\",\"ops\":[",
-        device_id.hyphenated()
-    );
+    out.push_str("{\"device_id\":\"");
+    push_uuid(&mut out, device_id);
+    out.push_str("\",\"ops\":[");
     for (i, op) in ops.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(
-            out,
-            "{{\"op_id\":\"{}\",\"seq\":{},\"at\":\"{}\",\"type\":",
-            op.op_id.hyphenated(),
-            op.seq,
-            format_rfc3339_millis(op.at_ms)
-        );
+        out.push_str("{\"op_id\":\"");
+        push_uuid(&mut out, &op.op_id);
+        out.push_str("\",\"seq\":");
+        push_u64(&mut out, op.seq);
+        out.push_str(",\"at\":\"");
+        push_rfc3339_millis(&mut out, op.at_ms);
+        out.push_str("\",\"type\":");
         // A token link carries the token where the others carry the LINE user ID.
         let link = match &op.kind {
             OpKind::SetUserId { .. } => None,
@@ -494,10 +493,7 @@ pub fn parse_rfc3339_millis(value: &str) -> Option<u64> {
     }
     let num = |from: usize, to: usize| -> Option<i64> {
         let digits = value.get(from..to)?;
-        if !digits.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        digits.parse().ok()
+        crate::text::digits_u64(digits).map(|n| n as i64) // at most 4 digits
     };
     let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (h, mi, s, ms) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 23)?);
@@ -559,7 +555,8 @@ fn base64url_decode(s: &str) -> Option<Vec<u8>> {
 /// `Retry-After` as delta-seconds or an HTTP-date, converted to a wait in milliseconds.
 pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
+    // Hand-written digits (not `str::parse`: std's parsers are ~1 KB of the wasm), same acceptance.
+    if let Some(secs) = crate::text::parse_u64(value) {
         return Some(secs.saturating_mul(1000));
     }
     let at_ms = parse_imf_fixdate(value)?.checked_mul(1000)?;
@@ -591,8 +588,9 @@ fn parse_imf_fixdate(value: &str) -> Option<u64> {
         return None;
     }
     let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
-    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let parse = crate::text::parse_i64; // what `str::parse::<i64>` accepts, signs included
+    let (day, year) = (parse(day)?, parse(year)?);
+    let mut hms = time.split(':').map(parse);
     let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
     if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
         return None;
@@ -612,12 +610,32 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// `2026-11-28T12:00:00.123Z`. Hand-written (civil-from-days) to keep chrono out of the wasm build.
+/// Digits by hand, not `format!` (the browser build links no `core::fmt`).
 pub fn format_rfc3339_millis(unix_ms: u64) -> String {
-    let millis = unix_ms % 1000;
+    let mut out = String::with_capacity(24);
+    push_rfc3339_millis(&mut out, unix_ms);
+    out
+}
+
+fn push_rfc3339_millis(out: &mut String, unix_ms: u64) {
+    use crate::text::push_padded;
     let secs = unix_ms / 1000;
-    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    // Days from a u64 of milliseconds fit an i64 and are never negative, so the year is positive.
     let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
+    push_padded(out, y as u64, 4);
+    for (sep, n) in [
+        ('-', u64::from(mo)),
+        ('-', u64::from(d)),
+        ('T', (secs / 3600) % 24),
+        (':', (secs / 60) % 60),
+        (':', secs % 60),
+    ] {
+        out.push(sep);
+        push_padded(out, n, 2);
+    }
+    out.push('.');
+    push_padded(out, unix_ms % 1000, 3);
+    out.push('Z');
 }
 
 /// Days since 1970-01-01 → (year, month, day); Howard Hinnant's algorithm.
@@ -732,7 +750,94 @@ mod tests {
         assert_eq!(back.ops[0].kind, op.kind);
     }
 
+    /// The `format!` implementation the hand-written one replaced (the reference).
+    fn format_rfc3339_millis_with_format(unix_ms: u64) -> String {
+        let millis = unix_ms % 1000;
+        let secs = unix_ms / 1000;
+        let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+        let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
+    }
+
+    /// The `str::parse` implementation the hand-written one replaced (the reference).
+    fn parse_retry_after_with_std(value: &str, now_ms: u64) -> Option<u64> {
+        let value = value.trim();
+        if let Ok(secs) = value.parse::<u64>() {
+            return Some(secs.saturating_mul(1000));
+        }
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let mut parts = value.split_ascii_whitespace();
+        let (_weekday, day, month, year, time, zone) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
+        if zone != "GMT"
+            || parts.next().is_some()
+            || day.len() != 2
+            || year.len() != 4
+            || time.len() != 8
+        {
+            return None;
+        }
+        let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
+        let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+        let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+        let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+        if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+            return None;
+        }
+        let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec;
+        let at_ms = u64::try_from(secs).ok()?.checked_mul(1000)?;
+        Some(at_ms.saturating_sub(now_ms))
+    }
+
+    #[test]
+    fn retry_after_signs_and_odd_times_judged_as_before() {
+        for v in [
+            "+5",
+            "-5",
+            "+",
+            "",
+            " \u{a0}7\u{85} ",
+            "18446744073709551615",
+            "18446744073709551616",
+            "Sat, +8 Nov 2026 12:00:05 GMT",
+            "Sat, 28 Nov -994 12:00:05 GMT",
+            "Sat, 28 Nov +994 12:00:05 GMT",
+            "Sat, 28 Nov 2026 +1:+2:+3 GMT",
+            "Sat, 28 Nov 2026 1:2:3:45 GMT",
+            "Sat, 28 Nov 2026 1::02:03 GMT",
+            "Sat, 28 Nov 2026 -1:02:03 GMT",
+        ] {
+            assert_eq!(
+                parse_retry_after(v, 5),
+                parse_retry_after_with_std(v, 5),
+                "{v:?}"
+            );
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn rfc3339_equals_the_format_version(ms in proptest::prelude::any::<u64>(), small in 0u64..253_402_300_799_999) {
+            proptest::prop_assert_eq!(format_rfc3339_millis(ms), format_rfc3339_millis_with_format(ms));
+            proptest::prop_assert_eq!(format_rfc3339_millis(small), format_rfc3339_millis_with_format(small));
+        }
+
+        #[test]
+        fn retry_after_equals_the_std_version(
+            v in "[ \t]{0,2}[+-]?[0-9]{0,21}[ ]?|[A-Za-z]{3}, [+-0-9]{2} (Jan|Nov|Feb|Xyz) [+-0-9]{4} [+-0-9:]{8} (GMT|UTC)|.{0,12}",
+            now in proptest::prelude::any::<u64>(),
+        ) {
+            proptest::prop_assert_eq!(parse_retry_after(&v, now), parse_retry_after_with_std(&v, now));
+        }
+
         #[test]
         fn any_strings_survive_the_hand_written_encoder(user in ".*", line in ".*", channel in "\\PC*", seq in proptest::prelude::any::<u64>(), at_ms in 0u64..253_402_300_799_999) {
             let ops = vec![

@@ -4,6 +4,22 @@
 /// `U4af4980629a1…` → `U4af…(33 chars)`: enough to tell two IDs apart in a log,
 /// not enough to message the user.
 pub fn line_user_id(value: &str) -> String {
-    let prefix: String = value.chars().take(4).collect();
-    format!("{prefix}…({} chars)", value.chars().count())
+    let mut out: String = value.chars().take(4).collect();
+    out.push_str("…(");
+    crate::text::push_u64(&mut out, value.chars().count() as u64);
+    out.push_str(" chars)");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn prefix_and_length_in_characters() {
+        assert_eq!(
+            super::line_user_id("U4af4980629a1b2c3d4e5f60718293a4b"),
+            "U4af…(33 chars)"
+        );
+        assert_eq!(super::line_user_id("あいうえお"), "あいうえ…(5 chars)");
+        assert_eq!(super::line_user_id(""), "…(0 chars)");
+    }
 }

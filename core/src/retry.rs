@@ -104,7 +104,11 @@ pub fn decide(policy: &Policy, attempt: u32, answer: Answer, now_ms: u64, jitter
         500..=599 => backoff(),
         _ if (400..500).contains(&status) => Verdict::DropRejected {
             status,
-            message: message.unwrap_or_else(|| format!("HTTP {status}")),
+            message: message.unwrap_or_else(|| {
+                let mut m = String::from("HTTP "); // not `format!`: no `core::fmt` in the browser build
+                crate::text::push_u64(&mut m, u64::from(status));
+                m
+            }),
         },
         // 1xx/3xx/other 2xx are not part of the protocol: treat like a server fault.
         _ => backoff(),

@@ -104,15 +104,22 @@ pub enum IdTokenProblem {
     SubjectNotLineUserId,
 }
 
-impl std::fmt::Display for IdTokenProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl IdTokenProblem {
+    /// The broken rule, as the error message says it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
             IdTokenProblem::TooLong { .. } => "it is longer than 8 KiB",
             IdTokenProblem::NotThreeParts => "it does not have three parts",
             IdTokenProblem::NotBase64Url => "a part is empty or not base64url",
             IdTokenProblem::NoSubject => "its payload has no readable sub claim",
             IdTokenProblem::SubjectNotLineUserId => "its sub is not a LINE user ID",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for IdTokenProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -124,13 +131,26 @@ pub enum UserIdProblem {
     ControlCharacter,
 }
 
+impl UserIdProblem {
+    /// Appends the broken rule, as the error message says it (no `fmt`: see `Error::message`).
+    pub(crate) fn push_to(&self, out: &mut String) {
+        match self {
+            UserIdProblem::Empty => out.push_str("it is empty"),
+            UserIdProblem::TooLong { chars } => {
+                out.push_str("it has ");
+                crate::text::push_u64(out, *chars as u64);
+                out.push_str(" characters");
+            }
+            UserIdProblem::ControlCharacter => out.push_str("it contains a control character"),
+        }
+    }
+}
+
 impl std::fmt::Display for UserIdProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UserIdProblem::Empty => write!(f, "it is empty"),
-            UserIdProblem::TooLong { chars } => write!(f, "it has {chars} characters"),
-            UserIdProblem::ControlCharacter => write!(f, "it contains a control character"),
-        }
+        let mut out = String::new();
+        self.push_to(&mut out);
+        f.write_str(&out)
     }
 }
 

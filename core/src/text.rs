@@ -1,0 +1,303 @@
+//! Hand-written text helpers (decimal digits, `{:?}` quoting, hyphenated UUIDs, unsigned
+//! decimal parsing). Messages, wire text and the journal's IDs are built with these
+//! instead of `format!`/`str::parse`/uuid's formatter, so the browser build links none of
+//! `core::fmt`'s machinery or std's number parsers (issue 15: page-load size). Each one is
+//! checked against the std/uuid implementation it replaces by a proptest below.
+
+use uuid::Uuid;
+
+/// Appends `n` in decimal (what `{n}` writes).
+pub fn push_u64(out: &mut String, n: u64) {
+    push_padded(out, n, 1);
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits (what `{n:0width$}` writes).
+pub fn push_padded(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for _ in digits.len() - i..width {
+        out.push('0');
+    }
+    for &d in &digits[i..] {
+        out.push(d as char);
+    }
+}
+
+/// Appends `s` quoted and escaped exactly as `{:?}` writes a string.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn push_debug_str(out: &mut String, s: &str) {
+    push_debug_str_exact(out, s);
+}
+
+/// The browser's: see [`push_debug_str_small`].
+#[cfg(target_arch = "wasm32")]
+pub fn push_debug_str(out: &mut String, s: &str) {
+    push_debug_str_small(out, s);
+}
+
+#[cfg(any(not(target_arch = "wasm32"), test))]
+fn push_debug_str_exact(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        // `char::escape_debug` also escapes `'`, which a string's `Debug` leaves alone.
+        if c == '\'' {
+            out.push(c);
+        } else {
+            out.extend(c.escape_debug());
+        }
+    }
+    out.push('"');
+}
+
+/// The browser's quoting: `{:?}`'s for quotes, backslashes and control characters, but
+/// other characters as they are (`{:?}`'s Unicode tables for non-printable and
+/// combining characters are ~2.3 KB of the wasm). Before this, the browser build's
+/// `{:?}` (`-Zfmt-debug=none`) wrote nothing at all.
+#[cfg(any(target_arch = "wasm32", test))]
+fn push_debug_str_small(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_control() => {
+                out.push_str("\\u{");
+                let n = c as u32;
+                let mut started = false;
+                for shift in (0..8).rev() {
+                    let d = (n >> (shift * 4)) & 0xf;
+                    if d != 0 || started || shift == 0 {
+                        started = true;
+                        out.push(HEX[d as usize] as char);
+                    }
+                }
+                out.push('}');
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The value of `s` if it is all ASCII digits (at least one) and fits a `u64`.
+pub fn digits_u64(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// Exactly what `str::parse::<u64>` accepts: digits with an optional leading `+`.
+pub fn parse_u64(s: &str) -> Option<u64> {
+    digits_u64(s.strip_prefix('+').unwrap_or(s))
+}
+
+/// Exactly what `str::parse::<i64>` accepts: digits with an optional leading `+` or `-`.
+pub fn parse_i64(s: &str) -> Option<i64> {
+    match s.strip_prefix('-') {
+        Some(digits) => {
+            let n = digits_u64(digits)?;
+            if n <= 1 << 63 {
+                Some((n as i64).wrapping_neg())
+            } else {
+                None
+            }
+        }
+        None => i64::try_from(parse_u64(s)?).ok(),
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// `67e55044-10b1-426f-9247-bb680e5fe0c8`: what `Uuid::to_string()` writes.
+pub fn uuid_text(id: &Uuid) -> String {
+    let mut out = String::with_capacity(36);
+    push_uuid(&mut out, id);
+    out
+}
+
+/// Appends the lowercase hyphenated form of `id`.
+pub fn push_uuid(out: &mut String, id: &Uuid) {
+    for (i, b) in id.as_bytes().iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0xf)] as char);
+    }
+}
+
+/// Exactly the inputs `Uuid::try_parse` accepts: 32 hex digits, the hyphenated form,
+/// the hyphenated form in braces, or `urn:uuid:` (any case) + the hyphenated form;
+/// hex digits of either case.
+pub fn parse_uuid(s: &str) -> Option<Uuid> {
+    let b = s.as_bytes();
+    let hex = match b.len() {
+        32 | 36 => b,
+        38 if b[0] == b'{' && b[37] == b'}' => &b[1..37],
+        45 if b[..9].eq_ignore_ascii_case(b"urn:uuid:") => &b[9..],
+        _ => return None,
+    };
+    let hyphenated = hex.len() == 36;
+    let mut bytes = [0u8; 16];
+    let mut n = 0; // hex digits read; exactly 32 by the lengths above
+    for (i, &c) in hex.iter().enumerate() {
+        if hyphenated && matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let v = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        bytes[n / 2] |= v << (4 * (1 - n % 2));
+        n += 1;
+    }
+    Some(Uuid::from_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn decimal_and_padding_match_format() {
+        for n in [0, 1, 9, 10, 99, 100, 12345, u64::MAX] {
+            let mut s = String::new();
+            push_u64(&mut s, n);
+            assert_eq!(s, n.to_string());
+            for w in 0..5 {
+                let mut p = String::new();
+                push_padded(&mut p, n, w);
+                assert_eq!(p, format!("{n:0w$}"));
+            }
+        }
+    }
+
+    #[test]
+    fn debug_quoting_of_the_tested_inputs() {
+        for s in [
+            "",
+            "https://x",
+            "a\"b",
+            "it's",
+            "\u{301}e\u{301}",
+            "\n\t\0\u{7f}",
+            "あ\u{200b}",
+        ] {
+            let mut out = String::new();
+            push_debug_str(&mut out, s);
+            assert_eq!(out, format!("{s:?}"));
+        }
+    }
+
+    #[test]
+    fn uuid_forms_as_uuid_reads_them() {
+        let id = Uuid::from_u128(0x67e5_5044_10b1_426f_9247_bb68_0e5f_e0c8);
+        let h = id.to_string();
+        for good in [
+            h.clone(),
+            h.to_uppercase(),
+            id.simple().to_string(),
+            format!("{{{h}}}"),
+            format!("urn:uuid:{h}"),
+            format!("URN:UUID:{h}"),
+        ] {
+            assert_eq!(parse_uuid(&good), Some(id), "{good}");
+        }
+        for bad in [
+            "",
+            "{}",
+            &h[1..],
+            &format!("{h}0"),
+            &h.replace('-', "+"),
+            &format!("({h})"),
+            &format!("urn:uuix:{h}"),
+        ] {
+            assert_eq!(parse_uuid(bad), None, "{bad}");
+            assert!(Uuid::try_parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(uuid_text(&id), h);
+    }
+
+    /// Strings near the UUID shapes, so the proptest reaches the accepting paths.
+    fn uuid_like() -> impl Strategy<Value = String> {
+        let hex = "[0-9a-fA-FxX-]{32,36}";
+        prop_oneof![
+            hex.prop_map(|s| s),
+            any::<u128>().prop_map(|v| Uuid::from_u128(v).to_string()),
+            any::<u128>().prop_map(|v| Uuid::from_u128(v).simple().to_string().to_uppercase()),
+            any::<u128>().prop_map(|v| format!("{{{}}}", Uuid::from_u128(v))),
+            (any::<u128>(), "[uU][rR][nN]:[uU][uU][iI][dD][:;]")
+                .prop_map(|(v, p)| format!("{p}{}", Uuid::from_u128(v))),
+            ".{0,46}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn quoting_equals_debug(s in any::<String>()) {
+            let mut out = String::new();
+            push_debug_str_exact(&mut out, &s);
+            prop_assert_eq!(out, format!("{s:?}"));
+        }
+
+        /// The browser's quoting equals `{:?}` for everything but the characters `{:?}`
+        /// escapes from its Unicode tables (non-printable or combining, not control).
+        #[test]
+        fn small_quoting_equals_debug_on_controls_quotes_and_printables(
+            s in "([\\x00-\\x7f]|[\\u{80}-\\u{9f}]|[\"'\\\\]|[a-zé✓あ])*"
+        ) {
+            let mut out = String::new();
+            push_debug_str_small(&mut out, &s);
+            prop_assert_eq!(out, format!("{s:?}"));
+        }
+
+        #[test]
+        fn number_parsing_equals_std(
+            s in "[+-]{0,2}[0-9]{0,22}|[ +0-9a]{0,6}|.{0,4}|[+-]?9223372036854775[0-9]{3}|[+]?18446744073709551[0-9]{3}",
+            n in any::<u64>(),
+            i in any::<i64>(),
+        ) {
+            prop_assert_eq!(parse_u64(&s), s.parse::<u64>().ok());
+            prop_assert_eq!(parse_i64(&s), s.parse::<i64>().ok());
+            prop_assert_eq!(digits_u64(&s), s.parse::<u64>().ok().filter(|_| !s.starts_with('+')));
+            prop_assert_eq!(parse_u64(&n.to_string()), Some(n));
+            prop_assert_eq!(parse_i64(&i.to_string()), Some(i));
+        }
+
+        #[test]
+        fn uuid_text_equals_uuid(v in any::<u128>()) {
+            prop_assert_eq!(uuid_text(&Uuid::from_u128(v)), Uuid::from_u128(v).to_string());
+        }
+
+        #[test]
+        fn parse_uuid_accepts_what_uuid_accepts(s in uuid_like()) {
+            prop_assert_eq!(parse_uuid(&s), Uuid::try_parse(&s).ok());
+        }
+    }
+}
