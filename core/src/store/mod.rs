@@ -186,9 +186,12 @@ impl Store for MemoryStore {
         let mut buf = self.lock();
         if let Some(cap) = self.capacity {
             if buf.len() + bytes.len() > cap {
-                return Err(StorageError::Full(format!(
-                    "memory store limited to {cap} bytes"
-                )));
+                return Err(StorageError::Full({
+                    let mut m = String::from("memory store limited to ");
+                    crate::text::push_u64(&mut m, cap as u64);
+                    m.push_str(" bytes");
+                    m
+                }));
             }
         }
         buf.extend_from_slice(bytes);
@@ -198,9 +201,12 @@ impl Store for MemoryStore {
     fn replace(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
         if let Some(cap) = self.capacity {
             if bytes.len() > cap {
-                return Err(StorageError::Full(format!(
-                    "memory store limited to {cap} bytes"
-                )));
+                return Err(StorageError::Full({
+                    let mut m = String::from("memory store limited to ");
+                    crate::text::push_u64(&mut m, cap as u64);
+                    m.push_str(" bytes");
+                    m
+                }));
             }
         }
         *self.lock() = bytes.to_vec();
