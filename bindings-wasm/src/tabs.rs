@@ -130,16 +130,13 @@ impl Follower {
 /// Leader: enqueues every inbox entry not taken yet, oldest call first across tabs
 /// (each inbox stays in its own order so its checkpoint only moves forward).
 /// Returns a warning per call that was valid in its tab but is refused here.
-pub fn ingest(session: &mut Session, inboxes: Vec<(String, Vec<Entry>)>) -> Vec<String> {
-    let mut inboxes: Vec<(String, Vec<Entry>)> = inboxes
-        .into_iter()
-        .map(|(key, mut entries)| {
-            let taken = session.checkpoint(&key).unwrap_or(0);
-            entries.retain(|e| e.n > taken);
-            entries.reverse();
-            (key, entries)
-        })
-        .collect();
+pub fn ingest(session: &mut Session, mut inboxes: Vec<(String, Vec<Entry>)>) -> Vec<String> {
+    // In place (an iterator's collect here costs its own in-place machinery in the wasm).
+    for (key, entries) in &mut inboxes {
+        let taken = session.checkpoint(key).unwrap_or(0);
+        entries.retain(|e| e.n > taken);
+        entries.reverse();
+    }
     let mut warnings = Vec::new();
     loop {
         let next = inboxes
