@@ -599,10 +599,9 @@ impl Inner {
             }
         } else if !leader {
             // Adopt what a closed tab left in this slot's inbox; the leader may not have taken it yet.
-            inner.follower.mine = js::local_storage()
-                .and_then(|ls| ls.get_item(&inner.follower.inbox_key).ok().flatten())
-                .map(|t| inbox::decode(&t))
-                .unwrap_or_default();
+            if let Some(ls) = js::local_storage() {
+                inner.follower.mine = read_inbox(&ls, &inner.follower.inbox_key);
+            }
             inner.refresh_shadow();
         }
         Ok(inner)
@@ -687,12 +686,7 @@ impl Inner {
         };
         let mut inboxes = Vec::new();
         for key in keys {
-            let entries = ls
-                .get_item(&key)
-                .ok()
-                .flatten()
-                .map(|t| inbox::decode(&t))
-                .unwrap_or_default();
+            let entries = read_inbox(&ls, &key);
             inboxes.push((key, entries));
         }
         for warning in tabs::ingest(&mut self.session, inboxes) {
@@ -806,6 +800,15 @@ impl Inner {
             }
             Next::Idle => self.wait(-1.0),
         }
+    }
+}
+
+/// The entries in inbox `key` (none if it is absent or unreadable). One copy for the follower's
+/// adoption and the leader's ingest.
+fn read_inbox(ls: &js::Storage, key: &str) -> Vec<inbox::Entry> {
+    match ls.get_item(key) {
+        Ok(Some(t)) => inbox::decode(&t),
+        _ => Vec::new(),
     }
 }
 
