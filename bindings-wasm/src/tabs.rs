@@ -69,26 +69,20 @@ impl Follower {
         &mut self,
         shadow: &mut Session,
         now: u64,
-        kind: Kind,
+        mut kind: Kind,
         default_channel: Option<&str>,
     ) -> Result<(), Error> {
         apply(shadow, now, &kind, None, None)?;
         let _ = shadow.take_events();
-        let (kind, user) = match kind {
+        let user = match &mut kind {
             // The default channel is resolved here so the leader's configuration cannot change it.
-            Kind::Link(l, c) => (
-                Kind::Link(l, c.or(default_channel.map(str::to_owned))),
-                shadow.user_id().map(str::to_owned),
-            ),
-            Kind::Unlink(l, c) => (
-                Kind::Unlink(l, c.or(default_channel.map(str::to_owned))),
-                shadow.user_id().map(str::to_owned),
-            ),
-            Kind::LinkToken(t, c) => (
-                Kind::LinkToken(t, c.or(default_channel.map(str::to_owned))),
-                shadow.user_id().map(str::to_owned),
-            ),
-            k => (k, None),
+            Kind::Link(_, c) | Kind::Unlink(_, c) | Kind::LinkToken(_, c) => {
+                if c.is_none() {
+                    *c = default_channel.map(str::to_owned);
+                }
+                shadow.user_id().map(str::to_owned)
+            }
+            _ => None,
         };
         let last = self.mine.last().map_or(0, |e| e.n);
         let n = last.max(shadow.checkpoint(&self.inbox_key).unwrap_or(0)) + 1;
