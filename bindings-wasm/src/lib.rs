@@ -846,11 +846,12 @@ fn emit_event(cb: &js::Listener, e: &Event) {
                 text,
             )
         }
-        Event::State(DeliveryState::Paused(r)) => {
-            cb.op(null, "", 0.0, "paused", r.as_str(), "", "", "", 0, "")
-        }
-        Event::State(DeliveryState::Resumed) => {
-            cb.op(null, "", 0.0, "resumed", "", "", "", "", 0, "")
+        Event::State(state) => {
+            let (kind, reason) = match state {
+                DeliveryState::Paused(r) => ("paused", r.as_str()),
+                DeliveryState::Resumed => ("resumed", ""),
+            };
+            cb.op(null, "", 0.0, kind, reason, "", "", "", 0, "")
         }
     };
 }
