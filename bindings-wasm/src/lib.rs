@@ -28,7 +28,6 @@ mod store;
 mod tabs;
 
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use repro_line_core::engine::{DeliveryStatus, Event};
@@ -55,7 +54,8 @@ const MAX_TIMER_MS: f64 = 2_147_483_647.0;
 // through `Reflect` cost more than the JS that builds them from primitives (npm/src/index.js).
 #[wasm_bindgen]
 pub struct Client {
-    inner: Rc<RefCell<Inner>>,
+    // Not in an `Rc`: wasm-bindgen already keeps the `Client` in one, and nothing else holds it.
+    inner: RefCell<Inner>,
 }
 
 struct Inner {
@@ -284,7 +284,7 @@ impl Client {
         Inner::new(options).map_err(|e| error_js(&e)).map(|inner| {
             let leader = inner.leader;
             let client = Client {
-                inner: Rc::new(RefCell::new(inner)),
+                inner: RefCell::new(inner),
             };
             if leader {
                 client.start();
