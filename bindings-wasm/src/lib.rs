@@ -645,7 +645,7 @@ impl Inner {
         };
         if let Err(e) = result {
             // Kept in `mine` and written again with the next call or refresh.
-            self.note(&("cannot write this tab's inbox: ".to_owned() + &js::message(&e)));
+            self.warn("cannot write this tab's inbox: ".to_owned() + &js::message(&e));
         }
     }
 
@@ -690,7 +690,7 @@ impl Inner {
             inboxes.push((key, entries));
         }
         for warning in tabs::ingest(&mut self.session, inboxes) {
-            self.note(&warning);
+            self.warn(warning);
         }
         // After a full scan this tab's own inbox (from before it led) has been taken too.
         if only.is_none() && !self.follower.mine.is_empty() {
@@ -700,9 +700,12 @@ impl Inner {
     }
 
     fn note(&mut self, reason: &str) {
-        store::lock(&self.notes)
-            .changes
-            .push(Change::Warning(reason.to_owned()));
+        self.warn(reason.to_owned());
+    }
+
+    /// A warning for the state listener (`note` for a borrowed one).
+    fn warn(&mut self, reason: String) {
+        store::lock(&self.notes).changes.push(Change::Warning(reason));
     }
 
     /// Runs the driver's next step at the end of this task (after the outcome if a request is out).
