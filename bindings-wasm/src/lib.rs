@@ -28,7 +28,6 @@ mod store;
 mod tabs;
 
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use repro_line_core::engine::{DeliveryStatus, Event};
@@ -55,7 +54,8 @@ const MAX_TIMER_MS: f64 = 2_147_483_647.0;
 // through `Reflect` cost more than the JS that builds them from primitives (npm/src/index.js).
 #[wasm_bindgen]
 pub struct Client {
-    inner: Rc<RefCell<Inner>>,
+    // Not in an `Rc`: wasm-bindgen already keeps the `Client` in one, and nothing else holds it.
+    inner: RefCell<Inner>,
 }
 
 struct Inner {
@@ -284,7 +284,7 @@ impl Client {
         Inner::new(options).map_err(|e| error_js(&e)).map(|inner| {
             let leader = inner.leader;
             let client = Client {
-                inner: Rc::new(RefCell::new(inner)),
+                inner: RefCell::new(inner),
             };
             if leader {
                 client.start();
@@ -599,10 +599,9 @@ impl Inner {
             }
         } else if !leader {
             // Adopt what a closed tab left in this slot's inbox; the leader may not have taken it yet.
-            inner.follower.mine = js::local_storage()
-                .and_then(|ls| ls.get_item(&inner.follower.inbox_key).ok().flatten())
-                .map(|t| inbox::decode(&t))
-                .unwrap_or_default();
+            if let Some(ls) = js::local_storage() {
+                inner.follower.mine = read_inbox(&ls, &inner.follower.inbox_key);
+            }
             inner.refresh_shadow();
         }
         Ok(inner)
@@ -646,7 +645,7 @@ impl Inner {
         };
         if let Err(e) = result {
             // Kept in `mine` and written again with the next call or refresh.
-            self.note(&("cannot write this tab's inbox: ".to_owned() + &js::message(&e)));
+            self.warn("cannot write this tab's inbox: ".to_owned() + &js::message(&e));
         }
     }
 
@@ -687,16 +686,11 @@ impl Inner {
         };
         let mut inboxes = Vec::new();
         for key in keys {
-            let entries = ls
-                .get_item(&key)
-                .ok()
-                .flatten()
-                .map(|t| inbox::decode(&t))
-                .unwrap_or_default();
+            let entries = read_inbox(&ls, &key);
             inboxes.push((key, entries));
         }
         for warning in tabs::ingest(&mut self.session, inboxes) {
-            self.note(&warning);
+            self.warn(warning);
         }
         // After a full scan this tab's own inbox (from before it led) has been taken too.
         if only.is_none() && !self.follower.mine.is_empty() {
@@ -706,9 +700,12 @@ impl Inner {
     }
 
     fn note(&mut self, reason: &str) {
-        store::lock(&self.notes)
-            .changes
-            .push(Change::Warning(reason.to_owned()));
+        self.warn(reason.to_owned());
+    }
+
+    /// A warning for the state listener (`note` for a borrowed one).
+    fn warn(&mut self, reason: String) {
+        store::lock(&self.notes).changes.push(Change::Warning(reason));
     }
 
     /// Runs the driver's next step at the end of this task (after the outcome if a request is out).
@@ -809,6 +806,15 @@ impl Inner {
     }
 }
 
+/// The entries in inbox `key` (none if it is absent or unreadable). One copy for the follower's
+/// adoption and the leader's ingest.
+fn read_inbox(ls: &js::Storage, key: &str) -> Vec<inbox::Entry> {
+    match ls.get_item(key) {
+        Ok(Some(t)) => inbox::decode(&t),
+        _ => Vec::new(),
+    }
+}
+
 /// `"code:message"`; npm/src/index.js turns it into a `ReproLineError`.
 fn error_js(e: &Error) -> JsValue {
     JsValue::from_str(&(e.kind().as_str().to_owned() + ":" + &e.message()))
@@ -843,11 +849,12 @@ fn emit_event(cb: &js::Listener, e: &Event) {
                 text,
             )
         }
-        Event::State(DeliveryState::Paused(r)) => {
-            cb.op(null, "", 0.0, "paused", r.as_str(), "", "", "", 0, "")
-        }
-        Event::State(DeliveryState::Resumed) => {
-            cb.op(null, "", 0.0, "resumed", "", "", "", "", 0, "")
+        Event::State(state) => {
+            let (kind, reason) = match state {
+                DeliveryState::Paused(r) => ("paused", r.as_str()),
+                DeliveryState::Resumed => ("resumed", ""),
+            };
+            cb.op(null, "", 0.0, kind, reason, "", "", "", 0, "")
         }
     };
 }

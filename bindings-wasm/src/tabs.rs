@@ -69,26 +69,20 @@ impl Follower {
         &mut self,
         shadow: &mut Session,
         now: u64,
-        kind: Kind,
+        mut kind: Kind,
         default_channel: Option<&str>,
     ) -> Result<(), Error> {
         apply(shadow, now, &kind, None, None)?;
         let _ = shadow.take_events();
-        let (kind, user) = match kind {
+        let user = match &mut kind {
             // The default channel is resolved here so the leader's configuration cannot change it.
-            Kind::Link(l, c) => (
-                Kind::Link(l, c.or(default_channel.map(str::to_owned))),
-                shadow.user_id().map(str::to_owned),
-            ),
-            Kind::Unlink(l, c) => (
-                Kind::Unlink(l, c.or(default_channel.map(str::to_owned))),
-                shadow.user_id().map(str::to_owned),
-            ),
-            Kind::LinkToken(t, c) => (
-                Kind::LinkToken(t, c.or(default_channel.map(str::to_owned))),
-                shadow.user_id().map(str::to_owned),
-            ),
-            k => (k, None),
+            Kind::Link(_, c) | Kind::Unlink(_, c) | Kind::LinkToken(_, c) => {
+                if c.is_none() {
+                    *c = default_channel.map(str::to_owned);
+                }
+                shadow.user_id().map(str::to_owned)
+            }
+            _ => None,
         };
         let last = self.mine.last().map_or(0, |e| e.n);
         let n = last.max(shadow.checkpoint(&self.inbox_key).unwrap_or(0)) + 1;
@@ -130,16 +124,13 @@ impl Follower {
 /// Leader: enqueues every inbox entry not taken yet, oldest call first across tabs
 /// (each inbox stays in its own order so its checkpoint only moves forward).
 /// Returns a warning per call that was valid in its tab but is refused here.
-pub fn ingest(session: &mut Session, inboxes: Vec<(String, Vec<Entry>)>) -> Vec<String> {
-    let mut inboxes: Vec<(String, Vec<Entry>)> = inboxes
-        .into_iter()
-        .map(|(key, mut entries)| {
-            let taken = session.checkpoint(&key).unwrap_or(0);
-            entries.retain(|e| e.n > taken);
-            entries.reverse();
-            (key, entries)
-        })
-        .collect();
+pub fn ingest(session: &mut Session, mut inboxes: Vec<(String, Vec<Entry>)>) -> Vec<String> {
+    // In place (an iterator's collect here costs its own in-place machinery in the wasm).
+    for (key, entries) in &mut inboxes {
+        let taken = session.checkpoint(key).unwrap_or(0);
+        entries.retain(|e| e.n > taken);
+        entries.reverse();
+    }
     let mut warnings = Vec::new();
     loop {
         let next = inboxes
