@@ -12,8 +12,6 @@
 //! alphanumerics, or base64url and `.` (ID tokens), so tab and newline never
 //! occur inside a field.
 
-use crate::js;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     SetUserId(String),
@@ -37,7 +35,7 @@ pub struct Entry {
 pub fn encode(entries: &[Entry]) -> String {
     let mut out = String::new();
     for e in entries {
-        js::push_u64(&mut out, e.n);
+        repro_line_core::text::push_u64(&mut out, e.n);
         let (k, a, b) = match &e.kind {
             Kind::SetUserId(u) => ("u", u.as_str(), None),
             Kind::Link(l, c) => ("l", l.as_str(), c.as_deref()),
@@ -50,7 +48,7 @@ pub fn encode(entries: &[Entry]) -> String {
         out.push('\t');
         out.push_str(k);
         out.push('\t');
-        js::push_u64(&mut out, e.at_ms);
+        repro_line_core::text::push_u64(&mut out, e.at_ms);
         out.push('\t');
         out.push_str(a);
         out.push('\t');
@@ -69,9 +67,9 @@ pub fn decode(text: &str) -> Vec<Entry> {
 
 fn decode_line(line: &str) -> Option<Entry> {
     let mut f = line.split('\t');
-    let n = f.next()?.parse().ok()?;
+    let n = repro_line_core::text::parse_u64(f.next()?)?;
     let k = f.next()?;
-    let at_ms = f.next()?.parse().ok()?;
+    let at_ms = repro_line_core::text::parse_u64(f.next()?)?;
     let a = f.next()?.to_owned();
     let b = f.next().filter(|b| !b.is_empty()).map(str::to_owned);
     let user = f.next().filter(|u| !u.is_empty()).map(str::to_owned);

@@ -123,20 +123,3 @@ pub fn now_ms() -> u64 {
 pub fn message(e: &JsValue) -> String {
     msg(e)
 }
-
-/// Decimal digits of `n`, without the formatting machinery.
-pub fn push_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(d as char);
-    }
-}

@@ -552,7 +552,7 @@ impl Inner {
         let ns = o.namespace.unwrap_or_else(|| "repro-line".into());
         let local = !o.memory && js::local_storage().is_some();
         let mut slot = String::new();
-        js::push_u64(&mut slot, u64::from(o.slot));
+        repro_line_core::text::push_u64(&mut slot, u64::from(o.slot));
         let inbox_prefix = ns.clone() + ":in:";
         let notes: SharedNotes = Arc::new(Mutex::new(Notes::default()));
         // Without localStorage there is nothing to share between tabs: deliver from this one.
@@ -705,7 +705,9 @@ impl Inner {
 
     /// A warning for the state listener (`note` for a borrowed one).
     fn warn(&mut self, reason: String) {
-        store::lock(&self.notes).changes.push(Change::Warning(reason));
+        store::lock(&self.notes)
+            .changes
+            .push(Change::Warning(reason));
     }
 
     /// Runs the driver's next step at the end of this task (after the outcome if a request is out).

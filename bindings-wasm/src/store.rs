@@ -77,9 +77,9 @@ pub fn is_journal_key(ns: &str, key: &str) -> bool {
 /// The key of chunk `i` of generation `gen`.
 fn chunk_key(ns: &str, gen: u64, i: u64) -> String {
     let mut k = ns.to_owned() + ":j:";
-    js::push_u64(&mut k, gen);
+    repro_line_core::text::push_u64(&mut k, gen);
     k.push(':');
-    js::push_u64(&mut k, i);
+    repro_line_core::text::push_u64(&mut k, i);
     k
 }
 
@@ -233,7 +233,7 @@ impl Disk {
             return false;
         }
         let mut why = String::from("journal above the storage budget of ");
-        js::push_u64(&mut why, self.budget as u64);
+        repro_line_core::text::push_u64(&mut why, self.budget as u64);
         why.push_str(" bytes");
         self.fall_back_to_memory(why);
         true
@@ -269,7 +269,7 @@ impl Disk {
             written += 1;
         }
         let mut gen_text = String::new();
-        js::push_u64(&mut gen_text, gen);
+        repro_line_core::text::push_u64(&mut gen_text, gen);
         if result.is_ok() {
             result = ls.set_item(&index_key(&self.ns), &gen_text);
         }
