@@ -42,8 +42,11 @@ fn class(layout: Layout) -> (usize, usize) {
     (size.trailing_zeros() as usize, size)
 }
 
-// SAFETY: only used wrapped in `lol_alloc::AssumeSingleThreaded` (wasm32 without threads); a
-// free block's first word is the next free block of its class.
+// SAFETY: built for wasm32-unknown-unknown without threads (no `atomics` target feature): the
+// page's one thread is the only caller, so the cells are never used concurrently.
+unsafe impl Sync for SizeClasses {}
+
+// SAFETY: single-threaded (above); a free block's first word is the next free block of its class.
 unsafe impl GlobalAlloc for SizeClasses {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let (c, size) = class(layout);

@@ -38,11 +38,11 @@ use wasm_bindgen::prelude::*;
 use crate::inbox::Kind;
 use crate::store::{Change, LocalStore, Notes, SharedNotes};
 
-// SAFETY: wasm32-unknown-unknown without threads: the page's one thread is the only user.
+// Used directly, not through `lol_alloc::AssumeSingleThreaded`: that wrapper forwards only
+// `alloc` and `dealloc`, so every `realloc` would copy, even within a block's size class.
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static ALLOCATOR: lol_alloc::AssumeSingleThreaded<alloc::SizeClasses> =
-    unsafe { lol_alloc::AssumeSingleThreaded::new(alloc::SizeClasses::new()) };
+static ALLOCATOR: alloc::SizeClasses = alloc::SizeClasses::new();
 
 /// The largest delay `setTimeout` honours (longer ones fire at once).
 const MAX_TIMER_MS: f64 = 2_147_483_647.0;
