@@ -483,14 +483,7 @@ impl Engine {
             out.push(std::mem::replace(slot, Entry::vacant()));
         }
         self.head += n;
-        if self.head == self.queue.len() {
-            self.queue.clear();
-            self.head = 0;
-        } else if self.head * 2 >= self.queue.len() {
-            // The vacant slots are at least half: moving the live rest down is paid for by them.
-            self.queue = self.queue.split_off(self.head);
-            self.head = 0;
-        }
+        reclaim_vacated(&mut self.queue, &mut self.head);
         out
     }
 
@@ -649,6 +642,20 @@ impl Engine {
             kind: op.kind,
             status: status.clone(),
         }));
+    }
+}
+
+/// Drops the vacated front `entries[..head]` of a queue kept as `entries[head..]` once it is
+/// at least half of `entries`: moving the live rest down is then paid for by the removals that
+/// vacated it, so removal from the front is amortised O(1). The engine's queue and the
+/// journal's replay queue both use it.
+pub(crate) fn reclaim_vacated(entries: &mut Vec<Entry>, head: &mut usize) {
+    if *head == entries.len() {
+        entries.clear();
+        *head = 0;
+    } else if *head * 2 >= entries.len() {
+        *entries = entries.split_off(*head);
+        *head = 0;
     }
 }
 

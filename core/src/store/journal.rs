@@ -282,11 +282,7 @@ impl RecoveredQueue {
         if i == self.head {
             let entry = std::mem::replace(&mut self.entries[i], Entry::vacant());
             self.head += 1;
-            if self.head * 2 >= self.entries.len() {
-                // Reclaim the vacant slots once they are half: amortised O(1) per removal.
-                self.entries = self.entries.split_off(self.head);
-                self.head = 0;
-            }
+            crate::engine::reclaim_vacated(&mut self.entries, &mut self.head);
             return Some(entry);
         }
         Some(self.entries.remove(i))

@@ -177,6 +177,14 @@ impl MemoryStore {
     }
 }
 
+/// A capped memory store's refusal (built without `format!`: no `core::fmt` in the browser build).
+fn limited_to(cap: usize) -> StorageError {
+    let mut m = String::from("memory store limited to ");
+    crate::text::push_u64(&mut m, cap as u64);
+    m.push_str(" bytes");
+    StorageError::Full(m)
+}
+
 impl Store for MemoryStore {
     fn read_all(&mut self) -> Result<Vec<u8>, StorageError> {
         Ok(self.snapshot())
@@ -186,12 +194,7 @@ impl Store for MemoryStore {
         let mut buf = self.lock();
         if let Some(cap) = self.capacity {
             if buf.len() + bytes.len() > cap {
-                return Err(StorageError::Full({
-                    let mut m = String::from("memory store limited to ");
-                    crate::text::push_u64(&mut m, cap as u64);
-                    m.push_str(" bytes");
-                    m
-                }));
+                return Err(limited_to(cap));
             }
         }
         buf.extend_from_slice(bytes);
@@ -201,12 +204,7 @@ impl Store for MemoryStore {
     fn replace(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
         if let Some(cap) = self.capacity {
             if bytes.len() > cap {
-                return Err(StorageError::Full({
-                    let mut m = String::from("memory store limited to ");
-                    crate::text::push_u64(&mut m, cap as u64);
-                    m.push_str(" bytes");
-                    m
-                }));
+                return Err(limited_to(cap));
             }
         }
         *self.lock() = bytes.to_vec();
