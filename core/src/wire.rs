@@ -9,6 +9,9 @@
 //! is an integer in `u32`; `error: null` is no error. Nesting is limited to 100
 //! levels (serde_json: 128), so a hostile body cannot exhaust the stack.
 //! Errors are static strings: no formatting code reaches the wasm build.
+//!
+//! Objects are walked with plain loops (`open`, `key`, `more`), not callbacks: each
+//! caller `match`es on the keys, so the wasm build carries no closures or vtable shims.
 
 use crate::protocol::{ApiError, BatchResponse, ErrorBody, OpResult, OpStatus};
 
@@ -19,81 +22,98 @@ const MAX_DEPTH: u32 = 100;
 
 /// Parses a `200` answer: `{"results": [{"op_id", "status", "error"?}, …]}`.
 pub fn batch_response(body: &[u8]) -> Result<BatchResponse, WireError> {
-    whole(body, |r| {
-        let mut results = None;
-        r.object(&mut |r, key| match key.as_str() {
-            "results" => {
-                let mut list = Vec::new();
-                r.array(&mut |r| op_result(r).map(|o| list.push(o)))?;
-                once(&mut results, list)
+    let mut r = Reader::new(body);
+    let mut results = None;
+    let mut more = r.open(b'{')?;
+    while more {
+        if r.key()? == "results" {
+            let mut list = Vec::new();
+            let mut item = r.open(b'[')?;
+            while item {
+                list.push(op_result(&mut r)?);
+                item = r.more(b']')?;
             }
-            _ => r.skip(),
-        })?;
-        Ok(BatchResponse {
-            results: results.ok_or("missing field results")?,
-        })
+            once(&mut results, list)?;
+        } else {
+            r.skip()?;
+        }
+        more = r.more(b'}')?;
+    }
+    r.end()?;
+    Ok(BatchResponse {
+        results: results.ok_or("missing field results")?,
     })
 }
 
 /// Parses an error answer: `{"error": {"code", "message"}}`.
 pub fn error_body(body: &[u8]) -> Result<ErrorBody, WireError> {
-    whole(body, |r| {
-        let mut error = None;
-        r.object(&mut |r, key| match key.as_str() {
-            "error" => {
-                let e = api_error(r)?;
-                once(&mut error, e)
-            }
-            _ => r.skip(),
-        })?;
-        Ok(ErrorBody {
-            error: error.ok_or("missing field error")?,
-        })
+    let mut r = Reader::new(body);
+    let mut error = None;
+    let mut more = r.open(b'{')?;
+    while more {
+        if r.key()? == "error" {
+            let e = api_error(&mut r)?;
+            once(&mut error, e)?;
+        } else {
+            r.skip()?;
+        }
+        more = r.more(b'}')?;
+    }
+    r.end()?;
+    Ok(ErrorBody {
+        error: error.ok_or("missing field error")?,
     })
 }
 
 /// The string `sub` of a JSON object (an ID token's decoded claims).
 pub fn subject(claims: &[u8]) -> Result<String, WireError> {
-    whole(claims, |r| {
-        let mut sub = None;
-        r.object(&mut |r, key| match key.as_str() {
-            "sub" => {
-                let s = r.string()?;
-                once(&mut sub, s)
-            }
-            _ => r.skip(),
-        })?;
-        sub.ok_or("missing field sub")
-    })
+    let mut r = Reader::new(claims);
+    let mut sub = None;
+    let mut more = r.open(b'{')?;
+    while more {
+        if r.key()? == "sub" {
+            let s = r.string()?;
+            once(&mut sub, s)?;
+        } else {
+            r.skip()?;
+        }
+        more = r.more(b'}')?;
+    }
+    r.end()?;
+    sub.ok_or("missing field sub")
 }
 
 fn op_result(r: &mut Reader) -> Result<OpResult, WireError> {
     let (mut op_id, mut status, mut error) = (None, None, None);
-    r.object(&mut |r, key| match key.as_str() {
-        "op_id" => {
-            // Every form `Uuid::try_parse` (and serde's `Uuid`) reads, without uuid's parser.
-            let id = crate::text::parse_uuid(&r.string()?).ok_or("op_id is not a UUID")?;
-            once(&mut op_id, id)
+    let mut more = r.open(b'{')?;
+    while more {
+        match r.key()?.as_str() {
+            "op_id" => {
+                // Every form `Uuid::try_parse` (and serde's `Uuid`) reads, without uuid's parser.
+                let id = crate::text::parse_uuid(&r.string()?).ok_or("op_id is not a UUID")?;
+                once(&mut op_id, id)?;
+            }
+            "status" => {
+                let s = match r.string()?.as_str() {
+                    "applied" => OpStatus::Applied,
+                    "duplicate" => OpStatus::Duplicate,
+                    "rejected" => OpStatus::Rejected,
+                    _ => return Err("unknown status"),
+                };
+                once(&mut status, s)?;
+            }
+            "error" => {
+                let e = if r.literal(b"null") {
+                    None
+                } else {
+                    Some(api_error(r)?)
+                };
+                once(&mut error, e)?;
+            }
+            _ => r.skip()?,
         }
-        "status" => {
-            let s = match r.string()?.as_str() {
-                "applied" => OpStatus::Applied,
-                "duplicate" => OpStatus::Duplicate,
-                "rejected" => OpStatus::Rejected,
-                _ => return Err("unknown status"),
-            };
-            once(&mut status, s)
-        }
-        "error" => {
-            let e = if r.literal(b"null") {
-                None
-            } else {
-                Some(api_error(r)?)
-            };
-            once(&mut error, e)
-        }
-        _ => r.skip(),
-    })?;
+        more = r.more(b'}')?;
+    }
     Ok(OpResult {
         op_id: op_id.ok_or("missing field op_id")?,
         status: status.ok_or("missing field status")?,
@@ -103,17 +123,21 @@ fn op_result(r: &mut Reader) -> Result<OpResult, WireError> {
 
 fn api_error(r: &mut Reader) -> Result<ApiError, WireError> {
     let (mut code, mut message) = (None, None);
-    r.object(&mut |r, key| match key.as_str() {
-        "code" => {
-            let c = r.u32()?;
-            once(&mut code, c)
+    let mut more = r.open(b'{')?;
+    while more {
+        match r.key()?.as_str() {
+            "code" => {
+                let c = r.u32()?;
+                once(&mut code, c)?;
+            }
+            "message" => {
+                let m = r.string()?;
+                once(&mut message, m)?;
+            }
+            _ => r.skip()?,
         }
-        "message" => {
-            let m = r.string()?;
-            once(&mut message, m)
-        }
-        _ => r.skip(),
-    })?;
+        more = r.more(b'}')?;
+    }
     Ok(ApiError {
         code: code.ok_or("missing field code")?,
         message: message.ok_or("missing field message")?,
@@ -129,30 +153,25 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), WireError> {
     Ok(())
 }
 
-/// One value filling the whole body (whitespace around it allowed).
-fn whole<T>(
-    body: &[u8],
-    value: impl FnOnce(&mut Reader) -> Result<T, WireError>,
-) -> Result<T, WireError> {
-    let mut r = Reader {
-        b: body,
-        i: 0,
-        depth: 0,
-    };
-    let v = value(&mut r)?;
-    match r.peek() {
-        None => Ok(v),
-        Some(_) => Err("trailing characters"),
-    }
-}
-
 struct Reader<'a> {
     b: &'a [u8],
     i: usize,
     depth: u32,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Reader { b, i: 0, depth: 0 }
+    }
+
+    /// After the one value a body holds: nothing but whitespace may follow.
+    fn end(&mut self) -> Result<(), WireError> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err("trailing characters"),
+        }
+    }
+
     /// The next byte after whitespace, not consumed.
     fn peek(&mut self) -> Option<u8> {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
@@ -185,14 +204,9 @@ impl Reader<'_> {
         hit
     }
 
-    /// `open` … `close` around `item`s separated by commas.
-    // `dyn`, not generic: one copy of the loop instead of one per caller (the wasm's size).
-    fn seq(
-        &mut self,
-        open: u8,
-        close: u8,
-        item: &mut dyn FnMut(&mut Self) -> Result<(), WireError>,
-    ) -> Result<(), WireError> {
+    /// Opens an object (`{`) or an array (`[`): whether an item follows (else it is
+    /// already closed). Items are separated by [`Reader::more`].
+    fn open(&mut self, open: u8) -> Result<bool, WireError> {
         if !self.eat(open) {
             return Err(if open == b'{' {
                 "expected an object"
@@ -204,47 +218,49 @@ impl Reader<'_> {
         if self.depth > MAX_DEPTH {
             return Err("nested too deeply");
         }
-        if !self.eat(close) {
-            loop {
-                item(self)?;
-                if self.eat(close) {
-                    break;
-                }
-                if !self.eat(b',') {
-                    return Err("expected , or a closing bracket");
-                }
-            }
+        // `{` + 2 is `}`, `[` + 2 is `]`.
+        self.more_after(open + 2, false)
+    }
+
+    /// After an item: whether another follows (a comma), or the container closes.
+    fn more(&mut self, close: u8) -> Result<bool, WireError> {
+        self.more_after(close, true)
+    }
+
+    fn more_after(&mut self, close: u8, item: bool) -> Result<bool, WireError> {
+        if self.eat(close) {
+            self.depth -= 1;
+            return Ok(false);
         }
-        self.depth -= 1;
-        Ok(())
+        if item && !self.eat(b',') {
+            return Err("expected , or a closing bracket");
+        }
+        Ok(true)
     }
 
-    /// An object; `field` is called with each key and the reader at its value.
-    fn object(
-        &mut self,
-        field: &mut dyn FnMut(&mut Self, String) -> Result<(), WireError>,
-    ) -> Result<(), WireError> {
-        self.seq(b'{', b'}', &mut |r| {
-            let key = r.string()?;
-            if !r.eat(b':') {
-                return Err("expected :");
-            }
-            field(r, key)
-        })
-    }
-
-    fn array(
-        &mut self,
-        item: &mut dyn FnMut(&mut Self) -> Result<(), WireError>,
-    ) -> Result<(), WireError> {
-        self.seq(b'[', b']', item)
+    /// An object's key and its colon; the reader is then at the value.
+    fn key(&mut self) -> Result<String, WireError> {
+        let key = self.string()?;
+        if !self.eat(b':') {
+            return Err("expected :");
+        }
+        Ok(key)
     }
 
     /// Any JSON value, checked and discarded (an unknown field's).
     fn skip(&mut self) -> Result<(), WireError> {
         match self.peek() {
-            Some(b'{') => self.object(&mut |r, _| r.skip()),
-            Some(b'[') => self.array(&mut Self::skip),
+            Some(open @ (b'{' | b'[')) => {
+                let mut more = self.open(open)?;
+                while more {
+                    if open == b'{' {
+                        self.key()?;
+                    }
+                    self.skip()?;
+                    more = self.more(open + 2)?;
+                }
+                Ok(())
+            }
             Some(b'"') => self.string().map(drop),
             Some(b'-' | b'0'..=b'9') => self.number(),
             _ if self.literal(b"true") || self.literal(b"false") || self.literal(b"null") => Ok(()),
