@@ -164,32 +164,41 @@ enum Frame {
 
 /// Decodes every intact frame; never fails and never panics.
 pub fn decode_all(bytes: &[u8]) -> Decoded {
+    let mut records = Vec::new();
+    let mut out = decode_each(bytes, |r| records.push(r));
+    out.records = records;
+    out
+}
+
+/// Decodes every intact frame, handing each record to `record` as it is read (replay
+/// applies them without collecting them first); the rest is summed up in the result,
+/// whose `records` stay empty.
+///
+/// A position that starts no intact frame is one damaged byte: decoding resumes at the
+/// next one, and adjacent damaged bytes make one [`Skipped`] range.
+pub(super) fn decode_each(bytes: &[u8], mut record: impl FnMut(Record)) -> Decoded {
     let mut out = Decoded::default();
     let mut pos = 0;
     while pos < bytes.len() {
-        match decode_at(bytes, pos) {
-            Some((frame, next)) => {
-                match frame {
-                    Frame::Record(record) => out.records.push(record),
-                    Frame::Header(format) => out.format = format,
-                    Frame::Unknown(tag) => {
-                        out.unknown_tag.get_or_insert(tag);
-                    }
-                }
-                pos = next;
+        let Some((frame, next)) = decode_at(bytes, pos) else {
+            match out.skipped.last_mut() {
+                Some(last) if last.offset + last.len == pos => last.len += 1,
+                _ => out.skipped.push(Skipped {
+                    offset: pos,
+                    len: 1,
+                }),
             }
-            None => {
-                let next = find_next_frame(bytes, pos + 1);
-                match out.skipped.last_mut() {
-                    Some(last) if last.offset + last.len == pos => last.len += next - pos,
-                    _ => out.skipped.push(Skipped {
-                        offset: pos,
-                        len: next - pos,
-                    }),
-                }
-                pos = next;
+            pos += 1;
+            continue;
+        };
+        match frame {
+            Frame::Record(r) => record(r),
+            Frame::Header(format) => out.format = format,
+            Frame::Unknown(tag) => {
+                out.unknown_tag.get_or_insert(tag);
             }
         }
+        pos = next;
     }
     out
 }
@@ -216,18 +225,6 @@ fn decode_at(bytes: &[u8], pos: usize) -> Option<(Frame, usize)> {
         _ => Frame::Unknown(super::payload::unknown_tag(payload)?),
     };
     Some((frame, end))
-}
-
-/// Offset of the next position that starts a valid frame, or the end.
-fn find_next_frame(bytes: &[u8], from: usize) -> usize {
-    let mut pos = from;
-    while pos + 1 < bytes.len() {
-        if bytes[pos] == MAGIC[0] && bytes[pos + 1] == MAGIC[1] && decode_at(bytes, pos).is_some() {
-            return pos;
-        }
-        pos += 1;
-    }
-    bytes.len()
 }
 
 #[cfg(test)]

@@ -62,9 +62,62 @@ pub struct Replayed {
 /// Replays `bytes`, keeping every intact record. Never fails on corrupt content; fails
 /// only on a journal written by a newer repro-line, which it leaves to that version.
 pub fn replay(bytes: &[u8]) -> Result<Replayed, crate::Error> {
-    let decoded = codec::decode_all(bytes);
+    let mut meta = None;
+    // Sorted by seq. Ops arrive in seq order and leave mostly from the front, so a vector with
+    // a vacated front and binary search replays 10k ops quickly, without BTreeMap's code.
+    let mut entries = RecoveredQueue::default();
+    let mut max_seq = 0;
+    let mut backoff = (0, 0, 0);
+    let mut checkpoints = Vec::new();
+    // One pass: each record is applied as it is decoded. A journal this version cannot read
+    // is refused below, once the whole of it has been seen; what was applied is dropped.
+    let decoded = codec::decode_each(bytes, |record| match record {
+        Record::Meta {
+            device_id,
+            opted_in,
+            user_id,
+            next_seq,
+        } => {
+            max_seq = max_seq.max(next_seq.saturating_sub(1));
+            meta = Some(Meta {
+                device_id,
+                opted_in,
+                user_id,
+                next_seq,
+            });
+        }
+        Record::Op(op) => {
+            max_seq = max_seq.max(op.seq);
+            entries.insert(Entry {
+                op,
+                merged: Vec::new(),
+                sent: false,
+            });
+        }
+        Record::Done { seqs } => {
+            for s in seqs {
+                entries.remove(s);
+            }
+        }
+        Record::Merged { seq, into } => entries.merge(seq, into),
+        Record::Sent { through } => {
+            for e in entries.live_mut() {
+                if e.op.seq > through {
+                    break;
+                }
+                e.sent = true;
+            }
+        }
+        Record::Backoff {
+            until_ms,
+            attempt,
+            granted_at_ms,
+        } => backoff = (attempt, until_ms, granted_at_ms),
+        Record::Checkpoint { key, value } => {
+            set_checkpoint(&mut checkpoints, key, value);
+        }
+    });
     decoded.check_readable()?;
-    let migrate = decoded.needs_migration();
     let mut recovery = RecoveryReport {
         skipped_ranges: decoded.skipped.len(),
         ..RecoveryReport::default()
@@ -73,70 +126,6 @@ pub fn replay(bytes: &[u8]) -> Result<Replayed, crate::Error> {
         recovery.skipped_bytes += s.len;
         if !s.is_torn_tail(bytes) {
             recovery.lost_records += s.records_lost(bytes);
-        }
-    }
-    let mut meta = None;
-    // Sorted by seq. Ops arrive in seq order and leave mostly from the front, so a vector with
-    // a vacated front and binary search replays 10k ops quickly, without BTreeMap's code.
-    let mut entries = RecoveredQueue::default();
-    let mut max_seq = 0;
-    let mut backoff = (0, 0, 0);
-    let mut checkpoints = Vec::new();
-    for record in decoded.records {
-        match record {
-            Record::Meta {
-                device_id,
-                opted_in,
-                user_id,
-                next_seq,
-            } => {
-                max_seq = max_seq.max(next_seq.saturating_sub(1));
-                meta = Some(Meta {
-                    device_id,
-                    opted_in,
-                    user_id,
-                    next_seq,
-                });
-            }
-            Record::Op(op) => {
-                max_seq = max_seq.max(op.seq);
-                entries.insert(Entry {
-                    op,
-                    merged: Vec::new(),
-                    sent: false,
-                });
-            }
-            Record::Done { seqs } => {
-                for s in seqs {
-                    entries.remove(s);
-                }
-            }
-            Record::Merged { seq, into } => {
-                if entries.get_mut(into).is_some() {
-                    if let Some(mut gone) = entries.remove(seq) {
-                        if let Some(target) = entries.get_mut(into) {
-                            target.merged.push(gone.op);
-                            target.merged.append(&mut gone.merged);
-                        }
-                    }
-                }
-            }
-            Record::Sent { through } => {
-                for e in entries.live_mut() {
-                    if e.op.seq > through {
-                        break;
-                    }
-                    e.sent = true;
-                }
-            }
-            Record::Backoff {
-                until_ms,
-                attempt,
-                granted_at_ms,
-            } => backoff = (attempt, until_ms, granted_at_ms),
-            Record::Checkpoint { key, value } => {
-                set_checkpoint(&mut checkpoints, key, value);
-            }
         }
     }
     if recovery.is_damaged() {
@@ -150,7 +139,7 @@ pub fn replay(bytes: &[u8]) -> Result<Replayed, crate::Error> {
         backoff,
         checkpoints,
         recovery,
-        migrate,
+        migrate: decoded.needs_migration(),
     })
 }
 
@@ -288,9 +277,19 @@ impl RecoveredQueue {
         Some(self.entries.remove(i))
     }
 
-    fn get_mut(&mut self, seq: u64) -> Option<&mut Entry> {
-        let i = self.position(seq).ok()?;
-        self.entries.get_mut(i)
+    /// Op `seq` coalesced into op `into`, if both are queued (else nothing changes).
+    fn merge(&mut self, seq: u64, into: u64) {
+        if self.position(into).is_err() {
+            return;
+        }
+        if let Some(mut gone) = self.remove(seq) {
+            // Found again: removing `seq` may have shifted (or vacated the slot before) it.
+            if let Ok(i) = self.position(into) {
+                let target = &mut self.entries[i];
+                target.merged.push(gone.op);
+                target.merged.append(&mut gone.merged);
+            }
+        }
     }
 
     fn into_live(mut self) -> Vec<Entry> {
