@@ -22,65 +22,66 @@ const MAX_DEPTH: u32 = 100;
 
 /// Parses a `200` answer: `{"results": [{"op_id", "status", "error"?}, …]}`.
 pub fn batch_response(body: &[u8]) -> Result<BatchResponse, WireError> {
-    let mut r = Reader::new(body);
-    let mut results = None;
-    let mut more = r.open(b'{')?;
-    while more {
-        if r.key()? == "results" {
-            let mut list = Vec::new();
-            let mut item = r.open(b'[')?;
-            while item {
-                list.push(op_result(&mut r)?);
-                item = r.more(b']')?;
-            }
-            once(&mut results, list)?;
-        } else {
-            r.skip()?;
-        }
-        more = r.more(b'}')?;
+    match top(body, "results", "missing field results")? {
+        Field::Results(results) => Ok(BatchResponse { results }),
+        _ => Err("missing field results"),
     }
-    r.end()?;
-    Ok(BatchResponse {
-        results: results.ok_or("missing field results")?,
-    })
 }
 
 /// Parses an error answer: `{"error": {"code", "message"}}`.
 pub fn error_body(body: &[u8]) -> Result<ErrorBody, WireError> {
-    let mut r = Reader::new(body);
-    let mut error = None;
-    let mut more = r.open(b'{')?;
-    while more {
-        if r.key()? == "error" {
-            let e = api_error(&mut r)?;
-            once(&mut error, e)?;
-        } else {
-            r.skip()?;
-        }
-        more = r.more(b'}')?;
+    match top(body, "error", "missing field error")? {
+        Field::Error(error) => Ok(ErrorBody { error }),
+        _ => Err("missing field error"),
     }
-    r.end()?;
-    Ok(ErrorBody {
-        error: error.ok_or("missing field error")?,
-    })
 }
 
 /// The string `sub` of a JSON object (an ID token's decoded claims).
 pub fn subject(claims: &[u8]) -> Result<String, WireError> {
-    let mut r = Reader::new(claims);
-    let mut sub = None;
+    match top(claims, "sub", "missing field sub")? {
+        Field::Sub(sub) => Ok(sub),
+        _ => Err("missing field sub"),
+    }
+}
+
+/// The one field a body is read for.
+enum Field {
+    Results(Vec<OpResult>),
+    Error(ApiError),
+    Sub(String),
+}
+
+/// A body that is one object whose field `name` is read (by its name's reader); the
+/// others are skipped. One walker for the three bodies: one copy in the wasm build.
+fn top(body: &[u8], name: &str, missing: WireError) -> Result<Field, WireError> {
+    let mut r = Reader::new(body);
+    let mut found = None;
     let mut more = r.open(b'{')?;
     while more {
-        if r.key()? == "sub" {
-            let s = r.string()?;
-            once(&mut sub, s)?;
+        if r.key()? == name {
+            let value = match name {
+                "results" => {
+                    let mut list = Vec::new();
+                    let mut item = r.open(b'[')?;
+                    while item {
+                        list.push(op_result(&mut r)?);
+                        item = r.more(b']')?;
+                    }
+                    Field::Results(list)
+                }
+                "error" => Field::Error(api_error(&mut r)?),
+                _ => Field::Sub(r.string()?),
+            };
+            once(&mut found, value)?;
         } else {
             r.skip()?;
         }
         more = r.more(b'}')?;
     }
+    // As serde: a missing field is reported before trailing characters.
+    let value = found.ok_or(missing)?;
     r.end()?;
-    sub.ok_or("missing field sub")
+    Ok(value)
 }
 
 fn op_result(r: &mut Reader) -> Result<OpResult, WireError> {
@@ -342,30 +343,28 @@ impl<'a> Reader<'a> {
             let c = match self.next_byte()? {
                 b'"' => break,
                 0..=0x1F => return Err("control character in a string"),
-                b'\\' => match self.next_byte()? {
-                    b'"' => '"',
-                    b'\\' => '\\',
-                    b'/' => '/',
-                    b'b' => '\u{8}',
-                    b'f' => '\u{c}',
-                    b'n' => '\n',
-                    b'r' => '\r',
-                    b't' => '\t',
-                    b'u' => {
-                        let mut code = self.hex4()?;
-                        if (0xD800..0xDC00).contains(&code) && self.b[self.i..].starts_with(b"\\u")
-                        {
-                            self.i += 2;
-                            let low = self.hex4()?;
-                            if !(0xDC00..0xE000).contains(&low) {
-                                return Err("lone surrogate in a string");
-                            }
-                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-                        }
-                        char::from_u32(code).ok_or("lone surrogate in a string")?
+                b'\\' => {
+                    let e = self.next_byte()?;
+                    if e != b'u' {
+                        // `\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t`, and the byte each stands for.
+                        let k = b"\"\\/bfnrt"
+                            .iter()
+                            .position(|&x| x == e)
+                            .ok_or("invalid escape in a string")?;
+                        out.push(b"\"\\/\x08\x0c\n\r\t"[k]);
+                        continue;
                     }
-                    _ => return Err("invalid escape in a string"),
-                },
+                    let mut code = self.hex4()?;
+                    if (0xD800..0xDC00).contains(&code) && self.b[self.i..].starts_with(b"\\u") {
+                        self.i += 2;
+                        let low = self.hex4()?;
+                        if !(0xDC00..0xE000).contains(&low) {
+                            return Err("lone surrogate in a string");
+                        }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                    }
+                    char::from_u32(code).ok_or("lone surrogate in a string")?
+                }
                 c => {
                     out.push(c);
                     continue;
@@ -439,11 +438,12 @@ mod tests {
 
     #[test]
     fn deviations_are_errors_with_a_reason() {
-        let cases: [(&str, &str); 10] = [
+        let cases: [(&str, &str); 11] = [
             ("", "expected an object"),
             ("{}", "missing field results"),
             (r#"{"results":[],"results":[]}"#, "duplicate field"),
             (r#"{"results":[]} x"#, "trailing characters"),
+            (r#"{} x"#, "missing field results"),
             (
                 r#"{"results":[{"op_id":"nope","status":"applied"}]}"#,
                 "op_id is not a UUID",
