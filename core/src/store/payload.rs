@@ -145,47 +145,58 @@ pub(super) fn unknown_tag(bytes: &[u8]) -> Option<u8> {
 }
 
 /// `None` unless `bytes` is exactly one well-formed record.
+// Strings are read borrowed and copied only once every field of the record has been read,
+// so a record cut short frees nothing (no clean-up paths in the wasm build).
 pub(super) fn decode(bytes: &[u8]) -> Option<Record> {
     let mut r = Reader(bytes);
     let record = match r.u8()? {
-        META => Record::Meta {
-            device_id: r.uuid()?,
-            opted_in: match r.u8()? {
+        META => {
+            let device_id = r.uuid()?;
+            let opted_in = match r.u8()? {
                 0 => false,
                 1 => true,
                 _ => return None,
-            },
-            user_id: match r.u8()? {
+            };
+            let user_id = match r.u8()? {
                 0 => None,
-                1 => Some(r.string()?),
+                1 => Some(r.str()?),
                 _ => return None,
-            },
-            next_seq: r.u64()?,
-        },
+            };
+            let next_seq = r.u64()?;
+            Record::Meta {
+                device_id,
+                opted_in,
+                user_id: user_id.map(String::from),
+                next_seq,
+            }
+        }
         OP => {
             let op_id = r.uuid()?;
             let seq = r.u64()?;
             let at_ms = r.u64()?;
-            let kind = match r.u8()? {
+            let tag = r.u8()?;
+            let user_id = r.str()?;
+            let kind = match tag {
                 SET_USER_ID => OpKind::SetUserId {
-                    user_id: r.string()?,
+                    user_id: user_id.into(),
                 },
-                tag @ (LINK | UNLINK | LINK_ID_TOKEN) => {
-                    let (user_id, second, channel_id) = (r.string()?, r.string()?, r.string()?);
+                LINK | UNLINK | LINK_ID_TOKEN => {
+                    let (second, channel_id) = (r.str()?, r.str()?);
+                    let (user_id, channel_id) = (user_id.into(), channel_id.into());
                     match tag {
                         LINK => OpKind::LinkLineId {
                             user_id,
-                            line_user_id: second,
+                            line_user_id: second.into(),
                             channel_id,
                         },
                         UNLINK => OpKind::UnlinkLineId {
                             user_id,
-                            line_user_id: second,
+                            line_user_id: second.into(),
                             channel_id,
                         },
                         _ => OpKind::LinkLineIdToken {
                             user_id,
-                            id_token: second.into(),
+                            id_token: String::from(second).into(),
                             channel_id,
                         },
                     }
@@ -216,20 +227,20 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Record> {
             into: r.u64()?,
         },
         SENT => Record::Sent { through: r.u64()? },
-        BACKOFF => Record::Backoff {
+        tag @ (BACKOFF | BACKOFF_GRANTED) => Record::Backoff {
             until_ms: r.u64()?,
             attempt: u32::try_from(r.u64()?).ok()?,
-            granted_at_ms: 0,
+            // 0: unknown (an older journal's record).
+            granted_at_ms: if tag == BACKOFF { 0 } else { r.u64()? },
         },
-        BACKOFF_GRANTED => Record::Backoff {
-            until_ms: r.u64()?,
-            attempt: u32::try_from(r.u64()?).ok()?,
-            granted_at_ms: r.u64()?,
-        },
-        CHECKPOINT => Record::Checkpoint {
-            key: r.string()?,
-            value: r.u64()?,
-        },
+        CHECKPOINT => {
+            let key = r.str()?;
+            let value = r.u64()?;
+            Record::Checkpoint {
+                key: key.into(),
+                value,
+            }
+        }
         _ => return None,
     };
     r.0.is_empty().then_some(record)
@@ -250,8 +261,8 @@ fn put_str(buf: &mut Vec<u8>, s: &str) {
 
 struct Reader<'a>(&'a [u8]);
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if n > self.0.len() {
             return None;
         }
@@ -261,7 +272,9 @@ impl Reader<'_> {
     }
 
     fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
     }
 
     fn u64(&mut self) -> Option<u64> {
@@ -282,9 +295,10 @@ impl Reader<'_> {
         Some(Uuid::from_bytes(self.take(16)?.try_into().ok()?))
     }
 
-    fn string(&mut self) -> Option<String> {
+    /// A length-prefixed UTF-8 string, borrowed.
+    fn str(&mut self) -> Option<&'a str> {
         let n = usize::try_from(self.u64()?).ok()?;
-        String::from_utf8(self.take(n)?.to_vec()).ok()
+        std::str::from_utf8(self.take(n)?).ok()
     }
 }
 
