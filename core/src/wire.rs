@@ -22,44 +22,47 @@ const MAX_DEPTH: u32 = 100;
 
 /// Parses a `200` answer: `{"results": [{"op_id", "status", "error"?}, …]}`.
 pub fn batch_response(body: &[u8]) -> Result<BatchResponse, WireError> {
-    match top(body, "results", "missing field results")? {
-        Field::Results(results) => Ok(BatchResponse { results }),
-        _ => Err("missing field results"),
-    }
+    let mut found = Found::default();
+    top(body, "results", "missing field results", &mut found)?;
+    Ok(BatchResponse {
+        results: found.results,
+    })
 }
 
 /// Parses an error answer: `{"error": {"code", "message"}}`.
 pub fn error_body(body: &[u8]) -> Result<ErrorBody, WireError> {
-    match top(body, "error", "missing field error")? {
-        Field::Error(error) => Ok(ErrorBody { error }),
-        _ => Err("missing field error"),
-    }
+    let mut found = Found::default();
+    top(body, "error", "missing field error", &mut found)?;
+    Ok(ErrorBody {
+        // Always set once `top` returns Ok.
+        error: found.error.ok_or("missing field error")?,
+    })
 }
 
 /// The string `sub` of a JSON object (an ID token's decoded claims).
 pub fn subject(claims: &[u8]) -> Result<String, WireError> {
-    match top(claims, "sub", "missing field sub")? {
-        Field::Sub(sub) => Ok(sub),
-        _ => Err("missing field sub"),
-    }
+    let mut found = Found::default();
+    top(claims, "sub", "missing field sub", &mut found)?;
+    Ok(found.sub)
 }
 
-/// The one field a body is read for.
-enum Field {
-    Results(Vec<OpResult>),
-    Error(ApiError),
-    Sub(String),
+/// The field a body is read for: the one [`top`] was asked for is set, the others stay empty.
+#[derive(Default)]
+struct Found {
+    results: Vec<OpResult>,
+    error: Option<ApiError>,
+    sub: String,
 }
 
-/// A body that is one object whose field `name` is read (by its name's reader); the
-/// others are skipped. One walker for the three bodies: one copy in the wasm build.
-fn top(body: &[u8], name: &str, missing: WireError) -> Result<Field, WireError> {
+/// A body that is one object whose field `name` is read (by its name's reader) into
+/// `found`; the others are skipped. One walker for the three bodies: one copy in the wasm build.
+fn top(body: &[u8], name: &str, missing: WireError, found: &mut Found) -> Result<(), WireError> {
     let mut r = Reader::new(body);
-    let mut found = None;
+    let mut seen = None;
     let mut more = r.open(b'{')?;
     while more {
         if r.key()? == name {
-            let value = match name {
+            match name {
                 "results" => {
                     let mut list = Vec::new();
                     let mut item = r.open(b'[')?;
@@ -67,21 +70,20 @@ fn top(body: &[u8], name: &str, missing: WireError) -> Result<Field, WireError> 
                         list.push(op_result(&mut r)?);
                         item = r.more(b']')?;
                     }
-                    Field::Results(list)
+                    found.results = list;
                 }
-                "error" => Field::Error(api_error(&mut r)?),
-                _ => Field::Sub(r.string()?),
-            };
-            once(&mut found, value)?;
+                "error" => found.error = Some(api_error(&mut r)?),
+                _ => found.sub = r.string()?,
+            }
+            once(&mut seen, ())?;
         } else {
             r.skip()?;
         }
         more = r.more(b'}')?;
     }
     // As serde: a missing field is reported before trailing characters.
-    let value = found.ok_or(missing)?;
-    r.end()?;
-    Ok(value)
+    seen.ok_or(missing)?;
+    r.end()
 }
 
 fn op_result(r: &mut Reader) -> Result<OpResult, WireError> {
@@ -269,12 +271,19 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Consumes the next byte (no whitespace skipped) if it is one of `set`.
+    fn accept(&mut self, set: &[u8]) -> bool {
+        let hit = self.b.get(self.i).is_some_and(|c| set.contains(c));
+        if hit {
+            self.i += 1;
+        }
+        hit
+    }
+
     /// Digits; at least one.
     fn digits(&mut self) -> Result<(), WireError> {
         let start = self.i;
-        while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
-            self.i += 1;
-        }
+        while self.accept(b"0123456789") {}
         if self.i == start {
             return Err("expected a digit");
         }
@@ -284,23 +293,17 @@ impl<'a> Reader<'a> {
     /// A JSON number of any kind (RFC 8259 §6), discarded.
     fn number(&mut self) -> Result<(), WireError> {
         self.peek();
-        if self.b.get(self.i) == Some(&b'-') {
-            self.i += 1;
-        }
+        self.accept(b"-");
         let int = self.i;
         self.digits()?;
         if self.b[int] == b'0' && self.i - int > 1 {
             return Err("leading zero in a number");
         }
-        if self.b.get(self.i) == Some(&b'.') {
-            self.i += 1;
+        if self.accept(b".") {
             self.digits()?;
         }
-        if let Some(b'e' | b'E') = self.b.get(self.i) {
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.b.get(self.i) {
-                self.i += 1;
-            }
+        if self.accept(b"eE") {
+            self.accept(b"+-");
             self.digits()?;
         }
         Ok(())
