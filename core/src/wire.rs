@@ -328,10 +328,12 @@ impl<'a> Reader<'a> {
     fn hex4(&mut self) -> Result<u32, WireError> {
         let mut v = 0;
         for _ in 0..4 {
-            let d = char::from(self.next_byte()?)
-                .to_digit(16)
-                .ok_or("invalid \\u escape")?;
-            v = v * 16 + d;
+            let d = match self.next_byte()? {
+                c @ b'0'..=b'9' => c - b'0',
+                c @ (b'a'..=b'f' | b'A'..=b'F') => (c | 0x20) - b'a' + 10,
+                _ => return Err("invalid \\u escape"),
+            };
+            v = v * 16 + u32::from(d);
         }
         Ok(v)
     }
