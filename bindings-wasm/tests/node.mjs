@@ -342,6 +342,36 @@ test('a_throwing_listener_or_io_never_throws_into_the_caller', async () => {
   delete globalThis.localStorage;
 });
 
+test('init_streams_application_wasm_and_falls_back_to_an_array_buffer_for_another_type', async () => {
+  const bytes = fs.readFileSync(new URL('../npm/dist/repro_line_wasm_bg.wasm', import.meta.url));
+  const http = await import('node:http');
+  const served = [];
+  const server = http.createServer((req, res) => {
+    served.push(req.url);
+    res.writeHead(200, { 'content-type': req.url === '/typed.wasm' ? 'application/wasm' : 'application/octet-stream' });
+    res.end(bytes);
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  const base = 'http://127.0.0.1:' + server.address().port;
+  try {
+    for (const path of ['/typed.wasm', '/untyped.wasm']) {
+      // A fresh instance of the loader module (its own wasm instance), loaded the way a page does.
+      const fresh = await import('../npm/src/wasm.js?' + path.slice(1));
+      await fresh.default(new URL(base + path));
+      const c = new fresh.Client('T', 'http://127.0.0.1:9', undefined, undefined, true, true, 0, NaN, NaN, 60000, NaN, NaN, NaN);
+      c.call(SET_USER_ID, 'user1');
+      assert.equal(c.text(USER_ID), 'user1', path);
+      // A second init is a no-op (the single-file build instantiates before index.js's init runs).
+      await fresh.default(new URL(base + path));
+      assert.equal(c.text(USER_ID), 'user1', path);
+      c.free();
+    }
+    assert.deepEqual(served, ['/typed.wasm', '/untyped.wasm']);
+  } finally {
+    server.close();
+  }
+});
+
 let passed = 0;
 let failed = 0;
 for (const [name, f] of tests) {

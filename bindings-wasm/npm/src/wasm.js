@@ -35,7 +35,14 @@ function fail(e) {
 }
 // A string or null from JS as an import's status (-1: null).
 const give = (v) => (v == null ? -1 : put(String(v))[0]);
-const at = (s) => S[s];
+// `f()`'s status (src/js.rs), or the status of what it threw.
+function attempt(f) {
+  try {
+    return f();
+  } catch (e) {
+    return fail(e);
+  }
+}
 
 const imports = {
   r: {
@@ -49,43 +56,11 @@ const imports = {
       } catch (_) {}
       return 0;
     },
-    gi(s, k, kl) {
-      try {
-        return give(at(s).getItem(str(k, kl)));
-      } catch (e) {
-        return fail(e);
-      }
-    },
-    si(s, k, kl, v, vl) {
-      try {
-        at(s).setItem(str(k, kl), str(v, vl));
-        return 0;
-      } catch (e) {
-        return fail(e);
-      }
-    },
-    ri(s, k, kl) {
-      try {
-        at(s).removeItem(str(k, kl));
-        return 0;
-      } catch (e) {
-        return fail(e);
-      }
-    },
-    ky(s, i) {
-      try {
-        return give(at(s).key(i));
-      } catch (e) {
-        return fail(e);
-      }
-    },
-    ln(s) {
-      try {
-        return at(s).length >>> 0;
-      } catch (e) {
-        return fail(e);
-      }
-    },
+    gi: (s, k, kl) => attempt(() => give(S[s].getItem(str(k, kl)))),
+    si: (s, k, kl, v, vl) => attempt(() => (S[s].setItem(str(k, kl), str(v, vl)), 0)),
+    ri: (s, k, kl) => attempt(() => (S[s].removeItem(str(k, kl)), 0)),
+    ky: (s, i) => attempt(() => give(S[s].key(i))),
+    ln: (s) => attempt(() => S[s].length >>> 0),
     now: Date.now,
     rnd(p, l) {
       try {
@@ -114,14 +89,8 @@ const imports = {
     f(h) {
       H[h][2].f();
     },
-    p(h, ms, u, ul, th, thl, t, tl, rh, rhl, retry, b, bl, keepalive) {
-      try {
-        H[h][2].p(ms, str(u, ul), str(th, thl), str(t, tl), str(rh, rhl), retry, u8(b, bl).slice(), !!keepalive);
-        return 0;
-      } catch (e) {
-        return fail(e);
-      }
-    },
+    p: (h, ms, u, ul, th, thl, t, tl, rh, rhl, retry, b, bl, keepalive) =>
+      attempt(() => (H[h][2].p(ms, str(u, ul), str(th, thl), str(t, tl), str(rh, rhl), retry, u8(b, bl).slice(), !!keepalive), 0)),
   },
 };
 
