@@ -223,8 +223,8 @@ impl Client {
     }
 }
 
-// The client's operations in Rust terms (the unit tests' API; the page reaches them through `call`,
-// `num` and `text`).
+// The client's operations in Rust terms (the page reaches them through `call`, `num` and `text`;
+// the calls themselves go through `call` to `enqueue`).
 impl Client {
     pub fn open(options: Options) -> Result<Client, String> {
         Inner::new(options).map_err(|e| error_js(&e)).map(|inner| {
@@ -237,45 +237,6 @@ impl Client {
             }
             client
         })
-    }
-
-    pub fn set_user_id(&self, user_id: &str) -> Result<(), String> {
-        self.call(SET_USER_ID, user_id, None)
-    }
-
-    pub fn set_line_user_id(
-        &self,
-        line_user_id: &str,
-        channel_id: Option<String>,
-    ) -> Result<(), String> {
-        self.call(LINK, line_user_id, channel_id)
-    }
-
-    // Verified link: the LINE ID token's `sub` to the current user ID. The token is a secret:
-    // it never appears in errors or reports (they show its `sub`).
-    pub fn link_line_id_token(
-        &self,
-        id_token: &str,
-        channel_id: Option<String>,
-    ) -> Result<(), String> {
-        self.call(LINK_TOKEN, id_token, channel_id)
-    }
-
-    pub fn unlink_line_user_id(
-        &self,
-        line_user_id: &str,
-        channel_id: Option<String>,
-    ) -> Result<(), String> {
-        self.call(UNLINK, line_user_id, channel_id)
-    }
-
-    pub fn set_opted_in(&self, opted_in: bool) -> Result<(), String> {
-        self.call(if opted_in { OPT_IN } else { OPT_OUT }, "", None)
-    }
-
-    /// Skips the debounce until the queue is empty (in a follower: asks the leader to).
-    pub fn request_flush(&self) -> Result<(), String> {
-        self.call(FLUSH, "", None)
     }
 
     /// This tab now holds the delivery lock.
