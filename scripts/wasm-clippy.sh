@@ -11,5 +11,7 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   echo "[wasm-clippy] rustup has no wasm32 target here: checking bindings-wasm for the host" >&2
   TARGET_ARGS=()
 fi
+# uuid's wasm32 randomness: getrandom's `custom` backend (src/abi.rs), as in scripts/web-env.sh.
+[ ${#TARGET_ARGS[@]} -eq 0 ] || export RUSTFLAGS='--cfg getrandom_backend="custom"'
 cargo clippy ${TARGET_ARGS[@]+"${TARGET_ARGS[@]}"} --all-targets --locked \
   --target-dir "$ROOT/target-wasm/clippy" -- -D warnings

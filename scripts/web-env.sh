@@ -1,14 +1,19 @@
 # Sourced by scripts/web-build.sh and scripts/web-test.sh: makes a wasm32 toolchain,
-# the pinned wasm-bindgen CLI and binaryen available, installing only what is missing.
-# Exports WASM_CARGO_ENV (a command prefix), WASM_BINDGEN, WASM_OPT, WEB_CACHE, WEB_TARGET_DIR.
+# the wasm-bindgen test runner (tests/alloc.rs only: the package itself has no wasm-bindgen) and
+# binaryen available, installing only what is missing.
+# Exports WASM_CARGO_ENV (a command prefix), WASM_RUSTFLAGS, WASM_BINDGEN, WASM_OPT, WEB_CACHE,
+# WEB_TARGET_DIR.
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 WEB_CACHE=${REPRO_WEB_CACHE:-$HOME/.cache/repro-line-web}
 WEB_TARGET_BASE=${WEB_TARGET_BASE:-$ROOT/target-wasm}
 mkdir -p "$WEB_CACHE"
 
-# The CLI must equal the crate pin exactly (the glue format changes between releases).
-WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = { version = "=\([0-9.]*\)".*/\1/p' "$ROOT/bindings-wasm/Cargo.toml")
+# The test runner must equal the locked wasm-bindgen (a dev-dependency, via wasm-bindgen-test) exactly.
+WASM_BINDGEN_VERSION=$(sed -n '/^name = "wasm-bindgen"$/{n;s/^version = "\(.*\)"/\1/p;}' "$ROOT/bindings-wasm/Cargo.lock")
+# Every wasm32 build of the crate (build, tests, clippy): uuid's v4 randomness is getrandom's
+# `custom` backend, which src/abi.rs implements with the page's crypto.getRandomValues.
+WASM_RUSTFLAGS='--cfg getrandom_backend="custom"'
 BINARYEN_VERSION=132.0.0
 
 log() { echo "[web] $*" >&2; }
@@ -92,7 +97,7 @@ else
   WEB_TARGET_DIR=$WEB_TARGET_BASE/debian
 fi
 
-# 2. wasm-bindgen CLI (and its test runner), exactly the pinned version.
+# 2. wasm-bindgen CLI (for its test runner), exactly the locked version.
 if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
   log "cargo install wasm-bindgen-cli --version $WASM_BINDGEN_VERSION (takes ~5 min)"
   env -u RUSTC -u RUSTDOC -u RUSTC_BOOTSTRAP cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
@@ -105,4 +110,4 @@ if [ ! -x "$WASM_OPT" ] || ! "$WASM_OPT" --version 2>/dev/null | grep -q "versio
   log "npm install binaryen@$BINARYEN_VERSION"
   npm install --silent --no-audit --no-fund --prefix "$WEB_CACHE" "binaryen@$BINARYEN_VERSION" >/dev/null
 fi
-export WEB_CACHE WEB_TARGET_DIR WASM_BINDGEN WASM_OPT WEB_ROUTE
+export WEB_CACHE WEB_TARGET_DIR WASM_RUSTFLAGS WASM_BINDGEN WASM_OPT WEB_ROUTE

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Browser SDK tests, idempotent: builds the wasm package (scripts/web-build.sh), runs the
-# wasm-bindgen-test unit tests under Node and the native unit tests, starts the emulator, runs the conformance scenarios
+# Browser SDK tests, idempotent: builds the wasm package (scripts/web-build.sh), runs the client's
+# unit tests through the raw ABI in Node (tests/node.mjs), the allocator's wasm-bindgen-test tests
+# and the native unit tests, starts the emulator, runs the conformance scenarios
 # through the JS API in Node, then end-to-end tests in headless Chromium (snippet, reload,
 # an endpoint that never answers, two tabs, full localStorage, the LIFF and plain examples). Last line: `N passed, N failed`.
 set -uo pipefail
@@ -51,9 +52,16 @@ cat "$WORK/pack.txt"
 count "$WORK/pack.txt"
 grep -qE '^[0-9]+ passed, [0-9]+ failed$' "$WORK/pack.txt" || FAILED=$((FAILED + 1))
 
-# 2. Unit tests of the crate under Node.
+# 2. Unit tests of the client through the loader's raw ABI, on the built wasm (Node).
+echo "== client unit tests (Node, raw ABI)"
+node "$ROOT/bindings-wasm/tests/node.mjs" > "$WORK/node.txt" 2>&1
+cat "$WORK/node.txt"
+count "$WORK/node.txt"
+grep -qE '^[0-9]+ passed, [0-9]+ failed$' "$WORK/node.txt" || FAILED=$((FAILED + 1))
+
+# 2a. The allocator's tests in wasm under Node (wasm-bindgen-test, a dev-dependency only).
 echo "== wasm-bindgen-test (Node)"
-(cd "$ROOT/bindings-wasm" && "${WASM_CARGO_ENV[@]}" cargo test --target wasm32-unknown-unknown \
+(cd "$ROOT/bindings-wasm" && "${WASM_CARGO_ENV[@]}" RUSTFLAGS="$WASM_RUSTFLAGS" cargo test --target wasm32-unknown-unknown \
   --target-dir "$WEB_TARGET_DIR" ${WASM_BUILD_STD[@]+"${WASM_BUILD_STD[@]}"} --tests 2>&1) > "$WORK/unit.txt"
 UNIT_RC=$?
 grep -E '^(test |test result:)' "$WORK/unit.txt"

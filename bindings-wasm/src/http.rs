@@ -10,7 +10,6 @@
 use repro_line_core::protocol::{HEADER_RETRY_COUNT, HEADER_TOKEN, MAX_RESPONSE_BYTES};
 use repro_line_core::retry::Outcome;
 use repro_line_core::session::Request;
-use wasm_bindgen::JsValue;
 
 use crate::js;
 
@@ -26,20 +25,20 @@ pub const RESPONSE: u32 = 1000;
 
 /// Asks the page's JS to `TICK` after `ms` (0: at the end of this task; below 0: never).
 /// Replaces any timer armed before.
-pub fn wait(io: &js::Io, ms: f64) {
+pub fn wait(io: &js::Page, ms: f64) {
     io.wait(ms);
 }
 
 /// Asks the page's JS to POST `request`, ending it after `timeout_ms`; `keepalive`: the page is
 /// hidden or going away and the request must outlive it. `Err`: the JS threw (nothing was sent).
 pub fn post(
-    io: &js::Io,
+    io: &js::Page,
     url: &str,
     token: &str,
     request: &Request,
     timeout_ms: f64,
     keepalive: bool,
-) -> Result<(), JsValue> {
+) -> Result<(), js::JsError> {
     let keepalive = keepalive && request.body.len() <= KEEPALIVE_MAX_BODY;
     io.post(
         timeout_ms,

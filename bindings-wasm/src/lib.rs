@@ -19,6 +19,7 @@
 //! state callback, listener exceptions are swallowed, network failures are
 //! outcomes.
 
+pub mod abi;
 #[cfg(target_arch = "wasm32")]
 mod alloc;
 mod http;
@@ -33,7 +34,6 @@ use std::sync::{Arc, Mutex};
 use repro_line_core::engine::{DeliveryStatus, Event};
 use repro_line_core::session::Next;
 use repro_line_core::{DeliveryState, Error, MemoryStore, Policy, Session, Store};
-use wasm_bindgen::prelude::*;
 
 use crate::inbox::Kind;
 use crate::store::{Change, LocalStore, Notes, SharedNotes};
@@ -47,14 +47,9 @@ static ALLOCATOR: alloc::SizeClasses = alloc::SizeClasses::new();
 /// The largest delay `setTimeout` honours (longer ones fire at once).
 const MAX_TIMER_MS: f64 = 2_147_483_647.0;
 
-// The delivery client. Built by npm/src/index.js; apps use `ReproLine.setup`.
-// Exports carry `//` comments and `skip_jsdoc`: wasm-bindgen copies `///` docs and JSDoc tags
-// into the JS glue, which counts against the size budget (scripts/web-build.sh). Few exports, with
-// primitives only: each export with string arguments costs ~350 B of shims, and objects built
-// through `Reflect` cost more than the JS that builds them from primitives (npm/src/index.js).
-#[wasm_bindgen]
+/// The delivery client. Reached from the page through `abi.rs`'s exports (by handle, numbers
+/// only; npm/src/wasm.js); apps use `ReproLine.setup`.
 pub struct Client {
-    // Not in an `Rc`: wasm-bindgen already keeps the `Client` in one, and nothing else holds it.
     inner: RefCell<Inner>,
 }
 
@@ -80,10 +75,8 @@ struct Inner {
     notes: SharedNotes,
     // Leader with the journal in `localStorage`: its store's end-of-task write.
     disk: Option<store::DiskRef>,
-    listener: Option<js::Listener>,
-    state_listener: Option<js::Listener>,
-    // The page's I/O (npm/src/index.js); the driver is idle until `listen` gives it.
-    io: Option<js::Io>,
+    // The page's listeners and I/O (npm/src/index.js); the driver is idle until `listen` gives them.
+    page: Option<js::Page>,
     // The batch of the request out now (one at a time); its outcome comes through `Client::call`.
     in_flight: Option<u64>,
     // The page's JS has a `TICK` queued for the end of this task: another wake need not ask again.
@@ -117,29 +110,27 @@ pub struct Options {
 #[must_use]
 struct Emit {
     events: Vec<Event>,
-    listener: Option<js::Listener>,
     states: Vec<Change>,
     leader: bool,
-    state_listener: Option<js::Listener>,
+    page: Option<js::Page>,
 }
 
 impl Emit {
     fn run(self) {
-        // An exception in the app's listener must not stop delivery (the imports are `catch`).
-        if let Some(cb) = &self.listener {
-            for e in &self.events {
-                emit_event(cb, e);
-            }
+        // An exception in the app's listener must not stop delivery (the loader catches it).
+        let Some(page) = self.page else {
+            return;
+        };
+        for e in &self.events {
+            emit_event(&page, e);
         }
-        if let Some(cb) = &self.state_listener {
-            for c in self.states {
-                let (kind, persistent, reason) = match &c {
-                    Change::Memory(r) => ("storage", false, r.as_str()),
-                    Change::Persistent => ("storage", true, ""),
-                    Change::Warning(r) => ("warning", false, r.as_str()),
-                };
-                let _ = cb.state(&JsValue::NULL, kind, self.leader, persistent, reason);
-            }
+        for c in self.states {
+            let (kind, persistent, reason) = match &c {
+                Change::Memory(r) => ("storage", false, r.as_str()),
+                Change::Persistent => ("storage", true, ""),
+                Change::Warning(r) => ("warning", false, r.as_str()),
+            };
+            page.state(kind, self.leader, persistent, reason);
         }
     }
 }
@@ -161,51 +152,11 @@ const SHUTDOWN: u32 = 12;
 /// The journal's end-of-task write (`io.f()` queues it; 13 and up are `http`'s).
 const STORE_WRITE: u32 = 15;
 
-#[wasm_bindgen]
+/// The page's boundary (`abi.rs` reaches these by handle).
 impl Client {
-    // Throws `"code:message"` for a bad configuration (npm/src/index.js makes it a `ReproLineError`).
-    // Number options: NaN for the default (`Option<f64>` costs a flag and glue per option).
-    #[allow(clippy::too_many_arguments)]
-    #[wasm_bindgen(constructor, skip_jsdoc)]
-    pub fn new(
-        sdk_token: String,
-        endpoint: String,
-        default_channel: Option<String>,
-        namespace: Option<String>,
-        memory: bool,
-        leader: bool,
-        slot: u32,
-        storage_budget_bytes: f64,
-        request_timeout_ms: f64,
-        debounce_ms: f64,
-        max_batch_ops: f64,
-        max_queue_ops: f64,
-        max_op_age_ms: f64,
-    ) -> Result<Client, JsValue> {
-        // NaN: the default (npm/src/index.js passes a page's own NaN as -1, which the rules
-        // treat as NaN was: 0).
-        let opt = |v: f64| (!v.is_nan()).then_some(v);
-        Client::open(Options {
-            sdk_token,
-            endpoint,
-            default_channel,
-            namespace,
-            memory,
-            leader,
-            slot,
-            storage_budget_bytes: opt(storage_budget_bytes),
-            request_timeout_ms: opt(request_timeout_ms),
-            debounce_ms: opt(debounce_ms),
-            max_batch_ops: opt(max_batch_ops),
-            max_queue_ops: opt(max_queue_ops),
-            max_op_age_ms: opt(max_op_age_ms),
-        })
-    }
-
     // Every call and page event, by number (see the constants): `a` is the user ID, LINE user ID,
     // ID token or SDK token, `b` the channel or the `storage` event's key. Throws `"code:message"`.
-    #[wasm_bindgen(skip_jsdoc)]
-    pub fn call(&self, what: u32, a: &str, b: Option<String>) -> Result<(), JsValue> {
+    pub fn call(&self, what: u32, a: &str, b: Option<String>) -> Result<(), String> {
         let kind = match what {
             SET_USER_ID => Kind::SetUserId(a.to_owned()),
             LINK => Kind::Link(a.to_owned(), b),
@@ -235,15 +186,12 @@ impl Client {
         self.enqueue(kind)
     }
 
-    // `events(...)` for each call's final outcome and for pause/resume, `states(...)` for storage
-    // changes and warnings: primitives, made into objects by npm/src/index.js (see `js::Listener`).
-    // `io` does the driver's requests and timers (see `js::Io`); delivery starts here.
-    #[wasm_bindgen(skip_jsdoc)]
-    pub fn listen(&self, events: js::Listener, states: js::Listener, io: js::Io) {
+    // The page's listeners (each call's final outcome and pause/resume; storage changes and
+    // warnings: primitives, made into objects by npm/src/index.js) and I/O (the driver's requests
+    // and timers), see `js::Page`; delivery starts here.
+    pub fn listen(&self, page: js::Page) {
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
-            s.listener = Some(events);
-            s.state_listener = Some(states);
-            s.io = Some(io);
+            s.page = Some(page);
             s.wake();
             s.drain()
         });
@@ -253,7 +201,6 @@ impl Client {
     }
 
     // 0 pendingOps, 1 optedIn, 2 isLeader, 3 persistent, 4 requestsSent (booleans as 0/1).
-    #[wasm_bindgen(skip_jsdoc)]
     pub fn num(&self, what: u32) -> u32 {
         match what {
             0 => self.pending_ops(),
@@ -265,8 +212,7 @@ impl Client {
     }
 
     // 0 paused (`"auth_failed"`, `"endpoint_misconfigured"` or ""), 1 deviceId, 2 userId (or "":
-    // a user ID is never empty). A plain string: `Option<String>` costs glue on both sides.
-    #[wasm_bindgen(skip_jsdoc)]
+    // a user ID is never empty).
     pub fn text(&self, what: u32) -> String {
         match what {
             0 => self.paused(),
@@ -277,10 +223,10 @@ impl Client {
     }
 }
 
-// The client's operations in Rust terms (the unit tests' API; the page reaches them through `call`,
-// `num` and `text`).
+// The client's operations in Rust terms (the page reaches them through `call`, `num` and `text`;
+// the calls themselves go through `call` to `enqueue`).
 impl Client {
-    pub fn open(options: Options) -> Result<Client, JsValue> {
+    pub fn open(options: Options) -> Result<Client, String> {
         Inner::new(options).map_err(|e| error_js(&e)).map(|inner| {
             let leader = inner.leader;
             let client = Client {
@@ -291,45 +237,6 @@ impl Client {
             }
             client
         })
-    }
-
-    pub fn set_user_id(&self, user_id: &str) -> Result<(), JsValue> {
-        self.call(SET_USER_ID, user_id, None)
-    }
-
-    pub fn set_line_user_id(
-        &self,
-        line_user_id: &str,
-        channel_id: Option<String>,
-    ) -> Result<(), JsValue> {
-        self.call(LINK, line_user_id, channel_id)
-    }
-
-    // Verified link: the LINE ID token's `sub` to the current user ID. The token is a secret:
-    // it never appears in errors or reports (they show its `sub`).
-    pub fn link_line_id_token(
-        &self,
-        id_token: &str,
-        channel_id: Option<String>,
-    ) -> Result<(), JsValue> {
-        self.call(LINK_TOKEN, id_token, channel_id)
-    }
-
-    pub fn unlink_line_user_id(
-        &self,
-        line_user_id: &str,
-        channel_id: Option<String>,
-    ) -> Result<(), JsValue> {
-        self.call(UNLINK, line_user_id, channel_id)
-    }
-
-    pub fn set_opted_in(&self, opted_in: bool) -> Result<(), JsValue> {
-        self.call(if opted_in { OPT_IN } else { OPT_OUT }, "", None)
-    }
-
-    /// Skips the debounce until the queue is empty (in a follower: asks the leader to).
-    pub fn request_flush(&self) -> Result<(), JsValue> {
-        self.call(FLUSH, "", None)
     }
 
     /// This tab now holds the delivery lock.
@@ -383,7 +290,7 @@ impl Client {
     }
 
     /// Uses a new token from now on and resumes after `auth_failed`.
-    pub fn set_sdk_token(&self, token: &str) -> Result<(), JsValue> {
+    pub fn set_sdk_token(&self, token: &str) -> Result<(), String> {
         repro_line_core::policy::check_sdk_token(token).map_err(|e| error_js(&e))?;
         let out = self.inner.try_borrow_mut().ok().map(|mut s| {
             s.token = token.to_owned();
@@ -454,7 +361,7 @@ impl Client {
 }
 
 impl Client {
-    fn enqueue(&self, kind: Kind) -> Result<(), JsValue> {
+    fn enqueue(&self, kind: Kind) -> Result<(), String> {
         let Ok(mut s) = self.inner.try_borrow_mut() else {
             return Err(error_js(&Error::Internal("re-entrant call".into())));
         };
@@ -582,9 +489,7 @@ impl Inner {
             budget,
             notes,
             disk,
-            listener: None,
-            state_listener: None,
-            io: None,
+            page: None,
             in_flight: None,
             woken: false,
             hidden: false,
@@ -645,7 +550,7 @@ impl Inner {
         };
         if let Err(e) = result {
             // Kept in `mine` and written again with the next call or refresh.
-            self.warn("cannot write this tab's inbox: ".to_owned() + &js::message(&e));
+            self.warn("cannot write this tab's inbox: ".to_owned() + &e);
         }
     }
 
@@ -721,9 +626,9 @@ impl Inner {
 
     /// `http::wait`, remembering whether a `TICK` is due at the end of this task.
     fn wait(&mut self, ms: f64) {
-        if let Some(io) = &self.io {
+        if let Some(page) = &self.page {
             self.woken = ms == 0.0;
-            http::wait(io, ms);
+            http::wait(page, ms);
         }
     }
 
@@ -733,8 +638,8 @@ impl Inner {
         if !std::mem::take(&mut store::lock(&self.notes).write) {
             return;
         }
-        match (&self.io, &self.disk) {
-            (Some(io), _) => io.write_later(),
+        match (&self.page, &self.disk) {
+            (Some(page), _) => page.write_later(),
             (None, Some(d)) => store::write_pending(d),
             (None, None) => {}
         }
@@ -749,10 +654,9 @@ impl Inner {
         };
         Emit {
             events,
-            listener: self.listener.clone(),
             states: std::mem::take(&mut store::lock(&self.notes).changes),
             leader: self.leader,
-            state_listener: self.state_listener.clone(),
+            page: self.page,
         }
     }
 
@@ -760,7 +664,7 @@ impl Inner {
     /// its own. The page's JS does the I/O and calls back later (`tick`, `on_outcome`), never
     /// from within this borrow.
     fn step(&mut self) {
-        let Some(io) = self.io.clone() else {
+        let Some(page) = self.page else {
             return;
         };
         if self.stopped || !self.leader {
@@ -780,7 +684,7 @@ impl Inner {
             Next::Send(r) => {
                 self.requests = self.requests.wrapping_add(1);
                 let sent = http::post(
-                    &io,
+                    &page,
                     &self.url,
                     &self.token,
                     &r,
@@ -793,7 +697,7 @@ impl Inner {
                         // Nothing went out: a network failure for core's retry policy.
                         let outcome = repro_line_core::retry::Outcome::Network {
                             timeout: false,
-                            message: js::message(&e),
+                            message: e,
                         };
                         self.session.on_outcome(now, r.batch_id, &outcome);
                         self.wake();
@@ -818,14 +722,13 @@ fn read_inbox(ls: &js::Storage, key: &str) -> Vec<inbox::Entry> {
 }
 
 /// `"code:message"`; npm/src/index.js turns it into a `ReproLineError`.
-fn error_js(e: &Error) -> JsValue {
-    JsValue::from_str(&(e.kind().as_str().to_owned() + ":" + &e.message()))
+fn error_js(e: &Error) -> String {
+    e.kind().as_str().to_owned() + ":" + &e.message()
 }
 
 /// One report to `listener`; npm/src/index.js builds the `OpReport`/`StateReport` object from it.
-fn emit_event(cb: &js::Listener, e: &Event) {
-    let null = &JsValue::NULL;
-    let _ = match e {
+fn emit_event(cb: &js::Page, e: &Event) {
+    match e {
         Event::Op(r) => {
             // A token link reports its unverified `sub`, never the token (a secret).
             let line = r.kind.line_user_id().unwrap_or_default();
@@ -839,7 +742,6 @@ fn emit_event(cb: &js::Listener, e: &Event) {
             let id = repro_line_core::text::uuid_text(&r.op_id);
             let seq = r.seq as f64;
             cb.op(
-                null,
                 &id,
                 seq,
                 r.kind.as_str(),
@@ -856,7 +758,7 @@ fn emit_event(cb: &js::Listener, e: &Event) {
                 DeliveryState::Paused(r) => ("paused", r.as_str()),
                 DeliveryState::Resumed => ("resumed", ""),
             };
-            cb.op(null, "", 0.0, kind, reason, "", "", "", 0, "")
+            cb.op("", 0.0, kind, reason, "", "", "", 0, "")
         }
-    };
+    }
 }

@@ -26,7 +26,6 @@
 use std::sync::{Arc, Mutex};
 
 use repro_line_core::{StorageError, Store};
-use wasm_bindgen::prelude::*;
 
 use crate::js;
 
@@ -84,7 +83,7 @@ fn chunk_key(ns: &str, gen: u64, i: u64) -> String {
 }
 
 /// The current generation and its bytes (what a tab that does not deliver reads, too).
-pub fn read(ls: &js::Storage, ns: &str) -> Result<(u64, u64, Vec<u8>), JsValue> {
+pub fn read(ls: &js::Storage, ns: &str) -> Result<(u64, u64, Vec<u8>), js::JsError> {
     let gen = ls
         .get_item(&index_key(ns))?
         .and_then(|g| g.parse().ok())
@@ -172,7 +171,7 @@ impl LocalStore {
             ls: js::local_storage(),
         };
         let mut bytes = Vec::new();
-        match d.ls.clone() {
+        match d.ls {
             None => d.fall_back_to_memory("localStorage is not available".into()),
             Some(ls) => match read(&ls, &d.ns) {
                 Ok((gen, next, stored)) => {
@@ -189,7 +188,7 @@ impl LocalStore {
                         }
                     }
                 }
-                Err(e) => d.fall_back_to_memory(js::message(&e)),
+                Err(e) => d.fall_back_to_memory(e),
             },
         }
         lock(&d.notes).persistent = d.persistent;
@@ -255,7 +254,7 @@ impl Disk {
         if self.over_budget(bytes.len()) {
             return;
         }
-        let Some(ls) = self.ls.clone() else {
+        let Some(ls) = self.ls else {
             return self.fall_back_to_memory("localStorage is not available".into());
         };
         let gen = self.gen + 1;
@@ -286,7 +285,7 @@ impl Disk {
                 (self.gen, self.next) = (gen, written);
                 self.back_in_storage();
             }
-            Err(e) => self.fall_back_to_memory(js::message(&e)),
+            Err(e) => self.fall_back_to_memory(e),
         }
     }
 
@@ -304,7 +303,7 @@ impl Disk {
         };
         match result {
             Ok(()) => self.next += 1,
-            Err(e) => self.fall_back_to_memory(js::message(&e)),
+            Err(e) => self.fall_back_to_memory(e),
         }
     }
 }

@@ -8,8 +8,14 @@ use std::alloc::{alloc, dealloc, realloc, Layout};
 
 use wasm_bindgen_test::wasm_bindgen_test;
 
-// Linked for its `#[global_allocator]`, the one under test.
-extern crate repro_line_wasm;
+// The allocator's source, compiled into this test and installed the way src/lib.rs installs it.
+// Not by linking the library: its raw exports would pull in the page's imports (module `r`), which
+// wasm-bindgen-test's runner cannot provide.
+#[path = "../src/alloc.rs"]
+mod alloc;
+
+#[global_allocator]
+static ALLOCATOR: alloc::SizeClasses = alloc::SizeClasses::new();
 
 /// A small deterministic generator (xorshift64*), so a failure repeats.
 struct Rng(u64);

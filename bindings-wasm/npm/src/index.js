@@ -2,7 +2,7 @@
 // The queue, validation, ordering, retries and exactly-once delivery run in
 // WebAssembly (the same Rust Session as the native SDKs); this file loads it,
 // decides which tab delivers (Web Locks), and wires page events.
-import init, { initSync, Client } from '../dist/repro_line_wasm.js';
+import init, { initSync, Client } from './wasm.js';
 
 const g = globalThis;
 const NS = 'repro-line';
@@ -11,9 +11,9 @@ const WASM = new URL('./dist/repro_line_wasm_bg.wasm', import.meta.url);
 
 // Load the wasm before any call: setup() and every call are synchronous after import.
 if (typeof process === 'object' && process.versions && process.versions.node && process.getBuiltinModule) {
-  initSync({ module: process.getBuiltinModule('fs').readFileSync(WASM) });
+  initSync(process.getBuiltinModule('fs').readFileSync(WASM));
 } else {
-  await init({ module_or_path: WASM });
+  await init(WASM);
 }
 
 /** Thrown by calls with an invalid argument or configuration; `code` names the rule. */
@@ -108,7 +108,7 @@ function warn(where, e) {
   }
 }
 
-// The wasm's I/O, one client's (`js::Io` in bindings-wasm/src/js.rs): `f()` has the journal
+// The wasm's I/O, one client's (`js::Page` in bindings-wasm/src/js.rs): `f()` has the journal
 // written at the end of this task (what was appended in it: one write per task); `w(ms)` arms one timer
 // that calls `TICK` after `ms` (0: at the end of this task, below 0: none), replacing the one
 // before; `p(...)` does one POST ended after `ms`, its outcome handed back as `NETWORK` or
@@ -144,7 +144,7 @@ function io(c) {
           fetch(url, {
             method: 'POST',
             headers: { 'content-type': 'application/json', [tokenHeader]: token, [retryHeader]: '' + retry },
-            body: body.slice(), // a view of the wasm's memory: copied now
+            body, // a copy (npm/src/wasm.js), not a view of the wasm's memory
             credentials: 'omit',
             cache: 'no-store',
             keepalive,

@@ -1,0 +1,141 @@
+// The wasm's loader and its raw ABI (bindings-wasm/src/abi.rs: exports, src/js.rs: imports),
+// hand-written instead of wasm-bindgen's glue: numbers cross the boundary, strings as UTF-8 in the
+// wasm's memory (JS → wasm: written into the scratch buffer `b(len)`, passed as byte lengths, -1
+// for none; wasm → JS: `(ptr, len)` arguments, or a length in the buffer for a returned string).
+// Clients are handles; each handle's listeners and I/O live here in `H`, localStorage objects in
+// `S` (handle 0: none). Imports that can throw catch here and return a status (src/js.rs), so no
+// exception of the page's crosses the wasm.
+let w;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const H = [];
+const S = [0];
+const u8 = (p, l) => new Uint8Array(w.memory.buffer, p, l);
+const str = (p, l) => dec.decode(u8(p, l));
+// The strings `a` (undefined/null: none) written back to back into the buffer; their byte lengths.
+function put(...a) {
+  let n = 0;
+  for (const s of a) if (s != null) n += s.length * 3;
+  const m = u8(w.b(n), n);
+  let o = 0;
+  return a.map((s) => (s == null ? -1 : ((s = enc.encodeInto(s, m.subarray(o)).written), (o += s), s)));
+}
+// A string in the buffer (what the wasm returned), `n` bytes.
+const out = (n) => str(w.b(0), n);
+// The message of a thrown value (a string as is, else its string `message`, else "unknown error"),
+// as the status `-2 - length` of an import that threw.
+function fail(e) {
+  let m = 'unknown error';
+  if (typeof e === 'string') m = e;
+  else
+    try {
+      if (typeof e.message === 'string') m = e.message;
+    } catch (_) {}
+  return -2 - put(m)[0];
+}
+// A string or null from JS as an import's status (-1: null).
+const give = (v) => (v == null ? -1 : put(String(v))[0]);
+// `f()`'s status (src/js.rs), or the status of what it threw.
+function attempt(f) {
+  try {
+    return f();
+  } catch (e) {
+    return fail(e);
+  }
+}
+
+const imports = {
+  r: {
+    ls() {
+      try {
+        const s = globalThis.localStorage;
+        if (typeof s === 'object' && s) {
+          const i = S.indexOf(s);
+          return i < 0 ? S.push(s) - 1 : i;
+        }
+      } catch (_) {}
+      return 0;
+    },
+    gi: (s, k, kl) => attempt(() => give(S[s].getItem(str(k, kl)))),
+    si: (s, k, kl, v, vl) => attempt(() => (S[s].setItem(str(k, kl), str(v, vl)), 0)),
+    ri: (s, k, kl) => attempt(() => (S[s].removeItem(str(k, kl)), 0)),
+    ky: (s, i) => attempt(() => give(S[s].key(i))),
+    ln: (s) => attempt(() => S[s].length >>> 0),
+    now: Date.now,
+    rnd(p, l) {
+      try {
+        crypto.getRandomValues(u8(p, l));
+        return 0;
+      } catch (_) {
+        return 1;
+      }
+    },
+    op(h, ...a) {
+      const v = [str(a[0], a[1]), a[2]];
+      for (let i = 3; i < 13; i += 2) v.push(str(a[i], a[i + 1]));
+      v.push(a[13], str(a[14], a[15]));
+      try {
+        H[h][0](...v);
+      } catch (_) {}
+    },
+    st(h, k, kl, leader, persistent, r, rl) {
+      try {
+        H[h][1](str(k, kl), !!leader, !!persistent, str(r, rl));
+      } catch (_) {}
+    },
+    w(h, ms) {
+      H[h][2].w(ms);
+    },
+    f(h) {
+      H[h][2].f();
+    },
+    p: (h, ms, u, ul, th, thl, t, tl, rh, rhl, retry, b, bl, keepalive) =>
+      attempt(() => (H[h][2].p(ms, str(u, ul), str(th, thl), str(t, tl), str(rh, rhl), retry, u8(b, bl).slice(), !!keepalive), 0)),
+  },
+};
+
+/** One client in the wasm: `new Client(...)` and `call` throw `"code:message"` strings. */
+export class Client {
+  constructor(sdkToken, endpoint, channel, namespace, ...rest) {
+    const h = w.c(...put(sdkToken, endpoint, channel, namespace), ...rest);
+    if (h < 0) throw out(-h);
+    this.h = h;
+  }
+  call(what, a, b) {
+    const n = w.k(this.h, what, ...put(a, b));
+    if (n) throw out(n);
+  }
+  // `events(...)`, `states(...)` and `io` (see src/js.rs `Page`); delivery starts here.
+  listen(events, states, io) {
+    H[this.h] = [events, states, io];
+    w.l(this.h);
+  }
+  num(what) {
+    return w.u(this.h, what) >>> 0;
+  }
+  text(what) {
+    return out(w.t(this.h, what));
+  }
+  // Handle 0 from now on: a timer or fetch of this client that ends later must not reach the
+  // client that reuses its handle.
+  free() {
+    w.x(this.h);
+    delete H[this.h];
+    this.h = 0;
+  }
+}
+
+/** Instantiates the wasm from its bytes (or a compiled module) now; a no-op once loaded. */
+export function initSync(bytes) {
+  if (!w) w = new WebAssembly.Instance(bytes instanceof WebAssembly.Module ? bytes : new WebAssembly.Module(bytes), imports).exports;
+}
+
+/** Fetches and instantiates the wasm at `url` (streaming where it is served as application/wasm). */
+export default async function init(url) {
+  if (w) return;
+  const r = await fetch(url);
+  const { instance } = /^application\/wasm\b/.test(r.headers.get('content-type'))
+    ? await WebAssembly.instantiateStreaming(r, imports)
+    : await WebAssembly.instantiate(await r.arrayBuffer(), imports);
+  w = w || instance.exports;
+}
