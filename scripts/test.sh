@@ -23,7 +23,7 @@ REPRO_LINE_TEST_PG_URL=$(bash scripts/ensure-postgres.sh)
 export REPRO_LINE_TEST_PG_URL
 cargo test --workspace --locked
 
-step "web: wasm build (size ceiling), wasm-bindgen tests, conformance in Node, headless Chromium e2e"
+step "web: wasm build (size ceiling), wasm allocator tests, Node tests of the built package, conformance in Node, headless Chromium e2e"
 bash scripts/web-test.sh
 
 step "mobile: UniFFI build, Kotlin/Swift binding drift check, Kotlin host tests against the emulator"
