@@ -126,6 +126,100 @@ pub fn parse_i64(s: &str) -> Option<i64> {
     }
 }
 
+/// The first byte of `s` that is one of `any_of` (ASCII delimiters, so the index is a char
+/// boundary). A byte loop shared by the parsers here instead of `str` patterns and `[u8]::contains`
+/// (std's searchers and `memchr` in the wasm).
+pub fn find_byte(s: &str, any_of: &[u8]) -> Option<usize> {
+    // Not `any_of.contains(&b)`: for bytes that is `memchr`, ~0.5 KB of the wasm.
+    #[allow(clippy::manual_contains)]
+    s.bytes().position(|b| any_of.iter().any(|&d| d == b))
+}
+
+/// What `s.split_once(sep)` gives for an ASCII `sep`.
+pub fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = find_byte(s, &[sep])?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+/// What `s.split(sep).next()` gives for an ASCII `sep`: the text before the first `sep`.
+pub fn before_byte(s: &str, sep: u8) -> &str {
+    split_once_byte(s, sep).map_or(s, |(head, _)| head)
+}
+
+/// Exactly what `str::trim` gives: `s` without leading and trailing Unicode `White_Space`.
+pub fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    let (mut start, mut end) = (0, b.len());
+    loop {
+        let n = whitespace_at(b, start);
+        if n == 0 {
+            break;
+        }
+        start += n;
+    }
+    // A match ending at `end` starts at an ASCII or lead byte, so it is a whole char.
+    let mut k = 1;
+    while k <= 3 {
+        if end >= start + k && whitespace_at(b, end - k) == k {
+            end -= k;
+            k = 1;
+        } else {
+            k += 1;
+        }
+    }
+    &s[start..end]
+}
+
+/// The UTF-8 length of the `char::is_whitespace` character at `b[i..]`, 0 if there is none.
+fn whitespace_at(b: &[u8], i: usize) -> usize {
+    match b.get(i..) {
+        Some([9..=13 | b' ', ..]) => 1,
+        // U+0085, U+00A0
+        Some([0xc2, 0x85 | 0xa0, ..]) => 2,
+        // U+1680; U+2000..=U+200A, U+2028, U+2029, U+202F; U+205F; U+3000
+        Some(
+            [0xe1, 0x9a, 0x80, ..]
+            | [0xe2, 0x80, 0x80..=0x8a | 0xa8 | 0xa9 | 0xaf, ..]
+            | [0xe2, 0x81, 0x9f, ..]
+            | [0xe3, 0x80, 0x80, ..],
+        ) => 3,
+        _ => 0,
+    }
+}
+
+/// What `s.split_ascii_whitespace()` yields, one word per call: the next word, `s` moved past it.
+pub fn next_word<'a>(s: &mut &'a str) -> Option<&'a str> {
+    let b = s.as_bytes();
+    let start = b.iter().position(|c| !c.is_ascii_whitespace())?;
+    let end = b[start..]
+        .iter()
+        .position(u8::is_ascii_whitespace)
+        .map_or(b.len(), |n| start + n);
+    let word = &s[start..end];
+    *s = &s[end..];
+    Some(word)
+}
+
+/// What `s.chars().count()` gives: the bytes that start a char (not UTF-8 continuations).
+pub fn char_count(s: &str) -> usize {
+    s.bytes().filter(|b| b & 0xc0 != 0x80).count()
+}
+
+/// The first `n` chars of `s` (what `s.chars().take(n).collect::<String>()` keeps), borrowed.
+pub fn prefix_chars(s: &str, n: usize) -> &str {
+    let mut seen = 0;
+    for (i, b) in s.bytes().enumerate() {
+        // Not a continuation byte: a char starts here.
+        if b & 0xc0 != 0x80 {
+            if seen == n {
+                return &s[..i];
+            }
+            seen += 1;
+        }
+    }
+    s
+}
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// `67e55044-10b1-426f-9247-bb680e5fe0c8`: what `Uuid::to_string()` writes.
@@ -183,6 +277,17 @@ pub fn parse_uuid(s: &str) -> Option<Uuid> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Every char, alone and between letters: the hand trim's whitespace is `char::is_whitespace`.
+    #[test]
+    fn trim_equals_std_for_every_char() {
+        let mut s = String::new();
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            s.clear();
+            s.extend([c, 'x', c]);
+            assert_eq!(trim(&s), s.trim(), "{c:?}");
+        }
+    }
 
     #[test]
     fn decimal_and_padding_match_format() {
@@ -259,6 +364,32 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn byte_helpers_equal_std(
+            s in "([ \\t\\n\\x0b\\x0c\\r.:/a-c\\u{85}\\u{a0}\\u{1680}\\u{1681}\\u{2000}-\\u{200b}\\u{2028}-\\u{2030}\\u{205f}\\u{2060}\\u{3000}\\u{3001}\\u{180e}\\u{feff}é✓]|.){0,12}",
+            n in 0usize..14,
+        ) {
+            prop_assert_eq!(trim(&s), s.trim());
+            let mut rest = s.as_str();
+            let words: Vec<&str> = std::iter::from_fn(|| next_word(&mut rest)).collect();
+            prop_assert_eq!(words, s.split_ascii_whitespace().collect::<Vec<_>>());
+            prop_assert_eq!(prefix_chars(&s, n), s.chars().take(n).collect::<String>());
+            prop_assert_eq!(char_count(&s), s.chars().count());
+            for sep in [b'.', b':', b'/'] {
+                prop_assert_eq!(split_once_byte(&s, sep), s.split_once(char::from(sep)));
+                prop_assert_eq!(Some(before_byte(&s, sep)), s.split(char::from(sep)).next());
+            }
+            prop_assert_eq!(find_byte(&s, b"/:"), s.find(['/', ':']));
+        }
+
+        #[test]
+        fn trim_equals_std_on_every_char(c in any::<char>(), d in any::<char>()) {
+            let s: String = [c, 'x', d].iter().collect();
+            prop_assert_eq!(trim(&s), s.trim());
+            let s: String = [c, d].iter().collect();
+            prop_assert_eq!(trim(&s), s.trim());
+        }
+
         #[test]
         fn quoting_equals_debug(s in any::<String>()) {
             let mut out = String::new();
