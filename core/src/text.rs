@@ -130,9 +130,14 @@ pub fn parse_i64(s: &str) -> Option<i64> {
 /// boundary). A byte loop shared by the parsers here instead of `str` patterns and `[u8]::contains`
 /// (std's searchers and `memchr` in the wasm).
 pub fn find_byte(s: &str, any_of: &[u8]) -> Option<usize> {
-    // Not `any_of.contains(&b)`: for bytes that is `memchr`, ~0.5 KB of the wasm.
-    #[allow(clippy::manual_contains)]
-    s.bytes().position(|b| any_of.iter().any(|&d| d == b))
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        // Not `any_of.contains(&b)`: for bytes that is `memchr`, ~0.5 KB of the wasm.
+        #[allow(clippy::manual_contains)]
+        if any_of.iter().any(|&d| d == b) {
+            return Some(i);
+        }
+    }
+    None
 }
 
 /// What `s.split_once(sep)` gives for an ASCII `sep`.
@@ -147,56 +152,40 @@ pub fn before_byte(s: &str, sep: u8) -> &str {
 }
 
 /// Exactly what `str::trim` gives: `s` without leading and trailing Unicode `White_Space`.
+/// One forward pass (no `next_back`, no `str` pattern machinery: smaller in the wasm).
 pub fn trim(s: &str) -> &str {
-    let b = s.as_bytes();
-    let (mut start, mut end) = (0, b.len());
-    loop {
-        let n = whitespace_at(b, start);
-        if n == 0 {
-            break;
-        }
-        start += n;
-    }
-    // A match ending at `end` starts at an ASCII or lead byte, so it is a whole char.
-    let mut k = 1;
-    while k <= 3 {
-        if end >= start + k && whitespace_at(b, end - k) == k {
-            end -= k;
-            k = 1;
-        } else {
-            k += 1;
+    let (mut start, mut end) = (None, 0);
+    for (i, c) in s.char_indices() {
+        if !is_whitespace(c) {
+            start.get_or_insert(i);
+            end = i + c.len_utf8();
         }
     }
-    &s[start..end]
+    start.map_or("", |start| &s[start..end])
 }
 
-/// The UTF-8 length of the `char::is_whitespace` character at `b[i..]`, 0 if there is none.
-fn whitespace_at(b: &[u8], i: usize) -> usize {
-    match b.get(i..) {
-        Some([9..=13 | b' ', ..]) => 1,
-        // U+0085, U+00A0
-        Some([0xc2, 0x85 | 0xa0, ..]) => 2,
-        // U+1680; U+2000..=U+200A, U+2028, U+2029, U+202F; U+205F; U+3000
-        Some(
-            [0xe1, 0x9a, 0x80, ..]
-            | [0xe2, 0x80, 0x80..=0x8a | 0xa8 | 0xa9 | 0xaf, ..]
-            | [0xe2, 0x81, 0x9f, ..]
-            | [0xe3, 0x80, 0x80, ..],
-        ) => 3,
-        _ => 0,
-    }
+/// `char::is_whitespace` (Unicode `White_Space`), without its lookup table.
+fn is_whitespace(c: char) -> bool {
+    matches!(
+        c as u32,
+        9..=13 | 0x20 | 0x85 | 0xa0 | 0x1680 | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f | 0x3000
+    )
 }
 
 /// What `s.split_ascii_whitespace()` yields, one word per call: the next word, `s` moved past it.
 pub fn next_word<'a>(s: &mut &'a str) -> Option<&'a str> {
     let b = s.as_bytes();
-    let start = b.iter().position(|c| !c.is_ascii_whitespace())?;
-    let end = b[start..]
-        .iter()
-        .position(u8::is_ascii_whitespace)
-        .map_or(b.len(), |n| start + n);
-    let word = &s[start..end];
-    *s = &s[end..];
+    let mut i = 0;
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    let start = i;
+    while i < b.len() && !b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    // ASCII bytes around both ends, so both are char boundaries.
+    let word = s.get(start..i).filter(|w| !w.is_empty())?;
+    *s = &s[i..];
     Some(word)
 }
 
