@@ -138,6 +138,13 @@ pub enum Action {
     Idle,
 }
 
+/// [`Action`] with the batch left in the queue (see [`Engine::poll_lent`]).
+pub(crate) enum Lent {
+    Send { id: u64, retry_count: u32, n: usize },
+    WaitUntil(u64),
+    Idle,
+}
+
 /// A queued op plus the calls coalesced into it (reported with its outcome).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -344,19 +351,33 @@ impl Engine {
 
     /// What to do now.
     pub fn poll(&mut self, now_ms: u64) -> Action {
+        match self.poll_lent(now_ms) {
+            Lent::Send { id, retry_count, n } => Action::Send(Batch {
+                id,
+                retry_count,
+                ops: self.live()[..n].iter().map(|e| e.op.clone()).collect(),
+            }),
+            Lent::WaitUntil(t) => Action::WaitUntil(t),
+            Lent::Idle => Action::Idle,
+        }
+    }
+
+    /// [`Engine::poll`] without copying the batch: its ops are the first `n` of [`Engine::live`]
+    /// (the session encodes them in place; the copy's clone code is no longer in the wasm).
+    pub(crate) fn poll_lent(&mut self, now_ms: u64) -> Lent {
         self.expire(now_ms);
         if self.paused.is_some() || self.in_flight.is_some() {
-            return Action::Idle;
+            return Lent::Idle;
         }
         let queued = self.queued_ops();
         if queued == 0 {
             self.flush = false;
-            return Action::Idle;
+            return Lent::Idle;
         }
         self.bound_wait(now_ms);
         let head = &self.queue[self.head];
         if now_ms < self.not_before_ms {
-            return Action::WaitUntil(self.not_before_ms);
+            return Lent::WaitUntil(self.not_before_ms);
         }
         let due_at = head.op.at_ms.saturating_add(self.cfg.debounce_ms);
         let due = self.flush
@@ -365,7 +386,7 @@ impl Engine {
             || now_ms >= due_at
             || head.op.at_ms > now_ms; // the wall clock went back: do not wait on it
         if !due {
-            return Action::WaitUntil(due_at);
+            return Lent::WaitUntil(due_at);
         }
         let mut n = self.cfg.max_batch_ops.min(queued);
         if let Some(len) = self.resend_len {
@@ -375,13 +396,11 @@ impl Engine {
             n = n.min(cap);
         }
         let mut newly_sent = None;
-        let mut ops = Vec::with_capacity(n);
         for e in &mut self.queue[self.head..self.head + n] {
             if !e.sent {
                 e.sent = true;
                 newly_sent = Some(e.op.seq);
             }
-            ops.push(e.op.clone());
         }
         if let Some(through) = newly_sent {
             self.journal.push(JournalEntry::Sent { through });
@@ -389,11 +408,11 @@ impl Engine {
         let id = self.next_batch_id;
         self.next_batch_id += 1;
         self.in_flight = Some((id, n));
-        Action::Send(Batch {
+        Lent::Send {
             id,
             retry_count: self.attempt,
-            ops,
-        })
+            n,
+        }
     }
 
     /// Feeds the outcome of batch `batch_id`. `jitter` in [0, 1] comes from the driver's RNG.

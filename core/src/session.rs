@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use crate::engine::{Action, DropReason, Engine, Event, JournalEntry};
+use crate::engine::{DropReason, Engine, Event, JournalEntry, Lent};
 use crate::net::Jitter;
 use crate::policy::Policy;
 use crate::protocol::{self, Op, OpKind, Outcome};
@@ -371,17 +371,21 @@ impl Session {
 
     /// What the driver should do now.
     pub fn poll(&mut self, now_ms: u64) -> Next {
-        let action = self.engine.poll(now_ms);
+        let action = self.engine.poll_lent(now_ms);
         self.persist_journal();
         match action {
-            Action::Send(batch) => Next::Send(Request {
-                batch_id: batch.id,
-                retry_count: batch.retry_count,
-                op_count: batch.ops.len(),
-                body: protocol::encode_batch(&self.device_id, &batch.ops),
+            // Encoded from the queue itself: no copy of the batch's ops.
+            Lent::Send { id, retry_count, n } => Next::Send(Request {
+                batch_id: id,
+                retry_count,
+                op_count: n,
+                body: protocol::encode_batch(
+                    &self.device_id,
+                    self.engine.live()[..n].iter().map(|e| &e.op),
+                ),
             }),
-            Action::WaitUntil(t) => Next::WaitUntil(t),
-            Action::Idle => Next::Idle,
+            Lent::WaitUntil(t) => Next::WaitUntil(t),
+            Lent::Idle => Next::Idle,
         }
     }
 
