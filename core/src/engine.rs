@@ -422,11 +422,9 @@ impl Engine {
             _ => return,
         };
         self.in_flight = None;
-        let mut op_ids = Vec::with_capacity(n);
-        for e in self.live().iter().take(n) {
-            op_ids.push(e.op.op_id);
-        }
-        let answer = protocol::classify(outcome, now_ms, &op_ids);
+        let live = self.live();
+        let answer =
+            protocol::classify_with(outcome, now_ms, n.min(live.len()), |i| live[i].op.op_id);
         match retry::decide(&self.cfg, self.attempt, answer, now_ms, jitter) {
             Verdict::Results(resp) => {
                 let done = self.take_front(n);

@@ -329,6 +329,17 @@ pub enum Answer {
 
 /// Reads `outcome` for the batch whose op ids are `op_ids`, at `now_ms` (for a dated `Retry-After`).
 pub fn classify(outcome: &Outcome, now_ms: u64, op_ids: &[Uuid]) -> Answer {
+    classify_with(outcome, now_ms, op_ids.len(), |i| op_ids[i])
+}
+
+/// [`classify`] for a batch of `n` ops whose `i`-th op id is `op_id(i)` (the engine reads them
+/// from its queue: no list of ids is built).
+pub(crate) fn classify_with(
+    outcome: &Outcome,
+    now_ms: u64,
+    n: usize,
+    op_id: impl Fn(usize) -> Uuid,
+) -> Answer {
     let (status, retry_after, body) = match outcome {
         Outcome::Network { .. } => return Answer::Network,
         Outcome::Response {
@@ -339,7 +350,16 @@ pub fn classify(outcome: &Outcome, now_ms: u64, op_ids: &[Uuid]) -> Answer {
     };
     if status == 200 {
         return match decode_batch_response(body) {
-            Ok(resp) if results_match(&resp, op_ids) => Answer::Results(resp),
+            Ok(resp)
+                if resp.results.len() == n
+                    && resp
+                        .results
+                        .iter()
+                        .enumerate()
+                        .all(|(i, r)| r.op_id == op_id(i)) =>
+            {
+                Answer::Results(resp)
+            }
             _ => Answer::UnmatchedResults,
         };
     }
@@ -355,15 +375,6 @@ pub fn classify(outcome: &Outcome, now_ms: u64, op_ids: &[Uuid]) -> Answer {
             .and_then(|v| parse_retry_after(v, now_ms)),
         message,
     }
-}
-
-fn results_match(resp: &BatchResponse, op_ids: &[Uuid]) -> bool {
-    resp.results.len() == op_ids.len()
-        && resp
-            .results
-            .iter()
-            .zip(op_ids)
-            .all(|(r, id)| r.op_id == *id)
 }
 
 fn error_message(body: &[u8]) -> Option<String> {
