@@ -441,7 +441,7 @@ impl Engine {
                             let (code, message) = result
                                 .error
                                 .map(|e| (e.code, e.message))
-                                .unwrap_or((0, "rejected without an error".into()));
+                                .unwrap_or_else(|| (0, "rejected without an error".into()));
                             DeliveryStatus::Rejected { code, message }
                         }
                     };

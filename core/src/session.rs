@@ -293,9 +293,6 @@ impl Session {
             ops.clear();
             user = self.user_id.clone();
         }
-        for op in &mut ops {
-            op.op_id = self.next_op_id(now_ms);
-        }
         let user_changed = user != self.user_id;
         let mut buf = std::mem::take(&mut self.unwritten);
         let keep_from = buf.len();
@@ -308,7 +305,9 @@ impl Session {
             };
             journal::encode_meta(&mut buf, &meta);
         }
-        for op in &ops {
+        for op in &mut ops {
+            // Drawn in call order once every call is valid (nothing else draws in between).
+            op.op_id = self.next_op_id(now_ms);
             journal::encode_op(&mut buf, op);
         }
         if let Some((key, value)) = checkpoint {
