@@ -349,7 +349,8 @@ pub(crate) fn classify_with(
         } => (*status, retry_after, body),
     };
     if status == 200 {
-        return match decode_batch_response(body) {
+        // The reader itself: a reason for an unreadable body would be built only to be dropped.
+        return match crate::wire::batch_response(body) {
             Ok(resp)
                 if resp.results.len() == n
                     && resp
