@@ -73,16 +73,13 @@ fn push_debug_str_small(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\0' => out.push_str("\\0"),
             c if c.is_control() => {
+                // Control characters are at most U+009F: one or two hex digits, no leading zero.
                 out.push_str("\\u{");
-                let n = c as u32;
-                let mut started = false;
-                for shift in (0..8).rev() {
-                    let d = (n >> (shift * 4)) & 0xf;
-                    if d != 0 || started || shift == 0 {
-                        started = true;
-                        out.push(HEX[d as usize] as char);
-                    }
+                let n = c as usize;
+                if n > 0xf {
+                    out.push(HEX[n >> 4] as char);
                 }
+                out.push(HEX[n & 0xf] as char);
                 out.push('}');
             }
             c => out.push(c),
@@ -275,6 +272,20 @@ mod tests {
             s.clear();
             s.extend([c, 'x', c]);
             assert_eq!(trim(&s), s.trim(), "{c:?}");
+        }
+    }
+
+    /// Every control character (all of them are at most U+009F) is quoted as `{:?}` quotes it.
+    #[test]
+    fn small_quoting_of_every_control_character() {
+        for c in (0..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_control())
+        {
+            assert!(u32::from(c) <= 0x9f, "{c:?}");
+            let mut out = String::new();
+            push_debug_str_small(&mut out, &c.to_string());
+            assert_eq!(out, format!("{c:?}").replace('\'', "\""), "{c:?}");
         }
     }
 
