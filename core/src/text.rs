@@ -188,7 +188,11 @@ pub fn next_word<'a>(s: &mut &'a str) -> Option<&'a str> {
 
 /// What `s.chars().count()` gives: the bytes that start a char (not UTF-8 continuations).
 pub fn char_count(s: &str) -> usize {
-    s.bytes().filter(|b| b & 0xc0 != 0x80).count()
+    let mut n = 0;
+    for b in s.bytes() {
+        n += usize::from(b & 0xc0 != 0x80);
+    }
+    n
 }
 
 /// The first `n` chars of `s` (what `s.chars().take(n).collect::<String>()` keeps), borrowed.
