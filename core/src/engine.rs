@@ -568,25 +568,24 @@ impl Engine {
         if oldest_at_ms(&self.live()[keep.min(self.queued_ops())..]) >= cutoff {
             return;
         }
+        // In place: expired entries move out (their slots vacated), kept ones move down to `w`.
         let mut expired = Vec::new();
-        let mut kept = Vec::with_capacity(self.queued_ops());
         let mut removed_from_resend = 0;
-        let live = self.queue.split_off(self.head);
-        self.queue.clear();
-        self.head = 0;
-        for entry in live {
-            let i = kept.len() + expired.len();
-            if i >= keep && entry.op.at_ms < cutoff {
+        let mut w = self.head;
+        for r in self.head..self.queue.len() {
+            let i = r - self.head;
+            if i >= keep && self.queue[r].op.at_ms < cutoff {
                 if self.resend_len.is_some_and(|n| i < n) {
                     removed_from_resend += 1;
                 }
-                expired.push(entry);
+                expired.push(std::mem::replace(&mut self.queue[r], Entry::vacant()));
             } else {
-                kept.push(entry);
+                self.queue.swap(w, r);
+                w += 1;
             }
         }
-        self.queue = kept;
-        self.oldest_at_ms = oldest_at_ms(&self.queue);
+        self.queue.truncate(w);
+        self.oldest_at_ms = oldest_at_ms(self.live());
         if let Some(n) = self.resend_len {
             let left = n - removed_from_resend;
             self.resend_len = (left > 0).then_some(left);
