@@ -439,45 +439,51 @@ impl Session {
     fn op_kind(&self, user: &mut Option<String>, call: &Call) -> Result<OpKind, Error> {
         // Every call but `SetUserId` links or unlinks a LINE user ID (a token's `sub`) on a
         // channel: one check for the three, in the same order (token, LINE ID, channel, user).
-        let (line_user_id, channel_id) = match call {
+        Ok(match call {
             Call::SetUserId(user_id) => {
                 validate::user_id(user_id)?;
                 *user = Some(user_id.clone());
-                return Ok(OpKind::SetUserId {
+                OpKind::SetUserId {
                     user_id: user_id.clone(),
-                });
+                }
             }
             Call::SetLineUserId {
                 line_user_id,
                 channel_id,
+            } => {
+                let (user_id, channel_id) =
+                    self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
+                OpKind::LinkLineId {
+                    user_id,
+                    line_user_id: line_user_id.clone(),
+                    channel_id,
+                }
             }
-            | Call::UnlinkLineUserId {
+            Call::UnlinkLineUserId {
                 line_user_id,
                 channel_id,
-            } => (line_user_id.clone(), channel_id),
+            } => {
+                let (user_id, channel_id) =
+                    self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
+                OpKind::UnlinkLineId {
+                    user_id,
+                    line_user_id: line_user_id.clone(),
+                    channel_id,
+                }
+            }
             Call::LinkLineIdToken {
                 id_token,
                 channel_id,
-            } => (validate::id_token(id_token)?, channel_id),
-        };
-        let (user_id, channel_id) =
-            self.check_link(user.as_deref(), &line_user_id, channel_id.as_deref())?;
-        Ok(match call {
-            Call::LinkLineIdToken { id_token, .. } => OpKind::LinkLineIdToken {
-                user_id,
-                id_token: id_token.clone(),
-                channel_id,
-            },
-            Call::UnlinkLineUserId { .. } => OpKind::UnlinkLineId {
-                user_id,
-                line_user_id,
-                channel_id,
-            },
-            _ => OpKind::LinkLineId {
-                user_id,
-                line_user_id,
-                channel_id,
-            },
+            } => {
+                let sub = validate::id_token(id_token)?;
+                let (user_id, channel_id) =
+                    self.check_link(user.as_deref(), &sub, channel_id.as_deref())?;
+                OpKind::LinkLineIdToken {
+                    user_id,
+                    id_token: id_token.clone(),
+                    channel_id,
+                }
+            }
         })
     }
 
