@@ -462,19 +462,15 @@ impl Engine {
                 self.resend_len = None;
                 self.reset_backoff();
             }
-            Verdict::Split => self.drop_head(n, DropReason::PayloadTooLarge),
-            Verdict::DropMalformed => self.drop_head(n, DropReason::MalformedBatch),
-            Verdict::DropRejected { status, message } => {
-                let done = self.take_front(n);
-                self.finish(
-                    done,
-                    &DeliveryStatus::Rejected {
-                        code: u32::from(status),
-                        message,
-                    },
-                );
-                self.batch_left(n);
-            }
+            Verdict::Split => self.drop_head(n, dropped(DropReason::PayloadTooLarge)),
+            Verdict::DropMalformed => self.drop_head(n, dropped(DropReason::MalformedBatch)),
+            Verdict::DropRejected { status, message } => self.drop_head(
+                n,
+                DeliveryStatus::Rejected {
+                    code: u32::from(status),
+                    message,
+                },
+            ),
             Verdict::Pause(reason) => {
                 self.resend_len = Some(n);
                 if self.paused != Some(reason) {
@@ -486,9 +482,10 @@ impl Engine {
         }
     }
 
-    fn drop_head(&mut self, n: usize, reason: DropReason) {
+    /// The head batch of `n` ops leaves with one status for all (dropped or rejected).
+    fn drop_head(&mut self, n: usize, status: DeliveryStatus) {
         let done = self.take_front(n);
-        self.finish(done, &DeliveryStatus::Dropped { reason });
+        self.finish(done, &status);
         self.batch_left(n);
     }
 
@@ -673,6 +670,10 @@ pub(crate) fn reclaim_vacated(entries: &mut Vec<Entry>, head: &mut usize) {
         *entries = entries.split_off(*head);
         *head = 0;
     }
+}
+
+fn dropped(reason: DropReason) -> DeliveryStatus {
+    DeliveryStatus::Dropped { reason }
 }
 
 fn oldest_at_ms(queue: &[Entry]) -> u64 {
