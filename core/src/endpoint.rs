@@ -10,7 +10,7 @@ use crate::Error;
 /// No `format!`, `str` patterns or `str::parse` here: they pulled `core::fmt`, std's
 /// substring searcher and integer parser into the browser build (issue 15).
 pub fn batch_url(endpoint: &str) -> Result<String, Error> {
-    let endpoint = endpoint.trim();
+    let endpoint = crate::text::trim(endpoint);
     let invalid = |why: &str| {
         let mut m = String::from("endpoint ");
         crate::text::push_debug_str(&mut m, endpoint);
@@ -56,11 +56,7 @@ pub fn batch_url(endpoint: &str) -> Result<String, Error> {
     Ok(endpoint[..end].to_owned() + BATCH_PATH)
 }
 
-/// The first byte matching `hit` (all the delimiters here are ASCII, so the index is a
-/// char boundary). Byte loops rather than `str` patterns: smaller in the wasm.
-fn find(s: &str, any_of: &[u8]) -> Option<usize> {
-    s.bytes().position(|b| any_of.contains(&b))
-}
+use crate::text::find_byte as find;
 
 fn last_colon(s: &str) -> Option<usize> {
     s.bytes().rposition(|b| b == b':')

@@ -138,6 +138,13 @@ pub enum Action {
     Idle,
 }
 
+/// [`Action`] with the batch left in the queue (see [`Engine::poll_lent`]).
+pub(crate) enum Lent {
+    Send { id: u64, retry_count: u32, n: usize },
+    WaitUntil(u64),
+    Idle,
+}
+
 /// A queued op plus the calls coalesced into it (reported with its outcome).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -344,19 +351,33 @@ impl Engine {
 
     /// What to do now.
     pub fn poll(&mut self, now_ms: u64) -> Action {
+        match self.poll_lent(now_ms) {
+            Lent::Send { id, retry_count, n } => Action::Send(Batch {
+                id,
+                retry_count,
+                ops: self.live()[..n].iter().map(|e| e.op.clone()).collect(),
+            }),
+            Lent::WaitUntil(t) => Action::WaitUntil(t),
+            Lent::Idle => Action::Idle,
+        }
+    }
+
+    /// [`Engine::poll`] without copying the batch: its ops are the first `n` of [`Engine::live`]
+    /// (the session encodes them in place; the copy's clone code is no longer in the wasm).
+    pub(crate) fn poll_lent(&mut self, now_ms: u64) -> Lent {
         self.expire(now_ms);
         if self.paused.is_some() || self.in_flight.is_some() {
-            return Action::Idle;
+            return Lent::Idle;
         }
         let queued = self.queued_ops();
         if queued == 0 {
             self.flush = false;
-            return Action::Idle;
+            return Lent::Idle;
         }
         self.bound_wait(now_ms);
         let head = &self.queue[self.head];
         if now_ms < self.not_before_ms {
-            return Action::WaitUntil(self.not_before_ms);
+            return Lent::WaitUntil(self.not_before_ms);
         }
         let due_at = head.op.at_ms.saturating_add(self.cfg.debounce_ms);
         let due = self.flush
@@ -365,7 +386,7 @@ impl Engine {
             || now_ms >= due_at
             || head.op.at_ms > now_ms; // the wall clock went back: do not wait on it
         if !due {
-            return Action::WaitUntil(due_at);
+            return Lent::WaitUntil(due_at);
         }
         let mut n = self.cfg.max_batch_ops.min(queued);
         if let Some(len) = self.resend_len {
@@ -375,13 +396,11 @@ impl Engine {
             n = n.min(cap);
         }
         let mut newly_sent = None;
-        let mut ops = Vec::with_capacity(n);
         for e in &mut self.queue[self.head..self.head + n] {
             if !e.sent {
                 e.sent = true;
                 newly_sent = Some(e.op.seq);
             }
-            ops.push(e.op.clone());
         }
         if let Some(through) = newly_sent {
             self.journal.push(JournalEntry::Sent { through });
@@ -389,11 +408,11 @@ impl Engine {
         let id = self.next_batch_id;
         self.next_batch_id += 1;
         self.in_flight = Some((id, n));
-        Action::Send(Batch {
+        Lent::Send {
             id,
             retry_count: self.attempt,
-            ops,
-        })
+            n,
+        }
     }
 
     /// Feeds the outcome of batch `batch_id`. `jitter` in [0, 1] comes from the driver's RNG.
@@ -403,11 +422,9 @@ impl Engine {
             _ => return,
         };
         self.in_flight = None;
-        let mut op_ids = Vec::with_capacity(n);
-        for e in self.live().iter().take(n) {
-            op_ids.push(e.op.op_id);
-        }
-        let answer = protocol::classify(outcome, now_ms, &op_ids);
+        let live = self.live();
+        let answer =
+            protocol::classify_with(outcome, now_ms, n.min(live.len()), |i| live[i].op.op_id);
         match retry::decide(&self.cfg, self.attempt, answer, now_ms, jitter) {
             Verdict::Results(resp) => {
                 let done = self.take_front(n);
@@ -424,7 +441,7 @@ impl Engine {
                             let (code, message) = result
                                 .error
                                 .map(|e| (e.code, e.message))
-                                .unwrap_or((0, "rejected without an error".into()));
+                                .unwrap_or_else(|| (0, "rejected without an error".into()));
                             DeliveryStatus::Rejected { code, message }
                         }
                     };
@@ -445,19 +462,15 @@ impl Engine {
                 self.resend_len = None;
                 self.reset_backoff();
             }
-            Verdict::Split => self.drop_head(n, DropReason::PayloadTooLarge),
-            Verdict::DropMalformed => self.drop_head(n, DropReason::MalformedBatch),
-            Verdict::DropRejected { status, message } => {
-                let done = self.take_front(n);
-                self.finish(
-                    done,
-                    &DeliveryStatus::Rejected {
-                        code: u32::from(status),
-                        message,
-                    },
-                );
-                self.batch_left(n);
-            }
+            Verdict::Split => self.drop_head(n, dropped(DropReason::PayloadTooLarge)),
+            Verdict::DropMalformed => self.drop_head(n, dropped(DropReason::MalformedBatch)),
+            Verdict::DropRejected { status, message } => self.drop_head(
+                n,
+                DeliveryStatus::Rejected {
+                    code: u32::from(status),
+                    message,
+                },
+            ),
             Verdict::Pause(reason) => {
                 self.resend_len = Some(n);
                 if self.paused != Some(reason) {
@@ -469,9 +482,10 @@ impl Engine {
         }
     }
 
-    fn drop_head(&mut self, n: usize, reason: DropReason) {
+    /// The head batch of `n` ops leaves with one status for all (dropped or rejected).
+    fn drop_head(&mut self, n: usize, status: DeliveryStatus) {
         let done = self.take_front(n);
-        self.finish(done, &DeliveryStatus::Dropped { reason });
+        self.finish(done, &status);
         self.batch_left(n);
     }
 
@@ -551,25 +565,24 @@ impl Engine {
         if oldest_at_ms(&self.live()[keep.min(self.queued_ops())..]) >= cutoff {
             return;
         }
+        // In place: expired entries move out (their slots vacated), kept ones move down to `w`.
         let mut expired = Vec::new();
-        let mut kept = Vec::with_capacity(self.queued_ops());
         let mut removed_from_resend = 0;
-        let live = self.queue.split_off(self.head);
-        self.queue.clear();
-        self.head = 0;
-        for entry in live {
-            let i = kept.len() + expired.len();
-            if i >= keep && entry.op.at_ms < cutoff {
+        let mut w = self.head;
+        for r in self.head..self.queue.len() {
+            let i = r - self.head;
+            if i >= keep && self.queue[r].op.at_ms < cutoff {
                 if self.resend_len.is_some_and(|n| i < n) {
                     removed_from_resend += 1;
                 }
-                expired.push(entry);
+                expired.push(std::mem::replace(&mut self.queue[r], Entry::vacant()));
             } else {
-                kept.push(entry);
+                self.queue.swap(w, r);
+                w += 1;
             }
         }
-        self.queue = kept;
-        self.oldest_at_ms = oldest_at_ms(&self.queue);
+        self.queue.truncate(w);
+        self.oldest_at_ms = oldest_at_ms(self.live());
         if let Some(n) = self.resend_len {
             let left = n - removed_from_resend;
             self.resend_len = (left > 0).then_some(left);
@@ -657,6 +670,10 @@ pub(crate) fn reclaim_vacated(entries: &mut Vec<Entry>, head: &mut usize) {
         *entries = entries.split_off(*head);
         *head = 0;
     }
+}
+
+fn dropped(reason: DropReason) -> DeliveryStatus {
+    DeliveryStatus::Dropped { reason }
 }
 
 fn oldest_at_ms(queue: &[Entry]) -> u64 {

@@ -111,7 +111,7 @@ impl Policy {
 /// The SDK token travels in an HTTP header: a control character (a pasted `\n`) could
 /// never be sent, so it would be retried forever. Refused at once instead.
 pub fn check_sdk_token(token: &str) -> Result<(), Error> {
-    if token.trim().is_empty() {
+    if crate::text::trim(token).is_empty() {
         return Err(Error::InvalidConfig("sdk_token is empty".into()));
     }
     if !token.bytes().all(|b| (0x21..=0x7e).contains(&b)) {

@@ -329,6 +329,17 @@ pub enum Answer {
 
 /// Reads `outcome` for the batch whose op ids are `op_ids`, at `now_ms` (for a dated `Retry-After`).
 pub fn classify(outcome: &Outcome, now_ms: u64, op_ids: &[Uuid]) -> Answer {
+    classify_with(outcome, now_ms, op_ids.len(), |i| op_ids[i])
+}
+
+/// [`classify`] for a batch of `n` ops whose `i`-th op id is `op_id(i)` (the engine reads them
+/// from its queue: no list of ids is built).
+pub(crate) fn classify_with(
+    outcome: &Outcome,
+    now_ms: u64,
+    n: usize,
+    op_id: impl Fn(usize) -> Uuid,
+) -> Answer {
     let (status, retry_after, body) = match outcome {
         Outcome::Network { .. } => return Answer::Network,
         Outcome::Response {
@@ -338,8 +349,18 @@ pub fn classify(outcome: &Outcome, now_ms: u64, op_ids: &[Uuid]) -> Answer {
         } => (*status, retry_after, body),
     };
     if status == 200 {
-        return match decode_batch_response(body) {
-            Ok(resp) if results_match(&resp, op_ids) => Answer::Results(resp),
+        // The reader itself: a reason for an unreadable body would be built only to be dropped.
+        return match crate::wire::batch_response(body) {
+            Ok(resp)
+                if resp.results.len() == n
+                    && resp
+                        .results
+                        .iter()
+                        .enumerate()
+                        .all(|(i, r)| r.op_id == op_id(i)) =>
+            {
+                Answer::Results(resp)
+            }
             _ => Answer::UnmatchedResults,
         };
     }
@@ -355,15 +376,6 @@ pub fn classify(outcome: &Outcome, now_ms: u64, op_ids: &[Uuid]) -> Answer {
             .and_then(|v| parse_retry_after(v, now_ms)),
         message,
     }
-}
-
-fn results_match(resp: &BatchResponse, op_ids: &[Uuid]) -> bool {
-    resp.results.len() == op_ids.len()
-        && resp
-            .results
-            .iter()
-            .zip(op_ids)
-            .all(|(r, id)| r.op_id == *id)
 }
 
 fn error_message(body: &[u8]) -> Option<String> {
@@ -518,8 +530,9 @@ pub fn parse_rfc3339_millis(value: &str) -> Option<u64> {
 /// The `sub` claim of a compact JWT, read WITHOUT verifying anything (for display and
 /// the reference model; servers verify with `repro-line-idtoken`). `None` if unreadable.
 pub fn id_token_subject(id_token: &str) -> Option<String> {
-    let mut parts = id_token.split('.');
-    let (_header, payload) = (parts.next()?, parts.next()?);
+    // The text between the first and second `.` (byte searches: std's `split` is ~0.5 KB of the wasm).
+    let (_header, rest) = crate::text::split_once_byte(id_token, b'.')?;
+    let payload = crate::text::before_byte(rest, b'.');
     let bytes = base64url_decode(payload)?;
     // Not serde_json: its parser costs the wasm build ~24 KB (see wire.rs).
     crate::wire::subject(&bytes).ok()
@@ -540,21 +553,24 @@ fn base64url_decode(s: &str) -> Option<Vec<u8>> {
     if s.len() % 4 == 1 {
         return None;
     }
+    // A bit stream: each full byte out as soon as it is in (the last group's spare bits are
+    // dropped, as a 2- or 3-character group's are).
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.as_bytes().chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= value(c)? << (18 - 6 * i);
+    let (mut acc, mut bits) = (0u32, 0);
+    for &c in s.as_bytes() {
+        acc = acc << 6 | value(c)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
         }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
     }
     Some(out)
 }
 
 /// `Retry-After` as delta-seconds or an HTTP-date, converted to a wait in milliseconds.
 pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
-    let value = value.trim();
+    let value = crate::text::trim(value);
     // Hand-written digits (not `str::parse`: std's parsers are ~1 KB of the wasm), same acceptance.
     if let Some(secs) = crate::text::parse_u64(value) {
         return Some(secs.saturating_mul(1000));
@@ -567,31 +583,24 @@ pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
 /// to use this form; the two obsolete forms are not accepted (the backoff applies instead).
 /// Hand-written to keep an HTTP-date crate out of the wasm build.
 fn parse_imf_fixdate(value: &str) -> Option<u64> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let mut parts = value.split_ascii_whitespace();
-    let (_weekday, day, month, year, time, zone) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    if zone != "GMT"
-        || parts.next().is_some()
-        || day.len() != 2
-        || year.len() != 4
-        || time.len() != 8
-    {
+    // Three bytes a month, one string (a table of 12 `&str` costs more in the wasm).
+    const MONTHS: &[u8; 36] = b"JanFebMarAprMayJunJulAugSepOctNovDec";
+    // `split_ascii_whitespace` and `split(':')` by hand (crate::text): std's are ~0.7 KB of the wasm.
+    let mut rest = value;
+    let mut word = || crate::text::next_word(&mut rest);
+    let (_weekday, day, month, year, time, zone) =
+        (word()?, word()?, word()?, word()?, word()?, word()?);
+    if zone != "GMT" || word().is_some() || day.len() != 2 || year.len() != 4 || time.len() != 8 {
         return None;
     }
-    let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
+    let month = month.as_bytes();
+    let month = (0..12).find(|i| month == &MONTHS[i * 3..i * 3 + 3])? as i64 + 1;
     let parse = crate::text::parse_i64; // what `str::parse::<i64>` accepts, signs included
     let (day, year) = (parse(day)?, parse(year)?);
-    let mut hms = time.split(':').map(parse);
-    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    let (h, rest) = crate::text::split_once_byte(time, b':')?;
+    let (m, rest) = crate::text::split_once_byte(rest, b':')?;
+    let sec = crate::text::before_byte(rest, b':');
+    let (h, m, sec) = (parse(h)?, parse(m)?, parse(sec)?);
     if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
         return None;
     }
@@ -832,10 +841,52 @@ mod tests {
 
         #[test]
         fn retry_after_equals_the_std_version(
-            v in "[ \t]{0,2}[+-]?[0-9]{0,21}[ ]?|[A-Za-z]{3}, [+-0-9]{2} (Jan|Nov|Feb|Xyz) [+-0-9]{4} [+-0-9:]{8} (GMT|UTC)|.{0,12}",
+            v in "[ \t]{0,2}[+-]?[0-9]{0,21}[ ]?|[A-Za-z]{3}, [+-0-9]{2} (Jan|Nov|Feb|Dec|Jun|Xyz|jan|Ja) [+-0-9]{4} [+-0-9:]{8} (GMT|UTC)|[ \t\u{a0}\u{3000}]{0,2}Sat,[ \t\x0b]{1,2}28 Nov 2026 1[0-9]:[0-9:+-]{5}[ \n]{1,2}GMT[ \u{85}\u{2009}]{0,2}|.{0,12}",
             now in proptest::prelude::any::<u64>(),
         ) {
             proptest::prop_assert_eq!(parse_retry_after(&v, now), parse_retry_after_with_std(&v, now));
+        }
+
+        /// The bit-stream decoder equals the group-of-four one it replaced (the reference).
+        #[test]
+        fn base64url_decode_equals_the_group_decoder(s in "[A-Za-z0-9_-]{0,13}|[A-Za-z0-9_+/=.-]{0,9}") {
+            let groups = || -> Option<Vec<u8>> {
+                let value = |c: u8| -> Option<u32> {
+                    Some(match c {
+                        b'A'..=b'Z' => c - b'A',
+                        b'a'..=b'z' => c - b'a' + 26,
+                        b'0'..=b'9' => c - b'0' + 52,
+                        b'-' => 62,
+                        b'_' => 63,
+                        _ => return None,
+                    } as u32)
+                };
+                if s.len() % 4 == 1 {
+                    return None;
+                }
+                let mut out = Vec::new();
+                for chunk in s.as_bytes().chunks(4) {
+                    let mut acc = 0u32;
+                    for (i, &c) in chunk.iter().enumerate() {
+                        acc |= value(c)? << (18 - 6 * i);
+                    }
+                    out.extend_from_slice(&acc.to_be_bytes()[1..chunk.len()]);
+                }
+                Some(out)
+            };
+            proptest::prop_assert_eq!(base64url_decode(&s), groups());
+        }
+
+        /// The hand split of the token's parts equals `split('.')`'s (the reference's).
+        #[test]
+        fn id_token_subject_reads_the_second_part(parts in proptest::collection::vec("[A-Za-z0-9_-]{0,6}|eyJzdWIiOiJ4In0", 0..4)) {
+            let token = parts.join(".");
+            let mut split = token.split('.');
+            let reference = match (split.next(), split.next()) {
+                (Some(_), Some(payload)) => base64url_decode(payload).and_then(|b| crate::wire::subject(&b).ok()),
+                _ => None,
+            };
+            proptest::prop_assert_eq!(id_token_subject(&token), reference);
         }
 
         #[test]

@@ -4,9 +4,10 @@
 /// `U4af4980629a1…` → `U4af…(33 chars)`: enough to tell two IDs apart in a log,
 /// not enough to message the user.
 pub fn line_user_id(value: &str) -> String {
-    let mut out: String = value.chars().take(4).collect();
+    // Byte loops (crate::text), not `chars().take().collect()`/`count()`: smaller in the wasm.
+    let mut out = crate::text::prefix_chars(value, 4).to_owned();
     out.push_str("…(");
-    crate::text::push_u64(&mut out, value.chars().count() as u64);
+    crate::text::push_u64(&mut out, crate::text::char_count(value) as u64);
     out.push_str(" chars)");
     out
 }
@@ -21,5 +22,6 @@ mod tests {
         );
         assert_eq!(super::line_user_id("あいうえお"), "あいうえ…(5 chars)");
         assert_eq!(super::line_user_id(""), "…(0 chars)");
+        assert_eq!(super::line_user_id("aé✓😀b"), "aé✓😀…(5 chars)");
     }
 }

@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use crate::engine::{Action, DropReason, Engine, Event, JournalEntry};
+use crate::engine::{DropReason, Engine, Event, JournalEntry, Lent};
 use crate::net::Jitter;
 use crate::policy::Policy;
 use crate::protocol::{self, Op, OpKind, Outcome};
@@ -293,9 +293,6 @@ impl Session {
             ops.clear();
             user = self.user_id.clone();
         }
-        for op in &mut ops {
-            op.op_id = self.next_op_id(now_ms);
-        }
         let user_changed = user != self.user_id;
         let mut buf = std::mem::take(&mut self.unwritten);
         let keep_from = buf.len();
@@ -308,7 +305,9 @@ impl Session {
             };
             journal::encode_meta(&mut buf, &meta);
         }
-        for op in &ops {
+        for op in &mut ops {
+            // Drawn in call order once every call is valid (nothing else draws in between).
+            op.op_id = self.next_op_id(now_ms);
             journal::encode_op(&mut buf, op);
         }
         if let Some((key, value)) = checkpoint {
@@ -371,17 +370,21 @@ impl Session {
 
     /// What the driver should do now.
     pub fn poll(&mut self, now_ms: u64) -> Next {
-        let action = self.engine.poll(now_ms);
+        let action = self.engine.poll_lent(now_ms);
         self.persist_journal();
         match action {
-            Action::Send(batch) => Next::Send(Request {
-                batch_id: batch.id,
-                retry_count: batch.retry_count,
-                op_count: batch.ops.len(),
-                body: protocol::encode_batch(&self.device_id, &batch.ops),
+            // Encoded from the queue itself: no copy of the batch's ops.
+            Lent::Send { id, retry_count, n } => Next::Send(Request {
+                batch_id: id,
+                retry_count,
+                op_count: n,
+                body: protocol::encode_batch(
+                    &self.device_id,
+                    self.engine.live()[..n].iter().map(|e| &e.op),
+                ),
             }),
-            Action::WaitUntil(t) => Next::WaitUntil(t),
-            Action::Idle => Next::Idle,
+            Lent::WaitUntil(t) => Next::WaitUntil(t),
+            Lent::Idle => Next::Idle,
         }
     }
 
@@ -436,45 +439,51 @@ impl Session {
     fn op_kind(&self, user: &mut Option<String>, call: &Call) -> Result<OpKind, Error> {
         // Every call but `SetUserId` links or unlinks a LINE user ID (a token's `sub`) on a
         // channel: one check for the three, in the same order (token, LINE ID, channel, user).
-        let (line_user_id, channel_id) = match call {
+        Ok(match call {
             Call::SetUserId(user_id) => {
                 validate::user_id(user_id)?;
                 *user = Some(user_id.clone());
-                return Ok(OpKind::SetUserId {
+                OpKind::SetUserId {
                     user_id: user_id.clone(),
-                });
+                }
             }
             Call::SetLineUserId {
                 line_user_id,
                 channel_id,
+            } => {
+                let (user_id, channel_id) =
+                    self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
+                OpKind::LinkLineId {
+                    user_id,
+                    line_user_id: line_user_id.clone(),
+                    channel_id,
+                }
             }
-            | Call::UnlinkLineUserId {
+            Call::UnlinkLineUserId {
                 line_user_id,
                 channel_id,
-            } => (line_user_id.clone(), channel_id),
+            } => {
+                let (user_id, channel_id) =
+                    self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
+                OpKind::UnlinkLineId {
+                    user_id,
+                    line_user_id: line_user_id.clone(),
+                    channel_id,
+                }
+            }
             Call::LinkLineIdToken {
                 id_token,
                 channel_id,
-            } => (validate::id_token(id_token)?, channel_id),
-        };
-        let (user_id, channel_id) =
-            self.check_link(user.as_deref(), &line_user_id, channel_id.as_deref())?;
-        Ok(match call {
-            Call::LinkLineIdToken { id_token, .. } => OpKind::LinkLineIdToken {
-                user_id,
-                id_token: id_token.clone(),
-                channel_id,
-            },
-            Call::UnlinkLineUserId { .. } => OpKind::UnlinkLineId {
-                user_id,
-                line_user_id,
-                channel_id,
-            },
-            _ => OpKind::LinkLineId {
-                user_id,
-                line_user_id,
-                channel_id,
-            },
+            } => {
+                let sub = validate::id_token(id_token)?;
+                let (user_id, channel_id) =
+                    self.check_link(user.as_deref(), &sub, channel_id.as_deref())?;
+                OpKind::LinkLineIdToken {
+                    user_id,
+                    id_token: id_token.clone(),
+                    channel_id,
+                }
+            }
         })
     }
 

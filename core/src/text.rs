@@ -73,16 +73,13 @@ fn push_debug_str_small(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\0' => out.push_str("\\0"),
             c if c.is_control() => {
+                // Control characters are at most U+009F: one or two hex digits, no leading zero.
                 out.push_str("\\u{");
-                let n = c as u32;
-                let mut started = false;
-                for shift in (0..8).rev() {
-                    let d = (n >> (shift * 4)) & 0xf;
-                    if d != 0 || started || shift == 0 {
-                        started = true;
-                        out.push(HEX[d as usize] as char);
-                    }
+                let n = c as usize;
+                if n > 0xf {
+                    out.push(HEX[n >> 4] as char);
                 }
+                out.push(HEX[n & 0xf] as char);
                 out.push('}');
             }
             c => out.push(c),
@@ -124,6 +121,93 @@ pub fn parse_i64(s: &str) -> Option<i64> {
         }
         None => i64::try_from(parse_u64(s)?).ok(),
     }
+}
+
+/// The first byte of `s` that is one of `any_of` (ASCII delimiters, so the index is a char
+/// boundary). A byte loop shared by the parsers here instead of `str` patterns and `[u8]::contains`
+/// (std's searchers and `memchr` in the wasm).
+pub fn find_byte(s: &str, any_of: &[u8]) -> Option<usize> {
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        // Not `any_of.contains(&b)`: for bytes that is `memchr`, ~0.5 KB of the wasm.
+        #[allow(clippy::manual_contains)]
+        if any_of.iter().any(|&d| d == b) {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// What `s.split_once(sep)` gives for an ASCII `sep`.
+pub fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = find_byte(s, &[sep])?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+/// What `s.split(sep).next()` gives for an ASCII `sep`: the text before the first `sep`.
+pub fn before_byte(s: &str, sep: u8) -> &str {
+    split_once_byte(s, sep).map_or(s, |(head, _)| head)
+}
+
+/// Exactly what `str::trim` gives: `s` without leading and trailing Unicode `White_Space`.
+/// One forward pass (no `next_back`, no `str` pattern machinery: smaller in the wasm).
+pub fn trim(s: &str) -> &str {
+    let (mut start, mut end) = (None, 0);
+    for (i, c) in s.char_indices() {
+        if !is_whitespace(c) {
+            start.get_or_insert(i);
+            end = i + c.len_utf8();
+        }
+    }
+    start.map_or("", |start| &s[start..end])
+}
+
+/// `char::is_whitespace` (Unicode `White_Space`), without its lookup table.
+fn is_whitespace(c: char) -> bool {
+    matches!(
+        c as u32,
+        9..=13 | 0x20 | 0x85 | 0xa0 | 0x1680 | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f | 0x3000
+    )
+}
+
+/// What `s.split_ascii_whitespace()` yields, one word per call: the next word, `s` moved past it.
+pub fn next_word<'a>(s: &mut &'a str) -> Option<&'a str> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    let start = i;
+    while i < b.len() && !b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    // ASCII bytes around both ends, so both are char boundaries.
+    let word = s.get(start..i).filter(|w| !w.is_empty())?;
+    *s = &s[i..];
+    Some(word)
+}
+
+/// What `s.chars().count()` gives: the bytes that start a char (not UTF-8 continuations).
+pub fn char_count(s: &str) -> usize {
+    let mut n = 0;
+    for b in s.bytes() {
+        n += usize::from(b & 0xc0 != 0x80);
+    }
+    n
+}
+
+/// The first `n` chars of `s` (what `s.chars().take(n).collect::<String>()` keeps), borrowed.
+pub fn prefix_chars(s: &str, n: usize) -> &str {
+    let mut seen = 0;
+    for (i, b) in s.bytes().enumerate() {
+        // Not a continuation byte: a char starts here.
+        if b & 0xc0 != 0x80 {
+            if seen == n {
+                return &s[..i];
+            }
+            seen += 1;
+        }
+    }
+    s
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -183,6 +267,31 @@ pub fn parse_uuid(s: &str) -> Option<Uuid> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Every char, alone and between letters: the hand trim's whitespace is `char::is_whitespace`.
+    #[test]
+    fn trim_equals_std_for_every_char() {
+        let mut s = String::new();
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            s.clear();
+            s.extend([c, 'x', c]);
+            assert_eq!(trim(&s), s.trim(), "{c:?}");
+        }
+    }
+
+    /// Every control character (all of them are at most U+009F) is quoted as `{:?}` quotes it.
+    #[test]
+    fn small_quoting_of_every_control_character() {
+        for c in (0..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_control())
+        {
+            assert!(u32::from(c) <= 0x9f, "{c:?}");
+            let mut out = String::new();
+            push_debug_str_small(&mut out, &c.to_string());
+            assert_eq!(out, format!("{c:?}").replace('\'', "\""), "{c:?}");
+        }
+    }
 
     #[test]
     fn decimal_and_padding_match_format() {
@@ -259,6 +368,32 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn byte_helpers_equal_std(
+            s in "([ \\t\\n\\x0b\\x0c\\r.:/a-c\\u{85}\\u{a0}\\u{1680}\\u{1681}\\u{2000}-\\u{200b}\\u{2028}-\\u{2030}\\u{205f}\\u{2060}\\u{3000}\\u{3001}\\u{180e}\\u{feff}é✓]|.){0,12}",
+            n in 0usize..14,
+        ) {
+            prop_assert_eq!(trim(&s), s.trim());
+            let mut rest = s.as_str();
+            let words: Vec<&str> = std::iter::from_fn(|| next_word(&mut rest)).collect();
+            prop_assert_eq!(words, s.split_ascii_whitespace().collect::<Vec<_>>());
+            prop_assert_eq!(prefix_chars(&s, n), s.chars().take(n).collect::<String>());
+            prop_assert_eq!(char_count(&s), s.chars().count());
+            for sep in [b'.', b':', b'/'] {
+                prop_assert_eq!(split_once_byte(&s, sep), s.split_once(char::from(sep)));
+                prop_assert_eq!(Some(before_byte(&s, sep)), s.split(char::from(sep)).next());
+            }
+            prop_assert_eq!(find_byte(&s, b"/:"), s.find(['/', ':']));
+        }
+
+        #[test]
+        fn trim_equals_std_on_every_char(c in any::<char>(), d in any::<char>()) {
+            let s: String = [c, 'x', d].iter().collect();
+            prop_assert_eq!(trim(&s), s.trim());
+            let s: String = [c, d].iter().collect();
+            prop_assert_eq!(trim(&s), s.trim());
+        }
+
         #[test]
         fn quoting_equals_debug(s in any::<String>()) {
             let mut out = String::new();

@@ -13,17 +13,20 @@ pub const MAX_CHANNEL_ID_LEN: usize = 64;
 
 /// `U` followed by 32 ASCII letters or digits.
 pub fn line_user_id(value: &str) -> Result<(), Error> {
-    let bytes = value.as_bytes();
-    let ok = bytes.len() == LINE_USER_ID_LEN
-        && bytes[0] == b'U'
-        && bytes[1..].iter().all(u8::is_ascii_alphanumeric);
-    if ok {
+    if is_line_user_id(value) {
         Ok(())
     } else {
         Err(Error::InvalidLineUserId {
             value: crate::redact::line_user_id(value),
         })
     }
+}
+
+fn is_line_user_id(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.len() == LINE_USER_ID_LEN
+        && bytes[0] == b'U'
+        && bytes[1..].iter().all(u8::is_ascii_alphanumeric)
 }
 
 /// 1..=191 Unicode scalar values, none of them a control character.
@@ -57,7 +60,7 @@ pub fn channel_id(value: &str) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::InvalidChannelId {
-            value: value.chars().take(80).collect(),
+            value: crate::text::prefix_chars(value, 80).to_owned(),
         })
     }
 }
@@ -73,24 +76,29 @@ pub fn id_token(value: &str) -> Result<String, Error> {
     if value.len() > MAX_ID_TOKEN_BYTES {
         return problem(IdTokenProblem::TooLong { bytes: value.len() });
     }
-    if value.split('.').count() != 3 {
+    // One byte loop, not `split('.')` (std's searcher in the wasm): two dots, and every part
+    // non-empty base64url (no dot first, last or next to another).
+    let (mut dots, mut prev, mut bad) = (0, b'.', false);
+    for b in value.bytes() {
+        if b == b'.' {
+            dots += 1;
+            bad |= prev == b'.';
+        } else {
+            bad |= !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        }
+        prev = b;
+    }
+    if dots != 2 {
         return problem(IdTokenProblem::NotThreeParts);
     }
-    for part in value.split('.') {
-        let ok = !part.is_empty()
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !ok {
-            return problem(IdTokenProblem::NotBase64Url);
-        }
+    if bad || prev == b'.' {
+        return problem(IdTokenProblem::NotBase64Url);
     }
+    // The rule only, not `line_user_id`: its error (a redacted copy) would be built to be dropped.
     match crate::protocol::id_token_subject(value) {
         None => problem(IdTokenProblem::NoSubject),
-        Some(sub) => match line_user_id(&sub) {
-            Ok(()) => Ok(sub),
-            Err(_) => problem(IdTokenProblem::SubjectNotLineUserId),
-        },
+        Some(sub) if is_line_user_id(&sub) => Ok(sub),
+        Some(_) => problem(IdTokenProblem::SubjectNotLineUserId),
     }
 }
 
@@ -247,6 +255,38 @@ mod tests {
             assert!(shown.contains("compact JWT"), "{shown}");
             if !bad.is_empty() {
                 assert!(!shown.contains(bad), "token in {shown}");
+            }
+        }
+    }
+
+    /// The `split('.')` shape check the byte loop replaced (the reference).
+    fn shape_with_split(value: &str) -> Option<IdTokenProblem> {
+        if value.split('.').count() != 3 {
+            return Some(IdTokenProblem::NotThreeParts);
+        }
+        let bad = value.split('.').any(|part| {
+            part.is_empty()
+                || !part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+        bad.then_some(IdTokenProblem::NotBase64Url)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn id_token_shape_judged_as_with_split(s in "[a.+_-]{0,8}|.{0,6}") {
+            let got = match id_token(&s) {
+                Err(Error::InvalidIdToken { reason: r @ (IdTokenProblem::NotThreeParts | IdTokenProblem::NotBase64Url) }) => Some(r),
+                _ => None,
+            };
+            proptest::prop_assert_eq!(got, shape_with_split(&s));
+        }
+
+        #[test]
+        fn channel_id_error_keeps_80_chars(s in ".{0,90}") {
+            if let Err(Error::InvalidChannelId { value }) = channel_id(&s) {
+                proptest::prop_assert_eq!(value, s.chars().take(80).collect::<String>());
             }
         }
     }

@@ -435,6 +435,39 @@ fn old_ops_expire() {
     );
 }
 
+/// Expiry behind a queue whose front was already delivered (vacated slots before the live
+/// ops): exactly the old ops are reported expired, in order, and the young ones are sent in order.
+#[test]
+fn expiry_after_deliveries_keeps_the_young_ops_in_order() {
+    let mut sim = Sim::new(Policy {
+        max_op_age_ms: 60_000,
+        max_batch_ops: 2,
+        ..cfg()
+    });
+    for u in ["a", "b", "c", "d", "e"] {
+        sim.set(u);
+    }
+    let b = sim.next_batch();
+    assert_eq!(seqs(&b), vec![1, 2]);
+    sim.respond(&b, 200, None);
+    sim.reports();
+    let old = sim.now;
+    sim.now = old + 30_000;
+    sim.set("f");
+    sim.set("g");
+    sim.now = old + 61_000;
+    let next = sim.next_batch();
+    let expired = DeliveryStatus::Dropped {
+        reason: DropReason::Expired,
+    };
+    assert_eq!(
+        sim.reports(),
+        vec![(3, expired.clone()), (4, expired.clone()), (5, expired)]
+    );
+    assert_eq!(seqs(&next), vec![6, 7]);
+    assert_eq!(sim.engine.pending(), 2);
+}
+
 #[test]
 fn coalesced_calls_get_the_survivors_report() {
     let mut sim = Sim::new(cfg());
