@@ -533,5 +533,23 @@ mod tests {
         ];
         assert_eq!(decode(&encode(&entries)), entries);
         assert_eq!(decode("garbage\n7\tz\t1\ta\tb\n"), vec![]);
+        // Older lines: no `user` field, or neither `b` nor `user`; the last line may lack its
+        // newline; a line with too few fields is skipped.
+        let old = decode("1\tl\t5\tU0\t123\n2\tx\t6\tU1\n3\to\t7\n4\to\t8\t1");
+        let want = [
+            (1, 5, Kind::Link("U0".into(), Some("123".into()))),
+            (2, 6, Kind::Unlink("U1".into(), None)),
+            (4, 8, Kind::OptIn(true)),
+        ];
+        let want: Vec<Entry> = want
+            .into_iter()
+            .map(|(n, at_ms, kind)| Entry {
+                n,
+                at_ms,
+                kind,
+                user: None,
+            })
+            .collect();
+        assert_eq!(old, want);
     }
 }
