@@ -86,7 +86,7 @@ fn chunk_key(ns: &str, gen: u64, i: u64) -> String {
 pub fn read(ls: &js::Storage, ns: &str) -> Result<(u64, u64, Vec<u8>), js::JsError> {
     let gen = ls
         .get_item(&index_key(ns))?
-        .and_then(|g| g.parse().ok())
+        .and_then(|g| repro_line_core::text::parse_u64(&g))
         .unwrap_or(0);
     let mut bytes = Vec::new();
     let mut next = 0;
