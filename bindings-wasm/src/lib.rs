@@ -200,25 +200,30 @@ impl Client {
         }
     }
 
-    // 0 pendingOps, 1 optedIn, 2 isLeader, 3 persistent, 4 requestsSent (booleans as 0/1).
+    // 0 pendingOps (calls accepted and not yet reported; in a follower: as far as this tab can
+    // see), 1 optedIn, 2 isLeader, 3 persistent (the journal is in `localStorage`; false: memory
+    // only), 4 requestsSent (booleans as 0/1). One borrow for all: a getter each cost a copy of
+    // `with`. While the state is borrowed (a listener calling in): optedIn 1, the others 0.
     pub fn num(&self, what: u32) -> u32 {
-        match what {
-            0 => self.pending_ops(),
-            1 => self.opted_in() as u32,
-            2 => self.is_leader() as u32,
-            3 => self.persistent() as u32,
-            _ => self.requests_sent(),
-        }
+        self.with(|s| match what {
+            0 => s.session.pending_ops() as u32,
+            1 => s.session.opted_in() as u32,
+            2 => s.leader as u32,
+            3 => store::lock(&s.notes).persistent as u32,
+            _ => s.requests,
+        })
+        .unwrap_or((what == 1) as u32)
     }
 
     // 0 paused (`"auth_failed"`, `"endpoint_misconfigured"` or ""), 1 deviceId, 2 userId (or "":
     // a user ID is never empty).
     pub fn text(&self, what: u32) -> String {
-        match what {
-            0 => self.paused(),
-            1 => Some(self.device_id()),
-            _ => self.user_id(),
-        }
+        self.with(|s| match what {
+            0 => s.session.engine().paused().map(|r| r.as_str().to_owned()),
+            1 => Some(repro_line_core::text::uuid_text(&s.session.device_id())),
+            _ => s.session.user_id().map(str::to_owned),
+        })
+        .flatten()
         .unwrap_or_default()
     }
 }
@@ -318,45 +323,6 @@ impl Client {
         if let Some(d) = disk {
             store::write_pending(&d);
         }
-    }
-
-    /// Calls accepted and not yet reported (in a follower: as far as this tab can see).
-    pub fn pending_ops(&self) -> u32 {
-        self.with(|s| s.session.pending_ops() as u32).unwrap_or(0)
-    }
-
-    /// `"auth_failed"`, `"endpoint_misconfigured"`, or `None`.
-    pub fn paused(&self) -> Option<String> {
-        self.with(|s| s.session.engine().paused().map(|r| r.as_str().to_owned()))
-            .flatten()
-    }
-
-    pub fn device_id(&self) -> String {
-        self.with(|s| repro_line_core::text::uuid_text(&s.session.device_id()))
-            .unwrap_or_default()
-    }
-
-    pub fn user_id(&self) -> Option<String> {
-        self.with(|s| s.session.user_id().map(str::to_owned))
-            .flatten()
-    }
-
-    pub fn opted_in(&self) -> bool {
-        self.with(|s| s.session.opted_in()).unwrap_or(true)
-    }
-
-    pub fn is_leader(&self) -> bool {
-        self.with(|s| s.leader).unwrap_or(false)
-    }
-
-    /// Whether the journal is in `localStorage` (false: memory only).
-    pub fn persistent(&self) -> bool {
-        self.with(|s| store::lock(&s.notes).persistent)
-            .unwrap_or(false)
-    }
-
-    pub fn requests_sent(&self) -> u32 {
-        self.with(|s| s.requests).unwrap_or(0)
     }
 }
 
