@@ -87,8 +87,8 @@ struct Inner {
 }
 
 /// The options as npm/src/index.js passes them: names already mapped, numbers only where the page gave
-/// numbers (`None`: the default). The rules are `Policy::validate`'s and core's checks, applied here.
-#[derive(Clone, Debug, Default)]
+/// numbers (NaN: the default). The rules are `Policy::validate`'s and core's checks, applied here.
+#[derive(Clone, Debug)]
 pub struct Options {
     pub sdk_token: String,
     pub endpoint: String,
@@ -98,12 +98,12 @@ pub struct Options {
     pub memory: bool,
     pub leader: bool,
     pub slot: u32,
-    pub storage_budget_bytes: Option<f64>,
-    pub request_timeout_ms: Option<f64>,
-    pub debounce_ms: Option<f64>,
-    pub max_batch_ops: Option<f64>,
-    pub max_queue_ops: Option<f64>,
-    pub max_op_age_ms: Option<f64>,
+    pub storage_budget_bytes: f64,
+    pub request_timeout_ms: f64,
+    pub debounce_ms: f64,
+    pub max_batch_ops: f64,
+    pub max_queue_ops: f64,
+    pub max_op_age_ms: f64,
 }
 
 // Callbacks to run once the state is no longer borrowed (a callback may call back in).
@@ -409,8 +409,14 @@ impl Inner {
         let url = repro_line_core::endpoint::batch_url(&o.endpoint)?;
         // The web defaults (a smaller queue: see `Policy::web`), overridden by the options.
         let d = Policy::web();
-        let count = |v: Option<f64>, default: usize| v.map_or(default, |v| v as usize);
-        let ms = |v: Option<f64>, default: u64| v.map_or(default, |v| v.max(0.0).ceil() as u64);
+        let count = |v: f64, default: usize| if v.is_nan() { default } else { v as usize };
+        let ms = |v: f64, default: u64| {
+            if v.is_nan() {
+                default
+            } else {
+                v.max(0.0).ceil() as u64
+            }
+        };
         let engine_cfg = Policy {
             max_batch_ops: count(o.max_batch_ops, d.max_batch_ops),
             max_queue_ops: count(o.max_queue_ops, d.max_queue_ops),
