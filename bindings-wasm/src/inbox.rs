@@ -79,7 +79,9 @@ pub fn decode(text: &str) -> Vec<Entry> {
             n += 1;
             start = i + 1;
             if c == b'\n' {
-                out.extend(decode_line(&f, n));
+                if let Some(e) = decode_line(&f, n) {
+                    out.push(e);
+                }
                 f = [""; 6];
                 n = 0;
             }
