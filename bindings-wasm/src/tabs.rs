@@ -48,7 +48,9 @@ pub fn apply(
         // Core has no per-call user yet, so the switch is spelled as setUserId calls.
         Some(u) if current.as_deref() != Some(u) => {
             let mut calls = vec![Call::SetUserId(u.to_owned()), call];
-            calls.extend(current.map(Call::SetUserId));
+            if let Some(current) = current {
+                calls.push(Call::SetUserId(current));
+            }
             session.apply(now, &calls, checkpoint)
         }
         _ => session.apply(now, &[call], checkpoint),
