@@ -135,11 +135,18 @@ pub fn ingest(session: &mut Session, mut inboxes: Vec<(String, Vec<Entry>)>) -> 
     }
     let mut warnings = Vec::new();
     loop {
-        let next = inboxes
-            .iter_mut()
-            .filter(|(_, v)| !v.is_empty())
-            .min_by_key(|(_, v)| v.last().map_or(u64::MAX, |e| e.at_ms));
-        let Some((key, entries)) = next else { break };
+        // The inbox whose next entry is the oldest (the first such inbox on a tie).
+        let mut next: Option<(u64, usize)> = None;
+        for (i, (_, v)) in inboxes.iter().enumerate() {
+            if let Some(e) = v.last() {
+                if next.map_or(true, |(at, _)| e.at_ms < at) {
+                    next = Some((e.at_ms, i));
+                }
+            }
+        }
+        let Some((key, entries)) = next.and_then(|(_, i)| inboxes.get_mut(i)) else {
+            break;
+        };
         let Some(e) = entries.pop() else { break };
         let checkpoint = Some((key.as_str(), e.n));
         if let Err(err) = apply(session, e.at_ms, &e.kind, e.user.as_deref(), checkpoint) {
