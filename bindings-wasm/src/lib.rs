@@ -124,8 +124,8 @@ impl Emit {
         for e in &self.events {
             emit_event(&page, e);
         }
-        for c in self.states {
-            let (kind, persistent, reason) = match &c {
+        for c in &self.states {
+            let (kind, persistent, reason) = match c {
                 Change::Memory(r) => ("storage", false, r.as_str()),
                 Change::Persistent => ("storage", true, ""),
                 Change::Warning(r) => ("warning", false, r.as_str()),
