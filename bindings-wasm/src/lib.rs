@@ -562,12 +562,13 @@ impl Inner {
             }
         };
         let mut inboxes = Vec::new();
-        for key in keys {
-            let entries = read_inbox(&ls, &key);
-            inboxes.push((key, entries));
+        // By reference (a clone each) here and below: consuming a Vec<String> costs its own
+        // IntoIter and drop guard in the wasm.
+        for key in &keys {
+            inboxes.push((key.clone(), read_inbox(&ls, key)));
         }
-        for warning in tabs::ingest(&mut self.session, inboxes) {
-            self.warn(warning);
+        for warning in &tabs::ingest(&mut self.session, inboxes) {
+            self.note(warning);
         }
         // After a full scan this tab's own inbox (from before it led) has been taken too.
         if only.is_none() && !self.follower.mine.is_empty() {

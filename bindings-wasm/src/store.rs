@@ -242,9 +242,9 @@ impl Disk {
     fn remove_other_generations(&self, ls: &js::Storage) {
         let mine = chunk_key(&self.ns, self.gen, 0);
         let mine = &mine[..mine.len() - 1];
-        for k in keys_with_prefix(ls, &(self.ns.clone() + ":j:")) {
+        for k in &keys_with_prefix(ls, &(self.ns.clone() + ":j:")) {
             if !k.starts_with(mine) {
-                let _ = ls.remove_item(&k);
+                let _ = ls.remove_item(k);
             }
         }
     }
