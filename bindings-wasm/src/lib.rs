@@ -319,9 +319,11 @@ impl Client {
 
     /// The journal's end-of-task write (what `io.f()` asked for).
     pub fn write_pending(&self) {
-        let disk = self.inner.try_borrow().ok().and_then(|s| s.disk.clone());
-        if let Some(d) = disk {
-            store::write_pending(&d);
+        // Under a shared borrow: the write reaches only `localStorage` and the store's notes.
+        if let Ok(s) = self.inner.try_borrow() {
+            if let Some(d) = &s.disk {
+                store::write_pending(d);
+            }
         }
     }
 }
