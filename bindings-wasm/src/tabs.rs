@@ -43,10 +43,10 @@ pub fn apply(
             };
         }
     };
-    let current = session.user_id().map(str::to_owned);
     match user {
         // Core has no per-call user yet, so the switch is spelled as setUserId calls.
-        Some(u) if current.as_deref() != Some(u) => {
+        Some(u) if session.user_id() != Some(u) => {
+            let current = session.user_id().map(str::to_owned);
             let mut calls = vec![Call::SetUserId(u.to_owned()), call];
             if let Some(current) = current {
                 calls.push(Call::SetUserId(current));
