@@ -100,13 +100,13 @@ fn decode_line(f: &[&str; 6], n: usize) -> Option<Entry> {
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let a = f[3].to_owned();
     let b = opt(f[4]);
-    let kind = match f[1] {
-        "u" => Kind::SetUserId(a),
-        "l" => Kind::Link(a, b),
-        "t" => Kind::LinkToken(a, b),
-        "x" => Kind::Unlink(a, b),
-        "o" => Kind::OptIn(a == "1"),
-        "f" => Kind::Flush,
+    let kind = match f[1].as_bytes() {
+        b"u" => Kind::SetUserId(a),
+        b"l" => Kind::Link(a, b),
+        b"t" => Kind::LinkToken(a, b),
+        b"x" => Kind::Unlink(a, b),
+        b"o" => Kind::OptIn(a == "1"),
+        b"f" => Kind::Flush,
         _ => return None,
     };
     Some(Entry {
