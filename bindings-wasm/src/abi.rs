@@ -98,7 +98,6 @@ pub extern "C" fn create(
     let mut a = Args(0);
     // NaN: the default (npm/src/index.js passes a page's own NaN as -1, which the rules treat as
     // NaN was: 0).
-    let opt = |v: f64| (!v.is_nan()).then_some(v);
     let options = Options {
         sdk_token: a.next(sdk_token).unwrap_or_default(),
         endpoint: a.next(endpoint).unwrap_or_default(),
@@ -107,12 +106,12 @@ pub extern "C" fn create(
         memory: memory != 0,
         leader: leader != 0,
         slot,
-        storage_budget_bytes: opt(storage_budget_bytes),
-        request_timeout_ms: opt(request_timeout_ms),
-        debounce_ms: opt(debounce_ms),
-        max_batch_ops: opt(max_batch_ops),
-        max_queue_ops: opt(max_queue_ops),
-        max_op_age_ms: opt(max_op_age_ms),
+        storage_budget_bytes,
+        request_timeout_ms,
+        debounce_ms,
+        max_batch_ops,
+        max_queue_ops,
+        max_op_age_ms,
     };
     match Client::open(options) {
         Ok(c) => {

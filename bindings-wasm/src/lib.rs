@@ -87,8 +87,8 @@ struct Inner {
 }
 
 /// The options as npm/src/index.js passes them: names already mapped, numbers only where the page gave
-/// numbers (`None`: the default). The rules are `Policy::validate`'s and core's checks, applied here.
-#[derive(Clone, Debug, Default)]
+/// numbers (NaN: the default). The rules are `Policy::validate`'s and core's checks, applied here.
+#[derive(Clone, Debug)]
 pub struct Options {
     pub sdk_token: String,
     pub endpoint: String,
@@ -98,12 +98,12 @@ pub struct Options {
     pub memory: bool,
     pub leader: bool,
     pub slot: u32,
-    pub storage_budget_bytes: Option<f64>,
-    pub request_timeout_ms: Option<f64>,
-    pub debounce_ms: Option<f64>,
-    pub max_batch_ops: Option<f64>,
-    pub max_queue_ops: Option<f64>,
-    pub max_op_age_ms: Option<f64>,
+    pub storage_budget_bytes: f64,
+    pub request_timeout_ms: f64,
+    pub debounce_ms: f64,
+    pub max_batch_ops: f64,
+    pub max_queue_ops: f64,
+    pub max_op_age_ms: f64,
 }
 
 // Callbacks to run once the state is no longer borrowed (a callback may call back in).
@@ -124,8 +124,8 @@ impl Emit {
         for e in &self.events {
             emit_event(&page, e);
         }
-        for c in self.states {
-            let (kind, persistent, reason) = match &c {
+        for c in &self.states {
+            let (kind, persistent, reason) = match c {
                 Change::Memory(r) => ("storage", false, r.as_str()),
                 Change::Persistent => ("storage", true, ""),
                 Change::Warning(r) => ("warning", false, r.as_str()),
@@ -200,25 +200,30 @@ impl Client {
         }
     }
 
-    // 0 pendingOps, 1 optedIn, 2 isLeader, 3 persistent, 4 requestsSent (booleans as 0/1).
+    // 0 pendingOps (calls accepted and not yet reported; in a follower: as far as this tab can
+    // see), 1 optedIn, 2 isLeader, 3 persistent (the journal is in `localStorage`; false: memory
+    // only), 4 requestsSent (booleans as 0/1). One borrow for all: a getter each cost a copy of
+    // `with`. While the state is borrowed (a listener calling in): optedIn 1, the others 0.
     pub fn num(&self, what: u32) -> u32 {
-        match what {
-            0 => self.pending_ops(),
-            1 => self.opted_in() as u32,
-            2 => self.is_leader() as u32,
-            3 => self.persistent() as u32,
-            _ => self.requests_sent(),
-        }
+        self.with(|s| match what {
+            0 => s.session.pending_ops() as u32,
+            1 => s.session.opted_in() as u32,
+            2 => s.leader as u32,
+            3 => store::lock(&s.notes).persistent as u32,
+            _ => s.requests,
+        })
+        .unwrap_or((what == 1) as u32)
     }
 
     // 0 paused (`"auth_failed"`, `"endpoint_misconfigured"` or ""), 1 deviceId, 2 userId (or "":
     // a user ID is never empty).
     pub fn text(&self, what: u32) -> String {
-        match what {
-            0 => self.paused(),
-            1 => Some(self.device_id()),
-            _ => self.user_id(),
-        }
+        self.with(|s| match what {
+            0 => s.session.engine().paused().map(|r| r.as_str().to_owned()),
+            1 => Some(repro_line_core::text::uuid_text(&s.session.device_id())),
+            _ => s.session.user_id().map(str::to_owned),
+        })
+        .flatten()
         .unwrap_or_default()
     }
 }
@@ -314,49 +319,12 @@ impl Client {
 
     /// The journal's end-of-task write (what `io.f()` asked for).
     pub fn write_pending(&self) {
-        let disk = self.inner.try_borrow().ok().and_then(|s| s.disk.clone());
-        if let Some(d) = disk {
-            store::write_pending(&d);
+        // Under a shared borrow: the write reaches only `localStorage` and the store's notes.
+        if let Ok(s) = self.inner.try_borrow() {
+            if let Some(d) = &s.disk {
+                store::write_pending(d);
+            }
         }
-    }
-
-    /// Calls accepted and not yet reported (in a follower: as far as this tab can see).
-    pub fn pending_ops(&self) -> u32 {
-        self.with(|s| s.session.pending_ops() as u32).unwrap_or(0)
-    }
-
-    /// `"auth_failed"`, `"endpoint_misconfigured"`, or `None`.
-    pub fn paused(&self) -> Option<String> {
-        self.with(|s| s.session.engine().paused().map(|r| r.as_str().to_owned()))
-            .flatten()
-    }
-
-    pub fn device_id(&self) -> String {
-        self.with(|s| repro_line_core::text::uuid_text(&s.session.device_id()))
-            .unwrap_or_default()
-    }
-
-    pub fn user_id(&self) -> Option<String> {
-        self.with(|s| s.session.user_id().map(str::to_owned))
-            .flatten()
-    }
-
-    pub fn opted_in(&self) -> bool {
-        self.with(|s| s.session.opted_in()).unwrap_or(true)
-    }
-
-    pub fn is_leader(&self) -> bool {
-        self.with(|s| s.leader).unwrap_or(false)
-    }
-
-    /// Whether the journal is in `localStorage` (false: memory only).
-    pub fn persistent(&self) -> bool {
-        self.with(|s| store::lock(&s.notes).persistent)
-            .unwrap_or(false)
-    }
-
-    pub fn requests_sent(&self) -> u32 {
-        self.with(|s| s.requests).unwrap_or(0)
     }
 }
 
@@ -443,8 +411,14 @@ impl Inner {
         let url = repro_line_core::endpoint::batch_url(&o.endpoint)?;
         // The web defaults (a smaller queue: see `Policy::web`), overridden by the options.
         let d = Policy::web();
-        let count = |v: Option<f64>, default: usize| v.map_or(default, |v| v as usize);
-        let ms = |v: Option<f64>, default: u64| v.map_or(default, |v| v.max(0.0).ceil() as u64);
+        let count = |v: f64, default: usize| if v.is_nan() { default } else { v as usize };
+        let ms = |v: f64, default: u64| {
+            if v.is_nan() {
+                default
+            } else {
+                v.max(0.0).ceil() as u64
+            }
+        };
         let engine_cfg = Policy {
             max_batch_ops: count(o.max_batch_ops, d.max_batch_ops),
             max_queue_ops: count(o.max_queue_ops, d.max_queue_ops),
@@ -590,12 +564,13 @@ impl Inner {
             }
         };
         let mut inboxes = Vec::new();
-        for key in keys {
-            let entries = read_inbox(&ls, &key);
-            inboxes.push((key, entries));
+        // By reference (a clone each) here and below: consuming a Vec<String> costs its own
+        // IntoIter and drop guard in the wasm.
+        for key in &keys {
+            inboxes.push((key.clone(), read_inbox(&ls, key)));
         }
-        for warning in tabs::ingest(&mut self.session, inboxes) {
-            self.warn(warning);
+        for warning in &tabs::ingest(&mut self.session, inboxes) {
+            self.note(warning);
         }
         // After a full scan this tab's own inbox (from before it led) has been taken too.
         if only.is_none() && !self.follower.mine.is_empty() {

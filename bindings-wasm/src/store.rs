@@ -86,7 +86,7 @@ fn chunk_key(ns: &str, gen: u64, i: u64) -> String {
 pub fn read(ls: &js::Storage, ns: &str) -> Result<(u64, u64, Vec<u8>), js::JsError> {
     let gen = ls
         .get_item(&index_key(ns))?
-        .and_then(|g| g.parse().ok())
+        .and_then(|g| repro_line_core::text::parse_u64(&g))
         .unwrap_or(0);
     let mut bytes = Vec::new();
     let mut next = 0;
@@ -242,9 +242,9 @@ impl Disk {
     fn remove_other_generations(&self, ls: &js::Storage) {
         let mine = chunk_key(&self.ns, self.gen, 0);
         let mine = &mine[..mine.len() - 1];
-        for k in keys_with_prefix(ls, &(self.ns.clone() + ":j:")) {
+        for k in &keys_with_prefix(ls, &(self.ns.clone() + ":j:")) {
             if !k.starts_with(mine) {
-                let _ = ls.remove_item(&k);
+                let _ = ls.remove_item(k);
             }
         }
     }
@@ -363,10 +363,32 @@ pub fn from_latin1(s: &str) -> Vec<u8> {
     out
 }
 
+/// One byte per character of `s`, read from its UTF-8: U+0080..U+00FF are the two-byte
+/// sequences led by 0xC2 and 0xC3; any other character (led by 0xC4 and up) is 0xFF.
 fn push_latin1(out: &mut Vec<u8>, s: &str) {
-    out.extend(s.chars().map(latin1_byte));
+    let b = s.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            0..=0x7F => out.push(c),
+            // A continuation byte: part of the character before.
+            0x80..=0xBF => {}
+            0xC2 | 0xC3 => out.push(c << 6 | b.get(i + 1).map_or(0, |n| n & 0x3F)),
+            _ => out.push(0xFF),
+        }
+    }
 }
 
-fn latin1_byte(c: char) -> u8 {
-    u8::try_from(u32::from(c)).unwrap_or(0xFF)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_byte_survives_latin1_and_wider_characters_become_0xff() {
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(from_latin1(&to_latin1(&all)), all);
+        assert_eq!(
+            from_latin1("a\u{e9}\u{20ac}\u{1f600}\u{ff}z"),
+            [b'a', 0xE9, 0xFF, 0xFF, 0xFF, b'z']
+        );
+    }
 }

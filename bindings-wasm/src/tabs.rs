@@ -43,12 +43,14 @@ pub fn apply(
             };
         }
     };
-    let current = session.user_id().map(str::to_owned);
     match user {
         // Core has no per-call user yet, so the switch is spelled as setUserId calls.
-        Some(u) if current.as_deref() != Some(u) => {
+        Some(u) if session.user_id() != Some(u) => {
+            let current = session.user_id().map(str::to_owned);
             let mut calls = vec![Call::SetUserId(u.to_owned()), call];
-            calls.extend(current.map(Call::SetUserId));
+            if let Some(current) = current {
+                calls.push(Call::SetUserId(current));
+            }
             session.apply(now, &calls, checkpoint)
         }
         _ => session.apply(now, &[call], checkpoint),
@@ -133,11 +135,18 @@ pub fn ingest(session: &mut Session, mut inboxes: Vec<(String, Vec<Entry>)>) -> 
     }
     let mut warnings = Vec::new();
     loop {
-        let next = inboxes
-            .iter_mut()
-            .filter(|(_, v)| !v.is_empty())
-            .min_by_key(|(_, v)| v.last().map_or(u64::MAX, |e| e.at_ms));
-        let Some((key, entries)) = next else { break };
+        // The inbox whose next entry is the oldest (the first such inbox on a tie).
+        let mut next: Option<(u64, usize)> = None;
+        for (i, (_, v)) in inboxes.iter().enumerate() {
+            if let Some(e) = v.last() {
+                if next.map_or(true, |(at, _)| e.at_ms < at) {
+                    next = Some((e.at_ms, i));
+                }
+            }
+        }
+        let Some((key, entries)) = next.and_then(|(_, i)| inboxes.get_mut(i)) else {
+            break;
+        };
         let Some(e) = entries.pop() else { break };
         let checkpoint = Some((key.as_str(), e.n));
         if let Err(err) = apply(session, e.at_ms, &e.kind, e.user.as_deref(), checkpoint) {
@@ -533,5 +542,23 @@ mod tests {
         ];
         assert_eq!(decode(&encode(&entries)), entries);
         assert_eq!(decode("garbage\n7\tz\t1\ta\tb\n"), vec![]);
+        // Older lines: no `user` field, or neither `b` nor `user`; the last line may lack its
+        // newline; a line with too few fields is skipped.
+        let old = decode("1\tl\t5\tU0\t123\n2\tx\t6\tU1\n3\to\t7\n4\to\t8\t1");
+        let want = [
+            (1, 5, Kind::Link("U0".into(), Some("123".into()))),
+            (2, 6, Kind::Unlink("U1".into(), None)),
+            (4, 8, Kind::OptIn(true)),
+        ];
+        let want: Vec<Entry> = want
+            .into_iter()
+            .map(|(n, at_ms, kind)| Entry {
+                n,
+                at_ms,
+                kind,
+                user: None,
+            })
+            .collect();
+        assert_eq!(old, want);
     }
 }
