@@ -301,6 +301,15 @@ test('strings_cross_the_boundary_as_utf8_both_ways', () => {
   assert.match(c.text(DEVICE_ID), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   const e = thrown(() => c.call(SET_USER_ID, 'y'.repeat(5000)));
   assert.equal(code(e), 'invalid_user_id');
+  // ASCII first, then other characters (the loader switches encoders mid-string); a lone
+  // surrogate arrives as U+FFFD, as TextEncoder writes it.
+  for (const [sent, got] of [['ab😀cd', 'ab😀cd'], ['xé', 'xé'], ['a\uD800b', 'a\uFFFDb']]) {
+    c.call(SET_USER_ID, sent);
+    assert.equal(c.text(USER_ID), got);
+  }
+  // Two strings in one call: the second is read at the first one's UTF-8 length, not its JS length.
+  const m = message(thrown(() => c.call(LINK, LINE, 'é😀チャンネル')));
+  assert.ok(m.includes('"é😀チャンネル"'), m);
   c.free();
 });
 

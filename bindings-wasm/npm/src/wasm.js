@@ -10,15 +10,34 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 const H = [];
 const S = [0];
-const u8 = (p, l) => new Uint8Array(w.memory.buffer, p, l);
+let M;
+// The wasm's memory as bytes: one view, made again only after the memory grew (which detaches the
+// old one, its length then 0). A new view per call was garbage that showed in the calls' p99.
+const mem = () => (M && M.byteLength ? M : (M = new Uint8Array(w.memory.buffer)));
+const u8 = (p, l) => mem().subarray(p, p + l);
 const str = (p, l) => dec.decode(u8(p, l));
+// Writes `s` at `p` (room for 3 bytes per UTF-16 unit); its length in bytes. ASCII goes byte by
+// byte (no garbage: calls carry ASCII IDs), the rest from the first other unit through TextEncoder.
+function put1(s, p) {
+  const m = mem();
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127) return i + enc.encodeInto(s.slice(i), m.subarray(p + i, p + 3 * n)).written;
+    m[p + i] = c;
+  }
+  return n;
+}
 // The strings `a` (undefined/null: none) written back to back into the buffer; their byte lengths.
 function put(...a) {
   let n = 0;
   for (const s of a) if (s != null) n += s.length * 3;
-  const m = u8(w.b(n), n);
-  let o = 0;
-  return a.map((s) => (s == null ? -1 : ((s = enc.encodeInto(s, m.subarray(o)).written), (o += s), s)));
+  let p = w.b(n);
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] == null) a[i] = -1;
+    else p += a[i] = put1(a[i], p);
+  }
+  return a;
 }
 // A string in the buffer (what the wasm returned), `n` bytes.
 const out = (n) => str(w.b(0), n);
