@@ -2,6 +2,7 @@
 //! scheme and host matter here and the wasm build should not carry a URL parser.
 
 use crate::protocol::BATCH_PATH;
+use crate::text::find_byte;
 use crate::Error;
 
 /// Validates `endpoint` and returns the full batch URL.
@@ -24,8 +25,8 @@ pub fn batch_url(endpoint: &str) -> Result<String, Error> {
         .position(|w| w == b"://")
         .ok_or_else(|| invalid("is not an absolute URL (expected https://host[:port][/path])"))?;
     let (scheme, rest) = (&endpoint[..sep], &endpoint[sep + 3..]);
-    let authority = &rest[..find(rest, b"/?#").unwrap_or(rest.len())];
-    if authority.is_empty() || find(authority, b"@").is_some() {
+    let authority = &rest[..find_byte(rest, b"/?#").unwrap_or(rest.len())];
+    if authority.is_empty() || find_byte(authority, b"@").is_some() {
         return Err(invalid("has no host, or has credentials in it"));
     }
     let host = host_of(authority);
@@ -46,7 +47,7 @@ pub fn batch_url(endpoint: &str) -> Result<String, Error> {
     } else {
         return Err(invalid("must use https (or http on loopback)"));
     }
-    if find(rest, b"?#").is_some() {
+    if find_byte(rest, b"?#").is_some() {
         return Err(invalid("must not contain a query or fragment"));
     }
     let mut end = endpoint.len();
@@ -56,15 +57,13 @@ pub fn batch_url(endpoint: &str) -> Result<String, Error> {
     Ok(endpoint[..end].to_owned() + BATCH_PATH)
 }
 
-use crate::text::find_byte as find;
-
 fn last_colon(s: &str) -> Option<usize> {
     s.bytes().rposition(|b| b == b':')
 }
 
 fn host_of(authority: &str) -> &str {
     if let Some(v6) = authority.strip_prefix('[') {
-        return &v6[..find(v6, b"]").unwrap_or(v6.len())];
+        return &v6[..find_byte(v6, b"]").unwrap_or(v6.len())];
     }
     last_colon(authority).map_or(authority, |i| &authority[..i])
 }
@@ -72,7 +71,7 @@ fn host_of(authority: &str) -> &str {
 /// The text after the host's `:`, if any (`[::1]:80` → `80`, `[::1]` → none).
 fn port_of(authority: &str) -> Option<&str> {
     let after_host = match authority.strip_prefix('[') {
-        Some(v6) => find(v6, b"]").map_or("", |i| &v6[i + 1..]),
+        Some(v6) => find_byte(v6, b"]").map_or("", |i| &v6[i + 1..]),
         None => authority,
     };
     last_colon(after_host).map(|i| &after_host[i + 1..])
