@@ -51,9 +51,13 @@ if [ "$STACK_TOP" -lt 1024 ] || [ "$DATA_START" -lt "$STACK_TOP" ]; then
   echo "FAIL: the wasm is not linked stack first (stack top $STACK_TOP, data at $DATA_START): --low-memory-unused would be wrong" >&2
   exit 1
 fi
-"$WASM_OPT" --remove-exports --pass-arg='remove-exports@__*' -Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-  --enable-mutable-globals --strip-debug --strip-producers --strip-target-features --low-memory-unused \
+FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals)
+"$WASM_OPT" --remove-exports --pass-arg='remove-exports@__*' -Oz --converge "${FEATURES[@]}" \
+  --strip-debug --strip-producers --strip-target-features --low-memory-unused \
   "$GEN/repro_line_wasm_bg.wasm" -o "$DIST/repro_line_wasm_bg.wasm"
+# The same functions in an order gzip compresses better (scripts/wasm-order.py; deterministic).
+python3 "$ROOT/scripts/wasm-order.py" "$WASM_OPT" "$DIST/repro_line_wasm_bg.wasm" "$DIST/repro_line_wasm_bg.wasm" \
+  "${WASM_ORDER_MOVES:-6000}" "${FEATURES[@]}" --strip-debug --strip-producers
 rm -rf "$DIST/snippets"
 
 # One file for a <script type="module"> tag (what the snippet loads): wasm embedded, loader, API,
