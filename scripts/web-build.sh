@@ -77,6 +77,16 @@ rm -f "$CRATE/npm/index.js" "$CRATE/npm/install.js" "$CRATE/npm/auto.js" "$CRATE
   --outfile="$CRATE/npm/index.js"
 "$ESBUILD" "$CRATE/npm/src/install.js" "$CRATE/npm/src/auto.js" "$CRATE/npm/src/auto-reproio.js" \
   --format=esm --minify --log-level=warning --outdir="$CRATE/npm"
+# terser compresses esbuild's output a little further (-136 B gzip over the three files a page loads).
+TERSER_VERSION=5.51.4
+TERSER=$WEB_CACHE/node_modules/.bin/terser
+if [ "$("$TERSER" --version 2>/dev/null)" != "terser $TERSER_VERSION" ]; then
+  log "npm install terser@$TERSER_VERSION"
+  npm install --silent --no-audit --no-fund --prefix "$WEB_CACHE" "terser@$TERSER_VERSION" >/dev/null
+fi
+for f in index install auto auto-reproio; do
+  "$TERSER" "$CRATE/npm/$f.js" --module --compress --mangle --output "$CRATE/npm/$f.js"
+done
 "$ESBUILD" "$CRATE/npm/single/entry.js" --bundle --format=esm --minify --ignore-annotations --loader:.wasm=binary \
   --log-level=warning --outfile="$DIST/repro-line.js"
 # The npm package's README and licence are the crate's.
