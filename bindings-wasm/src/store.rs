@@ -353,7 +353,11 @@ impl Store for LocalStore {
 
 /// Bytes as UTF-16 code units U+0000..U+00FF.
 pub fn to_latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| b as char).collect()
+    let mut s = String::new();
+    for &b in bytes {
+        s.push(b as char);
+    }
+    s
 }
 
 /// The inverse; a character above U+00FF (tampering) becomes a byte the codec's CRC rejects.
