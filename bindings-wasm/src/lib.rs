@@ -106,35 +106,6 @@ pub struct Options {
     pub max_op_age_ms: f64,
 }
 
-// Callbacks to run once the state is no longer borrowed (a callback may call back in).
-#[must_use]
-struct Emit {
-    events: Vec<Event>,
-    states: Vec<Change>,
-    leader: bool,
-    page: Option<js::Page>,
-}
-
-impl Emit {
-    fn run(self) {
-        // An exception in the app's listener must not stop delivery (the loader catches it).
-        let Some(page) = self.page else {
-            return;
-        };
-        for e in &self.events {
-            emit_event(&page, e);
-        }
-        for c in &self.states {
-            let (kind, persistent, reason) = match c {
-                Change::Memory(r) => ("storage", false, r.as_str()),
-                Change::Persistent => ("storage", true, ""),
-                Change::Warning(r) => ("warning", false, r.as_str()),
-            };
-            page.state(kind, self.leader, persistent, reason);
-        }
-    }
-}
-
 /// What `Client::call` does; the numbers are the boundary with npm/src/index.js.
 const SET_USER_ID: u32 = 0;
 const LINK: u32 = 1;
@@ -190,13 +161,10 @@ impl Client {
     // warnings: primitives, made into objects by npm/src/index.js) and I/O (the driver's requests
     // and timers), see `js::Page`; delivery starts here.
     pub fn listen(&self, page: js::Page) {
-        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+        if let Ok(mut s) = self.inner.try_borrow_mut() {
             s.page = Some(page);
             s.wake();
-            s.drain()
-        });
-        if let Some(out) = out {
-            out.run();
+            settle(s);
         }
     }
 
@@ -246,19 +214,16 @@ impl Client {
 
     /// This tab now holds the delivery lock.
     pub fn promote(&self) {
-        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+        if let Ok(mut s) = self.inner.try_borrow_mut() {
             s.promote();
-            s.drain()
-        });
-        if let Some(out) = out {
-            out.run();
+            settle(s);
         }
         self.start();
     }
 
     /// A `storage` event's key (`None` after `localStorage.clear()`).
     pub fn on_storage(&self, key: Option<String>) {
-        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+        if let Ok(mut s) = self.inner.try_borrow_mut() {
             let journal = match (&key, &s.journal_ns) {
                 (None, _) => true,
                 (Some(k), Some(ns)) => store::is_journal_key(ns, k),
@@ -276,10 +241,7 @@ impl Client {
                 s.ingest(key.as_deref());
                 s.wake();
             }
-            s.drain()
-        });
-        if let Some(out) = out {
-            out.run();
+            settle(s);
         }
     }
 
@@ -297,14 +259,11 @@ impl Client {
     /// Uses a new token from now on and resumes after `auth_failed`.
     pub fn set_sdk_token(&self, token: &str) -> Result<(), String> {
         repro_line_core::policy::check_sdk_token(token).map_err(|e| error_js(&e))?;
-        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+        if let Ok(mut s) = self.inner.try_borrow_mut() {
             s.token = token.to_owned();
             s.session.resume();
             s.wake();
-            s.drain()
-        });
-        if let Some(out) = out {
-            out.run();
+            settle(s);
         }
         Ok(())
     }
@@ -334,9 +293,7 @@ impl Client {
             return Err(error_js(&Error::Internal("re-entrant call".into())));
         };
         let result = s.call(kind);
-        let out = s.drain();
-        drop(s);
-        out.run();
+        settle(s);
         result.map_err(|e| error_js(&e))
     }
 
@@ -356,32 +313,56 @@ impl Client {
 
     /// The timer of the driver's last wait ran out, or a wake: the driver's next step.
     fn tick(&self) {
-        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+        if let Ok(mut s) = self.inner.try_borrow_mut() {
             s.woken = false;
             // A request is out: its outcome takes the next step.
             if s.in_flight.is_none() {
                 s.step();
             }
-            s.drain()
-        });
-        if let Some(out) = out {
-            out.run();
+            settle(s);
         }
     }
 
     /// The outcome of the request out now: fed to the Session, then the next step.
     fn on_outcome(&self, outcome: &repro_line_core::retry::Outcome) {
-        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+        if let Ok(mut s) = self.inner.try_borrow_mut() {
             if let Some(batch) = s.in_flight.take() {
                 s.session.on_outcome(js::now_ms(), batch, outcome);
                 s.session.compact_if_due();
                 s.step();
             }
-            s.drain()
-        });
-        if let Some(out) = out {
-            out.run();
+            settle(s);
         }
+    }
+}
+
+/// The callbacks an operation queued, run once the state is no longer borrowed (a callback may
+/// call back in). One copy for every operation.
+#[inline(never)]
+fn settle(mut s: std::cell::RefMut<'_, Inner>) {
+    s.schedule_write();
+    let events = if s.leader {
+        s.session.take_events()
+    } else {
+        Vec::new()
+    };
+    let states = std::mem::take(&mut store::lock(&s.notes).changes);
+    let (leader, page) = (s.leader, s.page);
+    drop(s);
+    // An exception in the app's listener must not stop delivery (the loader catches it).
+    let Some(page) = page else {
+        return;
+    };
+    for e in &events {
+        emit_event(&page, e);
+    }
+    for c in &states {
+        let (kind, persistent, reason) = match c {
+            Change::Memory(r) => ("storage", false, r.as_str()),
+            Change::Persistent => ("storage", true, ""),
+            Change::Warning(r) => ("warning", false, r.as_str()),
+        };
+        page.state(kind, leader, persistent, reason);
     }
 }
 
@@ -617,21 +598,6 @@ impl Inner {
             (Some(page), _) => page.write_later(),
             (None, Some(d)) => store::write_pending(d),
             (None, None) => {}
-        }
-    }
-
-    fn drain(&mut self) -> Emit {
-        self.schedule_write();
-        let events = if self.leader {
-            self.session.take_events()
-        } else {
-            Vec::new()
-        };
-        Emit {
-            events,
-            states: std::mem::take(&mut store::lock(&self.notes).changes),
-            leader: self.leader,
-            page: self.page,
         }
     }
 
