@@ -54,6 +54,7 @@ pub struct Notes {
 
 pub type SharedNotes = Arc<Mutex<Notes>>;
 
+#[inline(never)]
 pub fn lock(notes: &SharedNotes) -> std::sync::MutexGuard<'_, Notes> {
     // Single-threaded on wasm; a poisoned lock only means a panic already aborted.
     notes.lock().unwrap_or_else(|e| e.into_inner())
@@ -144,6 +145,7 @@ fn open_store() -> std::sync::MutexGuard<'static, Option<Arc<Mutex<Disk>>>> {
     OPEN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+#[inline(never)]
 fn disk(d: &Arc<Mutex<Disk>>) -> std::sync::MutexGuard<'_, Disk> {
     // Single-threaded on wasm; a poisoned lock only means a panic already aborted.
     d.lock().unwrap_or_else(|e| e.into_inner())
