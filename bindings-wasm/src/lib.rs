@@ -413,13 +413,13 @@ impl Inner {
         let default_channel = o.default_channel.filter(|c| !c.is_empty());
         let ns = o.namespace.unwrap_or_else(|| "repro-line".into());
         let local = !o.memory && js::local_storage().is_some();
-        let mut slot = String::new();
-        repro_line_core::text::push_u64(&mut slot, u64::from(o.slot));
         let inbox_prefix = ns.clone() + ":in:";
+        let mut inbox_key = inbox_prefix.clone();
+        repro_line_core::text::push_u64(&mut inbox_key, u64::from(o.slot));
         let notes: SharedNotes = Arc::new(Mutex::new(Notes::default()));
         // Without localStorage there is nothing to share between tabs: deliver from this one.
         let leader = !local || o.leader;
-        let journal_ns = local.then(|| ns.clone());
+        let journal_ns = local.then_some(ns);
         let budget = count(o.storage_budget_bytes, 512 * 1024);
         // Opened once: on the journal for a leader with localStorage, else in memory (a follower's
         // shadow comes from `refresh_shadow`).
@@ -437,7 +437,7 @@ impl Inner {
             timeout_ms,
             journal_ns,
             follower: tabs::Follower {
-                inbox_key: inbox_prefix.clone() + &slot,
+                inbox_key,
                 mine: Vec::new(),
             },
             inbox_prefix,
