@@ -476,7 +476,7 @@ impl Inner {
             let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
             match open_session(cfg, channel, Some(ns), self.budget, &self.notes) {
                 Ok((session, disk)) => (self.session, self.disk) = (session, disk),
-                Err(e) => self.note(&e.message()),
+                Err(e) => self.warn(e.message()),
             }
         }
         self.ingest = true;
@@ -527,7 +527,7 @@ impl Inner {
                     self.write_inbox();
                 }
             }
-            Err(e) => self.note(&e.message()),
+            Err(e) => self.warn(e.message()),
         }
     }
 
@@ -560,11 +560,12 @@ impl Inner {
         }
     }
 
+    /// `warn` for a borrowed reason (a refused call of another tab's).
     fn note(&mut self, reason: &str) {
         self.warn(reason.to_owned());
     }
 
-    /// A warning for the state listener (`note` for a borrowed one).
+    /// A warning for the state listener.
     fn warn(&mut self, reason: String) {
         store::lock(&self.notes)
             .changes
@@ -617,7 +618,7 @@ impl Inner {
         let compact = std::mem::take(&mut store::lock(&self.notes).compact);
         if compact {
             if let Err(e) = self.session.compact() {
-                self.note(&e.message());
+                self.warn(e.message());
             }
         }
         let now = js::now_ms();
