@@ -148,55 +148,52 @@ function io(c) {
   };
 }
 
-function hasLocalStorage() {
-  try {
-    return !!g.localStorage;
-  } catch (_) {
-    return false;
-  }
-}
-
 // One tab delivers: the holder of the Web Lock NS:leader. The others take a slot lock
 // (their inbox key) and queue for the leader lock, which the browser hands over when
 // the leader's page goes away.
 const locks = g.navigator && g.navigator.locks;
-const role = { leader: true, slot: 0, promoted: false, releases: [] };
+// This tab's role: delivering (`isLeader`), its inbox slot otherwise, and the locks it holds.
+let isLeader = true,
+  slot = 0;
+const releases = [];
 let current = null;
 
+// The lock `name` if it is free: its release function (the lock is held until it is called), else
+// null (taken, or `request` failed or threw).
 function tryLock(name) {
-  return new Promise((resolve) => {
-    try {
-      locks
-        .request(name, { ifAvailable: true }, (lock) =>
-          lock ? new Promise((release) => resolve(release)) : resolve(null),
-        )
-        .catch(() => resolve(null));
-    } catch (_) {
-      resolve(null);
-    }
-  });
+  return new Promise((resolve) =>
+    locks
+      .request(name, { ifAvailable: true }, (lock) => (lock ? new Promise(resolve) : resolve(null)))
+      .catch(() => resolve(null)),
+  ).catch(() => null);
 }
 
-if (locks && hasLocalStorage()) {
+let storage;
+try {
+  storage = g.localStorage;
+} catch (_) {
+  /* access denied: no localStorage */
+}
+if (locks && storage) {
   const leader = await tryLock(NS + ':leader');
   if (leader) {
-    role.releases.push(leader);
+    releases.push(leader);
   } else {
-    role.leader = false;
-    role.slot = 16 + Math.floor(Math.random() * 1e9); // only if all 16 slots are taken
+    isLeader = false;
+    slot = 16 + Math.floor(Math.random() * 1e9); // only if all 16 slots are taken
     for (let i = 0; i < 16; i++) {
-      const slot = await tryLock(NS + ':tab:' + i);
-      if (slot) {
-        role.slot = i;
-        role.releases.push(slot);
+      const held = await tryLock(NS + ':tab:' + i);
+      if (held) {
+        slot = i;
+        releases.push(held);
         break;
       }
     }
     locks
       .request(NS + ':leader', () => {
-        role.leader = true;
+        isLeader = true;
         if (current) current._promote();
-        return new Promise((release) => role.releases.push(release));
+        return new Promise((release) => releases.push(release));
       })
       .catch(() => {});
   }
@@ -228,8 +225,8 @@ export class ReproLine {
         opt(o.defaultChannelId),
         typeof o.namespace === 'string' ? o.namespace : undefined,
         this.#memory,
-        this.#memory || role.leader,
-        role.slot,
+        this.#memory || isLeader,
+        slot,
         num(o.storageBudgetBytes),
         num(o.requestTimeoutMs),
         num(o.debounceMs),
@@ -422,8 +419,8 @@ export class ReproLine {
     this.#stop();
     if (current === this) {
       current = null;
-      for (const release of role.releases.splice(0)) release();
-      role.leader = false;
+      for (const release of releases.splice(0)) release();
+      isLeader = false;
     }
   }
 }
@@ -456,4 +453,4 @@ export function reproline(command, ...args) {
 /** The same function under Repro-style naming, for imports (no global is touched). */
 export { reproline as reproio };
 
-export default ReproLine;
+export { ReproLine as default };
