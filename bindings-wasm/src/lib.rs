@@ -200,25 +200,20 @@ impl Client {
 // the calls themselves go through `call` to `enqueue`).
 impl Client {
     pub fn open(options: Options) -> Result<Client, String> {
-        Inner::new(options).map_err(|e| error_js(&e)).map(|inner| {
-            let leader = inner.leader;
-            let client = Client {
+        Inner::new(options)
+            .map_err(|e| error_js(&e))
+            .map(|inner| Client {
                 inner: RefCell::new(inner),
-            };
-            if leader {
-                client.start();
-            }
-            client
-        })
+            })
     }
 
     /// This tab now holds the delivery lock.
     pub fn promote(&self) {
         if let Ok(mut s) = self.inner.try_borrow_mut() {
             s.promote();
+            s.wake();
             settle(s);
         }
-        self.start();
     }
 
     /// A `storage` event's key (`None` after `localStorage.clear()`).
@@ -303,12 +298,6 @@ impl Client {
             s.refresh_shadow();
         }
         Some(f(&mut s))
-    }
-
-    fn start(&self) {
-        if let Ok(mut s) = self.inner.try_borrow_mut() {
-            s.wake();
-        }
     }
 
     /// The timer of the driver's last wait ran out, or a wake: the driver's next step.
@@ -463,6 +452,10 @@ impl Inner {
                 inner.follower.mine = read_inbox(&ls, &inner.follower.inbox_key);
             }
             inner.refresh_shadow();
+        }
+        if leader {
+            // Delivery starts (with `listen`); what opening appended is written now.
+            inner.wake();
         }
         Ok(inner)
     }
