@@ -285,7 +285,8 @@ impl Client {
 impl Client {
     fn enqueue(&self, kind: Kind) -> Result<(), String> {
         let Ok(mut s) = self.inner.try_borrow_mut() else {
-            return Err(error_js(&Error::Internal("re-entrant call".into())));
+            // `error_js(&Error::Internal("re-entrant call".into()))`, spelled out.
+            return Err("internal:internal error: re-entrant call".into());
         };
         let result = s.call(kind);
         settle(s);
