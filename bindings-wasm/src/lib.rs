@@ -403,18 +403,18 @@ impl Inner {
         let default_channel = o.default_channel.filter(|c| !c.is_empty());
         let ns = o.namespace.unwrap_or_else(|| "repro-line".into());
         let local = !o.memory && js::local_storage().is_some();
-        let inbox_prefix = ns.clone() + ":in:";
-        let mut inbox_key = inbox_prefix.clone();
-        repro_line_core::text::push_u64(&mut inbox_key, u64::from(o.slot));
         let notes: SharedNotes = Arc::new(Mutex::new(Notes::default()));
         // Without localStorage there is nothing to share between tabs: deliver from this one.
         let leader = !local || o.leader;
-        let journal_ns = local.then_some(ns);
+        let journal_ns = local.then(|| ns.clone());
         let budget = count(o.storage_budget_bytes, 512 * 1024);
         // Opened once: on the journal for a leader with localStorage, else in memory (a follower's
         // shadow comes from `refresh_shadow`).
         let journal = journal_ns.as_ref().filter(|_| leader);
         let (session, disk) = open_session(&engine_cfg, &default_channel, journal, budget, &notes)?;
+        let inbox_prefix = ns.clone() + ":in:";
+        let mut inbox_key = inbox_prefix.clone();
+        repro_line_core::text::push_u64(&mut inbox_key, u64::from(o.slot));
         let mut inner = Inner {
             session,
             leader,
