@@ -219,22 +219,20 @@ impl Client {
     /// A `storage` event's key (`None` after `localStorage.clear()`).
     pub fn on_storage(&self, key: Option<String>) {
         if let Ok(mut s) = self.inner.try_borrow_mut() {
-            let journal = match (&key, &s.journal_ns) {
-                (None, _) => true,
-                (Some(k), Some(ns)) => store::is_journal_key(ns, k),
-                (Some(_), None) => false,
-            };
-            let inbox = match &key {
-                None => true,
-                Some(k) => k.starts_with(&s.inbox_prefix),
-            };
-            if !s.leader && journal {
+            // `None`: every key changed.
+            let k = key.as_deref();
+            if s.leader {
+                if !s.stopped && k.map_or(true, |k| k.starts_with(&s.inbox_prefix)) {
+                    // Only the inbox that changed: a scan of every key would grow with the journal's.
+                    s.ingest(k);
+                    s.wake();
+                }
+            } else if k.map_or(true, |k| {
+                s.journal_ns
+                    .as_deref()
+                    .is_some_and(|ns| store::is_journal_key(ns, k))
+            }) {
                 s.stale = true;
-            }
-            if s.leader && inbox && !s.stopped {
-                // Only the inbox that changed: a scan of every key would grow with the journal's.
-                s.ingest(key.as_deref());
-                s.wake();
             }
             settle(s);
         }
