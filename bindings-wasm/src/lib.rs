@@ -136,20 +136,43 @@ impl Client {
             OPT_IN => Kind::OptIn(true),
             OPT_OUT => Kind::OptIn(false),
             FLUSH => Kind::Flush,
-            SET_SDK_TOKEN => return self.set_sdk_token(a),
+            STORE_WRITE => {
+                self.write_pending();
+                return Ok(());
+            }
             _ => {
-                match what {
-                    PROMOTE => self.promote(),
-                    STORAGE_EVENT => self.on_storage(b),
-                    PAGE_HIDDEN | PAGE_SHOWN => self.page_hidden(what == PAGE_HIDDEN),
-                    SHUTDOWN => self.shutdown(),
-                    STORE_WRITE => self.write_pending(),
-                    http::TICK => self.tick(),
-                    _ => {
-                        if let Some(outcome) = http::outcome(what, a, b) {
-                            self.on_outcome(&outcome);
+                if what == SET_SDK_TOKEN {
+                    repro_line_core::policy::check_sdk_token(a).map_err(|e| error_js(&e))?;
+                }
+                // The rest under one borrow (none while a listener calls back in), then `settle`.
+                if let Ok(mut s) = self.inner.try_borrow_mut() {
+                    match what {
+                        // A new token from now on; resumes after `auth_failed`.
+                        SET_SDK_TOKEN => {
+                            s.token = a.to_owned();
+                            s.session.resume();
+                            s.wake();
+                        }
+                        // This tab now holds the delivery lock.
+                        PROMOTE => {
+                            s.promote();
+                            s.wake();
+                        }
+                        STORAGE_EVENT => s.on_storage(b.as_deref()),
+                        PAGE_HIDDEN | PAGE_SHOWN => s.page_hidden(what == PAGE_HIDDEN),
+                        // Stops delivering; queued calls stay in the journal for the next page.
+                        SHUTDOWN => {
+                            s.stopped = true;
+                            s.wake();
+                        }
+                        http::TICK => s.tick(),
+                        _ => {
+                            if let Some(outcome) = http::outcome(what, a, b) {
+                                s.on_outcome(&outcome);
+                            }
                         }
                     }
+                    settle(s);
                 }
                 return Ok(());
             }
@@ -196,8 +219,8 @@ impl Client {
     }
 }
 
-// The client's operations in Rust terms (the page reaches them through `call`, `num` and `text`;
-// the calls themselves go through `call` to `enqueue`).
+// Opening, and the end-of-task write (the page reaches the operations through `call`: the calls
+// through `enqueue`, the rest as `Inner`'s methods under one borrow).
 impl Client {
     pub fn open(options: Options) -> Result<Client, String> {
         Inner::new(options)
@@ -205,68 +228,6 @@ impl Client {
             .map(|inner| Client {
                 inner: RefCell::new(inner),
             })
-    }
-
-    /// This tab now holds the delivery lock.
-    pub fn promote(&self) {
-        if let Ok(mut s) = self.inner.try_borrow_mut() {
-            s.promote();
-            s.wake();
-            settle(s);
-        }
-    }
-
-    /// A `storage` event's key (`None` after `localStorage.clear()`).
-    pub fn on_storage(&self, key: Option<String>) {
-        if let Ok(mut s) = self.inner.try_borrow_mut() {
-            // `None`: every key changed.
-            let k = key.as_deref();
-            if s.leader {
-                if !s.stopped && k.map_or(true, |k| k.starts_with(&s.inbox_prefix)) {
-                    // Only the inbox that changed: a scan of every key would grow with the journal's.
-                    s.ingest(k);
-                    s.wake();
-                }
-            } else if k.map_or(true, |k| {
-                s.journal_ns
-                    .as_deref()
-                    .is_some_and(|ns| store::is_journal_key(ns, k))
-            }) {
-                s.stale = true;
-            }
-            settle(s);
-        }
-    }
-
-    /// The page is going away or hidden: send what is queued now, with `keepalive`.
-    pub fn page_hidden(&self, hidden: bool) {
-        if let Ok(mut s) = self.inner.try_borrow_mut() {
-            s.hidden = hidden;
-            if hidden && s.leader {
-                s.session.request_flush();
-                s.wake();
-            }
-        }
-    }
-
-    /// Uses a new token from now on and resumes after `auth_failed`.
-    pub fn set_sdk_token(&self, token: &str) -> Result<(), String> {
-        repro_line_core::policy::check_sdk_token(token).map_err(|e| error_js(&e))?;
-        if let Ok(mut s) = self.inner.try_borrow_mut() {
-            s.token = token.to_owned();
-            s.session.resume();
-            s.wake();
-            settle(s);
-        }
-        Ok(())
-    }
-
-    /// Stops delivering; queued calls stay in the journal for the next page.
-    pub fn shutdown(&self) {
-        if let Ok(mut s) = self.inner.try_borrow_mut() {
-            s.stopped = true;
-            s.wake();
-        }
     }
 
     /// The journal's end-of-task write (what `io.f()` asked for).
@@ -297,30 +258,6 @@ impl Client {
             s.refresh_shadow();
         }
         Some(f(&mut s))
-    }
-
-    /// The timer of the driver's last wait ran out, or a wake: the driver's next step.
-    fn tick(&self) {
-        if let Ok(mut s) = self.inner.try_borrow_mut() {
-            s.woken = false;
-            // A request is out: its outcome takes the next step.
-            if s.in_flight.is_none() {
-                s.step();
-            }
-            settle(s);
-        }
-    }
-
-    /// The outcome of the request out now: fed to the Session, then the next step.
-    fn on_outcome(&self, outcome: &repro_line_core::retry::Outcome) {
-        if let Ok(mut s) = self.inner.try_borrow_mut() {
-            if let Some(batch) = s.in_flight.take() {
-                s.session.on_outcome(js::now_ms(), batch, outcome);
-                s.session.compact_if_due();
-                s.step();
-            }
-            settle(s);
-        }
     }
 }
 
@@ -472,6 +409,50 @@ impl Inner {
             }
         }
         self.ingest = true;
+    }
+
+    /// A `storage` event's key (`None` after `localStorage.clear()`: every key changed).
+    fn on_storage(&mut self, key: Option<&str>) {
+        if self.leader {
+            if !self.stopped && key.map_or(true, |k| k.starts_with(&self.inbox_prefix)) {
+                // Only the inbox that changed: a scan of every key would grow with the journal's.
+                self.ingest(key);
+                self.wake();
+            }
+        } else if key.map_or(true, |k| {
+            self.journal_ns
+                .as_deref()
+                .is_some_and(|ns| store::is_journal_key(ns, k))
+        }) {
+            self.stale = true;
+        }
+    }
+
+    /// The page is going away or hidden: send what is queued now, with `keepalive`.
+    fn page_hidden(&mut self, hidden: bool) {
+        self.hidden = hidden;
+        if hidden && self.leader {
+            self.session.request_flush();
+            self.wake();
+        }
+    }
+
+    /// The timer of the driver's last wait ran out, or a wake: the driver's next step.
+    fn tick(&mut self) {
+        self.woken = false;
+        // A request is out: its outcome takes the next step.
+        if self.in_flight.is_none() {
+            self.step();
+        }
+    }
+
+    /// The outcome of the request out now: fed to the Session, then the next step.
+    fn on_outcome(&mut self, outcome: &repro_line_core::retry::Outcome) {
+        if let Some(batch) = self.in_flight.take() {
+            self.session.on_outcome(js::now_ms(), batch, outcome);
+            self.session.compact_if_due();
+            self.step();
+        }
     }
 
     fn call(&mut self, kind: Kind) -> Result<(), Error> {
