@@ -112,9 +112,8 @@ impl Follower {
             default_channel.map(str::to_owned),
             Box::new(mem),
         )?;
-        let taken = shadow.checkpoint(&self.inbox_key).unwrap_or(0);
         let before = self.mine.len();
-        self.mine.retain(|e| e.n > taken);
+        drop_taken(&shadow, &self.inbox_key, &mut self.mine);
         for e in &self.mine {
             let _ = apply(&mut shadow, e.at_ms, &e.kind, e.user.as_deref(), None);
         }
@@ -123,14 +122,19 @@ impl Follower {
     }
 }
 
+/// Drops the entries of inbox `key` that `session` has taken (one `retain` for both callers).
+fn drop_taken(session: &Session, key: &str, entries: &mut Vec<Entry>) {
+    let taken = session.checkpoint(key).unwrap_or(0);
+    entries.retain(|e| e.n > taken);
+}
+
 /// Leader: enqueues every inbox entry not taken yet, oldest call first across tabs
 /// (each inbox stays in its own order so its checkpoint only moves forward).
 /// Returns a warning per call that was valid in its tab but is refused here.
 pub fn ingest(session: &mut Session, mut inboxes: Vec<(String, Vec<Entry>)>) -> Vec<String> {
     // In place (an iterator's collect here costs its own in-place machinery in the wasm).
     for (key, entries) in &mut inboxes {
-        let taken = session.checkpoint(key).unwrap_or(0);
-        entries.retain(|e| e.n > taken);
+        drop_taken(session, key, entries);
         entries.reverse();
     }
     let mut warnings = Vec::new();
