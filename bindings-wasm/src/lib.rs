@@ -72,9 +72,8 @@ struct Inner {
     budget: usize,
     // Follower: this tab's inbox key and calls not yet taken by the leader.
     follower: tabs::Follower,
+    // Shared with a leader's `LocalStore`: its notes and its end-of-task write.
     notes: SharedNotes,
-    // Leader with the journal in `localStorage`: its store's end-of-task write.
-    disk: Option<store::DiskRef>,
     // The page's listeners and I/O (npm/src/index.js); the driver is idle until `listen` gives them.
     page: Option<js::Page>,
     // The batch of the request out now (one at a time); its outcome comes through `Client::call`.
@@ -234,9 +233,7 @@ impl Client {
     pub fn write_pending(&self) {
         // Under a shared borrow: the write reaches only `localStorage` and the store's notes.
         if let Ok(s) = self.inner.try_borrow() {
-            if let Some(d) = &s.disk {
-                store::write_pending(d);
-            }
+            store::lock(&s.notes).flush();
         }
     }
 }
@@ -299,16 +296,12 @@ fn open_session(
     journal: Option<&String>,
     budget: usize,
     notes: &SharedNotes,
-) -> Result<(Session, Option<store::DiskRef>), Error> {
-    let (store, disk): (Box<dyn Store>, _) = match journal {
-        Some(ns) => {
-            let local = LocalStore::open(ns.clone(), budget, Arc::clone(notes));
-            let disk = local.disk();
-            (Box::new(local), Some(disk))
-        }
-        None => (Box::new(MemoryStore::new()), None),
+) -> Result<Session, Error> {
+    let store: Box<dyn Store> = match journal {
+        Some(ns) => Box::new(LocalStore::open(ns.clone(), budget, Arc::clone(notes))),
+        None => Box::new(MemoryStore::new()),
     };
-    Ok((Session::open(cfg.clone(), channel.clone(), store)?, disk))
+    Session::open(cfg.clone(), channel.clone(), store)
 }
 
 impl Inner {
@@ -346,7 +339,7 @@ impl Inner {
         // Opened once: on the journal for a leader with localStorage, else in memory (a follower's
         // shadow comes from `refresh_shadow`).
         let journal = journal_ns.as_ref().filter(|_| leader);
-        let (session, disk) = open_session(&engine_cfg, &default_channel, journal, budget, &notes)?;
+        let session = open_session(&engine_cfg, &default_channel, journal, budget, &notes)?;
         let inbox_prefix = ns.clone() + ":in:";
         let mut inbox_key = inbox_prefix.clone();
         repro_line_core::text::push_u64(&mut inbox_key, u64::from(o.slot));
@@ -368,7 +361,6 @@ impl Inner {
             inbox_prefix,
             budget,
             notes,
-            disk,
             page: None,
             in_flight: None,
             woken: false,
@@ -404,7 +396,7 @@ impl Inner {
         if let Some(ns) = &self.journal_ns {
             let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
             match open_session(cfg, channel, Some(ns), self.budget, &self.notes) {
-                Ok((session, disk)) => (self.session, self.disk) = (session, disk),
+                Ok(session) => self.session = session,
                 Err(e) => self.warn(e.message()),
             }
         }
@@ -565,13 +557,13 @@ impl Inner {
     /// The journal's end-of-task write, if something was appended: queued by the page's JS, or
     /// done now before `listen` gave the I/O (or in the unit tests, which give none).
     fn schedule_write(&mut self) {
-        if !std::mem::take(&mut store::lock(&self.notes).write) {
+        let mut n = store::lock(&self.notes);
+        if !std::mem::take(&mut n.write) {
             return;
         }
-        match (&self.page, &self.disk) {
-            (Some(page), _) => page.write_later(),
-            (None, Some(d)) => store::write_pending(d),
-            (None, None) => {}
+        match &self.page {
+            Some(page) => page.write_later(),
+            None => n.flush(),
         }
     }
 

@@ -40,7 +40,9 @@ pub enum Change {
     Warning(String),
 }
 
-#[derive(Debug, Default)]
+/// What the store and the driver share: the driver's notes, and the journal's `localStorage` side
+/// (for the end-of-task write; unused in a client without a `LocalStore`). One container for both.
+#[derive(Default)]
 pub struct Notes {
     /// Storage changes and warnings, drained by the driver into the state callback.
     pub changes: Vec<Change>,
@@ -49,7 +51,19 @@ pub struct Notes {
     /// Appended in this task and not written yet: the driver has the page's JS call
     /// `Client.call(STORE_WRITE)` at the end of the task (see `Inner::schedule_write`).
     pub write: bool,
+    /// The journal is in `localStorage` (false: memory only, or no `LocalStore`).
     pub persistent: bool,
+    ns: String,
+    /// Generation and next chunk number of the stored journal.
+    gen: u64,
+    next: u64,
+    /// Hard ceiling: above it the journal stays in memory.
+    budget: usize,
+    /// Appended in this task, written at its end.
+    pending: Vec<u8>,
+    scheduled: bool,
+    /// `localStorage`, looked up once (a lookup per write showed in the per-call cost).
+    ls: Option<js::Storage>,
 }
 
 pub type SharedNotes = Arc<Mutex<Notes>>;
@@ -115,40 +129,15 @@ pub fn keys_with_prefix(ls: &js::Storage, prefix: &str) -> Vec<String> {
 pub struct LocalStore {
     /// Mirror of the journal (what `read_all` gives the Session).
     bytes: Vec<u8>,
-    /// Shared with the end-of-task write.
-    disk: DiskRef,
-}
-
-/// The store's `localStorage` side, for the driver's end-of-task write (`write_pending`).
-pub type DiskRef = Arc<Mutex<Disk>>;
-
-pub struct Disk {
-    ns: String,
-    /// Generation and next chunk number of the stored journal.
-    gen: u64,
-    next: u64,
-    persistent: bool,
-    /// Hard ceiling: above it the journal stays in memory.
-    budget: usize,
+    /// Shared with the driver (its end-of-task write and notes).
     notes: SharedNotes,
-    /// Appended in this task, written at its end.
-    pending: Vec<u8>,
-    scheduled: bool,
-    /// `localStorage`, looked up once (a lookup per write showed in the per-call cost).
-    ls: Option<js::Storage>,
 }
 
-/// The store this page opened last (a plain static: smaller than `thread_local!` in the wasm).
-static OPEN: Mutex<Option<Arc<Mutex<Disk>>>> = Mutex::new(None);
+/// The notes of the store this page opened last (a plain static: smaller than `thread_local!`).
+static OPEN: Mutex<Option<SharedNotes>> = Mutex::new(None);
 
-fn open_store() -> std::sync::MutexGuard<'static, Option<Arc<Mutex<Disk>>>> {
+fn open_store() -> std::sync::MutexGuard<'static, Option<SharedNotes>> {
     OPEN.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-#[inline(never)]
-fn disk(d: &Arc<Mutex<Disk>>) -> std::sync::MutexGuard<'_, Disk> {
-    // Single-threaded on wasm; a poisoned lock only means a panic already aborted.
-    d.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl LocalStore {
@@ -159,73 +148,53 @@ impl LocalStore {
         // or this one would read without it and then write over its key.
         let previous = open_store().take();
         if let Some(previous) = previous {
-            disk(&previous).flush();
+            lock(&previous).flush();
         }
-        let mut d = Disk {
-            ns,
-            gen: 0,
-            next: 0,
-            persistent: true,
-            budget,
-            notes,
-            pending: Vec::new(),
-            scheduled: false,
-            ls: js::local_storage(),
-        };
         let mut bytes = Vec::new();
-        match d.ls {
-            None => d.fall_back_to_memory("localStorage is not available".into()),
-            Some(ls) => match read(&ls, &d.ns) {
-                Ok((gen, next, stored)) => {
-                    (d.gen, d.next, bytes) = (gen, next, stored);
-                    d.remove_other_generations(&ls);
-                    let legacy_key = d.ns.clone() + ":journal";
-                    if let Ok(Some(old)) = ls.get_item(&legacy_key) {
-                        let mut all = from_latin1(&old);
-                        all.extend_from_slice(&bytes);
-                        d.write_generation(&all);
-                        bytes = all;
-                        if d.persistent {
-                            let _ = ls.remove_item(&legacy_key);
+        {
+            let mut d = lock(&notes);
+            (d.ns, d.gen, d.next, d.budget) = (ns, 0, 0, budget);
+            (d.persistent, d.scheduled, d.ls) = (true, false, js::local_storage());
+            d.pending.clear();
+            match d.ls {
+                None => d.fall_back_to_memory("localStorage is not available".into()),
+                Some(ls) => match read(&ls, &d.ns) {
+                    Ok((gen, next, stored)) => {
+                        (d.gen, d.next, bytes) = (gen, next, stored);
+                        d.remove_other_generations(&ls);
+                        let legacy_key = d.ns.clone() + ":journal";
+                        if let Ok(Some(old)) = ls.get_item(&legacy_key) {
+                            let mut all = from_latin1(&old);
+                            all.extend_from_slice(&bytes);
+                            d.write_generation(&all);
+                            bytes = all;
+                            if d.persistent {
+                                let _ = ls.remove_item(&legacy_key);
+                            }
                         }
                     }
-                }
-                Err(e) => d.fall_back_to_memory(e),
-            },
+                    Err(e) => d.fall_back_to_memory(e),
+                },
+            }
         }
-        lock(&d.notes).persistent = d.persistent;
-        let disk = Arc::new(Mutex::new(d));
-        *open_store() = Some(Arc::clone(&disk));
-        LocalStore { bytes, disk }
-    }
-
-    pub fn disk(&self) -> DiskRef {
-        Arc::clone(&self.disk)
+        *open_store() = Some(Arc::clone(&notes));
+        LocalStore { bytes, notes }
     }
 }
 
-/// Writes what was appended in this task (the end-of-task write).
-pub fn write_pending(d: &DiskRef) {
-    disk(d).flush();
-}
-
-impl Disk {
+impl Notes {
     fn fall_back_to_memory(&mut self, reason: String) {
         self.pending.clear();
         if self.persistent {
             self.persistent = false;
-            let mut n = lock(&self.notes);
-            n.persistent = false;
-            n.changes.push(Change::Memory(reason));
+            self.changes.push(Change::Memory(reason));
         }
     }
 
     fn back_in_storage(&mut self) {
         if !self.persistent {
             self.persistent = true;
-            let mut n = lock(&self.notes);
-            n.persistent = true;
-            n.changes.push(Change::Persistent);
+            self.changes.push(Change::Persistent);
         }
     }
 
@@ -291,8 +260,9 @@ impl Disk {
         }
     }
 
-    /// Writes what this task appended as the next chunk key.
-    fn flush(&mut self) {
+    /// Writes what this task appended as the next chunk key (the end-of-task write; nothing
+    /// without a `LocalStore`, which is the only one to append).
+    pub fn flush(&mut self) {
         self.scheduled = false;
         if self.pending.is_empty() || !self.persistent {
             self.pending.clear();
@@ -318,9 +288,9 @@ impl Store for LocalStore {
     /// Queues `bytes` for the end-of-task write: the cost does not depend on the journal's length.
     fn append(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
         self.bytes.extend_from_slice(bytes);
-        let mut d = disk(&self.disk);
+        let mut d = lock(&self.notes);
         if self.bytes.len() > d.budget / 2 {
-            lock(&d.notes).compact = true;
+            d.compact = true;
         }
         if !d.persistent || bytes.is_empty() || d.over_budget(self.bytes.len()) {
             return Ok(());
@@ -329,14 +299,14 @@ impl Store for LocalStore {
         if !d.scheduled {
             // At the end of the current task: the driver asks the page's JS for it.
             d.scheduled = true;
-            lock(&d.notes).write = true;
+            d.write = true;
         }
         Ok(())
     }
 
     fn replace(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
         self.bytes = bytes.to_vec();
-        let mut d = disk(&self.disk);
+        let mut d = lock(&self.notes);
         // The new generation holds the pending bytes too.
         d.pending.clear();
         // Also the way back from memory: a compacted journal may fit again.
