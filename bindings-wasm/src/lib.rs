@@ -502,18 +502,17 @@ impl Inner {
         let Some(ls) = js::local_storage() else {
             return;
         };
-        let keys: Vec<String> = match only {
-            Some(k) => vec![k.to_owned()],
+        let mut inboxes = Vec::new();
+        match only {
+            Some(k) => inboxes.push((k.to_owned(), read_inbox(&ls, k))),
             None => {
                 self.ingest = false;
-                store::keys_with_prefix(&ls, &self.inbox_prefix)
+                // By reference (a clone each): consuming a Vec<String> costs its own IntoIter
+                // and drop guard in the wasm.
+                for key in &store::keys_with_prefix(&ls, &self.inbox_prefix) {
+                    inboxes.push((key.clone(), read_inbox(&ls, key)));
+                }
             }
-        };
-        let mut inboxes = Vec::new();
-        // By reference (a clone each) here and below: consuming a Vec<String> costs its own
-        // IntoIter and drop guard in the wasm.
-        for key in &keys {
-            inboxes.push((key.clone(), read_inbox(&ls, key)));
         }
         for warning in &tabs::ingest(&mut self.session, inboxes) {
             self.note(warning);
