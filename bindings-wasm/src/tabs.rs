@@ -28,15 +28,12 @@ pub fn apply(
         Kind::Link(l, c) => Call::link(l, c.as_deref()),
         Kind::LinkToken(t, c) => Call::link_id_token(t, c.as_deref()),
         Kind::Unlink(l, c) => Call::unlink(l, c.as_deref()),
-        Kind::OptIn(b) => {
-            session.set_opted_in(*b)?;
-            return match checkpoint {
-                Some(_) => session.apply(now, &[], checkpoint),
-                None => Ok(()),
-            };
-        }
-        Kind::Flush => {
-            session.request_flush();
+        // No journal call: a follower's entry moves its inbox's checkpoint only.
+        Kind::OptIn(_) | Kind::Flush => {
+            match kind {
+                Kind::OptIn(b) => session.set_opted_in(*b)?,
+                _ => session.request_flush(),
+            }
             return match checkpoint {
                 Some(_) => session.apply(now, &[], checkpoint),
                 None => Ok(()),
