@@ -284,12 +284,7 @@ fn settle(mut s: std::cell::RefMut<'_, Inner>) {
         emit_event(&page, e);
     }
     for c in &states {
-        let (kind, persistent, reason) = match c {
-            Change::Memory(r) => ("storage", false, r.as_str()),
-            Change::Persistent => ("storage", true, ""),
-            Change::Warning(r) => ("warning", false, r.as_str()),
-        };
-        page.state(kind, leader, persistent, reason);
+        page.state(c.kind, leader, c.persistent, &c.reason);
     }
 }
 
@@ -377,7 +372,7 @@ impl Inner {
             let mut n = store::lock(&inner.notes);
             if !o.memory {
                 n.changes
-                    .push(Change::Memory("localStorage is not available".into()));
+                    .push(Change::memory("localStorage is not available".into()));
             }
         } else if !leader {
             // Adopt what a closed tab left in this slot's inbox; the leader may not have taken it yet.
@@ -538,7 +533,7 @@ impl Inner {
     fn warn(&mut self, reason: String) {
         store::lock(&self.notes)
             .changes
-            .push(Change::Warning(reason));
+            .push(Change::warning(reason));
     }
 
     /// Runs the driver's next step at the end of this task (after the outcome if a request is out).

@@ -29,15 +29,32 @@ use repro_line_core::{StorageError, Store};
 
 use crate::js;
 
-/// What the store tells the driver.
-#[derive(Debug)]
-pub enum Change {
-    /// The journal is in memory only from now on, and why.
-    Memory(String),
-    /// The journal is in `localStorage` again.
-    Persistent,
-    /// Something the app should know (e.g. a call from another tab was refused).
-    Warning(String),
+/// What the store tells the driver, as the state listener gets it (one shape for all: no match
+/// when it is reported): `"storage"`, the journal is in memory only from now on and why, or back
+/// in `localStorage` (`persistent`, no reason); `"warning"`, something the app should know (e.g.
+/// a call from another tab was refused).
+pub struct Change {
+    pub kind: &'static str,
+    pub persistent: bool,
+    pub reason: String,
+}
+
+impl Change {
+    pub fn memory(reason: String) -> Change {
+        Change {
+            kind: "storage",
+            persistent: false,
+            reason,
+        }
+    }
+
+    pub fn warning(reason: String) -> Change {
+        Change {
+            kind: "warning",
+            persistent: false,
+            reason,
+        }
+    }
 }
 
 /// What the store and the driver share: the driver's notes, and the journal's `localStorage` side
@@ -187,14 +204,18 @@ impl Notes {
         self.pending.clear();
         if self.persistent {
             self.persistent = false;
-            self.changes.push(Change::Memory(reason));
+            self.changes.push(Change::memory(reason));
         }
     }
 
     fn back_in_storage(&mut self) {
         if !self.persistent {
             self.persistent = true;
-            self.changes.push(Change::Persistent);
+            self.changes.push(Change {
+                kind: "storage",
+                persistent: true,
+                reason: String::new(),
+            });
         }
     }
 
