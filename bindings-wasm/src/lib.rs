@@ -65,7 +65,6 @@ struct Inner {
     default_channel: Option<String>,
     url: String,
     token: String,
-    timeout_ms: f64,
     // The namespace of the journal's keys (see `store.rs`); `None`: memory only (no journal, no tabs).
     journal_ns: Option<String>,
     inbox_prefix: String,
@@ -327,7 +326,6 @@ impl Inner {
             ..d
         };
         engine_cfg.validate()?;
-        let timeout_ms = engine_cfg.request_timeout_ms as f64;
         let default_channel = o.default_channel.filter(|c| !c.is_empty());
         let ns = o.namespace.unwrap_or_else(|| "repro-line".into());
         let local = !o.memory && js::local_storage().is_some();
@@ -352,7 +350,6 @@ impl Inner {
             default_channel,
             url,
             token: o.sdk_token,
-            timeout_ms,
             journal_ns,
             follower: tabs::Follower {
                 inbox_key,
@@ -594,7 +591,7 @@ impl Inner {
                     &self.url,
                     &self.token,
                     &r,
-                    self.timeout_ms,
+                    self.engine_cfg.request_timeout_ms as f64,
                     self.hidden,
                 );
                 match sent {
