@@ -255,9 +255,8 @@ impl Client {
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> Option<T> {
         let mut s = self.inner.try_borrow_mut().ok()?;
-        if !s.leader {
-            s.refresh_shadow();
-        }
+        // A follower's view first (a leader's `refresh_shadow` does nothing).
+        s.refresh_shadow();
         Some(f(&mut s))
     }
 }
