@@ -286,18 +286,24 @@ fn settle(mut s: std::cell::RefMut<'_, Inner>) {
     }
 }
 
-/// The Session on the journal in `localStorage` under `journal` (a leader's), or in memory. One
-/// place that opens (and replays) it, for `Inner::new` and a promoted follower.
+/// The Session on the journal in `localStorage` under `journal` (a leader's), or in memory on a
+/// copy of `bytes` (a follower's shadow: a copy of the journal; else none). One place that opens
+/// (and replays) it, for `Inner::new`, a promoted follower and the follower's view.
 fn open_session(
     cfg: &Policy,
     channel: &Option<String>,
     journal: Option<&String>,
+    bytes: Vec<u8>,
     budget: usize,
     notes: &SharedNotes,
 ) -> Result<Session, Error> {
     let store: Box<dyn Store> = match journal {
         Some(ns) => Box::new(LocalStore::open(ns.clone(), budget, Arc::clone(notes))),
-        None => Box::new(MemoryStore::new()),
+        None => {
+            let mem = MemoryStore::new();
+            mem.overwrite(bytes);
+            Box::new(mem)
+        }
     };
     Session::open(cfg.clone(), channel.clone(), store)
 }
@@ -336,7 +342,14 @@ impl Inner {
         // Opened once: on the journal for a leader with localStorage, else in memory (a follower's
         // shadow comes from `refresh_shadow`).
         let journal = journal_ns.as_ref().filter(|_| leader);
-        let session = open_session(&engine_cfg, &default_channel, journal, budget, &notes)?;
+        let session = open_session(
+            &engine_cfg,
+            &default_channel,
+            journal,
+            Vec::new(),
+            budget,
+            &notes,
+        )?;
         let inbox_prefix = ns.clone() + ":in:";
         let mut inbox_key = inbox_prefix.clone();
         repro_line_core::text::push_u64(&mut inbox_key, u64::from(o.slot));
@@ -391,7 +404,7 @@ impl Inner {
         self.leader = true;
         if let Some(ns) = &self.journal_ns {
             let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
-            match open_session(cfg, channel, Some(ns), self.budget, &self.notes) {
+            match open_session(cfg, channel, Some(ns), Vec::new(), self.budget, &self.notes) {
                 Ok(session) => self.session = session,
                 Err(e) => self.warn(e.message()),
             }
@@ -480,9 +493,10 @@ impl Inner {
             return;
         };
         let bytes = store::read(&ls, ns).map(|(_, _, b)| b).unwrap_or_default();
-        let channel = self.default_channel.as_deref();
-        match self.follower.rebuild(bytes, &self.engine_cfg, channel) {
-            Ok((shadow, changed)) => {
+        let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
+        match open_session(cfg, channel, None, bytes, 0, &self.notes) {
+            Ok(mut shadow) => {
+                let changed = self.follower.rebuild(&mut shadow);
                 self.session = shadow;
                 if changed {
                     self.write_inbox();
