@@ -16,7 +16,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::{js, Answer, Client, Options};
+use crate::{js, Client, Options};
 
 /// Single-threaded state (wasm32 without threads): a plain cell, smaller than `thread_local!`.
 struct Local<T>(RefCell<T>);
@@ -53,7 +53,7 @@ pub fn take_buf(len: usize) -> String {
 }
 
 /// Puts `s` in the buffer; its length for the page.
-fn give(s: &str) -> u32 {
+pub(crate) fn give(s: &str) -> u32 {
     let mut b = BUF.0.borrow_mut();
     b.clear();
     b.extend_from_slice(s.as_bytes());
@@ -153,12 +153,8 @@ pub extern "C" fn listen(h: u32) {
 
 #[cfg_attr(target_arch = "wasm32", export_name = "q")]
 pub extern "C" fn get(h: u32, what: u32) -> u32 {
-    match client(h).map(|c| c.get(what)) {
-        Some(Answer::Num(n)) => n,
-        Some(Answer::Text(s)) => give(&s),
-        // A freed client: 0, and "" (nothing to read).
-        None => 0,
-    }
+    // A freed client: 0, and "" (nothing to read).
+    client(h).map_or(0, |c| c.get(what))
 }
 
 #[cfg_attr(target_arch = "wasm32", export_name = "x")]

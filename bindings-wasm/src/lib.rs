@@ -104,12 +104,6 @@ pub struct Options {
     pub max_op_age_ms: f64,
 }
 
-/// A getter's value (`Client::get`).
-pub enum Answer {
-    Num(u32),
-    Text(String),
-}
-
 /// What `Client::call` does; the numbers are the boundary with npm/src/index.js.
 const SET_USER_ID: u32 = 0;
 const LINK: u32 = 1;
@@ -195,30 +189,25 @@ impl Client {
         }
     }
 
-    // What the getters read, under one borrow (one copy of `with`): 0 paused (`"auth_failed"`,
+    // What the getters read, under one borrow (one copy of `with`); a string is put in the
+    // buffer (`abi::give`) and its length returned: 0 paused (`"auth_failed"`,
     // `"endpoint_misconfigured"` or ""), 1 deviceId, 2 userId (or "": a user ID is never empty);
     // 3 pendingOps (calls accepted and not yet reported; in a follower: as far as this tab can
     // see), 4 optedIn, 5 isLeader, 6 persistent (the journal is in `localStorage`; false: memory
     // only), 7 requestsSent (booleans as 0/1). While the state is borrowed (a listener calling
     // in): optedIn 1, the other numbers 0, the strings "" (the number 0 is read as "").
-    pub fn get(&self, what: u32) -> Answer {
+    pub fn get(&self, what: u32) -> u32 {
         self.with(|s| match what {
-            0 => Answer::Text(
-                s.session
-                    .engine()
-                    .paused()
-                    .map_or("", |r| r.as_str())
-                    .to_owned(),
-            ),
-            1 => Answer::Text(repro_line_core::text::uuid_text(&s.session.device_id())),
-            2 => Answer::Text(s.session.user_id().unwrap_or_default().to_owned()),
-            3 => Answer::Num(s.session.pending_ops() as u32),
-            4 => Answer::Num(s.session.opted_in() as u32),
-            5 => Answer::Num(s.leader as u32),
-            6 => Answer::Num(store::lock(&s.notes).persistent as u32),
-            _ => Answer::Num(s.requests),
+            0 => abi::give(s.session.engine().paused().map_or("", |r| r.as_str())),
+            1 => abi::give(&repro_line_core::text::uuid_text(&s.session.device_id())),
+            2 => abi::give(s.session.user_id().unwrap_or_default()),
+            3 => s.session.pending_ops() as u32,
+            4 => s.session.opted_in() as u32,
+            5 => s.leader as u32,
+            6 => store::lock(&s.notes).persistent as u32,
+            _ => s.requests,
         })
-        .unwrap_or(Answer::Num((what == 4) as u32))
+        .unwrap_or((what == 4) as u32)
     }
 }
 
