@@ -298,6 +298,8 @@ fn open_session(
 }
 
 impl Inner {
+    // Out of line (`call` and `Client::open` inline it otherwise): a smaller wasm, measured.
+    #[inline(never)]
     fn new(o: Options) -> Result<Inner, Error> {
         repro_line_core::policy::check_sdk_token(&o.sdk_token)?;
         let url = repro_line_core::endpoint::batch_url(&o.endpoint)?;
@@ -386,6 +388,8 @@ impl Inner {
         Ok(inner)
     }
 
+    // Out of line (`call` and `Client::open` inline it otherwise): a smaller wasm, measured.
+    #[inline(never)]
     fn promote(&mut self) {
         if self.leader {
             return;
@@ -402,6 +406,8 @@ impl Inner {
     }
 
     /// A `storage` event's key (`None` after `localStorage.clear()`: every key changed).
+    // Out of line (`call` and `Client::open` inline it otherwise): a smaller wasm, measured.
+    #[inline(never)]
     fn on_storage(&mut self, key: Option<&str>) {
         if self.leader {
             if !self.stopped && key.map_or(true, |k| k.starts_with(&self.inbox_prefix)) {
