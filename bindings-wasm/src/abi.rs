@@ -7,7 +7,7 @@
 //!   `h > 0` its handle, `h < 0` the `"code:message"` error of `-h` bytes in the buffer.
 //! - `k(h, what, alen, blen) -> n`: `Client::call`; 0, or the error's length in the buffer.
 //! - `l(h)`: `Client::listen` (JS has the handle's listeners and I/O by then).
-//! - `u(h, what) -> n`: `Client::num`. `t(h, what) -> len`: `Client::text`, in the buffer.
+//! - `q(h, what) -> n`: `Client::get`: a number, or a string's length (the string in the buffer).
 //! - `x(h)`: frees the client.
 //!
 //! Strings are copied out of the buffer before anything else runs: a listener the call reaches
@@ -53,7 +53,7 @@ pub fn take_buf(len: usize) -> String {
 }
 
 /// Puts `s` in the buffer; its length for the page.
-fn give(s: &str) -> u32 {
+pub(crate) fn give(s: &str) -> u32 {
     let mut b = BUF.0.borrow_mut();
     b.clear();
     b.extend_from_slice(s.as_bytes());
@@ -151,15 +151,10 @@ pub extern "C" fn listen(h: u32) {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", export_name = "u")]
-pub extern "C" fn num(h: u32, what: u32) -> u32 {
-    client(h).map_or(0, |c| c.num(what))
-}
-
-#[cfg_attr(target_arch = "wasm32", export_name = "t")]
-pub extern "C" fn text(h: u32, what: u32) -> u32 {
-    let s = client(h).map(|c| c.text(what)).unwrap_or_default();
-    give(&s)
+#[cfg_attr(target_arch = "wasm32", export_name = "q")]
+pub extern "C" fn get(h: u32, what: u32) -> u32 {
+    // A freed client: 0, and "" (nothing to read).
+    client(h).map_or(0, |c| c.get(what))
 }
 
 #[cfg_attr(target_arch = "wasm32", export_name = "x")]

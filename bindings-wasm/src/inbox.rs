@@ -91,6 +91,8 @@ pub fn decode(text: &str) -> Vec<Entry> {
 }
 
 /// Line format above; `n` fields, at least four (`b` and `user` may be absent).
+// Not inlined into `decode` (measured: 19 B gzip smaller).
+#[inline(never)]
 fn decode_line(f: &[&str; 6], n: usize) -> Option<Entry> {
     if n < 4 {
         return None;

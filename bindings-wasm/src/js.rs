@@ -164,6 +164,16 @@ fn status(r: i32) -> Result<Option<usize>, JsError> {
     }
 }
 
+/// An import's status as success or what it threw.
+fn done(r: i32) -> Result<(), JsError> {
+    status(r).map(drop)
+}
+
+/// A string an import returned (in the buffer), or JS `null`, or what it threw.
+fn text(r: i32) -> Result<Option<String>, JsError> {
+    Ok(status(r)?.map(take_buf))
+}
+
 /// `localStorage` (or anything with the same methods), by the loader's handle for it.
 #[derive(Clone, Copy)]
 pub struct Storage(u32);
@@ -173,22 +183,22 @@ impl Storage {
         // SAFETY (every import call below): the pointers are live Rust strings of the given lengths;
         // the loader only reads them during the call.
         let r = unsafe { gi(self.0, key.as_ptr(), key.len()) };
-        Ok(status(r)?.map(take_buf))
+        text(r)
     }
 
     pub fn set_item(&self, key: &str, value: &str) -> Result<(), JsError> {
         let r = unsafe { si(self.0, key.as_ptr(), key.len(), value.as_ptr(), value.len()) };
-        status(r).map(drop)
+        done(r)
     }
 
     pub fn remove_item(&self, key: &str) -> Result<(), JsError> {
         let r = unsafe { ri(self.0, key.as_ptr(), key.len()) };
-        status(r).map(drop)
+        done(r)
     }
 
     pub fn key(&self, index: u32) -> Result<Option<String>, JsError> {
         let r = unsafe { ky(self.0, index) };
-        Ok(status(r)?.map(take_buf))
+        text(r)
     }
 
     pub fn length(&self) -> Result<u32, JsError> {
@@ -317,6 +327,6 @@ impl Page {
                 keepalive as u32,
             )
         };
-        status(r).map(drop)
+        done(r)
     }
 }

@@ -65,16 +65,14 @@ struct Inner {
     default_channel: Option<String>,
     url: String,
     token: String,
-    timeout_ms: f64,
     // The namespace of the journal's keys (see `store.rs`); `None`: memory only (no journal, no tabs).
     journal_ns: Option<String>,
     inbox_prefix: String,
     budget: usize,
     // Follower: this tab's inbox key and calls not yet taken by the leader.
     follower: tabs::Follower,
+    // Shared with a leader's `LocalStore`: its notes and its end-of-task write.
     notes: SharedNotes,
-    // Leader with the journal in `localStorage`: its store's end-of-task write.
-    disk: Option<store::DiskRef>,
     // The page's listeners and I/O (npm/src/index.js); the driver is idle until `listen` gives them.
     page: Option<js::Page>,
     // The batch of the request out now (one at a time); its outcome comes through `Client::call`.
@@ -104,35 +102,6 @@ pub struct Options {
     pub max_batch_ops: f64,
     pub max_queue_ops: f64,
     pub max_op_age_ms: f64,
-}
-
-// Callbacks to run once the state is no longer borrowed (a callback may call back in).
-#[must_use]
-struct Emit {
-    events: Vec<Event>,
-    states: Vec<Change>,
-    leader: bool,
-    page: Option<js::Page>,
-}
-
-impl Emit {
-    fn run(self) {
-        // An exception in the app's listener must not stop delivery (the loader catches it).
-        let Some(page) = self.page else {
-            return;
-        };
-        for e in &self.events {
-            emit_event(&page, e);
-        }
-        for c in &self.states {
-            let (kind, persistent, reason) = match c {
-                Change::Memory(r) => ("storage", false, r.as_str()),
-                Change::Persistent => ("storage", true, ""),
-                Change::Warning(r) => ("warning", false, r.as_str()),
-            };
-            page.state(kind, self.leader, persistent, reason);
-        }
-    }
 }
 
 /// What `Client::call` does; the numbers are the boundary with npm/src/index.js.
@@ -165,20 +134,43 @@ impl Client {
             OPT_IN => Kind::OptIn(true),
             OPT_OUT => Kind::OptIn(false),
             FLUSH => Kind::Flush,
-            SET_SDK_TOKEN => return self.set_sdk_token(a),
+            STORE_WRITE => {
+                self.write_pending();
+                return Ok(());
+            }
             _ => {
-                match what {
-                    PROMOTE => self.promote(),
-                    STORAGE_EVENT => self.on_storage(b),
-                    PAGE_HIDDEN | PAGE_SHOWN => self.page_hidden(what == PAGE_HIDDEN),
-                    SHUTDOWN => self.shutdown(),
-                    STORE_WRITE => self.write_pending(),
-                    http::TICK => self.tick(),
-                    _ => {
-                        if let Some(outcome) = http::outcome(what, a, b) {
-                            self.on_outcome(&outcome);
+                if what == SET_SDK_TOKEN {
+                    repro_line_core::policy::check_sdk_token(a).map_err(|e| error_js(&e))?;
+                }
+                // The rest under one borrow (none while a listener calls back in), then `settle`.
+                if let Ok(mut s) = self.inner.try_borrow_mut() {
+                    match what {
+                        // A new token from now on; resumes after `auth_failed`.
+                        SET_SDK_TOKEN => {
+                            s.token = a.to_owned();
+                            s.session.resume();
+                            s.wake();
+                        }
+                        // This tab now holds the delivery lock.
+                        PROMOTE => {
+                            s.promote();
+                            s.wake();
+                        }
+                        STORAGE_EVENT => s.on_storage(b.as_deref()),
+                        PAGE_HIDDEN | PAGE_SHOWN => s.page_hidden(what == PAGE_HIDDEN),
+                        // Stops delivering; queued calls stay in the journal for the next page.
+                        SHUTDOWN => {
+                            s.stopped = true;
+                            s.wake();
+                        }
+                        http::TICK => s.tick(),
+                        _ => {
+                            if let Some(outcome) = http::outcome(what, a, b) {
+                                s.on_outcome(&outcome);
+                            }
                         }
                     }
+                    settle(s);
                 }
                 return Ok(());
             }
@@ -190,140 +182,51 @@ impl Client {
     // warnings: primitives, made into objects by npm/src/index.js) and I/O (the driver's requests
     // and timers), see `js::Page`; delivery starts here.
     pub fn listen(&self, page: js::Page) {
-        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
+        if let Ok(mut s) = self.inner.try_borrow_mut() {
             s.page = Some(page);
             s.wake();
-            s.drain()
-        });
-        if let Some(out) = out {
-            out.run();
+            settle(s);
         }
     }
 
-    // 0 pendingOps (calls accepted and not yet reported; in a follower: as far as this tab can
-    // see), 1 optedIn, 2 isLeader, 3 persistent (the journal is in `localStorage`; false: memory
-    // only), 4 requestsSent (booleans as 0/1). One borrow for all: a getter each cost a copy of
-    // `with`. While the state is borrowed (a listener calling in): optedIn 1, the others 0.
-    pub fn num(&self, what: u32) -> u32 {
+    // What the getters read, under one borrow (one copy of `with`); a string is put in the
+    // buffer (`abi::give`) and its length returned: 0 paused (`"auth_failed"`,
+    // `"endpoint_misconfigured"` or ""), 1 deviceId, 2 userId (or "": a user ID is never empty);
+    // 3 pendingOps (calls accepted and not yet reported; in a follower: as far as this tab can
+    // see), 4 optedIn, 5 isLeader, 6 persistent (the journal is in `localStorage`; false: memory
+    // only), 7 requestsSent (booleans as 0/1). While the state is borrowed (a listener calling
+    // in): optedIn 1, the other numbers 0, the strings "" (the number 0 is read as "").
+    pub fn get(&self, what: u32) -> u32 {
         self.with(|s| match what {
-            0 => s.session.pending_ops() as u32,
-            1 => s.session.opted_in() as u32,
-            2 => s.leader as u32,
-            3 => store::lock(&s.notes).persistent as u32,
+            0 => abi::give(s.session.engine().paused().map_or("", |r| r.as_str())),
+            1 => abi::give(&repro_line_core::text::uuid_text(&s.session.device_id())),
+            2 => abi::give(s.session.user_id().unwrap_or_default()),
+            3 => s.session.pending_ops() as u32,
+            4 => s.session.opted_in() as u32,
+            5 => s.leader as u32,
+            6 => store::lock(&s.notes).persistent as u32,
             _ => s.requests,
         })
-        .unwrap_or((what == 1) as u32)
-    }
-
-    // 0 paused (`"auth_failed"`, `"endpoint_misconfigured"` or ""), 1 deviceId, 2 userId (or "":
-    // a user ID is never empty).
-    pub fn text(&self, what: u32) -> String {
-        self.with(|s| match what {
-            0 => s.session.engine().paused().map(|r| r.as_str().to_owned()),
-            1 => Some(repro_line_core::text::uuid_text(&s.session.device_id())),
-            _ => s.session.user_id().map(str::to_owned),
-        })
-        .flatten()
-        .unwrap_or_default()
+        .unwrap_or((what == 4) as u32)
     }
 }
 
-// The client's operations in Rust terms (the page reaches them through `call`, `num` and `text`;
-// the calls themselves go through `call` to `enqueue`).
+// Opening, and the end-of-task write (the page reaches the operations through `call`: the calls
+// through `enqueue`, the rest as `Inner`'s methods under one borrow).
 impl Client {
     pub fn open(options: Options) -> Result<Client, String> {
-        Inner::new(options).map_err(|e| error_js(&e)).map(|inner| {
-            let leader = inner.leader;
-            let client = Client {
+        Inner::new(options)
+            .map_err(|e| error_js(&e))
+            .map(|inner| Client {
                 inner: RefCell::new(inner),
-            };
-            if leader {
-                client.start();
-            }
-            client
-        })
-    }
-
-    /// This tab now holds the delivery lock.
-    pub fn promote(&self) {
-        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
-            s.promote();
-            s.drain()
-        });
-        if let Some(out) = out {
-            out.run();
-        }
-        self.start();
-    }
-
-    /// A `storage` event's key (`None` after `localStorage.clear()`).
-    pub fn on_storage(&self, key: Option<String>) {
-        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
-            let journal = match (&key, &s.journal_ns) {
-                (None, _) => true,
-                (Some(k), Some(ns)) => store::is_journal_key(ns, k),
-                (Some(_), None) => false,
-            };
-            let inbox = match &key {
-                None => true,
-                Some(k) => k.starts_with(&s.inbox_prefix),
-            };
-            if !s.leader && journal {
-                s.stale = true;
-            }
-            if s.leader && inbox && !s.stopped {
-                // Only the inbox that changed: a scan of every key would grow with the journal's.
-                s.ingest(key.as_deref());
-                s.wake();
-            }
-            s.drain()
-        });
-        if let Some(out) = out {
-            out.run();
-        }
-    }
-
-    /// The page is going away or hidden: send what is queued now, with `keepalive`.
-    pub fn page_hidden(&self, hidden: bool) {
-        if let Ok(mut s) = self.inner.try_borrow_mut() {
-            s.hidden = hidden;
-            if hidden && s.leader {
-                s.session.request_flush();
-                s.wake();
-            }
-        }
-    }
-
-    /// Uses a new token from now on and resumes after `auth_failed`.
-    pub fn set_sdk_token(&self, token: &str) -> Result<(), String> {
-        repro_line_core::policy::check_sdk_token(token).map_err(|e| error_js(&e))?;
-        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
-            s.token = token.to_owned();
-            s.session.resume();
-            s.wake();
-            s.drain()
-        });
-        if let Some(out) = out {
-            out.run();
-        }
-        Ok(())
-    }
-
-    /// Stops delivering; queued calls stay in the journal for the next page.
-    pub fn shutdown(&self) {
-        if let Ok(mut s) = self.inner.try_borrow_mut() {
-            s.stopped = true;
-            s.wake();
-        }
+            })
     }
 
     /// The journal's end-of-task write (what `io.f()` asked for).
     pub fn write_pending(&self) {
         // Under a shared borrow: the write reaches only `localStorage` and the store's notes.
         if let Ok(s) = self.inner.try_borrow() {
-            if let Some(d) = &s.disk {
-                store::write_pending(d);
-            }
+            store::lock(&s.notes).flush();
         }
     }
 }
@@ -331,81 +234,72 @@ impl Client {
 impl Client {
     fn enqueue(&self, kind: Kind) -> Result<(), String> {
         let Ok(mut s) = self.inner.try_borrow_mut() else {
-            return Err(error_js(&Error::Internal("re-entrant call".into())));
+            // `error_js(&Error::Internal("re-entrant call".into()))`, spelled out.
+            return Err("internal:internal error: re-entrant call".into());
         };
         let result = s.call(kind);
-        let out = s.drain();
-        drop(s);
-        out.run();
+        settle(s);
         result.map_err(|e| error_js(&e))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> Option<T> {
         let mut s = self.inner.try_borrow_mut().ok()?;
-        if !s.leader {
-            s.refresh_shadow();
-        }
+        // A follower's view first (a leader's `refresh_shadow` does nothing).
+        s.refresh_shadow();
         Some(f(&mut s))
-    }
-
-    fn start(&self) {
-        if let Ok(mut s) = self.inner.try_borrow_mut() {
-            s.wake();
-        }
-    }
-
-    /// The timer of the driver's last wait ran out, or a wake: the driver's next step.
-    fn tick(&self) {
-        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
-            s.woken = false;
-            // A request is out: its outcome takes the next step.
-            if s.in_flight.is_none() {
-                s.step();
-            }
-            s.drain()
-        });
-        if let Some(out) = out {
-            out.run();
-        }
-    }
-
-    /// The outcome of the request out now: fed to the Session, then the next step.
-    fn on_outcome(&self, outcome: &repro_line_core::retry::Outcome) {
-        let out = self.inner.try_borrow_mut().ok().map(|mut s| {
-            if let Some(batch) = s.in_flight.take() {
-                s.session.on_outcome(js::now_ms(), batch, outcome);
-                s.session.compact_if_due();
-                s.step();
-            }
-            s.drain()
-        });
-        if let Some(out) = out {
-            out.run();
-        }
     }
 }
 
-/// The Session on the journal in `localStorage` under `journal` (a leader's), or in memory. One
-/// place that opens (and replays) it, for `Inner::new` and a promoted follower.
+/// The callbacks an operation queued, run once the state is no longer borrowed (a callback may
+/// call back in). One copy for every operation.
+#[inline(never)]
+fn settle(mut s: std::cell::RefMut<'_, Inner>) {
+    s.schedule_write();
+    let events = if s.leader {
+        s.session.take_events()
+    } else {
+        Vec::new()
+    };
+    let states = std::mem::take(&mut store::lock(&s.notes).changes);
+    let (leader, page) = (s.leader, s.page);
+    drop(s);
+    // An exception in the app's listener must not stop delivery (the loader catches it).
+    let Some(page) = page else {
+        return;
+    };
+    for e in &events {
+        emit_event(&page, e);
+    }
+    for c in &states {
+        page.state(c.kind, leader, c.persistent, &c.reason);
+    }
+}
+
+/// The Session on the journal in `localStorage` under `journal` (a leader's), or in memory on a
+/// copy of `bytes` (a follower's shadow: a copy of the journal; else none). One place that opens
+/// (and replays) it, for `Inner::new`, a promoted follower and the follower's view.
 fn open_session(
     cfg: &Policy,
     channel: &Option<String>,
     journal: Option<&String>,
+    bytes: Vec<u8>,
     budget: usize,
     notes: &SharedNotes,
-) -> Result<(Session, Option<store::DiskRef>), Error> {
-    let (store, disk): (Box<dyn Store>, _) = match journal {
-        Some(ns) => {
-            let local = LocalStore::open(ns.clone(), budget, Arc::clone(notes));
-            let disk = local.disk();
-            (Box::new(local), Some(disk))
+) -> Result<Session, Error> {
+    let store: Box<dyn Store> = match journal {
+        Some(ns) => Box::new(LocalStore::open(ns.clone(), budget, Arc::clone(notes))),
+        None => {
+            let mem = MemoryStore::new();
+            mem.overwrite(bytes);
+            Box::new(mem)
         }
-        None => (Box::new(MemoryStore::new()), None),
     };
-    Ok((Session::open(cfg.clone(), channel.clone(), store)?, disk))
+    Session::open(cfg.clone(), channel.clone(), store)
 }
 
 impl Inner {
+    // Out of line (`call` and `Client::open` inline it otherwise): a smaller wasm, measured.
+    #[inline(never)]
     fn new(o: Options) -> Result<Inner, Error> {
         repro_line_core::policy::check_sdk_token(&o.sdk_token)?;
         let url = repro_line_core::endpoint::batch_url(&o.endpoint)?;
@@ -428,13 +322,9 @@ impl Inner {
             ..d
         };
         engine_cfg.validate()?;
-        let timeout_ms = engine_cfg.request_timeout_ms as f64;
         let default_channel = o.default_channel.filter(|c| !c.is_empty());
         let ns = o.namespace.unwrap_or_else(|| "repro-line".into());
         let local = !o.memory && js::local_storage().is_some();
-        let mut slot = String::new();
-        repro_line_core::text::push_u64(&mut slot, u64::from(o.slot));
-        let inbox_prefix = ns.clone() + ":in:";
         let notes: SharedNotes = Arc::new(Mutex::new(Notes::default()));
         // Without localStorage there is nothing to share between tabs: deliver from this one.
         let leader = !local || o.leader;
@@ -443,7 +333,17 @@ impl Inner {
         // Opened once: on the journal for a leader with localStorage, else in memory (a follower's
         // shadow comes from `refresh_shadow`).
         let journal = journal_ns.as_ref().filter(|_| leader);
-        let (session, disk) = open_session(&engine_cfg, &default_channel, journal, budget, &notes)?;
+        let session = open_session(
+            &engine_cfg,
+            &default_channel,
+            journal,
+            Vec::new(),
+            budget,
+            &notes,
+        )?;
+        let inbox_prefix = ns.clone() + ":in:";
+        let mut inbox_key = inbox_prefix.clone();
+        repro_line_core::text::push_u64(&mut inbox_key, u64::from(o.slot));
         let mut inner = Inner {
             session,
             leader,
@@ -453,16 +353,14 @@ impl Inner {
             default_channel,
             url,
             token: o.sdk_token,
-            timeout_ms,
             journal_ns,
             follower: tabs::Follower {
-                inbox_key: inbox_prefix.clone() + &slot,
+                inbox_key,
                 mine: Vec::new(),
             },
             inbox_prefix,
             budget,
             notes,
-            disk,
             page: None,
             in_flight: None,
             woken: false,
@@ -474,7 +372,7 @@ impl Inner {
             let mut n = store::lock(&inner.notes);
             if !o.memory {
                 n.changes
-                    .push(Change::Memory("localStorage is not available".into()));
+                    .push(Change::memory("localStorage is not available".into()));
             }
         } else if !leader {
             // Adopt what a closed tab left in this slot's inbox; the leader may not have taken it yet.
@@ -483,9 +381,15 @@ impl Inner {
             }
             inner.refresh_shadow();
         }
+        if leader {
+            // Delivery starts (with `listen`); what opening appended is written now.
+            inner.wake();
+        }
         Ok(inner)
     }
 
+    // Out of line (`call` and `Client::open` inline it otherwise): a smaller wasm, measured.
+    #[inline(never)]
     fn promote(&mut self) {
         if self.leader {
             return;
@@ -493,12 +397,58 @@ impl Inner {
         self.leader = true;
         if let Some(ns) = &self.journal_ns {
             let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
-            match open_session(cfg, channel, Some(ns), self.budget, &self.notes) {
-                Ok((session, disk)) => (self.session, self.disk) = (session, disk),
-                Err(e) => self.note(&e.message()),
+            match open_session(cfg, channel, Some(ns), Vec::new(), self.budget, &self.notes) {
+                Ok(session) => self.session = session,
+                Err(e) => self.warn(e.message()),
             }
         }
         self.ingest = true;
+    }
+
+    /// A `storage` event's key (`None` after `localStorage.clear()`: every key changed).
+    // Out of line (`call` and `Client::open` inline it otherwise): a smaller wasm, measured.
+    #[inline(never)]
+    fn on_storage(&mut self, key: Option<&str>) {
+        if self.leader {
+            if !self.stopped && key.map_or(true, |k| k.starts_with(&self.inbox_prefix)) {
+                // Only the inbox that changed: a scan of every key would grow with the journal's.
+                self.ingest(key);
+                self.wake();
+            }
+        } else if key.map_or(true, |k| {
+            self.journal_ns
+                .as_deref()
+                .is_some_and(|ns| store::is_journal_key(ns, k))
+        }) {
+            self.stale = true;
+        }
+    }
+
+    /// The page is going away or hidden: send what is queued now, with `keepalive`.
+    fn page_hidden(&mut self, hidden: bool) {
+        self.hidden = hidden;
+        if hidden && self.leader {
+            self.session.request_flush();
+            self.wake();
+        }
+    }
+
+    /// The timer of the driver's last wait ran out, or a wake: the driver's next step.
+    fn tick(&mut self) {
+        self.woken = false;
+        // A request is out: its outcome takes the next step.
+        if self.in_flight.is_none() {
+            self.step();
+        }
+    }
+
+    /// The outcome of the request out now: fed to the Session, then the next step.
+    fn on_outcome(&mut self, outcome: &repro_line_core::retry::Outcome) {
+        if let Some(batch) = self.in_flight.take() {
+            self.session.on_outcome(js::now_ms(), batch, outcome);
+            self.session.compact_if_due();
+            self.step();
+        }
     }
 
     fn call(&mut self, kind: Kind) -> Result<(), Error> {
@@ -538,15 +488,16 @@ impl Inner {
             return;
         };
         let bytes = store::read(&ls, ns).map(|(_, _, b)| b).unwrap_or_default();
-        let channel = self.default_channel.as_deref();
-        match self.follower.rebuild(bytes, &self.engine_cfg, channel) {
-            Ok((shadow, changed)) => {
+        let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
+        match open_session(cfg, channel, None, bytes, 0, &self.notes) {
+            Ok(mut shadow) => {
+                let changed = self.follower.rebuild(&mut shadow);
                 self.session = shadow;
                 if changed {
                     self.write_inbox();
                 }
             }
-            Err(e) => self.note(&e.message()),
+            Err(e) => self.warn(e.message()),
         }
     }
 
@@ -556,18 +507,17 @@ impl Inner {
         let Some(ls) = js::local_storage() else {
             return;
         };
-        let keys: Vec<String> = match only {
-            Some(k) => vec![k.to_owned()],
+        let mut inboxes = Vec::new();
+        match only {
+            Some(k) => inboxes.push((k.to_owned(), read_inbox(&ls, k))),
             None => {
                 self.ingest = false;
-                store::keys_with_prefix(&ls, &self.inbox_prefix)
+                // By reference (a clone each): consuming a Vec<String> costs its own IntoIter
+                // and drop guard in the wasm.
+                for key in &store::keys_with_prefix(&ls, &self.inbox_prefix) {
+                    inboxes.push((key.clone(), read_inbox(&ls, key)));
+                }
             }
-        };
-        let mut inboxes = Vec::new();
-        // By reference (a clone each) here and below: consuming a Vec<String> costs its own
-        // IntoIter and drop guard in the wasm.
-        for key in &keys {
-            inboxes.push((key.clone(), read_inbox(&ls, key)));
         }
         for warning in &tabs::ingest(&mut self.session, inboxes) {
             self.note(warning);
@@ -579,15 +529,16 @@ impl Inner {
         }
     }
 
+    /// `warn` for a borrowed reason (a refused call of another tab's).
     fn note(&mut self, reason: &str) {
         self.warn(reason.to_owned());
     }
 
-    /// A warning for the state listener (`note` for a borrowed one).
+    /// A warning for the state listener.
     fn warn(&mut self, reason: String) {
         store::lock(&self.notes)
             .changes
-            .push(Change::Warning(reason));
+            .push(Change::warning(reason));
     }
 
     /// Runs the driver's next step at the end of this task (after the outcome if a request is out).
@@ -610,28 +561,13 @@ impl Inner {
     /// The journal's end-of-task write, if something was appended: queued by the page's JS, or
     /// done now before `listen` gave the I/O (or in the unit tests, which give none).
     fn schedule_write(&mut self) {
-        if !std::mem::take(&mut store::lock(&self.notes).write) {
+        let mut n = store::lock(&self.notes);
+        if !std::mem::take(&mut n.write) {
             return;
         }
-        match (&self.page, &self.disk) {
-            (Some(page), _) => page.write_later(),
-            (None, Some(d)) => store::write_pending(d),
-            (None, None) => {}
-        }
-    }
-
-    fn drain(&mut self) -> Emit {
-        self.schedule_write();
-        let events = if self.leader {
-            self.session.take_events()
-        } else {
-            Vec::new()
-        };
-        Emit {
-            events,
-            states: std::mem::take(&mut store::lock(&self.notes).changes),
-            leader: self.leader,
-            page: self.page,
+        match &self.page {
+            Some(page) => page.write_later(),
+            None => n.flush(),
         }
     }
 
@@ -651,7 +587,7 @@ impl Inner {
         let compact = std::mem::take(&mut store::lock(&self.notes).compact);
         if compact {
             if let Err(e) = self.session.compact() {
-                self.note(&e.message());
+                self.warn(e.message());
             }
         }
         let now = js::now_ms();
@@ -663,7 +599,7 @@ impl Inner {
                     &self.url,
                     &self.token,
                     &r,
-                    self.timeout_ms,
+                    self.engine_cfg.request_timeout_ms as f64,
                     self.hidden,
                 );
                 match sent {

@@ -29,18 +29,37 @@ use repro_line_core::{StorageError, Store};
 
 use crate::js;
 
-/// What the store tells the driver.
-#[derive(Debug)]
-pub enum Change {
-    /// The journal is in memory only from now on, and why.
-    Memory(String),
-    /// The journal is in `localStorage` again.
-    Persistent,
-    /// Something the app should know (e.g. a call from another tab was refused).
-    Warning(String),
+/// What the store tells the driver, as the state listener gets it (one shape for all: no match
+/// when it is reported): `"storage"`, the journal is in memory only from now on and why, or back
+/// in `localStorage` (`persistent`, no reason); `"warning"`, something the app should know (e.g.
+/// a call from another tab was refused).
+pub struct Change {
+    pub kind: &'static str,
+    pub persistent: bool,
+    pub reason: String,
 }
 
-#[derive(Debug, Default)]
+impl Change {
+    pub fn memory(reason: String) -> Change {
+        Change {
+            kind: "storage",
+            persistent: false,
+            reason,
+        }
+    }
+
+    pub fn warning(reason: String) -> Change {
+        Change {
+            kind: "warning",
+            persistent: false,
+            reason,
+        }
+    }
+}
+
+/// What the store and the driver share: the driver's notes, and the journal's `localStorage` side
+/// (for the end-of-task write; unused in a client without a `LocalStore`). One container for both.
+#[derive(Default)]
 pub struct Notes {
     /// Storage changes and warnings, drained by the driver into the state callback.
     pub changes: Vec<Change>,
@@ -49,11 +68,24 @@ pub struct Notes {
     /// Appended in this task and not written yet: the driver has the page's JS call
     /// `Client.call(STORE_WRITE)` at the end of the task (see `Inner::schedule_write`).
     pub write: bool,
+    /// The journal is in `localStorage` (false: memory only, or no `LocalStore`).
     pub persistent: bool,
+    ns: String,
+    /// Generation and next chunk number of the stored journal.
+    gen: u64,
+    next: u64,
+    /// Hard ceiling: above it the journal stays in memory.
+    budget: usize,
+    /// Appended in this task, written at its end.
+    pending: Vec<u8>,
+    scheduled: bool,
+    /// `localStorage`, looked up once (a lookup per write showed in the per-call cost).
+    ls: Option<js::Storage>,
 }
 
 pub type SharedNotes = Arc<Mutex<Notes>>;
 
+#[inline(never)]
 pub fn lock(notes: &SharedNotes) -> std::sync::MutexGuard<'_, Notes> {
     // Single-threaded on wasm; a poisoned lock only means a panic already aborted.
     notes.lock().unwrap_or_else(|e| e.into_inner())
@@ -114,39 +146,15 @@ pub fn keys_with_prefix(ls: &js::Storage, prefix: &str) -> Vec<String> {
 pub struct LocalStore {
     /// Mirror of the journal (what `read_all` gives the Session).
     bytes: Vec<u8>,
-    /// Shared with the end-of-task write.
-    disk: DiskRef,
-}
-
-/// The store's `localStorage` side, for the driver's end-of-task write (`write_pending`).
-pub type DiskRef = Arc<Mutex<Disk>>;
-
-pub struct Disk {
-    ns: String,
-    /// Generation and next chunk number of the stored journal.
-    gen: u64,
-    next: u64,
-    persistent: bool,
-    /// Hard ceiling: above it the journal stays in memory.
-    budget: usize,
+    /// Shared with the driver (its end-of-task write and notes).
     notes: SharedNotes,
-    /// Appended in this task, written at its end.
-    pending: Vec<u8>,
-    scheduled: bool,
-    /// `localStorage`, looked up once (a lookup per write showed in the per-call cost).
-    ls: Option<js::Storage>,
 }
 
-/// The store this page opened last (a plain static: smaller than `thread_local!` in the wasm).
-static OPEN: Mutex<Option<Arc<Mutex<Disk>>>> = Mutex::new(None);
+/// The notes of the store this page opened last (a plain static: smaller than `thread_local!`).
+static OPEN: Mutex<Option<SharedNotes>> = Mutex::new(None);
 
-fn open_store() -> std::sync::MutexGuard<'static, Option<Arc<Mutex<Disk>>>> {
+fn open_store() -> std::sync::MutexGuard<'static, Option<SharedNotes>> {
     OPEN.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn disk(d: &Arc<Mutex<Disk>>) -> std::sync::MutexGuard<'_, Disk> {
-    // Single-threaded on wasm; a poisoned lock only means a panic already aborted.
-    d.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl LocalStore {
@@ -157,73 +165,57 @@ impl LocalStore {
         // or this one would read without it and then write over its key.
         let previous = open_store().take();
         if let Some(previous) = previous {
-            disk(&previous).flush();
+            lock(&previous).flush();
         }
-        let mut d = Disk {
-            ns,
-            gen: 0,
-            next: 0,
-            persistent: true,
-            budget,
-            notes,
-            pending: Vec::new(),
-            scheduled: false,
-            ls: js::local_storage(),
-        };
         let mut bytes = Vec::new();
-        match d.ls {
-            None => d.fall_back_to_memory("localStorage is not available".into()),
-            Some(ls) => match read(&ls, &d.ns) {
-                Ok((gen, next, stored)) => {
-                    (d.gen, d.next, bytes) = (gen, next, stored);
-                    d.remove_other_generations(&ls);
-                    let legacy_key = d.ns.clone() + ":journal";
-                    if let Ok(Some(old)) = ls.get_item(&legacy_key) {
-                        let mut all = from_latin1(&old);
-                        all.extend_from_slice(&bytes);
-                        d.write_generation(&all);
-                        bytes = all;
-                        if d.persistent {
-                            let _ = ls.remove_item(&legacy_key);
+        {
+            let mut d = lock(&notes);
+            (d.ns, d.gen, d.next, d.budget) = (ns, 0, 0, budget);
+            (d.persistent, d.scheduled, d.ls) = (true, false, js::local_storage());
+            d.pending.clear();
+            match d.ls {
+                None => d.fall_back_to_memory("localStorage is not available".into()),
+                Some(ls) => match read(&ls, &d.ns) {
+                    Ok((gen, next, stored)) => {
+                        (d.gen, d.next, bytes) = (gen, next, stored);
+                        d.remove_other_generations(&ls);
+                        let legacy_key = d.ns.clone() + ":journal";
+                        if let Ok(Some(old)) = ls.get_item(&legacy_key) {
+                            let mut all = from_latin1(&old);
+                            all.extend_from_slice(&bytes);
+                            d.write_generation(&all);
+                            bytes = all;
+                            if d.persistent {
+                                let _ = ls.remove_item(&legacy_key);
+                            }
                         }
                     }
-                }
-                Err(e) => d.fall_back_to_memory(e),
-            },
+                    Err(e) => d.fall_back_to_memory(e),
+                },
+            }
         }
-        lock(&d.notes).persistent = d.persistent;
-        let disk = Arc::new(Mutex::new(d));
-        *open_store() = Some(Arc::clone(&disk));
-        LocalStore { bytes, disk }
-    }
-
-    pub fn disk(&self) -> DiskRef {
-        Arc::clone(&self.disk)
+        *open_store() = Some(Arc::clone(&notes));
+        LocalStore { bytes, notes }
     }
 }
 
-/// Writes what was appended in this task (the end-of-task write).
-pub fn write_pending(d: &DiskRef) {
-    disk(d).flush();
-}
-
-impl Disk {
+impl Notes {
     fn fall_back_to_memory(&mut self, reason: String) {
         self.pending.clear();
         if self.persistent {
             self.persistent = false;
-            let mut n = lock(&self.notes);
-            n.persistent = false;
-            n.changes.push(Change::Memory(reason));
+            self.changes.push(Change::memory(reason));
         }
     }
 
     fn back_in_storage(&mut self) {
         if !self.persistent {
             self.persistent = true;
-            let mut n = lock(&self.notes);
-            n.persistent = true;
-            n.changes.push(Change::Persistent);
+            self.changes.push(Change {
+                kind: "storage",
+                persistent: true,
+                reason: String::new(),
+            });
         }
     }
 
@@ -289,8 +281,9 @@ impl Disk {
         }
     }
 
-    /// Writes what this task appended as the next chunk key.
-    fn flush(&mut self) {
+    /// Writes what this task appended as the next chunk key (the end-of-task write; nothing
+    /// without a `LocalStore`, which is the only one to append).
+    pub fn flush(&mut self) {
         self.scheduled = false;
         if self.pending.is_empty() || !self.persistent {
             self.pending.clear();
@@ -316,9 +309,9 @@ impl Store for LocalStore {
     /// Queues `bytes` for the end-of-task write: the cost does not depend on the journal's length.
     fn append(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
         self.bytes.extend_from_slice(bytes);
-        let mut d = disk(&self.disk);
+        let mut d = lock(&self.notes);
         if self.bytes.len() > d.budget / 2 {
-            lock(&d.notes).compact = true;
+            d.compact = true;
         }
         if !d.persistent || bytes.is_empty() || d.over_budget(self.bytes.len()) {
             return Ok(());
@@ -327,14 +320,14 @@ impl Store for LocalStore {
         if !d.scheduled {
             // At the end of the current task: the driver asks the page's JS for it.
             d.scheduled = true;
-            lock(&d.notes).write = true;
+            d.write = true;
         }
         Ok(())
     }
 
     fn replace(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
         self.bytes = bytes.to_vec();
-        let mut d = disk(&self.disk);
+        let mut d = lock(&self.notes);
         // The new generation holds the pending bytes too.
         d.pending.clear();
         // Also the way back from memory: a compacted journal may fit again.
@@ -353,10 +346,16 @@ impl Store for LocalStore {
 
 /// Bytes as UTF-16 code units U+0000..U+00FF.
 pub fn to_latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| b as char).collect()
+    let mut s = String::new();
+    for &b in bytes {
+        s.push(b as char);
+    }
+    s
 }
 
 /// The inverse; a character above U+00FF (tampering) becomes a byte the codec's CRC rejects.
+// Out of line (only the migration uses it): a smaller wasm, measured.
+#[inline(never)]
 pub fn from_latin1(s: &str) -> Vec<u8> {
     let mut out = Vec::new();
     push_latin1(&mut out, s);

@@ -9,7 +9,7 @@
 //! another tab's `setUserId` may have been applied in between.
 
 use repro_line_core::session::Call;
-use repro_line_core::{EngineConfig, Error, MemoryStore, Session};
+use repro_line_core::{Error, Session};
 
 use crate::inbox::{Entry, Kind};
 
@@ -28,15 +28,12 @@ pub fn apply(
         Kind::Link(l, c) => Call::link(l, c.as_deref()),
         Kind::LinkToken(t, c) => Call::link_id_token(t, c.as_deref()),
         Kind::Unlink(l, c) => Call::unlink(l, c.as_deref()),
-        Kind::OptIn(b) => {
-            session.set_opted_in(*b)?;
-            return match checkpoint {
-                Some(_) => session.apply(now, &[], checkpoint),
-                None => Ok(()),
-            };
-        }
-        Kind::Flush => {
-            session.request_flush();
+        // No journal call: a follower's entry moves its inbox's checkpoint only.
+        Kind::OptIn(_) | Kind::Flush => {
+            match kind {
+                Kind::OptIn(b) => session.set_opted_in(*b)?,
+                _ => session.request_flush(),
+            }
             return match checkpoint {
                 Some(_) => session.apply(now, &[], checkpoint),
                 None => Ok(()),
@@ -97,30 +94,24 @@ impl Follower {
         Ok(())
     }
 
-    /// This tab's view: the journal plus its calls the leader has not taken (those are
-    /// dropped from `mine`; returns whether any were, i.e. the inbox must be rewritten).
-    pub fn rebuild(
-        &mut self,
-        journal: Vec<u8>,
-        cfg: &EngineConfig,
-        default_channel: Option<&str>,
-    ) -> Result<(Session, bool), Error> {
-        let mem = MemoryStore::new();
-        mem.overwrite(journal);
-        let mut shadow = Session::open(
-            cfg.clone(),
-            default_channel.map(str::to_owned),
-            Box::new(mem),
-        )?;
-        let taken = shadow.checkpoint(&self.inbox_key).unwrap_or(0);
+    /// This tab's view: `shadow` (a Session on a copy of the journal) plus its calls the leader
+    /// has not taken (those are dropped from `mine`; returns whether any were, i.e. the inbox
+    /// must be rewritten).
+    pub fn rebuild(&mut self, shadow: &mut Session) -> bool {
         let before = self.mine.len();
-        self.mine.retain(|e| e.n > taken);
+        drop_taken(shadow, &self.inbox_key, &mut self.mine);
         for e in &self.mine {
-            let _ = apply(&mut shadow, e.at_ms, &e.kind, e.user.as_deref(), None);
+            let _ = apply(shadow, e.at_ms, &e.kind, e.user.as_deref(), None);
         }
         let _ = shadow.take_events();
-        Ok((shadow, self.mine.len() != before))
+        self.mine.len() != before
     }
+}
+
+/// Drops the entries of inbox `key` that `session` has taken (one `retain` for both callers).
+fn drop_taken(session: &Session, key: &str, entries: &mut Vec<Entry>) {
+    let taken = session.checkpoint(key).unwrap_or(0);
+    entries.retain(|e| e.n > taken);
 }
 
 /// Leader: enqueues every inbox entry not taken yet, oldest call first across tabs
@@ -129,8 +120,7 @@ impl Follower {
 pub fn ingest(session: &mut Session, mut inboxes: Vec<(String, Vec<Entry>)>) -> Vec<String> {
     // In place (an iterator's collect here costs its own in-place machinery in the wasm).
     for (key, entries) in &mut inboxes {
-        let taken = session.checkpoint(key).unwrap_or(0);
-        entries.retain(|e| e.n > taken);
+        drop_taken(session, key, entries);
         entries.reverse();
     }
     let mut warnings = Vec::new();
@@ -163,6 +153,7 @@ mod tests {
     use super::*;
     use crate::inbox::{decode, encode};
     use repro_line_core::protocol::OpKind;
+    use repro_line_core::{EngineConfig, MemoryStore};
 
     const CHANNEL: &str = "1234567890";
 
@@ -176,6 +167,13 @@ mod tests {
             debounce_ms: 60_000,
             ..EngineConfig::default()
         }
+    }
+
+    /// A follower's read-only Session on a copy of the journal, as lib.rs opens it.
+    fn shadow_of(journal: Vec<u8>) -> Session {
+        let mem = MemoryStore::new();
+        mem.overwrite(journal);
+        Session::open(cfg(), Some(CHANNEL.into()), Box::new(mem)).expect("shadow")
     }
 
     /// Tabs of one origin: the leader's journal, each follower's inbox text (what
@@ -205,9 +203,8 @@ mod tests {
                     inbox_key: format!("repro-line:in:{i}"),
                     mine: Vec::new(),
                 };
-                let (shadow, _) = f
-                    .rebuild(o.journal.snapshot(), &cfg(), Some(CHANNEL))
-                    .expect("rebuild");
+                let mut shadow = shadow_of(o.journal.snapshot());
+                f.rebuild(&mut shadow);
                 o.followers.push((f, shadow));
             }
             o
@@ -247,11 +244,8 @@ mod tests {
         /// A follower handles the `storage` event of the journal.
         fn refresh(&mut self, i: usize) {
             let (f, shadow) = &mut self.followers[i];
-            let (s, changed) = f
-                .rebuild(self.journal.snapshot(), &cfg(), Some(CHANNEL))
-                .expect("rebuild");
-            *shadow = s;
-            if changed {
+            *shadow = shadow_of(self.journal.snapshot());
+            if f.rebuild(shadow) {
                 self.inboxes[i] = encode(&f.mine);
             }
         }

@@ -40,25 +40,11 @@ function num(v) {
   return typeof v === 'number' ? (v === v ? v : -1) : NaN;
 }
 
-// What `Client.call` does, by number (bindings-wasm/src/lib.rs).
-const SET_USER_ID = 0,
-  LINK = 1,
-  LINK_TOKEN = 2,
-  UNLINK = 3,
-  OPT_IN = 4,
-  OPT_OUT = 5,
-  FLUSH = 6,
-  SET_SDK_TOKEN = 7,
-  PROMOTE = 8,
-  STORAGE_EVENT = 9,
-  PAGE_HIDDEN = 10,
-  PAGE_SHOWN = 11,
-  SHUTDOWN = 12,
-  STORE_WRITE = 15,
-  // The driver's I/O results (bindings-wasm/src/http.rs).
-  TICK = 13,
-  NETWORK = 14,
-  RESPONSE = 1000;
+// What `Client.call` does, by number (bindings-wasm/src/lib.rs), written as literals below (named
+// constants were a `var` each in the minified file): 0 SET_USER_ID, 1 LINK, 2 LINK_TOKEN, 3 UNLINK,
+// 4 OPT_IN, 5 OPT_OUT, 6 FLUSH, 7 SET_SDK_TOKEN, 8 PROMOTE, 9 STORAGE_EVENT, 10 PAGE_HIDDEN,
+// 11 PAGE_SHOWN, 12 SHUTDOWN, 15 STORE_WRITE; the driver's I/O results (bindings-wasm/src/http.rs):
+// 13 TICK, 14 NETWORK, 1000 + status RESPONSE.
 
 // The wasm reports with primitives; these build the objects pages see (index.d.ts).
 function opReport(opId, seq, kind, userId, lineUserId, channelId, status, code, text) {
@@ -120,7 +106,7 @@ function warn(where, e) {
 function io(c) {
   let timer,
     n = 0;
-  const write = () => c.call(STORE_WRITE, '');
+  const write = () => c.call(15 /* STORE_WRITE */, '');
   return {
     f() {
       queueMicrotask(write);
@@ -128,7 +114,7 @@ function io(c) {
     w(ms) {
       clearTimeout(timer);
       const mine = ++n;
-      const tick = () => mine === n && c.call(TICK, '');
+      const tick = () => mine === n && c.call(13 /* TICK */, '');
       if (ms === 0) queueMicrotask(tick);
       else if (ms > 0) timer = setTimeout(tick, ms);
     },
@@ -152,8 +138,8 @@ function io(c) {
           }),
         ),
       )
-        .then(async (r) => [RESPONSE + r.status, await r.text(), r.headers.get('retry-after')])
-        .catch((e) => [NETWORK, String((e && e.message) || e), late])
+        .then(async (r) => [1000 /* RESPONSE */ + r.status, await r.text(), r.headers.get('retry-after')])
+        .catch((e) => [14 /* NETWORK */, String((e && e.message) || e), late])
         .then((o) => {
           clearTimeout(t);
           c.call(...o);
@@ -162,55 +148,52 @@ function io(c) {
   };
 }
 
-function hasLocalStorage() {
-  try {
-    return !!g.localStorage;
-  } catch (_) {
-    return false;
-  }
-}
-
 // One tab delivers: the holder of the Web Lock NS:leader. The others take a slot lock
 // (their inbox key) and queue for the leader lock, which the browser hands over when
 // the leader's page goes away.
 const locks = g.navigator && g.navigator.locks;
-const role = { leader: true, slot: 0, promoted: false, releases: [] };
+// This tab's role: delivering (`isLeader`), its inbox slot otherwise, and the locks it holds.
+let isLeader = true,
+  slot = 0;
+const releases = [];
 let current = null;
 
+// The lock `name` if it is free: its release function (the lock is held until it is called), else
+// null (taken, or `request` failed or threw).
 function tryLock(name) {
-  return new Promise((resolve) => {
-    try {
-      locks
-        .request(name, { ifAvailable: true }, (lock) =>
-          lock ? new Promise((release) => resolve(release)) : resolve(null),
-        )
-        .catch(() => resolve(null));
-    } catch (_) {
-      resolve(null);
-    }
-  });
+  return new Promise((resolve) =>
+    locks
+      .request(name, { ifAvailable: true }, (lock) => (lock ? new Promise(resolve) : resolve(null)))
+      .catch(() => resolve(null)),
+  ).catch(() => null);
 }
 
-if (locks && hasLocalStorage()) {
+let storage;
+try {
+  storage = g.localStorage;
+} catch (_) {
+  /* access denied: no localStorage */
+}
+if (locks && storage) {
   const leader = await tryLock(NS + ':leader');
   if (leader) {
-    role.releases.push(leader);
+    releases.push(leader);
   } else {
-    role.leader = false;
-    role.slot = 16 + Math.floor(Math.random() * 1e9); // only if all 16 slots are taken
+    isLeader = false;
+    slot = 16 + Math.floor(Math.random() * 1e9); // only if all 16 slots are taken
     for (let i = 0; i < 16; i++) {
-      const slot = await tryLock(NS + ':tab:' + i);
-      if (slot) {
-        role.slot = i;
-        role.releases.push(slot);
+      const held = await tryLock(NS + ':tab:' + i);
+      if (held) {
+        slot = i;
+        releases.push(held);
         break;
       }
     }
     locks
       .request(NS + ':leader', () => {
-        role.leader = true;
+        isLeader = true;
         if (current) current._promote();
-        return new Promise((release) => role.releases.push(release));
+        return new Promise((release) => releases.push(release));
       })
       .catch(() => {});
   }
@@ -242,8 +225,8 @@ export class ReproLine {
         opt(o.defaultChannelId),
         typeof o.namespace === 'string' ? o.namespace : undefined,
         this.#memory,
-        this.#memory || role.leader,
-        role.slot,
+        this.#memory || isLeader,
+        slot,
         num(o.storageBudgetBytes),
         num(o.requestTimeoutMs),
         num(o.debounceMs),
@@ -270,13 +253,13 @@ export class ReproLine {
       target.addEventListener(type, fn);
       this.#off.push(() => target.removeEventListener(type, fn));
     };
-    on(g, 'pagehide', () => this.#c.call(PAGE_HIDDEN, ''));
-    on(g, 'pageshow', () => this.#c.call(PAGE_SHOWN, ''));
+    on(g, 'pagehide', () => this.#c.call(10 /* PAGE_HIDDEN */, ''));
+    on(g, 'pageshow', () => this.#c.call(11 /* PAGE_SHOWN */, ''));
     on(g.document, 'visibilitychange', () =>
-      this.#c.call(g.document.visibilityState === 'hidden' ? PAGE_HIDDEN : PAGE_SHOWN, ''),
+      this.#c.call(g.document.visibilityState === 'hidden' ? 10 : 11, ''),
     );
     on(g, 'storage', (e) => {
-      if (e.key == null || e.key.startsWith(NS + ':')) this.#c.call(STORAGE_EVENT, '', e.key);
+      if (e.key == null || e.key.startsWith(NS + ':')) this.#c.call(9 /* STORAGE_EVENT */, '', e.key);
     });
   }
 
@@ -291,12 +274,12 @@ export class ReproLine {
   }
 
   #stop() {
-    this.#c.call(SHUTDOWN, '');
+    this.#c.call(12 /* SHUTDOWN */, '');
     for (const off of this.#off.splice(0)) off();
   }
 
   _promote() {
-    this.#c.call(PROMOTE, '');
+    this.#c.call(8 /* PROMOTE */, '');
   }
 
   #call(what, a, b) {
@@ -309,7 +292,7 @@ export class ReproLine {
 
   /** Repro's `setUserID`. Throws `ReproLineError` if `userId` breaks the rule. */
   setUserId(userId) {
-    this.#call(SET_USER_ID, str(userId));
+    this.#call(0 /* SET_USER_ID */, str(userId));
   }
 
   setUserID(userId) {
@@ -318,7 +301,7 @@ export class ReproLine {
 
   /** Links `lineUserId` (`U` + 32 letters/digits) to the current user ID on `channelId` (default: `defaultChannelId`). */
   setLineUserId(lineUserId, channelId) {
-    this.#call(LINK, str(lineUserId), optArg(channelId));
+    this.#call(1 /* LINK */, str(lineUserId), optArg(channelId));
   }
 
   /** Unverified: the page claims `lineUserId`. Prefer `linkLineIDToken` (for trusted server-side use only). */
@@ -333,11 +316,11 @@ export class ReproLine {
    * The token is a secret: never logged, not in errors; reports show its `sub`.
    */
   linkLineIDToken(idToken, channelId) {
-    this.#call(LINK_TOKEN, str(idToken), optArg(channelId));
+    this.#call(2 /* LINK_TOKEN */, str(idToken), optArg(channelId));
   }
 
   unlinkLineUserId(lineUserId, channelId) {
-    this.#call(UNLINK, str(lineUserId), optArg(channelId));
+    this.#call(3 /* UNLINK */, str(lineUserId), optArg(channelId));
   }
 
   unlinkLineID(lineUserId, channelId) {
@@ -346,7 +329,7 @@ export class ReproLine {
 
   /** Opt in (default) or out; opting out drops the queue and ignores later calls until opted in. */
   optIn(optedIn = true) {
-    this.#call(optedIn !== false ? OPT_IN : OPT_OUT, '');
+    this.#call(optedIn !== false ? 4 /* OPT_IN */ : 5 /* OPT_OUT */, '');
   }
 
   optOut() {
@@ -359,7 +342,7 @@ export class ReproLine {
    */
   flush(timeoutMs = 30000) {
     try {
-      this.#c.call(FLUSH, '');
+      this.#c.call(6 /* FLUSH */, '');
     } catch (e) {
       warn('flush', e);
     }
@@ -397,7 +380,7 @@ export class ReproLine {
 
   /** Uses a new SDK token and resumes delivery paused by `auth_failed`. */
   setSdkToken(token) {
-    this.#call(SET_SDK_TOKEN, str(token));
+    this.#call(7 /* SET_SDK_TOKEN */, str(token));
   }
 
   get deviceId() {
@@ -436,27 +419,17 @@ export class ReproLine {
     this.#stop();
     if (current === this) {
       current = null;
-      for (const release of role.releases.splice(0)) release();
-      role.leader = false;
+      for (const release of releases.splice(0)) release();
+      isLeader = false;
     }
   }
 }
 
-const COMMANDS = {
-  setUserID: 'setUserId',
-  setUserId: 'setUserId',
-  setLineUserId: 'setLineUserId',
-  linkLineID: 'linkLineID',
-  linkLineIDToken: 'linkLineIDToken',
-  unlinkLineID: 'unlinkLineID',
-  unlinkLineUserId: 'unlinkLineUserId',
-  optIn: 'optIn',
-  optOut: 'optOut',
-  flush: 'flush',
-  onDelivery: 'onDelivery',
-  onState: 'onState',
-  setSdkToken: 'setSdkToken',
-};
+// The commands, each the method of the same name (`setUserID` is `setUserId`'s alias there). No
+// prototype: only these names are found, whatever `command` is.
+const COMMANDS = Object.create(null);
+for (const m of 'setUserID setUserId setLineUserId linkLineID linkLineIDToken unlinkLineID unlinkLineUserId optIn optOut flush onDelivery onState setSdkToken'.split(' '))
+  COMMANDS[m] = m;
 
 let instance = null;
 
@@ -471,7 +444,7 @@ export function reproline(command, ...args) {
     instance = ReproLine.setup(o);
     return instance;
   }
-  const method = Object.prototype.hasOwnProperty.call(COMMANDS, command) ? COMMANDS[command] : null;
+  const method = COMMANDS[command];
   if (!method) throw new ReproLineError('unknown_command', 'unknown reproline command ' + JSON.stringify(command));
   if (!instance) throw new ReproLineError('not_set_up', 'call reproline("setup", {sdkToken, endpoint}) first');
   return instance[method](...args);
@@ -480,4 +453,4 @@ export function reproline(command, ...args) {
 /** The same function under Repro-style naming, for imports (no global is touched). */
 export { reproline as reproio };
 
-export default ReproLine;
+export { ReproLine as default };

@@ -130,10 +130,10 @@ export class Client {
     w.l(this.h);
   }
   num(what) {
-    return w.u(this.h, what) >>> 0;
+    return w.q(this.h, what + 3) >>> 0;
   }
   text(what) {
-    return out(w.t(this.h, what));
+    return out(w.q(this.h, what));
   }
   // Handle 0 from now on: a timer or fetch of this client that ends later must not reach the
   // client that reuses its handle.
