@@ -157,17 +157,24 @@ impl Entry {
     /// What a slot holds once its entry was moved out (allocates nothing).
     pub(crate) fn vacant() -> Entry {
         Entry {
-            op: Op {
-                op_id: Uuid::nil(),
-                seq: 0,
-                at_ms: 0,
-                kind: OpKind::SetUserId {
-                    user_id: String::new(),
-                },
-            },
+            op: vacant_op(),
             merged: Vec::new(),
             sent: false,
         }
+    }
+}
+
+/// What an op's place holds once the op was moved out (allocates nothing). Moving ops out
+/// of a list by reference, rather than consuming the list, keeps `vec::IntoIter<Op>`'s drop
+/// code out of the wasm build.
+pub(crate) fn vacant_op() -> Op {
+    Op {
+        op_id: Uuid::nil(),
+        seq: 0,
+        at_ms: 0,
+        kind: OpKind::SetUserId {
+            user_id: String::new(),
+        },
     }
 }
 
@@ -427,10 +434,11 @@ impl Engine {
             protocol::classify_with(outcome, now_ms, n.min(live.len()), |i| live[i].op.op_id);
         match retry::decide(&self.cfg, self.attempt, answer, now_ms, jitter) {
             Verdict::Results(resp) => {
-                let done = self.take_front(n);
+                let mut done = self.take_front(n);
                 self.journal_done(&done);
-                let mut results = resp.results.into_iter();
-                for entry in done {
+                let mut results = resp.results;
+                let mut results = results.iter_mut();
+                for entry in &mut done {
                     let Some(result) = results.next() else {
                         break;
                     };
@@ -440,6 +448,7 @@ impl Engine {
                         OpStatus::Rejected => {
                             let (code, message) = result
                                 .error
+                                .take()
                                 .map(|e| (e.code, e.message))
                                 .unwrap_or_else(|| (0, "rejected without an error".into()));
                             DeliveryStatus::Rejected { code, message }
@@ -620,9 +629,9 @@ impl Engine {
     }
 
     /// Reports every call of `entries` (and the calls coalesced into them) and journals their removal.
-    fn finish(&mut self, entries: Vec<Entry>, status: &DeliveryStatus) {
+    fn finish(&mut self, mut entries: Vec<Entry>, status: &DeliveryStatus) {
         self.journal_done(&entries);
-        for entry in entries {
+        for entry in &mut entries {
             self.report(entry, status);
         }
     }
@@ -640,15 +649,17 @@ impl Engine {
     }
 
     /// One report per call: the entry's op and the calls coalesced into it.
-    fn report(&mut self, entry: Entry, status: &DeliveryStatus) {
+    /// Moves the entry's ops out (by reference: see [`vacant_op`]).
+    fn report(&mut self, entry: &mut Entry, status: &DeliveryStatus) {
         self.pending_calls = self.pending_calls.saturating_sub(1 + entry.merged.len());
-        self.report_op(entry.op, status);
-        for op in entry.merged {
+        self.report_op(&mut entry.op, status);
+        for op in &mut entry.merged {
             self.report_op(op, status);
         }
     }
 
-    fn report_op(&mut self, op: Op, status: &DeliveryStatus) {
+    fn report_op(&mut self, op: &mut Op, status: &DeliveryStatus) {
+        let op = std::mem::replace(op, vacant_op());
         self.events.push(Event::Op(DeliveryReport {
             op_id: op.op_id,
             seq: op.seq,
