@@ -11,7 +11,7 @@
 use uuid::Uuid;
 
 use crate::policy::Policy;
-use crate::protocol::{self, Op, OpKind, OpStatus, Outcome};
+use crate::protocol::{self, Op, OpKind, OpResult, OpStatus, Outcome};
 use crate::retry::{self, PauseReason, Verdict};
 
 /// Seqs per `Done` record: ~50 KiB of payload at most, far below the codec's frame limit.
@@ -351,9 +351,9 @@ impl Engine {
     /// Drops every op that is not in flight (opt-out).
     pub fn purge(&mut self, reason: DropReason) {
         let keep = self.in_flight.map_or(0, |(_, n)| n);
-        let removed = self.queue.split_off(self.head + keep);
+        let mut removed = self.queue.split_off(self.head + keep);
         self.resend_len = self.resend_len.map(|n| n.min(keep));
-        self.finish(removed, &DeliveryStatus::Dropped { reason });
+        self.finish(&mut removed, None, &DeliveryStatus::Dropped { reason });
     }
 
     /// What to do now.
@@ -433,29 +433,8 @@ impl Engine {
         let answer =
             protocol::classify_with(outcome, now_ms, n.min(live.len()), |i| live[i].op.op_id);
         match retry::decide(&self.cfg, self.attempt, answer, now_ms, jitter) {
-            Verdict::Results(resp) => {
-                let mut done = self.take_front(n);
-                self.journal_done(&done);
-                let mut results = resp.results;
-                let mut results = results.iter_mut();
-                for entry in &mut done {
-                    let Some(result) = results.next() else {
-                        break;
-                    };
-                    let status = match result.status {
-                        OpStatus::Applied => DeliveryStatus::Delivered,
-                        OpStatus::Duplicate => DeliveryStatus::Duplicate,
-                        OpStatus::Rejected => {
-                            let (code, message) = result
-                                .error
-                                .take()
-                                .map(|e| (e.code, e.message))
-                                .unwrap_or_else(|| (0, "rejected without an error".into()));
-                            DeliveryStatus::Rejected { code, message }
-                        }
-                    };
-                    self.report(entry, &status);
-                }
+            Verdict::Results(mut resp) => {
+                self.leave_front(n, Some(&mut resp.results), &DeliveryStatus::Delivered);
                 self.batch_left(n);
             }
             Verdict::RetryAt { not_before_ms } => {
@@ -493,21 +472,20 @@ impl Engine {
 
     /// The head batch of `n` ops leaves with one status for all (dropped or rejected).
     fn drop_head(&mut self, n: usize, status: DeliveryStatus) {
-        let done = self.take_front(n);
-        self.finish(done, &status);
+        self.leave_front(n, None, &status);
         self.batch_left(n);
     }
 
-    /// Moves the first `n` queued entries out, vacating their slots.
-    fn take_front(&mut self, n: usize) -> Vec<Entry> {
+    /// The first `n` queued entries leave, finished in place (see [`Engine::finish`]), and
+    /// their slots are vacated.
+    fn leave_front(&mut self, n: usize, results: Option<&mut [OpResult]>, status: &DeliveryStatus) {
         let n = n.min(self.queued_ops());
-        let mut out = Vec::with_capacity(n);
-        for slot in &mut self.queue[self.head..self.head + n] {
-            out.push(std::mem::replace(slot, Entry::vacant()));
-        }
+        // Out of `self` while `finish` (which never reads the queue) journals and reports.
+        let mut queue = std::mem::take(&mut self.queue);
+        self.finish(&mut queue[self.head..self.head + n], results, status);
+        self.queue = queue;
         self.head += n;
         reclaim_vacated(&mut self.queue, &mut self.head);
-        out
     }
 
     /// The head batch of `n` ops left the queue: the next batch starts fresh.
@@ -600,7 +578,8 @@ impl Engine {
             }
         }
         self.finish(
-            expired,
+            &mut expired,
+            None,
             &DeliveryStatus::Dropped {
                 reason: DropReason::Expired,
             },
@@ -615,12 +594,12 @@ impl Engine {
             for i in (self.head..self.head + keep).rev() {
                 self.queue.swap(i, i + 1);
             }
-            let dropped = self.take_front(1);
             if let Some(n) = self.resend_len {
                 self.resend_len = (n > 1).then(|| n - 1);
             }
-            self.finish(
-                dropped,
+            self.leave_front(
+                1,
+                None,
                 &DeliveryStatus::Dropped {
                     reason: DropReason::QueueFull,
                 },
@@ -628,11 +607,42 @@ impl Engine {
         }
     }
 
-    /// Reports every call of `entries` (and the calls coalesced into them) and journals their removal.
-    fn finish(&mut self, mut entries: Vec<Entry>, status: &DeliveryStatus) {
-        self.journal_done(&entries);
-        for entry in &mut entries {
+    /// Journals the removal of `entries` and reports every call of them (and the calls
+    /// coalesced into them) with `status`, or with its result's status when `results` (a
+    /// batch's answer, in queue order) is given: entries past the results leave unreported.
+    /// Each entry is left vacant.
+    fn finish(
+        &mut self,
+        entries: &mut [Entry],
+        mut results: Option<&mut [OpResult]>,
+        status: &DeliveryStatus,
+    ) {
+        self.journal_done(entries);
+        for (i, entry) in entries.iter_mut().enumerate() {
+            let own;
+            let status = match &mut results {
+                None => status,
+                Some(results) => {
+                    let Some(result) = results.get_mut(i) else {
+                        break;
+                    };
+                    own = match result.status {
+                        OpStatus::Applied => DeliveryStatus::Delivered,
+                        OpStatus::Duplicate => DeliveryStatus::Duplicate,
+                        OpStatus::Rejected => {
+                            let (code, message) = result
+                                .error
+                                .take()
+                                .map(|e| (e.code, e.message))
+                                .unwrap_or_else(|| (0, "rejected without an error".into()));
+                            DeliveryStatus::Rejected { code, message }
+                        }
+                    };
+                    &own
+                }
+            };
             self.report(entry, status);
+            *entry = Entry::vacant();
         }
     }
 
