@@ -344,45 +344,62 @@ impl<'a> Reader<'a> {
     }
 
     /// A string value, unescaped; must be UTF-8 with no raw control characters or lone surrogates.
+    ///
+    /// Each run of raw bytes is copied as one `str` (one `from_utf8`, the same one the journal's
+    /// reader uses, instead of `String::from_utf8` of the whole). Runs are checked on their own:
+    /// an escape stands for whole characters and starts with ASCII `\`, so no UTF-8 sequence
+    /// spans one. As before, invalid UTF-8 is reported only once the string is otherwise read.
     fn string(&mut self) -> Result<String, WireError> {
         if !self.eat(b'"') {
             return Err("expected a string");
         }
-        let mut out = Vec::new();
+        let mut out = String::new();
+        let mut utf8 = true;
+        let mut run = self.i;
         loop {
-            let c = match self.next_byte()? {
+            let at = self.i;
+            let c = self.next_byte()?;
+            if c >= 0x20 && c != b'"' && c != b'\\' {
+                continue;
+            }
+            match core::str::from_utf8(&self.b[run..at]) {
+                Ok(s) => out.push_str(s),
+                Err(_) => utf8 = false,
+            }
+            let c = match c {
                 b'"' => break,
-                0..=0x1F => return Err("control character in a string"),
                 b'\\' => {
                     let e = self.next_byte()?;
                     if e != b'u' {
-                        // `\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t`, and the byte each stands for.
+                        // `\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t`, and the character each stands for.
                         let k = b"\"\\/bfnrt"
                             .iter()
                             .position(|&x| x == e)
                             .ok_or("invalid escape in a string")?;
-                        out.push(b"\"\\/\x08\x0c\n\r\t"[k]);
-                        continue;
-                    }
-                    let mut code = self.hex4()?;
-                    if (0xD800..0xDC00).contains(&code) && self.b[self.i..].starts_with(b"\\u") {
-                        self.i += 2;
-                        let low = self.hex4()?;
-                        if !(0xDC00..0xE000).contains(&low) {
-                            return Err("lone surrogate in a string");
+                        char::from(b"\"\\/\x08\x0c\n\r\t"[k])
+                    } else {
+                        let mut code = self.hex4()?;
+                        if (0xD800..0xDC00).contains(&code) && self.b[self.i..].starts_with(b"\\u")
+                        {
+                            self.i += 2;
+                            let low = self.hex4()?;
+                            if !(0xDC00..0xE000).contains(&low) {
+                                return Err("lone surrogate in a string");
+                            }
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
                         }
-                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                        char::from_u32(code).ok_or("lone surrogate in a string")?
                     }
-                    char::from_u32(code).ok_or("lone surrogate in a string")?
                 }
-                c => {
-                    out.push(c);
-                    continue;
-                }
+                _ => return Err("control character in a string"),
             };
-            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            out.push(c);
+            run = self.i;
         }
-        String::from_utf8(out).map_err(|_| "invalid UTF-8 in a string")
+        if !utf8 {
+            return Err("invalid UTF-8 in a string");
+        }
+        Ok(out)
     }
 }
 
@@ -559,7 +576,64 @@ mod tests {
         proptest::collection::vec(result, 0..8).prop_map(|results| BatchResponse { results })
     }
 
+    /// The string reader before it copied runs of raw bytes (one `String::from_utf8` of the
+    /// whole): the reference `string` must match, value and error alike.
+    fn string_reference(b: &[u8]) -> Result<String, WireError> {
+        let mut r = Reader::new(b);
+        if !r.eat(b'"') {
+            return Err("expected a string");
+        }
+        let mut out = Vec::new();
+        loop {
+            let c = match r.next_byte()? {
+                b'"' => break,
+                0..=0x1F => return Err("control character in a string"),
+                b'\\' => {
+                    let e = r.next_byte()?;
+                    if e != b'u' {
+                        let k = b"\"\\/bfnrt"
+                            .iter()
+                            .position(|&x| x == e)
+                            .ok_or("invalid escape in a string")?;
+                        out.push(b"\"\\/\x08\x0c\n\r\t"[k]);
+                        continue;
+                    }
+                    let mut code = r.hex4()?;
+                    if (0xD800..0xDC00).contains(&code) && r.b[r.i..].starts_with(b"\\u") {
+                        r.i += 2;
+                        let low = r.hex4()?;
+                        if !(0xDC00..0xE000).contains(&low) {
+                            return Err("lone surrogate in a string");
+                        }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                    }
+                    char::from_u32(code).ok_or("lone surrogate in a string")?
+                }
+                c => {
+                    out.push(c);
+                    continue;
+                }
+            };
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        }
+        String::from_utf8(out).map_err(|_| "invalid UTF-8 in a string")
+    }
+
     proptest! {
+        // Bytes drawn mostly from the ones that matter (quotes, escapes, hex digits, UTF-8
+        // lead and continuation bytes, a surrogate's, control characters).
+        #[test]
+        fn string_equals_the_reference(body in proptest::collection::vec(prop_oneof![
+            3 => proptest::sample::select(b"\"\\u0aAdD8Ef/bnt \x01\x1f\x7f\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\xc0\xf5\xff".to_vec()),
+            1 => any::<u8>(),
+        ], 0..24)) {
+            let mut quoted = vec![b'"'];
+            quoted.extend_from_slice(&body);
+            for b in [&body[..], &quoted[..]] {
+                prop_assert_eq!(Reader::new(b).string(), string_reference(b));
+            }
+        }
+
         // What serde_json writes (compact or pretty, ASCII-escaped or not), the parser reads back.
         #[test]
         fn reads_what_serde_json_writes(resp in arb_response(), pretty in any::<bool>()) {
