@@ -448,28 +448,30 @@ impl Session {
                     user_id: user_id.clone(),
                 }
             }
+            // One arm for the two: the same check and fields, one copy in the wasm build.
             Call::SetLineUserId {
                 line_user_id,
                 channel_id,
-            } => {
-                let (user_id, channel_id) =
-                    self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
-                OpKind::LinkLineId {
-                    user_id,
-                    line_user_id: line_user_id.clone(),
-                    channel_id,
-                }
             }
-            Call::UnlinkLineUserId {
+            | Call::UnlinkLineUserId {
                 line_user_id,
                 channel_id,
             } => {
                 let (user_id, channel_id) =
                     self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
-                OpKind::UnlinkLineId {
-                    user_id,
-                    line_user_id: line_user_id.clone(),
-                    channel_id,
+                let line_user_id = line_user_id.clone();
+                if let Call::SetLineUserId { .. } = call {
+                    OpKind::LinkLineId {
+                        user_id,
+                        line_user_id,
+                        channel_id,
+                    }
+                } else {
+                    OpKind::UnlinkLineId {
+                        user_id,
+                        line_user_id,
+                        channel_id,
+                    }
                 }
             }
             Call::LinkLineIdToken {
