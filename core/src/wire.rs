@@ -23,7 +23,7 @@ const MAX_DEPTH: u32 = 100;
 /// Parses a `200` answer: `{"results": [{"op_id", "status", "error"?}, …]}`.
 pub fn batch_response(body: &[u8]) -> Result<BatchResponse, WireError> {
     let mut found = Found::default();
-    top(body, "results", "missing field results", &mut found)?;
+    top(body, 0, &mut found)?;
     Ok(BatchResponse {
         results: found.results,
     })
@@ -32,7 +32,7 @@ pub fn batch_response(body: &[u8]) -> Result<BatchResponse, WireError> {
 /// Parses an error answer: `{"error": {"code", "message"}}`.
 pub fn error_body(body: &[u8]) -> Result<ErrorBody, WireError> {
     let mut found = Found::default();
-    top(body, "error", "missing field error", &mut found)?;
+    top(body, 1, &mut found)?;
     Ok(ErrorBody {
         // Always set once `top` returns Ok.
         error: found.error.ok_or("missing field error")?,
@@ -42,7 +42,7 @@ pub fn error_body(body: &[u8]) -> Result<ErrorBody, WireError> {
 /// The string `sub` of a JSON object (an ID token's decoded claims).
 pub fn subject(claims: &[u8]) -> Result<String, WireError> {
     let mut found = Found::default();
-    top(claims, "sub", "missing field sub", &mut found)?;
+    top(claims, 2, &mut found)?;
     Ok(found.sub)
 }
 
@@ -54,16 +54,24 @@ struct Found {
     sub: String,
 }
 
-/// A body that is one object whose field `name` is read (by its name's reader) into
+/// The top-level field each body is read for, by the index [`top`] takes, and the error when it is missing.
+const FIELDS: [&str; 3] = ["results", "error", "sub"];
+const MISSING: [WireError; 3] = [
+    "missing field results",
+    "missing field error",
+    "missing field sub",
+];
+
+/// A body that is one object whose field `FIELDS[field]` is read (by its reader) into
 /// `found`; the others are skipped. One walker for the three bodies: one copy in the wasm build.
-fn top(body: &[u8], name: &str, missing: WireError, found: &mut Found) -> Result<(), WireError> {
+fn top(body: &[u8], field: usize, found: &mut Found) -> Result<(), WireError> {
     let mut r = Reader::new(body);
     let mut seen = None;
     let mut more = r.open(b'{')?;
     while more {
-        if r.key()? == name {
-            match name {
-                "results" => {
+        if r.key(&FIELDS[field..=field])? == 0 {
+            match field {
+                0 => {
                     let mut list = Vec::new();
                     let mut item = r.open(b'[')?;
                     while item {
@@ -72,7 +80,7 @@ fn top(body: &[u8], name: &str, missing: WireError, found: &mut Found) -> Result
                     }
                     found.results = list;
                 }
-                "error" => found.error = Some(api_error(&mut r)?),
+                1 => found.error = Some(api_error(&mut r)?),
                 _ => found.sub = r.string()?,
             }
             once(&mut seen, ())?;
@@ -82,7 +90,7 @@ fn top(body: &[u8], name: &str, missing: WireError, found: &mut Found) -> Result
         more = r.more(b'}')?;
     }
     // As serde: a missing field is reported before trailing characters.
-    seen.ok_or(missing)?;
+    seen.ok_or(MISSING[field])?;
     r.end()
 }
 
@@ -90,13 +98,13 @@ fn op_result(r: &mut Reader) -> Result<OpResult, WireError> {
     let (mut op_id, mut status, mut error) = (None, None, None);
     let mut more = r.open(b'{')?;
     while more {
-        match r.key()?.as_str() {
-            "op_id" => {
+        match r.key(&["op_id", "status", "error"])? {
+            0 => {
                 // Every form `Uuid::try_parse` (and serde's `Uuid`) reads, without uuid's parser.
                 let id = crate::text::parse_uuid(&r.string()?).ok_or("op_id is not a UUID")?;
                 once(&mut op_id, id)?;
             }
-            "status" => {
+            1 => {
                 let s = match r.string()?.as_str() {
                     "applied" => OpStatus::Applied,
                     "duplicate" => OpStatus::Duplicate,
@@ -105,7 +113,7 @@ fn op_result(r: &mut Reader) -> Result<OpResult, WireError> {
                 };
                 once(&mut status, s)?;
             }
-            "error" => {
+            2 => {
                 let e = if r.literal(b"null") {
                     None
                 } else {
@@ -128,12 +136,12 @@ fn api_error(r: &mut Reader) -> Result<ApiError, WireError> {
     let (mut code, mut message) = (None, None);
     let mut more = r.open(b'{')?;
     while more {
-        match r.key()?.as_str() {
-            "code" => {
+        match r.key(&["code", "message"])? {
+            0 => {
                 let c = r.u32()?;
                 once(&mut code, c)?;
             }
-            "message" => {
+            1 => {
                 let m = r.string()?;
                 once(&mut message, m)?;
             }
@@ -241,13 +249,18 @@ impl<'a> Reader<'a> {
         Ok(true)
     }
 
-    /// An object's key and its colon; the reader is then at the value.
-    fn key(&mut self) -> Result<String, WireError> {
+    /// An object's key and its colon, as its index in `names` (`names.len()`: any other key);
+    /// the reader is then at the value. One place compares keys, not a `match` on strings per object.
+    fn key(&mut self, names: &[&str]) -> Result<usize, WireError> {
         let key = self.string()?;
         if !self.eat(b':') {
             return Err("expected :");
         }
-        Ok(key)
+        let mut i = 0;
+        while i < names.len() && names[i] != key {
+            i += 1;
+        }
+        Ok(i)
     }
 
     /// Any JSON value, checked and discarded (an unknown field's).
@@ -257,7 +270,7 @@ impl<'a> Reader<'a> {
                 let mut more = self.open(open)?;
                 while more {
                     if open == b'{' {
-                        self.key()?;
+                        self.key(&[])?;
                     }
                     self.skip()?;
                     more = self.more(open + 2)?;
