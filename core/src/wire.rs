@@ -105,10 +105,10 @@ fn op_result(r: &mut Reader) -> Result<OpResult, WireError> {
                 once(&mut op_id, id)?;
             }
             1 => {
-                let s = match r.string()?.as_str() {
-                    "applied" => OpStatus::Applied,
-                    "duplicate" => OpStatus::Duplicate,
-                    "rejected" => OpStatus::Rejected,
+                let s = match r.string_in(&["applied", "duplicate", "rejected"])? {
+                    0 => OpStatus::Applied,
+                    1 => OpStatus::Duplicate,
+                    2 => OpStatus::Rejected,
                     _ => return Err("unknown status"),
                 };
                 once(&mut status, s)?;
@@ -252,12 +252,18 @@ impl<'a> Reader<'a> {
     /// An object's key and its colon, as its index in `names` (`names.len()`: any other key);
     /// the reader is then at the value. One place compares keys, not a `match` on strings per object.
     fn key(&mut self, names: &[&str]) -> Result<usize, WireError> {
-        let key = self.string()?;
+        let i = self.string_in(names)?;
         if !self.eat(b':') {
             return Err("expected :");
         }
+        Ok(i)
+    }
+
+    /// A string value as its index in `names` (`names.len()`: any other string).
+    fn string_in(&mut self, names: &[&str]) -> Result<usize, WireError> {
+        let s = self.string()?;
         let mut i = 0;
-        while i < names.len() && names[i] != key {
+        while i < names.len() && names[i] != s {
             i += 1;
         }
         Ok(i)
