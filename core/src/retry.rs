@@ -3,8 +3,6 @@
 //! (request bodies, response JSON, `Retry-After`) is `protocol`'s; no clock,
 //! randomness or bytes here, so every row of the table is tested with plain numbers.
 
-use std::time::Duration;
-
 use crate::policy::Policy;
 use crate::protocol::{Answer, BatchResponse};
 
@@ -59,15 +57,49 @@ pub enum Verdict {
 
 /// Exponential backoff with full jitter: `jitter × min(cap, base × 2^attempt)`.
 /// `attempt` counts failures of this batch so far (0 for the first failure); `jitter` is in [0, 1].
-/// The arithmetic is [`crate::net::backoff`], shared with every repro-line HTTP client.
+///
+/// Exactly what [`crate::net::backoff`] (every repro-line HTTP client's) gives for these
+/// millisecond inputs, in milliseconds (a proptest pins it), without `Duration`: its
+/// multiplication and float conversion were ~1 KB of the wasm build. The product and
+/// the cap are whole milliseconds; the seconds as `f64` times the factor are then rounded
+/// to a nanosecond (half to even) exactly as `Duration::try_from_secs_f64` rounds, and the
+/// milliseconds taken as `Duration::as_millis` takes them.
 pub fn backoff_ms(policy: &Policy, attempt: u32, jitter: f64) -> u64 {
-    let wait = crate::net::backoff(
-        Duration::from_millis(policy.backoff_base_ms),
-        Duration::from_millis(policy.backoff_cap_ms),
-        attempt,
-        jitter.clamp(0.0, 1.0),
-    );
-    u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
+    let times = 1u32.checked_shl(attempt).unwrap_or(u32::MAX);
+    // In whole milliseconds (a product past u64 is above any cap).
+    let ceiling = policy
+        .backoff_base_ms
+        .saturating_mul(u64::from(times))
+        .min(policy.backoff_cap_ms);
+    let factor = jitter.clamp(0.0, 1.0);
+    let factor = if factor.is_finite() {
+        factor.max(0.0)
+    } else {
+        1.0
+    };
+    // `Duration::as_secs_f64`, then the jittered wait in seconds: finite, not negative,
+    // below 2^64 (the factor is at most 1).
+    let secs = (ceiling / 1000) as f64 + ((ceiling % 1000) * 1_000_000) as f64 / 1e9;
+    let bits = (secs * factor).to_bits();
+    let mant = (bits & ((1 << 52) - 1)) | (1 << 52);
+    let exp = ((bits >> 52) & 0x7ff) as i32 - 1023;
+    let (whole, nanos) = if exp < -31 {
+        (0, 0) // below half a nanosecond (0 and subnormals too)
+    } else if exp < 52 {
+        // `frac_bits` binary digits after the point: whole seconds and a fraction.
+        let frac_bits = (52 - exp) as u32;
+        let whole = if frac_bits > 52 { 0 } else { mant >> frac_bits };
+        let scaled = 1_000_000_000 * u128::from(mant & ((1 << frac_bits.min(53)) - 1));
+        let nanos = (scaled >> frac_bits) as u64;
+        let rem = scaled & ((1 << frac_bits) - 1);
+        let half: u128 = 1 << (frac_bits - 1);
+        let up = rem > half || (rem == half && nanos & 1 == 1);
+        (whole, nanos + u64::from(up))
+    } else {
+        (mant << (exp - 52), 0)
+    };
+    let millis = u128::from(whole) * 1000 + u128::from(nanos / 1_000_000);
+    u64::try_from(millis).unwrap_or(u64::MAX)
 }
 
 /// What to do after `answer`, the `attempt`-th failure so far (0 for the first) of a batch.
@@ -119,6 +151,89 @@ pub fn decide(policy: &Policy, attempt: u32, answer: Answer, now_ms: u64, jitter
 mod tests {
     use super::*;
     use crate::protocol::classify;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    /// The `Duration` arithmetic `backoff_ms` replaced (the reference): `net::backoff` in ms.
+    fn backoff_ms_with_duration(policy: &Policy, attempt: u32, jitter: f64) -> u64 {
+        let wait = crate::net::backoff(
+            Duration::from_millis(policy.backoff_base_ms),
+            Duration::from_millis(policy.backoff_cap_ms),
+            attempt,
+            jitter.clamp(0.0, 1.0),
+        );
+        u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn with_backoff(base: u64, cap: u64) -> Policy {
+        Policy {
+            backoff_base_ms: base,
+            backoff_cap_ms: cap,
+            ..Policy::default()
+        }
+    }
+
+    #[test]
+    fn backoff_equals_the_duration_arithmetic_at_the_edges() {
+        let jitters = [
+            0.0,
+            -0.0,
+            1.0,
+            0.5,
+            1e-300,
+            5e-324,
+            0.999_999_999_999,
+            0.1,
+            0.3,
+            0.7,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            2.0,
+        ];
+        let ms = [
+            0,
+            1,
+            7,
+            999,
+            1000,
+            1001,
+            4_000,
+            299_999,
+            1 << 40,
+            u64::MAX / 1000,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for &base in &ms {
+            for &cap in &ms {
+                for attempt in [0, 1, 5, 31, 32, 33, 63, 64, u32::MAX] {
+                    for &j in &jitters {
+                        let p = with_backoff(base, cap);
+                        assert_eq!(
+                            backoff_ms(&p, attempt, j),
+                            backoff_ms_with_duration(&p, attempt, j),
+                            "{base} {cap} {attempt} {j}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn backoff_equals_the_duration_arithmetic(
+            base in prop_oneof![0u64..10_000, any::<u64>()],
+            cap in prop_oneof![0u64..10_000_000, any::<u64>()],
+            attempt in prop_oneof![0u32..70, any::<u32>()],
+            jitter in prop_oneof![0.0f64..=1.0, any::<f64>(), (0u64..1 << 20).prop_map(|k| k as f64 / (1 << 20) as f64)],
+        ) {
+            let p = with_backoff(base, cap);
+            prop_assert_eq!(backoff_ms(&p, attempt, jitter), backoff_ms_with_duration(&p, attempt, jitter));
+        }
+    }
 
     /// The wire read, then the table: what the engine does with a raw outcome.
     fn decide(
