@@ -59,11 +59,13 @@ pub enum Verdict {
 /// `attempt` counts failures of this batch so far (0 for the first failure); `jitter` is in [0, 1].
 ///
 /// Exactly what [`crate::net::backoff`] (every repro-line HTTP client's) gives for these
-/// millisecond inputs, in milliseconds (a proptest pins it), without `Duration`: its
-/// multiplication and float conversion were ~1 KB of the wasm build. The product and
-/// the cap are whole milliseconds; the seconds as `f64` times the factor are then rounded
-/// to a nanosecond (half to even) exactly as `Duration::try_from_secs_f64` rounds, and the
-/// milliseconds taken as `Duration::as_millis` takes them.
+/// millisecond inputs, in milliseconds (the tests below pin it), without `Duration` or
+/// `u128`: their multiplication and float conversion were ~1 KB of the wasm build. The
+/// product and the cap are whole milliseconds; `Duration` then rounds the jittered seconds
+/// to the nearest nanosecond and `as_millis` floors that. Here both at once: for the seconds
+/// `t = mant / 2^k`, `floor((t * 1e9 + 1/2) / 1e6)` in integers. (A tie, half a nanosecond
+/// below a whole millisecond, cannot occur: `t * 1e9` would need the factor 5^9 that
+/// `2e6 * m - 1` never has, so std's half-to-even rule never changes the milliseconds.)
 pub fn backoff_ms(policy: &Policy, attempt: u32, jitter: f64) -> u64 {
     let times = 1u32.checked_shl(attempt).unwrap_or(u32::MAX);
     // In whole milliseconds (a product past u64 is above any cap).
@@ -78,28 +80,24 @@ pub fn backoff_ms(policy: &Policy, attempt: u32, jitter: f64) -> u64 {
         1.0
     };
     // `Duration::as_secs_f64`, then the jittered wait in seconds: finite, not negative,
-    // below 2^64 (the factor is at most 1).
+    // below 2^55 (the factor is at most 1).
     let secs = (ceiling / 1000) as f64 + ((ceiling % 1000) * 1_000_000) as f64 / 1e9;
     let bits = (secs * factor).to_bits();
     let mant = (bits & ((1 << 52) - 1)) | (1 << 52);
     let exp = ((bits >> 52) & 0x7ff) as i32 - 1023;
-    let (whole, nanos) = if exp < -31 {
-        (0, 0) // below half a nanosecond (0 and subnormals too)
-    } else if exp < 52 {
-        // `frac_bits` binary digits after the point: whole seconds and a fraction.
-        let frac_bits = (52 - exp) as u32;
-        let whole = if frac_bits > 52 { 0 } else { mant >> frac_bits };
-        let scaled = 1_000_000_000 * u128::from(mant & ((1 << frac_bits.min(53)) - 1));
-        let nanos = (scaled >> frac_bits) as u64;
-        let rem = scaled & ((1 << frac_bits) - 1);
-        let half: u128 = 1 << (frac_bits - 1);
-        let up = rem > half || (rem == half && nanos & 1 == 1);
-        (whole, nanos + u64::from(up))
-    } else {
-        (mant << (exp - 52), 0)
-    };
-    let millis = u128::from(whole) * 1000 + u128::from(nanos / 1_000_000);
-    u64::try_from(millis).unwrap_or(u64::MAX)
+    if exp >= 52 {
+        return (mant << (exp - 52)).saturating_mul(1000); // whole seconds
+    }
+    // t = mant / 2^k; below 2^-11 s (k >= 64: 0 and subnormals too) it rounds to 0 ms.
+    let k = (52 - exp) as u32;
+    if k >= 64 {
+        return 0;
+    }
+    // t * 1000 = a / 2^k (a < 2^63); it rounds up to the next millisecond when the rest
+    // is within half a nanosecond of it: (2^k - r) / 2^k <= 1 / 2e6.
+    let (a, p) = (mant * 1000, 1u64 << k);
+    let r = a & (p - 1);
+    (a >> k) + u64::from(p - r <= p / 2_000_000)
 }
 
 /// What to do after `answer`, the `attempt`-th failure so far (0 for the first) of a batch.
@@ -192,6 +190,21 @@ mod tests {
             -1.0,
             2.0,
         ];
+        // Jitters whose wait falls on, or one to three ulps around, a whole millisecond.
+        for ceiling in [1u64, 3, 7, 999, 1000, 1001, 4_000, 299_999, 86_400_000] {
+            let p = with_backoff(ceiling, ceiling);
+            for m in (0..=ceiling).step_by((ceiling / 97).max(1) as usize) {
+                let exact = m as f64 / ceiling as f64;
+                for d in -3i64..=3 {
+                    let j = f64::from_bits(exact.to_bits().saturating_add_signed(d));
+                    assert_eq!(
+                        backoff_ms(&p, 0, j),
+                        backoff_ms_with_duration(&p, 0, j),
+                        "{ceiling} {j}"
+                    );
+                }
+            }
+        }
         let ms = [
             0,
             1,
