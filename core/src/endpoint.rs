@@ -62,7 +62,7 @@ fn last_colon(s: &str) -> Option<usize> {
 }
 
 fn host_of(authority: &str) -> &str {
-    if let Some(v6) = authority.strip_prefix('[') {
+    if let Some(v6) = crate::text::strip_byte(authority, b'[') {
         return &v6[..find_byte(v6, b"]").unwrap_or(v6.len())];
     }
     last_colon(authority).map_or(authority, |i| &authority[..i])
@@ -70,7 +70,7 @@ fn host_of(authority: &str) -> &str {
 
 /// The text after the host's `:`, if any (`[::1]:80` → `80`, `[::1]` → none).
 fn port_of(authority: &str) -> Option<&str> {
-    let after_host = match authority.strip_prefix('[') {
+    let after_host = match crate::text::strip_byte(authority, b'[') {
         Some(v6) => find_byte(v6, b"]").map_or("", |i| &v6[i + 1..]),
         None => authority,
     };

@@ -103,14 +103,24 @@ pub fn digits_u64(s: &str) -> Option<u64> {
     Some(n)
 }
 
+/// `s.strip_prefix(c)` for an ASCII `c`, without std's `char` pattern code (~140 B of the wasm).
+pub fn strip_byte(s: &str, c: u8) -> Option<&str> {
+    if s.as_bytes().first() == Some(&c) {
+        // `c` is ASCII: one byte, so index 1 is a char boundary.
+        Some(&s[1..])
+    } else {
+        None
+    }
+}
+
 /// Exactly what `str::parse::<u64>` accepts: digits with an optional leading `+`.
 pub fn parse_u64(s: &str) -> Option<u64> {
-    digits_u64(s.strip_prefix('+').unwrap_or(s))
+    digits_u64(strip_byte(s, b'+').unwrap_or(s))
 }
 
 /// Exactly what `str::parse::<i64>` accepts: digits with an optional leading `+` or `-`.
 pub fn parse_i64(s: &str) -> Option<i64> {
-    match s.strip_prefix('-') {
+    match strip_byte(s, b'-') {
         Some(digits) => {
             let n = digits_u64(digits)?;
             if n <= 1 << 63 {
@@ -382,6 +392,7 @@ mod tests {
             for sep in [b'.', b':', b'/'] {
                 prop_assert_eq!(split_once_byte(&s, sep), s.split_once(char::from(sep)));
                 prop_assert_eq!(Some(before_byte(&s, sep)), s.split(char::from(sep)).next());
+                prop_assert_eq!(strip_byte(&s, sep), s.strip_prefix(char::from(sep)));
             }
             prop_assert_eq!(find_byte(&s, b"/:"), s.find(['/', ':']));
         }
