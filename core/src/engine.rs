@@ -649,12 +649,14 @@ impl Engine {
     /// Journals the removal of `entries`, in records of bounded size (a purge of a huge
     /// queue must not produce one frame the decoder would refuse as corrupt).
     fn journal_done(&mut self, entries: &[Entry]) {
-        for chunk in entries.chunks(DONE_RECORD_MAX_SEQS) {
-            let mut seqs = Vec::with_capacity(chunk.len());
-            for e in chunk {
-                seqs.push(e.op.seq);
+        let mut seqs = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            seqs.push(e.op.seq);
+            if seqs.len() == DONE_RECORD_MAX_SEQS || i + 1 == entries.len() {
+                self.journal.push(JournalEntry::Done {
+                    seqs: std::mem::take(&mut seqs),
+                });
             }
-            self.journal.push(JournalEntry::Done { seqs });
         }
     }
 
