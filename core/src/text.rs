@@ -113,6 +113,40 @@ pub fn strip_byte(s: &str, c: u8) -> Option<&str> {
     }
 }
 
+/// Appends the characters of `bytes` if they are UTF-8 (exactly what `str::from_utf8`
+/// accepts: no overlong forms, surrogates, code points above U+10FFFF, stray or missing
+/// continuation bytes) and says whether they were; on `false` a prefix may have been
+/// appended. By hand: std's validator (~650 B of the wasm) is only needed to borrow a
+/// `&str`, and the two readers of untrusted strings (JSON bodies, the journal) copy anyway.
+pub fn push_utf8(out: &mut String, bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        i += 1;
+        // Continuation bytes after the lead, the lead's payload bits, the smallest code point.
+        let (more, mut c, min) = match b {
+            0..=0x7f => (0, u32::from(b), 0),
+            0xc0..=0xdf => (1, u32::from(b & 0x1f), 0x80),
+            0xe0..=0xef => (2, u32::from(b & 0x0f), 0x800),
+            0xf0..=0xf7 => (3, u32::from(b & 0x07), 0x1_0000),
+            _ => return false,
+        };
+        for _ in 0..more {
+            match bytes.get(i) {
+                Some(&n) if n & 0xc0 == 0x80 => c = c << 6 | u32::from(n & 0x3f),
+                _ => return false,
+            }
+            i += 1;
+        }
+        // `from_u32` refuses surrogates and code points above U+10FFFF.
+        match char::from_u32(c) {
+            Some(ch) if c >= min => out.push(ch),
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// Exactly what `str::parse::<u64>` accepts: digits with an optional leading `+`.
 pub fn parse_u64(s: &str) -> Option<u64> {
     digits_u64(strip_byte(s, b'+').unwrap_or(s))
@@ -377,6 +411,35 @@ mod tests {
         ]
     }
 
+    /// Every sequence of one to three bytes, and four-byte ones around each boundary.
+    #[test]
+    fn push_utf8_equals_from_utf8_on_short_sequences() {
+        let check = |b: &[u8]| {
+            let mut out = String::new();
+            let ok = push_utf8(&mut out, b);
+            match std::str::from_utf8(b) {
+                Ok(text) => assert!(ok && out == text, "{b:x?}"),
+                Err(_) => assert!(!ok, "{b:x?}"),
+            }
+        };
+        for b0 in 0..=255u8 {
+            check(&[b0]);
+            for b1 in 0..=255u8 {
+                check(&[b0, b1]);
+                if b0 >= 0xe0 {
+                    for b2 in 0..=255u8 {
+                        check(&[b0, b1, b2]);
+                        if b0 >= 0xf0 {
+                            for b3 in [0x41, 0x7f, 0x80, 0x8f, 0x90, 0xbf, 0xc0] {
+                                check(&[b0, b1, b2, b3]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn byte_helpers_equal_std(
@@ -395,6 +458,29 @@ mod tests {
                 prop_assert_eq!(strip_byte(&s, sep), s.strip_prefix(char::from(sep)));
             }
             prop_assert_eq!(find_byte(&s, b"/:"), s.find(['/', ':']));
+        }
+
+        /// Bytes drawn mostly from UTF-8's edges: every lead and continuation boundary,
+        /// overlong and surrogate leads, bytes never in UTF-8.
+        #[test]
+        fn push_utf8_equals_from_utf8(bytes in proptest::collection::vec(prop_oneof![
+            3 => proptest::sample::select(vec![
+                0x00u8, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf,
+                0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xf7, 0xf8, 0xff,
+            ]),
+            1 => any::<u8>(),
+        ], 0..12), s in any::<String>()) {
+            for b in [&bytes[..], s.as_bytes()] {
+                let mut out = String::from("x");
+                let ok = push_utf8(&mut out, b);
+                match std::str::from_utf8(b) {
+                    Ok(text) => {
+                        prop_assert!(ok);
+                        prop_assert_eq!(out, format!("x{text}"));
+                    }
+                    Err(_) => prop_assert!(!ok),
+                }
+            }
         }
 
         #[test]

@@ -364,8 +364,8 @@ impl<'a> Reader<'a> {
 
     /// A string value, unescaped; must be UTF-8 with no raw control characters or lone surrogates.
     ///
-    /// Each run of raw bytes is copied as one `str` (one `from_utf8`, the same one the journal's
-    /// reader uses, instead of `String::from_utf8` of the whole). Runs are checked on their own:
+    /// Each run of raw bytes is checked and copied by `text::push_utf8` (the journal reader's
+    /// too; no `String::from_utf8` of the whole). Runs are checked on their own:
     /// an escape stands for whole characters and starts with ASCII `\`, so no UTF-8 sequence
     /// spans one. As before, invalid UTF-8 is reported only once the string is otherwise read.
     fn string(&mut self) -> Result<String, WireError> {
@@ -381,9 +381,8 @@ impl<'a> Reader<'a> {
             if c >= 0x20 && c != b'"' && c != b'\\' {
                 continue;
             }
-            match core::str::from_utf8(&self.b[run..at]) {
-                Ok(s) => out.push_str(s),
-                Err(_) => utf8 = false,
+            if !crate::text::push_utf8(&mut out, &self.b[run..at]) {
+                utf8 = false;
             }
             let c = match c {
                 b'"' => break,
