@@ -154,6 +154,12 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// `gone` was coalesced into this entry: its calls are reported with this one's outcome.
+    pub(crate) fn absorb(&mut self, mut gone: Entry) {
+        self.merged.push(gone.op);
+        self.merged.append(&mut gone.merged);
+    }
+
     /// What a slot holds once its entry was moved out (allocates nothing).
     pub(crate) fn vacant() -> Entry {
         Entry {
@@ -313,21 +319,19 @@ impl Engine {
                     seq: entry.op.seq,
                     into: tail.op.seq,
                 });
-                tail.merged.push(entry.op);
-                tail.merged.append(&mut entry.merged);
+                tail.absorb(entry);
                 return;
             }
             if is_unlink_then_link(&tail.op.kind, &entry.op.kind) {
                 // unlink(u,c,L) then link(u,c,L) ends linked to u from any start: keep the link.
-                let Some(mut tail) = self.queue.pop() else {
+                let Some(tail) = self.queue.pop() else {
                     break;
                 };
                 self.journal.push(JournalEntry::Merged {
                     seq: tail.op.seq,
                     into: entry.op.seq,
                 });
-                entry.merged.push(tail.op);
-                entry.merged.append(&mut tail.merged);
+                entry.absorb(tail);
                 continue;
             }
             break;

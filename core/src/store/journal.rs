@@ -293,12 +293,10 @@ impl RecoveredQueue {
         if self.position(into).is_err() {
             return;
         }
-        if let Some(mut gone) = self.remove(seq) {
+        if let Some(gone) = self.remove(seq) {
             // Found again: removing `seq` may have shifted (or vacated the slot before) it.
             if let Ok(i) = self.position(into) {
-                let target = &mut self.entries[i];
-                target.merged.push(gone.op);
-                target.merged.append(&mut gone.merged);
+                self.entries[i].absorb(gone);
             }
         }
     }
