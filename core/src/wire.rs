@@ -66,7 +66,7 @@ const MISSING: [WireError; 3] = [
 /// `found`; the others are skipped. One walker for the three bodies: one copy in the wasm build.
 fn top(body: &[u8], field: usize, found: &mut Found) -> Result<(), WireError> {
     let mut r = Reader::new(body);
-    let mut seen = None;
+    let mut seen = 0;
     let mut more = r.open(b'{')?;
     while more {
         if r.key(&FIELDS[field..=field])? == 0 {
@@ -83,70 +83,65 @@ fn top(body: &[u8], field: usize, found: &mut Found) -> Result<(), WireError> {
                 1 => found.error = Some(api_error(&mut r)?),
                 _ => found.sub = r.string()?,
             }
-            once(&mut seen, ())?;
+            once(&mut seen, 0)?;
         } else {
             r.skip()?;
         }
         more = r.more(b'}')?;
     }
     // As serde: a missing field is reported before trailing characters.
-    seen.ok_or(MISSING[field])?;
+    if seen == 0 {
+        return Err(MISSING[field]);
+    }
     r.end()
 }
 
 fn op_result(r: &mut Reader) -> Result<OpResult, WireError> {
-    let (mut op_id, mut status, mut error) = (None, None, None);
+    let (mut op_id, mut status, mut error, mut seen) = (None, None, None, 0);
     let mut more = r.open(b'{')?;
     while more {
-        match r.key(&["op_id", "status", "error"])? {
-            0 => {
-                // Every form `Uuid::try_parse` (and serde's `Uuid`) reads, without uuid's parser.
-                let id = crate::text::parse_uuid(&r.string()?).ok_or("op_id is not a UUID")?;
-                once(&mut op_id, id)?;
-            }
+        let key = r.key(&["op_id", "status", "error"])?;
+        match key {
+            // Every form `Uuid::try_parse` (and serde's `Uuid`) reads, without uuid's parser.
+            0 => op_id = Some(crate::text::parse_uuid(&r.string()?).ok_or("op_id is not a UUID")?),
             1 => {
-                let s = match r.string_in(&["applied", "duplicate", "rejected"])? {
+                status = Some(match r.string_in(&["applied", "duplicate", "rejected"])? {
                     0 => OpStatus::Applied,
                     1 => OpStatus::Duplicate,
                     2 => OpStatus::Rejected,
                     _ => return Err("unknown status"),
-                };
-                once(&mut status, s)?;
+                })
             }
             2 => {
-                let e = if r.literal(b"null") {
+                error = if r.literal(b"null") {
                     None
                 } else {
                     Some(api_error(r)?)
-                };
-                once(&mut error, e)?;
+                }
             }
             _ => r.skip()?,
         }
+        once(&mut seen, key)?;
         more = r.more(b'}')?;
     }
     Ok(OpResult {
         op_id: op_id.ok_or("missing field op_id")?,
         status: status.ok_or("missing field status")?,
-        error: error.flatten(),
+        error,
     })
 }
 
 fn api_error(r: &mut Reader) -> Result<ApiError, WireError> {
-    let (mut code, mut message) = (None, None);
+    let (mut code, mut message, mut seen) = (None, None, 0);
     let mut more = r.open(b'{')?;
     while more {
-        match r.key(&["code", "message"])? {
-            0 => {
-                let c = r.u32()?;
-                once(&mut code, c)?;
-            }
-            1 => {
-                let m = r.string()?;
-                once(&mut message, m)?;
-            }
+        let key = r.key(&["code", "message"])?;
+        match key {
+            0 => code = Some(r.u32()?),
+            1 => message = Some(r.string()?),
             _ => r.skip()?,
         }
+        once(&mut seen, key)?;
         more = r.more(b'}')?;
     }
     Ok(ApiError {
@@ -155,12 +150,18 @@ fn api_error(r: &mut Reader) -> Result<ApiError, WireError> {
     })
 }
 
-/// Sets a field read once; a second occurrence is an error, as with serde.
-fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), WireError> {
-    if slot.is_some() {
+/// The index [`Reader::key`] and [`Reader::string_in`] give a name not in their list.
+const OTHER: usize = 7;
+
+/// After a field's value was read (`key`: its index in the object's names): a known field
+/// twice is an error, as with serde; [`OTHER`] keys may repeat. A bit per name, not an
+/// `Option` per field type: one copy in the wasm build.
+fn once(seen: &mut u8, key: usize) -> Result<(), WireError> {
+    let bit = 1 << key;
+    if *seen & bit & !(1 << OTHER) != 0 {
         return Err("duplicate field");
     }
-    *slot = Some(value);
+    *seen |= bit;
     Ok(())
 }
 
@@ -249,7 +250,7 @@ impl<'a> Reader<'a> {
         Ok(true)
     }
 
-    /// An object's key and its colon, as its index in `names` (`names.len()`: any other key);
+    /// An object's key and its colon, as its index in `names` ([`OTHER`]: any other key);
     /// the reader is then at the value. One place compares keys, not a `match` on strings per object.
     fn key(&mut self, names: &[&str]) -> Result<usize, WireError> {
         let i = self.string_in(names)?;
@@ -259,14 +260,15 @@ impl<'a> Reader<'a> {
         Ok(i)
     }
 
-    /// A string value as its index in `names` (`names.len()`: any other string).
+    /// A string value as its index in `names` ([`OTHER`]: any other string).
     fn string_in(&mut self, names: &[&str]) -> Result<usize, WireError> {
         let s = self.string()?;
-        let mut i = 0;
-        while i < names.len() && names[i] != s {
-            i += 1;
+        for (i, name) in names.iter().enumerate() {
+            if *name == s {
+                return Ok(i);
+            }
         }
-        Ok(i)
+        Ok(OTHER)
     }
 
     /// Any JSON value, checked and discarded (an unknown field's).
@@ -457,6 +459,51 @@ mod tests {
             subject(br#"{"iss":"https://access.line.me","sub":"U1","amr":["pwd"],"exp":1.5e9}"#),
             Ok("U1".into())
         );
+    }
+
+    /// A known field twice is refused in every object (as serde refuses it); an unknown one
+    /// may repeat, at every level.
+    #[test]
+    fn only_known_fields_are_refused_twice() {
+        let op = |extra: &str| {
+            format!(r#"{{"results":[{{"op_id":"{ID}","status":"rejected"{extra}}}]}}"#)
+        };
+        let err = r#""error":{"code":1,"message":"m"}"#;
+        for (body, want) in [
+            (
+                op(&format!(r#","x":1,"x":2,{err},"y":[],"y":{{}}"#)),
+                Ok(()),
+            ),
+            (op(&format!(r#",{err},{err}"#)), Err("duplicate field")),
+            (op(r#","error":null,"error":null"#), Err("duplicate field")),
+            (op(r#","status":"applied""#), Err("duplicate field")),
+            (op(&format!(r#","op_id":"{ID}""#)), Err("duplicate field")),
+            (
+                op(r#","error":{"code":1,"message":"m","z":0,"z":0}"#),
+                Ok(()),
+            ),
+            (
+                op(r#","error":{"code":1,"code":1,"message":"m"}"#),
+                Err("duplicate field"),
+            ),
+            (
+                op(r#","error":{"code":1,"message":"m","message":"m"}"#),
+                Err("duplicate field"),
+            ),
+        ] {
+            assert_eq!(batch_response(body.as_bytes()).map(drop), want, "{body}");
+            assert_eq!(
+                serde_response(body.as_bytes()).is_some(),
+                want.is_ok(),
+                "serde on {body}"
+            );
+        }
+        assert_eq!(
+            error_body(br#"{"a":1,"error":{"code":1,"message":"m","a":1,"a":2},"a":3}"#).map(drop),
+            Ok(())
+        );
+        assert_eq!(subject(br#"{"a":1,"sub":"U","a":2}"#), Ok("U".into()));
+        assert_eq!(subject(br#"{"sub":"U","sub":"U"}"#), Err("duplicate field"));
     }
 
     #[test]
