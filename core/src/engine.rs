@@ -614,7 +614,7 @@ impl Engine {
     /// Journals the removal of `entries` and reports every call of them (and the calls
     /// coalesced into them) with `status`, or with its result's status when `results` (a
     /// batch's answer, in queue order) is given: entries past the results leave unreported.
-    /// Each entry is left vacant.
+    /// Their ops are moved out (a coalesced list keeps its buffer until the slot is dropped).
     fn finish(
         &mut self,
         entries: &mut [Entry],
@@ -646,7 +646,6 @@ impl Engine {
                 }
             };
             self.report(entry, status);
-            *entry = Entry::vacant();
         }
     }
 
