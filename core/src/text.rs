@@ -195,12 +195,15 @@ pub fn before_byte(s: &str, sep: u8) -> &str {
 /// Exactly what `str::trim` gives: `s` without leading and trailing Unicode `White_Space`.
 /// One forward pass (no `next_back`, no `str` pattern machinery: smaller in the wasm).
 pub fn trim(s: &str) -> &str {
-    let (mut start, mut end) = (None, 0);
-    for (i, c) in s.char_indices() {
+    // `chars` with a running offset, not `char_indices` (one char iterator in the wasm build).
+    let (mut start, mut end, mut i) = (None, 0, 0);
+    for c in s.chars() {
+        let next = i + c.len_utf8();
         if !is_whitespace(c) {
             start.get_or_insert(i);
-            end = i + c.len_utf8();
+            end = next;
         }
+        i = next;
     }
     start.map_or("", |start| &s[start..end])
 }
