@@ -94,7 +94,7 @@ pub fn digits_u64(s: &str) -> Option<u64> {
         return None;
     }
     let mut n: u64 = 0;
-    for b in s.bytes() {
+    for &b in s.as_bytes() {
         if !b.is_ascii_digit() {
             return None;
         }
@@ -236,7 +236,7 @@ pub fn next_word<'a>(s: &mut &'a str) -> Option<&'a str> {
 /// What `s.chars().count()` gives: the bytes that start a char (not UTF-8 continuations).
 pub fn char_count(s: &str) -> usize {
     let mut n = 0;
-    for b in s.bytes() {
+    for &b in s.as_bytes() {
         n += usize::from(b & 0xc0 != 0x80);
     }
     n
@@ -245,7 +245,7 @@ pub fn char_count(s: &str) -> usize {
 /// The first `n` chars of `s` (what `s.chars().take(n).collect::<String>()` keeps), borrowed.
 pub fn prefix_chars(s: &str, n: usize) -> &str {
     let mut seen = 0;
-    for (i, b) in s.bytes().enumerate() {
+    for (i, &b) in s.as_bytes().iter().enumerate() {
         // Not a continuation byte: a char starts here.
         if b & 0xc0 != 0x80 {
             if seen == n {
