@@ -608,7 +608,7 @@ fn parse_imf_fixdate(value: &str) -> Option<u64> {
     let (m, rest) = crate::text::split_once_byte(rest, b':')?;
     let sec = crate::text::before_byte(rest, b':');
     let (h, m, sec) = (parse(h)?, parse(m)?, parse(sec)?);
-    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+    if !matches!(day, 1..=31) || h > 23 || m > 59 || sec > 60 {
         return None;
     }
     let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec;
