@@ -73,11 +73,11 @@ pub fn backoff_ms(policy: &Policy, attempt: u32, jitter: f64) -> u64 {
         .backoff_base_ms
         .saturating_mul(u64::from(times))
         .min(policy.backoff_cap_ms);
-    let factor = jitter.clamp(0.0, 1.0);
-    let factor = if factor.is_finite() {
-        factor.max(0.0)
-    } else {
+    // net::backoff's `clamp`, then NaN as 1 (its `max(0.0)` changes only -0.0, which waits 0 ms too).
+    let factor = if jitter.is_nan() {
         1.0
+    } else {
+        jitter.clamp(0.0, 1.0)
     };
     // `Duration::as_secs_f64`, then the jittered wait in seconds: finite, not negative,
     // below 2^55 (the factor is at most 1).
