@@ -24,9 +24,7 @@ pub fn line_user_id(value: &str) -> Result<(), Error> {
 
 fn is_line_user_id(value: &str) -> bool {
     let bytes = value.as_bytes();
-    bytes.len() == LINE_USER_ID_LEN
-        && bytes[0] == b'U'
-        && all_alphanumeric(&bytes[1..])
+    bytes.len() == LINE_USER_ID_LEN && bytes[0] == b'U' && all_alphanumeric(&bytes[1..])
 }
 
 /// Every byte an ASCII letter or digit (a loop: `Iter::all` was a call in the wasm build).
