@@ -11,7 +11,7 @@
 use uuid::Uuid;
 
 use crate::policy::Policy;
-use crate::protocol::{self, Op, OpKind, OpStatus, Outcome};
+use crate::protocol::{self, Op, OpKind, OpResult, OpStatus, Outcome};
 use crate::retry::{self, PauseReason, Verdict};
 
 /// Seqs per `Done` record: ~50 KiB of payload at most, far below the codec's frame limit.
@@ -154,20 +154,33 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// `gone` was coalesced into this entry: its calls are reported with this one's outcome.
+    pub(crate) fn absorb(&mut self, mut gone: Entry) {
+        self.merged.push(gone.op);
+        self.merged.append(&mut gone.merged);
+    }
+
     /// What a slot holds once its entry was moved out (allocates nothing).
     pub(crate) fn vacant() -> Entry {
         Entry {
-            op: Op {
-                op_id: Uuid::nil(),
-                seq: 0,
-                at_ms: 0,
-                kind: OpKind::SetUserId {
-                    user_id: String::new(),
-                },
-            },
+            op: vacant_op(),
             merged: Vec::new(),
             sent: false,
         }
+    }
+}
+
+/// What an op's place holds once the op was moved out (allocates nothing). Moving ops out
+/// of a list by reference, rather than consuming the list, keeps `vec::IntoIter<Op>`'s drop
+/// code out of the wasm build.
+pub(crate) fn vacant_op() -> Op {
+    Op {
+        op_id: Uuid::nil(),
+        seq: 0,
+        at_ms: 0,
+        kind: OpKind::SetUserId {
+            user_id: String::new(),
+        },
     }
 }
 
@@ -306,21 +319,19 @@ impl Engine {
                     seq: entry.op.seq,
                     into: tail.op.seq,
                 });
-                tail.merged.push(entry.op);
-                tail.merged.append(&mut entry.merged);
+                tail.absorb(entry);
                 return;
             }
             if is_unlink_then_link(&tail.op.kind, &entry.op.kind) {
                 // unlink(u,c,L) then link(u,c,L) ends linked to u from any start: keep the link.
-                let Some(mut tail) = self.queue.pop() else {
+                let Some(tail) = self.queue.pop() else {
                     break;
                 };
                 self.journal.push(JournalEntry::Merged {
                     seq: tail.op.seq,
                     into: entry.op.seq,
                 });
-                entry.merged.push(tail.op);
-                entry.merged.append(&mut tail.merged);
+                entry.absorb(tail);
                 continue;
             }
             break;
@@ -344,9 +355,9 @@ impl Engine {
     /// Drops every op that is not in flight (opt-out).
     pub fn purge(&mut self, reason: DropReason) {
         let keep = self.in_flight.map_or(0, |(_, n)| n);
-        let removed = self.queue.split_off(self.head + keep);
+        let mut removed = self.queue.split_off(self.head + keep);
         self.resend_len = self.resend_len.map(|n| n.min(keep));
-        self.finish(removed, &DeliveryStatus::Dropped { reason });
+        self.finish(&mut removed, None, &DeliveryStatus::Dropped { reason });
     }
 
     /// What to do now.
@@ -426,27 +437,8 @@ impl Engine {
         let answer =
             protocol::classify_with(outcome, now_ms, n.min(live.len()), |i| live[i].op.op_id);
         match retry::decide(&self.cfg, self.attempt, answer, now_ms, jitter) {
-            Verdict::Results(resp) => {
-                let done = self.take_front(n);
-                self.journal_done(&done);
-                let mut results = resp.results.into_iter();
-                for entry in done {
-                    let Some(result) = results.next() else {
-                        break;
-                    };
-                    let status = match result.status {
-                        OpStatus::Applied => DeliveryStatus::Delivered,
-                        OpStatus::Duplicate => DeliveryStatus::Duplicate,
-                        OpStatus::Rejected => {
-                            let (code, message) = result
-                                .error
-                                .map(|e| (e.code, e.message))
-                                .unwrap_or_else(|| (0, "rejected without an error".into()));
-                            DeliveryStatus::Rejected { code, message }
-                        }
-                    };
-                    self.report(entry, &status);
-                }
+            Verdict::Results(mut resp) => {
+                self.leave_front(n, Some(&mut resp.results), &DeliveryStatus::Delivered);
                 self.batch_left(n);
             }
             Verdict::RetryAt { not_before_ms } => {
@@ -484,21 +476,20 @@ impl Engine {
 
     /// The head batch of `n` ops leaves with one status for all (dropped or rejected).
     fn drop_head(&mut self, n: usize, status: DeliveryStatus) {
-        let done = self.take_front(n);
-        self.finish(done, &status);
+        self.leave_front(n, None, &status);
         self.batch_left(n);
     }
 
-    /// Moves the first `n` queued entries out, vacating their slots.
-    fn take_front(&mut self, n: usize) -> Vec<Entry> {
+    /// The first `n` queued entries leave, finished in place (see [`Engine::finish`]), and
+    /// their slots are vacated.
+    fn leave_front(&mut self, n: usize, results: Option<&mut [OpResult]>, status: &DeliveryStatus) {
         let n = n.min(self.queued_ops());
-        let mut out = Vec::with_capacity(n);
-        for slot in &mut self.queue[self.head..self.head + n] {
-            out.push(std::mem::replace(slot, Entry::vacant()));
-        }
+        // Out of `self` while `finish` (which never reads the queue) journals and reports.
+        let mut queue = std::mem::take(&mut self.queue);
+        self.finish(&mut queue[self.head..self.head + n], results, status);
+        self.queue = queue;
         self.head += n;
         reclaim_vacated(&mut self.queue, &mut self.head);
-        out
     }
 
     /// The head batch of `n` ops left the queue: the next batch starts fresh.
@@ -591,7 +582,8 @@ impl Engine {
             }
         }
         self.finish(
-            expired,
+            &mut expired,
+            None,
             &DeliveryStatus::Dropped {
                 reason: DropReason::Expired,
             },
@@ -606,12 +598,12 @@ impl Engine {
             for i in (self.head..self.head + keep).rev() {
                 self.queue.swap(i, i + 1);
             }
-            let dropped = self.take_front(1);
             if let Some(n) = self.resend_len {
                 self.resend_len = (n > 1).then(|| n - 1);
             }
-            self.finish(
-                dropped,
+            self.leave_front(
+                1,
+                None,
                 &DeliveryStatus::Dropped {
                     reason: DropReason::QueueFull,
                 },
@@ -619,10 +611,40 @@ impl Engine {
         }
     }
 
-    /// Reports every call of `entries` (and the calls coalesced into them) and journals their removal.
-    fn finish(&mut self, entries: Vec<Entry>, status: &DeliveryStatus) {
-        self.journal_done(&entries);
-        for entry in entries {
+    /// Journals the removal of `entries` and reports every call of them (and the calls
+    /// coalesced into them) with `status`, or with its result's status when `results` (a
+    /// batch's answer, in queue order) is given: entries past the results leave unreported.
+    /// Their ops are moved out (a coalesced list keeps its buffer until the slot is dropped).
+    fn finish(
+        &mut self,
+        entries: &mut [Entry],
+        mut results: Option<&mut [OpResult]>,
+        status: &DeliveryStatus,
+    ) {
+        self.journal_done(entries);
+        for (i, entry) in entries.iter_mut().enumerate() {
+            let own;
+            let status = match &mut results {
+                None => status,
+                Some(results) => {
+                    let Some(result) = results.get_mut(i) else {
+                        break;
+                    };
+                    own = match result.status {
+                        OpStatus::Applied => DeliveryStatus::Delivered,
+                        OpStatus::Duplicate => DeliveryStatus::Duplicate,
+                        OpStatus::Rejected => {
+                            let (code, message) = result
+                                .error
+                                .take()
+                                .map(|e| (e.code, e.message))
+                                .unwrap_or_else(|| (0, "rejected without an error".into()));
+                            DeliveryStatus::Rejected { code, message }
+                        }
+                    };
+                    &own
+                }
+            };
             self.report(entry, status);
         }
     }
@@ -630,25 +652,29 @@ impl Engine {
     /// Journals the removal of `entries`, in records of bounded size (a purge of a huge
     /// queue must not produce one frame the decoder would refuse as corrupt).
     fn journal_done(&mut self, entries: &[Entry]) {
-        for chunk in entries.chunks(DONE_RECORD_MAX_SEQS) {
-            let mut seqs = Vec::with_capacity(chunk.len());
-            for e in chunk {
-                seqs.push(e.op.seq);
+        let mut seqs = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            seqs.push(e.op.seq);
+            if seqs.len() == DONE_RECORD_MAX_SEQS || i + 1 == entries.len() {
+                self.journal.push(JournalEntry::Done {
+                    seqs: std::mem::take(&mut seqs),
+                });
             }
-            self.journal.push(JournalEntry::Done { seqs });
         }
     }
 
     /// One report per call: the entry's op and the calls coalesced into it.
-    fn report(&mut self, entry: Entry, status: &DeliveryStatus) {
+    /// Moves the entry's ops out (by reference: see [`vacant_op`]).
+    fn report(&mut self, entry: &mut Entry, status: &DeliveryStatus) {
         self.pending_calls = self.pending_calls.saturating_sub(1 + entry.merged.len());
-        self.report_op(entry.op, status);
-        for op in entry.merged {
+        self.report_op(&mut entry.op, status);
+        for op in &mut entry.merged {
             self.report_op(op, status);
         }
     }
 
-    fn report_op(&mut self, op: Op, status: &DeliveryStatus) {
+    fn report_op(&mut self, op: &mut Op, status: &DeliveryStatus) {
+        let op = std::mem::replace(op, vacant_op());
         self.events.push(Event::Op(DeliveryReport {
             op_id: op.op_id,
             seq: op.seq,

@@ -114,7 +114,7 @@ pub fn check_sdk_token(token: &str) -> Result<(), Error> {
     if crate::text::trim(token).is_empty() {
         return Err(Error::InvalidConfig("sdk_token is empty".into()));
     }
-    if !token.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+    if !token.as_bytes().iter().all(|b| matches!(b, 0x21..=0x7e)) {
         return Err(Error::InvalidConfig(
             "sdk_token must be printable ASCII without spaces or control characters (it is sent in the X-Repro-Token header)".into(),
         ));

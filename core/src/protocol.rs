@@ -594,14 +594,21 @@ fn parse_imf_fixdate(value: &str) -> Option<u64> {
         return None;
     }
     let month = month.as_bytes();
-    let month = (0..12).find(|i| month == &MONTHS[i * 3..i * 3 + 3])? as i64 + 1;
+    let mut m = 0;
+    while month != &MONTHS[m * 3..m * 3 + 3] {
+        m += 1;
+        if m == 12 {
+            return None;
+        }
+    }
+    let month = m as i64 + 1;
     let parse = crate::text::parse_i64; // what `str::parse::<i64>` accepts, signs included
     let (day, year) = (parse(day)?, parse(year)?);
     let (h, rest) = crate::text::split_once_byte(time, b':')?;
     let (m, rest) = crate::text::split_once_byte(rest, b':')?;
     let sec = crate::text::before_byte(rest, b':');
     let (h, m, sec) = (parse(h)?, parse(m)?, parse(sec)?);
-    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+    if !matches!(day, 1..=31) || h > 23 || m > 59 || sec > 60 {
         return None;
     }
     let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec;

@@ -3,8 +3,6 @@
 //! (request bodies, response JSON, `Retry-After`) is `protocol`'s; no clock,
 //! randomness or bytes here, so every row of the table is tested with plain numbers.
 
-use std::time::Duration;
-
 use crate::policy::Policy;
 use crate::protocol::{Answer, BatchResponse};
 
@@ -59,15 +57,47 @@ pub enum Verdict {
 
 /// Exponential backoff with full jitter: `jitter × min(cap, base × 2^attempt)`.
 /// `attempt` counts failures of this batch so far (0 for the first failure); `jitter` is in [0, 1].
-/// The arithmetic is [`crate::net::backoff`], shared with every repro-line HTTP client.
+///
+/// Exactly what [`crate::net::backoff`] (every repro-line HTTP client's) gives for these
+/// millisecond inputs, in milliseconds (the tests below pin it), without `Duration` or
+/// `u128`: their multiplication and float conversion were ~1 KB of the wasm build. The
+/// product and the cap are whole milliseconds; `Duration` then rounds the jittered seconds
+/// to the nearest nanosecond and `as_millis` floors that. Here both at once: for the seconds
+/// `t = mant / 2^k`, `floor((t * 1e9 + 1/2) / 1e6)` in integers. (A tie, half a nanosecond
+/// below a whole millisecond, cannot occur: `t * 1e9` would need the factor 5^9 that
+/// `2e6 * m - 1` never has, so std's half-to-even rule never changes the milliseconds.)
 pub fn backoff_ms(policy: &Policy, attempt: u32, jitter: f64) -> u64 {
-    let wait = crate::net::backoff(
-        Duration::from_millis(policy.backoff_base_ms),
-        Duration::from_millis(policy.backoff_cap_ms),
-        attempt,
-        jitter.clamp(0.0, 1.0),
-    );
-    u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
+    let times = 1u32.checked_shl(attempt).unwrap_or(u32::MAX);
+    // In whole milliseconds (a product past u64 is above any cap).
+    let ceiling = policy
+        .backoff_base_ms
+        .saturating_mul(u64::from(times))
+        .min(policy.backoff_cap_ms);
+    // net::backoff's `clamp`, then NaN as 1 (its `max(0.0)` changes only -0.0, which waits 0 ms too).
+    let factor = if jitter.is_nan() {
+        1.0
+    } else {
+        jitter.clamp(0.0, 1.0)
+    };
+    // `Duration::as_secs_f64`, then the jittered wait in seconds: finite, not negative,
+    // below 2^55 (the factor is at most 1).
+    let secs = (ceiling / 1000) as f64 + ((ceiling % 1000) * 1_000_000) as f64 / 1e9;
+    let bits = (secs * factor).to_bits();
+    let mant = (bits & ((1 << 52) - 1)) | (1 << 52);
+    let exp = ((bits >> 52) & 0x7ff) as i32 - 1023;
+    if exp >= 52 {
+        return (mant << (exp - 52)).saturating_mul(1000); // whole seconds
+    }
+    // t = mant / 2^k; below 2^-11 s (k >= 64: 0 and subnormals too) it rounds to 0 ms.
+    let k = (52 - exp) as u32;
+    if k >= 64 {
+        return 0;
+    }
+    // t * 1000 = a / 2^k (a < 2^63); it rounds up to the next millisecond when the rest
+    // is within half a nanosecond of it: (2^k - r) / 2^k <= 1 / 2e6.
+    let (a, p) = (mant * 1000, 1u64 << k);
+    let r = a & (p - 1);
+    (a >> k) + u64::from(p - r <= p / 2_000_000)
 }
 
 /// What to do after `answer`, the `attempt`-th failure so far (0 for the first) of a batch.
@@ -119,6 +149,104 @@ pub fn decide(policy: &Policy, attempt: u32, answer: Answer, now_ms: u64, jitter
 mod tests {
     use super::*;
     use crate::protocol::classify;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    /// The `Duration` arithmetic `backoff_ms` replaced (the reference): `net::backoff` in ms.
+    fn backoff_ms_with_duration(policy: &Policy, attempt: u32, jitter: f64) -> u64 {
+        let wait = crate::net::backoff(
+            Duration::from_millis(policy.backoff_base_ms),
+            Duration::from_millis(policy.backoff_cap_ms),
+            attempt,
+            jitter.clamp(0.0, 1.0),
+        );
+        u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn with_backoff(base: u64, cap: u64) -> Policy {
+        Policy {
+            backoff_base_ms: base,
+            backoff_cap_ms: cap,
+            ..Policy::default()
+        }
+    }
+
+    #[test]
+    fn backoff_equals_the_duration_arithmetic_at_the_edges() {
+        let jitters = [
+            0.0,
+            -0.0,
+            1.0,
+            0.5,
+            1e-300,
+            5e-324,
+            0.999_999_999_999,
+            0.1,
+            0.3,
+            0.7,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            2.0,
+        ];
+        // Jitters whose wait falls on, or one to three ulps around, a whole millisecond.
+        for ceiling in [1u64, 3, 7, 999, 1000, 1001, 4_000, 299_999, 86_400_000] {
+            let p = with_backoff(ceiling, ceiling);
+            for m in (0..=ceiling).step_by((ceiling / 97).max(1) as usize) {
+                let exact = m as f64 / ceiling as f64;
+                for d in -3i64..=3 {
+                    let j = f64::from_bits(exact.to_bits().saturating_add_signed(d));
+                    assert_eq!(
+                        backoff_ms(&p, 0, j),
+                        backoff_ms_with_duration(&p, 0, j),
+                        "{ceiling} {j}"
+                    );
+                }
+            }
+        }
+        let ms = [
+            0,
+            1,
+            7,
+            999,
+            1000,
+            1001,
+            4_000,
+            299_999,
+            1 << 40,
+            u64::MAX / 1000,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for &base in &ms {
+            for &cap in &ms {
+                for attempt in [0, 1, 5, 31, 32, 33, 63, 64, u32::MAX] {
+                    for &j in &jitters {
+                        let p = with_backoff(base, cap);
+                        assert_eq!(
+                            backoff_ms(&p, attempt, j),
+                            backoff_ms_with_duration(&p, attempt, j),
+                            "{base} {cap} {attempt} {j}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn backoff_equals_the_duration_arithmetic(
+            base in prop_oneof![0u64..10_000, any::<u64>()],
+            cap in prop_oneof![0u64..10_000_000, any::<u64>()],
+            attempt in prop_oneof![0u32..70, any::<u32>()],
+            jitter in prop_oneof![0.0f64..=1.0, any::<f64>(), (0u64..1 << 20).prop_map(|k| k as f64 / (1 << 20) as f64)],
+        ) {
+            let p = with_backoff(base, cap);
+            prop_assert_eq!(backoff_ms(&p, attempt, jitter), backoff_ms_with_duration(&p, attempt, jitter));
+        }
+    }
 
     /// The wire read, then the table: what the engine does with a raw outcome.
     fn decide(

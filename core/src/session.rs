@@ -325,8 +325,9 @@ impl Session {
             journal::set_checkpoint(&mut self.checkpoints, key.to_owned(), value);
         }
         self.next_seq += ops.len() as u64;
-        for op in ops {
-            self.engine.enqueue(op);
+        for op in &mut ops {
+            self.engine
+                .enqueue(std::mem::replace(op, crate::engine::vacant_op()));
         }
         self.persist_journal();
         Ok(())
@@ -447,28 +448,30 @@ impl Session {
                     user_id: user_id.clone(),
                 }
             }
+            // One arm for the two: the same check and fields, one copy in the wasm build.
             Call::SetLineUserId {
                 line_user_id,
                 channel_id,
-            } => {
-                let (user_id, channel_id) =
-                    self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
-                OpKind::LinkLineId {
-                    user_id,
-                    line_user_id: line_user_id.clone(),
-                    channel_id,
-                }
             }
-            Call::UnlinkLineUserId {
+            | Call::UnlinkLineUserId {
                 line_user_id,
                 channel_id,
             } => {
                 let (user_id, channel_id) =
                     self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
-                OpKind::UnlinkLineId {
-                    user_id,
-                    line_user_id: line_user_id.clone(),
-                    channel_id,
+                let line_user_id = line_user_id.clone();
+                if let Call::SetLineUserId { .. } = call {
+                    OpKind::LinkLineId {
+                        user_id,
+                        line_user_id,
+                        channel_id,
+                    }
+                } else {
+                    OpKind::UnlinkLineId {
+                        user_id,
+                        line_user_id,
+                        channel_id,
+                    }
                 }
             }
             Call::LinkLineIdToken {
@@ -520,12 +523,14 @@ impl Session {
             return;
         }
         let mut buf = std::mem::take(&mut self.unwritten);
-        for entry in self.engine.take_journal() {
-            if self.hold_done && matches!(entry, JournalEntry::Done { .. }) {
-                self.held_done.push(entry);
-                continue;
+        for entry in &mut self.engine.take_journal() {
+            match entry {
+                JournalEntry::Done { seqs } if self.hold_done => {
+                    let seqs = std::mem::take(seqs);
+                    self.held_done.push(JournalEntry::Done { seqs });
+                }
+                _ => journal::encode_entry(&mut buf, entry),
             }
-            journal::encode_entry(&mut buf, &entry);
         }
         if buf.is_empty() {
             return;

@@ -94,7 +94,7 @@ pub fn digits_u64(s: &str) -> Option<u64> {
         return None;
     }
     let mut n: u64 = 0;
-    for b in s.bytes() {
+    for &b in s.as_bytes() {
         if !b.is_ascii_digit() {
             return None;
         }
@@ -103,14 +103,58 @@ pub fn digits_u64(s: &str) -> Option<u64> {
     Some(n)
 }
 
+/// `s.strip_prefix(c)` for an ASCII `c`, without std's `char` pattern code (~140 B of the wasm).
+pub fn strip_byte(s: &str, c: u8) -> Option<&str> {
+    if s.as_bytes().first() == Some(&c) {
+        // `c` is ASCII: one byte, so index 1 is a char boundary.
+        Some(&s[1..])
+    } else {
+        None
+    }
+}
+
+/// Appends the characters of `bytes` if they are UTF-8 (exactly what `str::from_utf8`
+/// accepts: no overlong forms, surrogates, code points above U+10FFFF, stray or missing
+/// continuation bytes) and says whether they were; on `false` a prefix may have been
+/// appended. By hand: std's validator (~650 B of the wasm) is only needed to borrow a
+/// `&str`, and the two readers of untrusted strings (JSON bodies, the journal) copy anyway.
+pub fn push_utf8(out: &mut String, bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        i += 1;
+        // Continuation bytes after the lead, the lead's payload bits, the smallest code point.
+        let (more, mut c, min) = match b {
+            0..=0x7f => (0, u32::from(b), 0),
+            0xc0..=0xdf => (1, u32::from(b & 0x1f), 0x80),
+            0xe0..=0xef => (2, u32::from(b & 0x0f), 0x800),
+            0xf0..=0xf7 => (3, u32::from(b & 0x07), 0x1_0000),
+            _ => return false,
+        };
+        for _ in 0..more {
+            match bytes.get(i) {
+                Some(&n) if n & 0xc0 == 0x80 => c = c << 6 | u32::from(n & 0x3f),
+                _ => return false,
+            }
+            i += 1;
+        }
+        // `from_u32` refuses surrogates and code points above U+10FFFF.
+        match char::from_u32(c) {
+            Some(ch) if c >= min => out.push(ch),
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// Exactly what `str::parse::<u64>` accepts: digits with an optional leading `+`.
 pub fn parse_u64(s: &str) -> Option<u64> {
-    digits_u64(s.strip_prefix('+').unwrap_or(s))
+    digits_u64(strip_byte(s, b'+').unwrap_or(s))
 }
 
 /// Exactly what `str::parse::<i64>` accepts: digits with an optional leading `+` or `-`.
 pub fn parse_i64(s: &str) -> Option<i64> {
-    match s.strip_prefix('-') {
+    match strip_byte(s, b'-') {
         Some(digits) => {
             let n = digits_u64(digits)?;
             if n <= 1 << 63 {
@@ -151,12 +195,15 @@ pub fn before_byte(s: &str, sep: u8) -> &str {
 /// Exactly what `str::trim` gives: `s` without leading and trailing Unicode `White_Space`.
 /// One forward pass (no `next_back`, no `str` pattern machinery: smaller in the wasm).
 pub fn trim(s: &str) -> &str {
-    let (mut start, mut end) = (None, 0);
-    for (i, c) in s.char_indices() {
+    // `chars` with a running offset, not `char_indices` (one char iterator in the wasm build).
+    let (mut start, mut end, mut i) = (None, 0, 0);
+    for c in s.chars() {
+        let next = i + c.len_utf8();
         if !is_whitespace(c) {
             start.get_or_insert(i);
-            end = i + c.len_utf8();
+            end = next;
         }
+        i = next;
     }
     start.map_or("", |start| &s[start..end])
 }
@@ -189,7 +236,7 @@ pub fn next_word<'a>(s: &mut &'a str) -> Option<&'a str> {
 /// What `s.chars().count()` gives: the bytes that start a char (not UTF-8 continuations).
 pub fn char_count(s: &str) -> usize {
     let mut n = 0;
-    for b in s.bytes() {
+    for &b in s.as_bytes() {
         n += usize::from(b & 0xc0 != 0x80);
     }
     n
@@ -198,7 +245,7 @@ pub fn char_count(s: &str) -> usize {
 /// The first `n` chars of `s` (what `s.chars().take(n).collect::<String>()` keeps), borrowed.
 pub fn prefix_chars(s: &str, n: usize) -> &str {
     let mut seen = 0;
-    for (i, b) in s.bytes().enumerate() {
+    for (i, &b) in s.as_bytes().iter().enumerate() {
         // Not a continuation byte: a char starts here.
         if b & 0xc0 != 0x80 {
             if seen == n {
@@ -367,6 +414,35 @@ mod tests {
         ]
     }
 
+    /// Every sequence of one to three bytes, and four-byte ones around each boundary.
+    #[test]
+    fn push_utf8_equals_from_utf8_on_short_sequences() {
+        let check = |b: &[u8]| {
+            let mut out = String::new();
+            let ok = push_utf8(&mut out, b);
+            match std::str::from_utf8(b) {
+                Ok(text) => assert!(ok && out == text, "{b:x?}"),
+                Err(_) => assert!(!ok, "{b:x?}"),
+            }
+        };
+        for b0 in 0..=255u8 {
+            check(&[b0]);
+            for b1 in 0..=255u8 {
+                check(&[b0, b1]);
+                if b0 >= 0xe0 {
+                    for b2 in 0..=255u8 {
+                        check(&[b0, b1, b2]);
+                        if b0 >= 0xf0 {
+                            for b3 in [0x41, 0x7f, 0x80, 0x8f, 0x90, 0xbf, 0xc0] {
+                                check(&[b0, b1, b2, b3]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn byte_helpers_equal_std(
@@ -382,8 +458,32 @@ mod tests {
             for sep in [b'.', b':', b'/'] {
                 prop_assert_eq!(split_once_byte(&s, sep), s.split_once(char::from(sep)));
                 prop_assert_eq!(Some(before_byte(&s, sep)), s.split(char::from(sep)).next());
+                prop_assert_eq!(strip_byte(&s, sep), s.strip_prefix(char::from(sep)));
             }
             prop_assert_eq!(find_byte(&s, b"/:"), s.find(['/', ':']));
+        }
+
+        /// Bytes drawn mostly from UTF-8's edges: every lead and continuation boundary,
+        /// overlong and surrogate leads, bytes never in UTF-8.
+        #[test]
+        fn push_utf8_equals_from_utf8(bytes in proptest::collection::vec(prop_oneof![
+            3 => proptest::sample::select(vec![
+                0x00u8, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf,
+                0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xf7, 0xf8, 0xff,
+            ]),
+            1 => any::<u8>(),
+        ], 0..12), s in any::<String>()) {
+            for b in [&bytes[..], s.as_bytes()] {
+                let mut out = String::from("x");
+                let ok = push_utf8(&mut out, b);
+                match std::str::from_utf8(b) {
+                    Ok(text) => {
+                        prop_assert!(ok);
+                        prop_assert_eq!(out, format!("x{text}"));
+                    }
+                    Err(_) => prop_assert!(!ok),
+                }
+            }
         }
 
         #[test]

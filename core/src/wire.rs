@@ -23,7 +23,7 @@ const MAX_DEPTH: u32 = 100;
 /// Parses a `200` answer: `{"results": [{"op_id", "status", "error"?}, …]}`.
 pub fn batch_response(body: &[u8]) -> Result<BatchResponse, WireError> {
     let mut found = Found::default();
-    top(body, "results", "missing field results", &mut found)?;
+    top(body, 0, &mut found)?;
     Ok(BatchResponse {
         results: found.results,
     })
@@ -32,7 +32,7 @@ pub fn batch_response(body: &[u8]) -> Result<BatchResponse, WireError> {
 /// Parses an error answer: `{"error": {"code", "message"}}`.
 pub fn error_body(body: &[u8]) -> Result<ErrorBody, WireError> {
     let mut found = Found::default();
-    top(body, "error", "missing field error", &mut found)?;
+    top(body, 1, &mut found)?;
     Ok(ErrorBody {
         // Always set once `top` returns Ok.
         error: found.error.ok_or("missing field error")?,
@@ -42,7 +42,7 @@ pub fn error_body(body: &[u8]) -> Result<ErrorBody, WireError> {
 /// The string `sub` of a JSON object (an ID token's decoded claims).
 pub fn subject(claims: &[u8]) -> Result<String, WireError> {
     let mut found = Found::default();
-    top(claims, "sub", "missing field sub", &mut found)?;
+    top(claims, 2, &mut found)?;
     Ok(found.sub)
 }
 
@@ -54,16 +54,24 @@ struct Found {
     sub: String,
 }
 
-/// A body that is one object whose field `name` is read (by its name's reader) into
+/// The top-level field each body is read for, by the index [`top`] takes, and the error when it is missing.
+const FIELDS: [&str; 3] = ["results", "error", "sub"];
+const MISSING: [WireError; 3] = [
+    "missing field results",
+    "missing field error",
+    "missing field sub",
+];
+
+/// A body that is one object whose field `FIELDS[field]` is read (by its reader) into
 /// `found`; the others are skipped. One walker for the three bodies: one copy in the wasm build.
-fn top(body: &[u8], name: &str, missing: WireError, found: &mut Found) -> Result<(), WireError> {
+fn top(body: &[u8], field: usize, found: &mut Found) -> Result<(), WireError> {
     let mut r = Reader::new(body);
-    let mut seen = None;
+    let mut seen = 0;
     let mut more = r.open(b'{')?;
     while more {
-        if r.key()? == name {
-            match name {
-                "results" => {
+        if r.key(&FIELDS[field..=field])? == 0 {
+            match field {
+                0 => {
                     let mut list = Vec::new();
                     let mut item = r.open(b'[')?;
                     while item {
@@ -72,73 +80,68 @@ fn top(body: &[u8], name: &str, missing: WireError, found: &mut Found) -> Result
                     }
                     found.results = list;
                 }
-                "error" => found.error = Some(api_error(&mut r)?),
+                1 => found.error = Some(api_error(&mut r)?),
                 _ => found.sub = r.string()?,
             }
-            once(&mut seen, ())?;
+            once(&mut seen, 0)?;
         } else {
             r.skip()?;
         }
         more = r.more(b'}')?;
     }
     // As serde: a missing field is reported before trailing characters.
-    seen.ok_or(missing)?;
+    if seen == 0 {
+        return Err(MISSING[field]);
+    }
     r.end()
 }
 
 fn op_result(r: &mut Reader) -> Result<OpResult, WireError> {
-    let (mut op_id, mut status, mut error) = (None, None, None);
+    let (mut op_id, mut status, mut error, mut seen) = (None, None, None, 0);
     let mut more = r.open(b'{')?;
     while more {
-        match r.key()?.as_str() {
-            "op_id" => {
-                // Every form `Uuid::try_parse` (and serde's `Uuid`) reads, without uuid's parser.
-                let id = crate::text::parse_uuid(&r.string()?).ok_or("op_id is not a UUID")?;
-                once(&mut op_id, id)?;
-            }
-            "status" => {
-                let s = match r.string()?.as_str() {
-                    "applied" => OpStatus::Applied,
-                    "duplicate" => OpStatus::Duplicate,
-                    "rejected" => OpStatus::Rejected,
+        let key = r.key(&["op_id", "status", "error"])?;
+        match key {
+            // Every form `Uuid::try_parse` (and serde's `Uuid`) reads, without uuid's parser.
+            0 => op_id = Some(crate::text::parse_uuid(&r.string()?).ok_or("op_id is not a UUID")?),
+            1 => {
+                status = Some(match r.string_in(&["applied", "duplicate", "rejected"])? {
+                    0 => OpStatus::Applied,
+                    1 => OpStatus::Duplicate,
+                    2 => OpStatus::Rejected,
                     _ => return Err("unknown status"),
-                };
-                once(&mut status, s)?;
+                })
             }
-            "error" => {
-                let e = if r.literal(b"null") {
+            2 => {
+                error = if r.literal(b"null") {
                     None
                 } else {
                     Some(api_error(r)?)
-                };
-                once(&mut error, e)?;
+                }
             }
             _ => r.skip()?,
         }
+        once(&mut seen, key)?;
         more = r.more(b'}')?;
     }
     Ok(OpResult {
         op_id: op_id.ok_or("missing field op_id")?,
         status: status.ok_or("missing field status")?,
-        error: error.flatten(),
+        error,
     })
 }
 
 fn api_error(r: &mut Reader) -> Result<ApiError, WireError> {
-    let (mut code, mut message) = (None, None);
+    let (mut code, mut message, mut seen) = (None, None, 0);
     let mut more = r.open(b'{')?;
     while more {
-        match r.key()?.as_str() {
-            "code" => {
-                let c = r.u32()?;
-                once(&mut code, c)?;
-            }
-            "message" => {
-                let m = r.string()?;
-                once(&mut message, m)?;
-            }
+        let key = r.key(&["code", "message"])?;
+        match key {
+            0 => code = Some(r.u32()?),
+            1 => message = Some(r.string()?),
             _ => r.skip()?,
         }
+        once(&mut seen, key)?;
         more = r.more(b'}')?;
     }
     Ok(ApiError {
@@ -147,12 +150,18 @@ fn api_error(r: &mut Reader) -> Result<ApiError, WireError> {
     })
 }
 
-/// Sets a field read once; a second occurrence is an error, as with serde.
-fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), WireError> {
-    if slot.is_some() {
+/// The index [`Reader::key`] and [`Reader::string_in`] give a name not in their list.
+const OTHER: usize = 7;
+
+/// After a field's value was read (`key`: its index in the object's names): a known field
+/// twice is an error, as with serde; [`OTHER`] keys may repeat. A bit per name, not an
+/// `Option` per field type: one copy in the wasm build.
+fn once(seen: &mut u8, key: usize) -> Result<(), WireError> {
+    let bit = 1 << key;
+    if *seen & bit & !(1 << OTHER) != 0 {
         return Err("duplicate field");
     }
-    *slot = Some(value);
+    *seen |= bit;
     Ok(())
 }
 
@@ -241,13 +250,25 @@ impl<'a> Reader<'a> {
         Ok(true)
     }
 
-    /// An object's key and its colon; the reader is then at the value.
-    fn key(&mut self) -> Result<String, WireError> {
-        let key = self.string()?;
+    /// An object's key and its colon, as its index in `names` ([`OTHER`]: any other key);
+    /// the reader is then at the value. One place compares keys, not a `match` on strings per object.
+    fn key(&mut self, names: &[&str]) -> Result<usize, WireError> {
+        let i = self.string_in(names)?;
         if !self.eat(b':') {
             return Err("expected :");
         }
-        Ok(key)
+        Ok(i)
+    }
+
+    /// A string value as its index in `names` ([`OTHER`]: any other string).
+    fn string_in(&mut self, names: &[&str]) -> Result<usize, WireError> {
+        let s = self.string()?;
+        for (i, name) in names.iter().enumerate() {
+            if *name == s {
+                return Ok(i);
+            }
+        }
+        Ok(OTHER)
     }
 
     /// Any JSON value, checked and discarded (an unknown field's).
@@ -257,7 +278,7 @@ impl<'a> Reader<'a> {
                 let mut more = self.open(open)?;
                 while more {
                     if open == b'{' {
-                        self.key()?;
+                        self.key(&[])?;
                     }
                     self.skip()?;
                     more = self.more(open + 2)?;
@@ -272,8 +293,13 @@ impl<'a> Reader<'a> {
     }
 
     /// Consumes the next byte (no whitespace skipped) if it is one of `set`.
+    #[allow(clippy::manual_contains)] // `contains` is `memchr` here: see below
     fn accept(&mut self, set: &[u8]) -> bool {
-        let hit = self.b.get(self.i).is_some_and(|c| set.contains(c));
+        // A loop, not `<[u8]>::contains`: that is `memchr` (~540 B in the wasm build).
+        let hit = self
+            .b
+            .get(self.i)
+            .is_some_and(|&c| set.iter().any(|&x| x == c));
         if hit {
             self.i += 1;
         }
@@ -339,45 +365,61 @@ impl<'a> Reader<'a> {
     }
 
     /// A string value, unescaped; must be UTF-8 with no raw control characters or lone surrogates.
+    ///
+    /// Each run of raw bytes is checked and copied by `text::push_utf8` (the journal reader's
+    /// too; no `String::from_utf8` of the whole). Runs are checked on their own:
+    /// an escape stands for whole characters and starts with ASCII `\`, so no UTF-8 sequence
+    /// spans one. As before, invalid UTF-8 is reported only once the string is otherwise read.
     fn string(&mut self) -> Result<String, WireError> {
         if !self.eat(b'"') {
             return Err("expected a string");
         }
-        let mut out = Vec::new();
+        let mut out = String::new();
+        let mut utf8 = true;
+        let mut run = self.i;
         loop {
-            let c = match self.next_byte()? {
+            let at = self.i;
+            let c = self.next_byte()?;
+            if c >= 0x20 && c != b'"' && c != b'\\' {
+                continue;
+            }
+            if !crate::text::push_utf8(&mut out, &self.b[run..at]) {
+                utf8 = false;
+            }
+            let c = match c {
                 b'"' => break,
-                0..=0x1F => return Err("control character in a string"),
                 b'\\' => {
                     let e = self.next_byte()?;
                     if e != b'u' {
-                        // `\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t`, and the byte each stands for.
+                        // `\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t`, and the character each stands for.
                         let k = b"\"\\/bfnrt"
                             .iter()
                             .position(|&x| x == e)
                             .ok_or("invalid escape in a string")?;
-                        out.push(b"\"\\/\x08\x0c\n\r\t"[k]);
-                        continue;
-                    }
-                    let mut code = self.hex4()?;
-                    if (0xD800..0xDC00).contains(&code) && self.b[self.i..].starts_with(b"\\u") {
-                        self.i += 2;
-                        let low = self.hex4()?;
-                        if !(0xDC00..0xE000).contains(&low) {
-                            return Err("lone surrogate in a string");
+                        char::from(b"\"\\/\x08\x0c\n\r\t"[k])
+                    } else {
+                        let mut code = self.hex4()?;
+                        if (0xD800..0xDC00).contains(&code) && self.b[self.i..].starts_with(b"\\u")
+                        {
+                            self.i += 2;
+                            let low = self.hex4()?;
+                            if !(0xDC00..0xE000).contains(&low) {
+                                return Err("lone surrogate in a string");
+                            }
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
                         }
-                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                        char::from_u32(code).ok_or("lone surrogate in a string")?
                     }
-                    char::from_u32(code).ok_or("lone surrogate in a string")?
                 }
-                c => {
-                    out.push(c);
-                    continue;
-                }
+                _ => return Err("control character in a string"),
             };
-            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            out.push(c);
+            run = self.i;
         }
-        String::from_utf8(out).map_err(|_| "invalid UTF-8 in a string")
+        if !utf8 {
+            return Err("invalid UTF-8 in a string");
+        }
+        Ok(out)
     }
 }
 
@@ -417,6 +459,51 @@ mod tests {
             subject(br#"{"iss":"https://access.line.me","sub":"U1","amr":["pwd"],"exp":1.5e9}"#),
             Ok("U1".into())
         );
+    }
+
+    /// A known field twice is refused in every object (as serde refuses it); an unknown one
+    /// may repeat, at every level.
+    #[test]
+    fn only_known_fields_are_refused_twice() {
+        let op = |extra: &str| {
+            format!(r#"{{"results":[{{"op_id":"{ID}","status":"rejected"{extra}}}]}}"#)
+        };
+        let err = r#""error":{"code":1,"message":"m"}"#;
+        for (body, want) in [
+            (
+                op(&format!(r#","x":1,"x":2,{err},"y":[],"y":{{}}"#)),
+                Ok(()),
+            ),
+            (op(&format!(r#",{err},{err}"#)), Err("duplicate field")),
+            (op(r#","error":null,"error":null"#), Err("duplicate field")),
+            (op(r#","status":"applied""#), Err("duplicate field")),
+            (op(&format!(r#","op_id":"{ID}""#)), Err("duplicate field")),
+            (
+                op(r#","error":{"code":1,"message":"m","z":0,"z":0}"#),
+                Ok(()),
+            ),
+            (
+                op(r#","error":{"code":1,"code":1,"message":"m"}"#),
+                Err("duplicate field"),
+            ),
+            (
+                op(r#","error":{"code":1,"message":"m","message":"m"}"#),
+                Err("duplicate field"),
+            ),
+        ] {
+            assert_eq!(batch_response(body.as_bytes()).map(drop), want, "{body}");
+            assert_eq!(
+                serde_response(body.as_bytes()).is_some(),
+                want.is_ok(),
+                "serde on {body}"
+            );
+        }
+        assert_eq!(
+            error_body(br#"{"a":1,"error":{"code":1,"message":"m","a":1,"a":2},"a":3}"#).map(drop),
+            Ok(())
+        );
+        assert_eq!(subject(br#"{"a":1,"sub":"U","a":2}"#), Ok("U".into()));
+        assert_eq!(subject(br#"{"sub":"U","sub":"U"}"#), Err("duplicate field"));
     }
 
     #[test]
@@ -554,7 +641,64 @@ mod tests {
         proptest::collection::vec(result, 0..8).prop_map(|results| BatchResponse { results })
     }
 
+    /// The string reader before it copied runs of raw bytes (one `String::from_utf8` of the
+    /// whole): the reference `string` must match, value and error alike.
+    fn string_reference(b: &[u8]) -> Result<String, WireError> {
+        let mut r = Reader::new(b);
+        if !r.eat(b'"') {
+            return Err("expected a string");
+        }
+        let mut out = Vec::new();
+        loop {
+            let c = match r.next_byte()? {
+                b'"' => break,
+                0..=0x1F => return Err("control character in a string"),
+                b'\\' => {
+                    let e = r.next_byte()?;
+                    if e != b'u' {
+                        let k = b"\"\\/bfnrt"
+                            .iter()
+                            .position(|&x| x == e)
+                            .ok_or("invalid escape in a string")?;
+                        out.push(b"\"\\/\x08\x0c\n\r\t"[k]);
+                        continue;
+                    }
+                    let mut code = r.hex4()?;
+                    if (0xD800..0xDC00).contains(&code) && r.b[r.i..].starts_with(b"\\u") {
+                        r.i += 2;
+                        let low = r.hex4()?;
+                        if !(0xDC00..0xE000).contains(&low) {
+                            return Err("lone surrogate in a string");
+                        }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                    }
+                    char::from_u32(code).ok_or("lone surrogate in a string")?
+                }
+                c => {
+                    out.push(c);
+                    continue;
+                }
+            };
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        }
+        String::from_utf8(out).map_err(|_| "invalid UTF-8 in a string")
+    }
+
     proptest! {
+        // Bytes drawn mostly from the ones that matter (quotes, escapes, hex digits, UTF-8
+        // lead and continuation bytes, a surrogate's, control characters).
+        #[test]
+        fn string_equals_the_reference(body in proptest::collection::vec(prop_oneof![
+            3 => proptest::sample::select(b"\"\\u0aAdD8Ef/bnt \x01\x1f\x7f\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\xc0\xf5\xff".to_vec()),
+            1 => any::<u8>(),
+        ], 0..24)) {
+            let mut quoted = vec![b'"'];
+            quoted.extend_from_slice(&body);
+            for b in [&body[..], &quoted[..]] {
+                prop_assert_eq!(Reader::new(b).string(), string_reference(b));
+            }
+        }
+
         // What serde_json writes (compact or pretty, ASCII-escaped or not), the parser reads back.
         #[test]
         fn reads_what_serde_json_writes(resp in arb_response(), pretty in any::<bool>()) {

@@ -262,7 +262,15 @@ impl RecoveredQueue {
     fn insert(&mut self, entry: Entry) {
         match self.position(entry.op.seq) {
             Ok(i) => self.entries[i] = entry,
-            Err(i) => self.entries.insert(i, entry),
+            Err(i) => {
+                // `push` and swaps down (ops arrive in seq order: usually none) instead of
+                // `Vec::insert`, and `pop` after swaps up in `remove`: the engine's queue already
+                // needs `push`, `pop` and `swap`, so no other `Vec<Entry>` edit is in the wasm build.
+                self.entries.push(entry);
+                for j in (i + 1..self.entries.len()).rev() {
+                    self.entries.swap(j - 1, j);
+                }
+            }
         }
     }
 
@@ -274,7 +282,10 @@ impl RecoveredQueue {
             crate::engine::reclaim_vacated(&mut self.entries, &mut self.head);
             return Some(entry);
         }
-        Some(self.entries.remove(i))
+        for j in i + 1..self.entries.len() {
+            self.entries.swap(j - 1, j);
+        }
+        self.entries.pop()
     }
 
     /// Op `seq` coalesced into op `into`, if both are queued (else nothing changes).
@@ -282,12 +293,10 @@ impl RecoveredQueue {
         if self.position(into).is_err() {
             return;
         }
-        if let Some(mut gone) = self.remove(seq) {
+        if let Some(gone) = self.remove(seq) {
             // Found again: removing `seq` may have shifted (or vacated the slot before) it.
             if let Ok(i) = self.position(into) {
-                let target = &mut self.entries[i];
-                target.merged.push(gone.op);
-                target.merged.append(&mut gone.merged);
+                self.entries[i].absorb(gone);
             }
         }
     }

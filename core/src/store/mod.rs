@@ -207,7 +207,9 @@ impl Store for MemoryStore {
                 return Err(limited_to(cap));
             }
         }
-        *self.lock() = bytes.to_vec();
+        let mut buf = self.lock();
+        buf.clear();
+        buf.extend_from_slice(bytes);
         Ok(())
     }
 

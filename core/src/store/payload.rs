@@ -145,8 +145,8 @@ pub(super) fn unknown_tag(bytes: &[u8]) -> Option<u8> {
 }
 
 /// `None` unless `bytes` is exactly one well-formed record.
-// Strings are read borrowed and copied only once every field of the record has been read,
-// so a record cut short frees nothing (no clean-up paths in the wasm build).
+// Strings are read borrowed and copied (and checked to be UTF-8) only once every field of
+// the record has been read, so a record cut short frees nothing.
 pub(super) fn decode(bytes: &[u8]) -> Option<Record> {
     let mut r = Reader(bytes);
     let record = match r.u8()? {
@@ -166,7 +166,10 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Record> {
             Record::Meta {
                 device_id,
                 opted_in,
-                user_id: user_id.map(String::from),
+                user_id: match user_id {
+                    Some(u) => Some(owned(u)?),
+                    None => None,
+                },
                 next_seq,
             }
         }
@@ -178,25 +181,26 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Record> {
             let user_id = r.str()?;
             let kind = match tag {
                 SET_USER_ID => OpKind::SetUserId {
-                    user_id: user_id.into(),
+                    user_id: owned(user_id)?,
                 },
                 LINK | UNLINK | LINK_ID_TOKEN => {
                     let (second, channel_id) = (r.str()?, r.str()?);
-                    let (user_id, channel_id) = (user_id.into(), channel_id.into());
+                    let (user_id, channel_id) = (owned(user_id)?, owned(channel_id)?);
+                    let second = owned(second)?;
                     match tag {
                         LINK => OpKind::LinkLineId {
                             user_id,
-                            line_user_id: second.into(),
+                            line_user_id: second,
                             channel_id,
                         },
                         UNLINK => OpKind::UnlinkLineId {
                             user_id,
-                            line_user_id: second.into(),
+                            line_user_id: second,
                             channel_id,
                         },
                         _ => OpKind::LinkLineIdToken {
                             user_id,
-                            id_token: String::from(second).into(),
+                            id_token: second.into(),
                             channel_id,
                         },
                     }
@@ -237,13 +241,19 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Record> {
             let key = r.str()?;
             let value = r.u64()?;
             Record::Checkpoint {
-                key: key.into(),
+                key: owned(key)?,
                 value,
             }
         }
         _ => return None,
     };
     r.0.is_empty().then_some(record)
+}
+
+/// A string field as a `String`: `None` unless UTF-8 (as `str::from_utf8` judges, without it).
+fn owned(bytes: &[u8]) -> Option<String> {
+    let mut s = String::with_capacity(bytes.len());
+    crate::text::push_utf8(&mut s, bytes).then_some(s)
 }
 
 fn put_u64(buf: &mut Vec<u8>, mut v: u64) {
@@ -295,10 +305,10 @@ impl<'a> Reader<'a> {
         Some(Uuid::from_bytes(self.take(16)?.try_into().ok()?))
     }
 
-    /// A length-prefixed UTF-8 string, borrowed.
-    fn str(&mut self) -> Option<&'a str> {
+    /// A length-prefixed string's bytes, borrowed; [`owned`] checks they are UTF-8.
+    fn str(&mut self) -> Option<&'a [u8]> {
         let n = usize::try_from(self.u64()?).ok()?;
-        std::str::from_utf8(self.take(n)?).ok()
+        self.take(n)
     }
 }
 
@@ -381,6 +391,70 @@ mod tests {
                 granted_at_ms: 0
             })
         );
+    }
+
+    /// A string field that is not UTF-8 (a stray byte, a surrogate, an overlong form) makes
+    /// the record unreadable, whichever field it is; a valid multi-byte one reads back.
+    #[test]
+    fn a_string_field_must_be_utf8() {
+        let m = || String::from("MARK");
+        let op = |kind: OpKind| {
+            Record::Op(Op {
+                op_id: Uuid::from_u128(1),
+                seq: 1,
+                at_ms: 2,
+                kind,
+            })
+        };
+        let mut records = vec![
+            Record::Meta {
+                device_id: Uuid::nil(),
+                opted_in: true,
+                user_id: Some(m()),
+                next_seq: 1,
+            },
+            Record::Checkpoint { key: m(), value: 1 },
+            op(OpKind::SetUserId { user_id: m() }),
+        ];
+        for i in 0..3 {
+            let f = |k| if k == i { m() } else { "a".into() };
+            records.push(op(OpKind::LinkLineId {
+                user_id: f(0),
+                line_user_id: f(1),
+                channel_id: f(2),
+            }));
+            records.push(op(OpKind::UnlinkLineId {
+                user_id: f(0),
+                line_user_id: f(1),
+                channel_id: f(2),
+            }));
+            records.push(op(OpKind::LinkLineIdToken {
+                user_id: f(0),
+                id_token: f(1).as_str().into(),
+                channel_id: f(2),
+            }));
+        }
+        for record in records {
+            let mut buf = Vec::new();
+            encode(&mut buf, &record);
+            let at = buf.windows(4).position(|w| w == b"MARK").unwrap();
+            for bad in [
+                [0xff, b'A', b'R', b'K'],
+                [0xed, 0xa0, 0x80, b'K'],
+                [0xc1, 0x81, b'R', b'K'],
+                [b'M', b'A', b'R', 0xc3],
+            ] {
+                let mut broken = buf.clone();
+                broken[at..at + 4].copy_from_slice(&bad);
+                assert_eq!(decode(&broken), None, "{record:?} {bad:x?}");
+            }
+            let mut wide = buf.clone();
+            wide[at..at + 4].copy_from_slice("éRK".as_bytes());
+            let read = decode(&wide).unwrap();
+            let mut again = Vec::new();
+            encode(&mut again, &read);
+            assert_eq!(again, wide, "{read:?}");
+        }
     }
 
     #[test]
