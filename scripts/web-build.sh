@@ -11,7 +11,7 @@ source "$ROOT/scripts/web-env.sh"
 CRATE=$ROOT/bindings-wasm
 DIST=$CRATE/npm/dist
 WASM_STD_FEATURES=${WASM_STD_FEATURES:--Zbuild-std-features=optimize_for_size}
-LIMIT=$((38 * 1024))
+LIMIT=$((35 * 1024))
 TARGET=$((30 * 1024))
 
 # Size: no Debug formatting, no panic locations; with std rebuilt, panics abort without formatting.
