@@ -10,10 +10,13 @@ reordering the definitions is all it takes:
 1. wasm-dis the module; split its top-level fields (binaryen prints one per line at indent 1);
 2. start from the functions sorted by the length of their text (similar sizes are often similar code);
 3. a seeded local search moves one function a few places at a time and keeps a move when zlib -9
-   of the module's bytes gets smaller (deterministic: same input, same output). A move changes
+   of the module's bytes gets smaller (deterministic for the same input, binaryen and zlib; the
+   sizes are estimates, as calls are renumbered only when the module is assembled). A move changes
    nothing before it, so the compressor's state at each function boundary is kept and a trial
    compresses only from the move on;
 4. assemble with wasm-opt (no passes); keep the result only if `gzip -9` makes it smaller than the input.
+
+The text round trip drops custom sections; web-build.sh strips them all before this runs.
 
 Usage: wasm-order.py <wasm-opt> <in.wasm> <out.wasm> [iterations] [features...]
 """
