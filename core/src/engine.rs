@@ -438,8 +438,7 @@ impl Engine {
             protocol::classify_with(outcome, now_ms, n.min(live.len()), |i| live[i].op.op_id);
         match retry::decide(&self.cfg, self.attempt, answer, now_ms, jitter) {
             Verdict::Results(mut resp) => {
-                self.leave_front(n, Some(&mut resp.results), &DeliveryStatus::Delivered);
-                self.batch_left(n);
+                self.batch_done(n, Some(&mut resp.results), &DeliveryStatus::Delivered);
             }
             Verdict::RetryAt { not_before_ms } => {
                 self.attempt = self.attempt.saturating_add(1);
@@ -454,11 +453,14 @@ impl Engine {
                 self.resend_len = None;
                 self.reset_backoff();
             }
-            Verdict::Split => self.drop_head(n, dropped(DropReason::PayloadTooLarge)),
-            Verdict::DropMalformed => self.drop_head(n, dropped(DropReason::MalformedBatch)),
-            Verdict::DropRejected { status, message } => self.drop_head(
+            Verdict::Split => self.batch_done(n, None, &dropped(DropReason::PayloadTooLarge)),
+            Verdict::DropMalformed => {
+                self.batch_done(n, None, &dropped(DropReason::MalformedBatch))
+            }
+            Verdict::DropRejected { status, message } => self.batch_done(
                 n,
-                DeliveryStatus::Rejected {
+                None,
+                &DeliveryStatus::Rejected {
                     code: u32::from(status),
                     message,
                 },
@@ -474,9 +476,9 @@ impl Engine {
         }
     }
 
-    /// The head batch of `n` ops leaves with one status for all (dropped or rejected).
-    fn drop_head(&mut self, n: usize, status: DeliveryStatus) {
-        self.leave_front(n, None, &status);
+    /// The head batch of `n` ops leaves: with its results, or one status for all.
+    fn batch_done(&mut self, n: usize, results: Option<&mut [OpResult]>, status: &DeliveryStatus) {
+        self.leave_front(n, results, status);
         self.batch_left(n);
     }
 

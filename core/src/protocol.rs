@@ -202,41 +202,19 @@ pub fn encode_batch<'a>(device_id: &Uuid, ops: impl IntoIterator<Item = &'a Op>)
             }
             OpKind::LinkLineIdToken { id_token, .. } => Some((",\"id_token\":", id_token.as_str())),
         };
-        push_json_str(&mut out, op.kind.as_str());
+        crate::text::push_json_str(&mut out, op.kind.as_str());
         out.push_str(",\"user_id\":");
-        push_json_str(&mut out, op.kind.user_id());
+        crate::text::push_json_str(&mut out, op.kind.user_id());
         if let (Some((field, value)), Some(channel_id)) = (link, op.kind.channel_id()) {
             out.push_str(field);
-            push_json_str(&mut out, value);
+            crate::text::push_json_str(&mut out, value);
             out.push_str(",\"channel_id\":");
-            push_json_str(&mut out, channel_id);
+            crate::text::push_json_str(&mut out, channel_id);
         }
         out.push('}');
     }
     out.push_str("]}");
     out.into_bytes()
-}
-
-/// A JSON string literal (RFC 8259 escaping; non-ASCII stays UTF-8).
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.push_str("\\u00");
-                out.push(HEX[(c as usize) >> 4] as char);
-                out.push(HEX[(c as usize) & 0xf] as char);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

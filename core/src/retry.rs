@@ -102,46 +102,44 @@ pub fn backoff_ms(policy: &Policy, attempt: u32, jitter: f64) -> u64 {
 
 /// What to do after `answer`, the `attempt`-th failure so far (0 for the first) of a batch.
 pub fn decide(policy: &Policy, attempt: u32, answer: Answer, now_ms: u64, jitter: f64) -> Verdict {
-    let backoff = || Verdict::RetryAt {
-        not_before_ms: now_ms.saturating_add(backoff_ms(policy, attempt, jitter)),
-    };
     let (status, retry_after_ms, message) = match answer {
         Answer::Results(resp) => return Verdict::Results(resp),
-        // A 200 we cannot match to our ops is a server fault: resending is safe (same op_ids).
-        Answer::UnmatchedResults | Answer::Network => return backoff(),
         Answer::Status {
             status,
             retry_after_ms,
             message,
         } => (status, retry_after_ms, message),
+        // A 200 we cannot match to our ops is a server fault: resending is safe (same op_ids).
+        // Status 0 is none of the statuses below: the backoff applies.
+        Answer::UnmatchedResults | Answer::Network => (0, None, None),
     };
-    match status {
-        429 | 503 => match retry_after_ms {
-            // `now_ms` is truncated to the millisecond: one more keeps us from arriving
-            // up to 1 ms before the server's deadline.
-            Some(wait) => Verdict::RetryAt {
-                not_before_ms: now_ms
-                    .saturating_add(wait.min(policy.retry_after_cap_ms))
-                    .saturating_add(1),
-            },
-            None => backoff(),
-        },
-        408 => backoff(),
-        413 => Verdict::Split,
-        400 => Verdict::DropMalformed,
-        401 | 403 => Verdict::Pause(PauseReason::AuthFailed),
-        404 | 405 | 410 | 501 | 505 => Verdict::Pause(PauseReason::EndpointMisconfigured),
-        500..=599 => backoff(),
-        _ if (400..500).contains(&status) => Verdict::DropRejected {
-            status,
-            message: message.unwrap_or_else(|| {
-                let mut m = String::from("HTTP "); // not `format!`: no `core::fmt` in the browser build
-                crate::text::push_u64(&mut m, u64::from(status));
-                m
-            }),
-        },
-        // 1xx/3xx/other 2xx are not part of the protocol: treat like a server fault.
-        _ => backoff(),
+    // Every retry is one `RetryAt` (built once: smaller in the wasm build).
+    let wait = match (status, retry_after_ms) {
+        // `now_ms` is truncated to the millisecond: one more keeps us from arriving
+        // up to 1 ms before the server's deadline.
+        (429 | 503, Some(wait)) => wait.min(policy.retry_after_cap_ms).saturating_add(1),
+        (408 | 429 | 503, _) => backoff_ms(policy, attempt, jitter),
+        (413, _) => return Verdict::Split,
+        (400, _) => return Verdict::DropMalformed,
+        (401 | 403, _) => return Verdict::Pause(PauseReason::AuthFailed),
+        (404 | 405 | 410 | 501 | 505, _) => {
+            return Verdict::Pause(PauseReason::EndpointMisconfigured)
+        }
+        (400..=499, _) => {
+            return Verdict::DropRejected {
+                status,
+                message: message.unwrap_or_else(|| {
+                    let mut m = String::from("HTTP "); // not `format!`: no `core::fmt` in the browser build
+                    crate::text::push_u64(&mut m, u64::from(status));
+                    m
+                }),
+            };
+        }
+        // 5xx, and 1xx/3xx/other 2xx (not part of the protocol): treated like a server fault.
+        _ => backoff_ms(policy, attempt, jitter),
+    };
+    Verdict::RetryAt {
+        not_before_ms: now_ms.saturating_add(wait),
     }
 }
 
@@ -161,6 +159,74 @@ mod tests {
             jitter.clamp(0.0, 1.0),
         );
         u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// `decide` as it was before its retries shared one `RetryAt` (the reference).
+    fn decide_before(
+        policy: &Policy,
+        attempt: u32,
+        answer: Answer,
+        now_ms: u64,
+        jitter: f64,
+    ) -> Verdict {
+        let backoff = || Verdict::RetryAt {
+            not_before_ms: now_ms.saturating_add(backoff_ms(policy, attempt, jitter)),
+        };
+        let (status, retry_after_ms, message) = match answer {
+            Answer::Results(resp) => return Verdict::Results(resp),
+            Answer::UnmatchedResults | Answer::Network => return backoff(),
+            Answer::Status {
+                status,
+                retry_after_ms,
+                message,
+            } => (status, retry_after_ms, message),
+        };
+        match status {
+            429 | 503 => match retry_after_ms {
+                Some(wait) => Verdict::RetryAt {
+                    not_before_ms: now_ms
+                        .saturating_add(wait.min(policy.retry_after_cap_ms))
+                        .saturating_add(1),
+                },
+                None => backoff(),
+            },
+            408 => backoff(),
+            413 => Verdict::Split,
+            400 => Verdict::DropMalformed,
+            401 | 403 => Verdict::Pause(PauseReason::AuthFailed),
+            404 | 405 | 410 | 501 | 505 => Verdict::Pause(PauseReason::EndpointMisconfigured),
+            500..=599 => backoff(),
+            _ if (400..500).contains(&status) => Verdict::DropRejected {
+                status,
+                message: message.unwrap_or_else(|| format!("HTTP {status}")),
+            },
+            _ => backoff(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn decide_equals_the_reference(
+            kind in 0u8..3,
+            status in prop_oneof![0u16..1000, any::<u16>()],
+            retry_after_ms in proptest::option::of(prop_oneof![0u64..1_000_000, any::<u64>()]),
+            message in proptest::option::of("[a-z]{0,8}"),
+            attempt in 0u32..40,
+            now_ms in prop_oneof![0u64..1 << 45, any::<u64>()],
+            jitter in 0.0f64..=1.0,
+            cap in prop_oneof![0u64..1_000_000, any::<u64>()],
+        ) {
+            let policy = Policy { retry_after_cap_ms: cap, ..Policy::default() };
+            let answer = match kind {
+                0 => Answer::Network,
+                1 => Answer::UnmatchedResults,
+                _ => Answer::Status { status, retry_after_ms, message },
+            };
+            prop_assert_eq!(
+                super::decide(&policy, attempt, answer.clone(), now_ms, jitter),
+                decide_before(&policy, attempt, answer, now_ms, jitter)
+            );
+        }
     }
 
     fn with_backoff(base: u64, cap: u64) -> Policy {

@@ -63,24 +63,43 @@ fn push_debug_str_exact(out: &mut String, s: &str) {
 /// `{:?}` (`-Zfmt-debug=none`) wrote nothing at all.
 #[cfg(any(target_arch = "wasm32", test))]
 fn push_debug_str_small(out: &mut String, s: &str) {
+    push_quoted(out, s, false);
+}
+
+/// A JSON string literal (RFC 8259 escaping; non-ASCII stays UTF-8).
+pub fn push_json_str(out: &mut String, s: &str) {
+    push_quoted(out, s, true);
+}
+
+/// `s` quoted, escaped as a JSON string (`json`) or as the browser's `{:?}`: the two share
+/// their quotes, backslashes and `\n \r \t`, so one loop writes both (smaller in the wasm).
+fn push_quoted(out: &mut String, s: &str, json: bool) {
     out.push('"');
     for c in s.chars() {
+        let n = c as usize;
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '\0' => out.push_str("\\0"),
-            c if c.is_control() => {
-                // Control characters are at most U+009F: one or two hex digits, no leading zero.
-                out.push_str("\\u{");
-                let n = c as usize;
-                if n > 0xf {
+            '\0' if !json => out.push_str("\\0"),
+            // JSON escapes U+0000..U+001F as `\u00XX`; `{:?}` every control character (at
+            // most U+009F) as `\u{X}`/`\u{XX}`, without leading zeros.
+            c if n < 0x20 || (!json && c.is_control()) => {
+                if json {
+                    out.push_str("\\u00");
                     out.push(HEX[n >> 4] as char);
+                } else {
+                    out.push_str("\\u{");
+                    if n > 0xf {
+                        out.push(HEX[n >> 4] as char);
+                    }
                 }
                 out.push(HEX[n & 0xf] as char);
-                out.push('}');
+                if !json {
+                    out.push('}');
+                }
             }
             c => out.push(c),
         }
@@ -492,6 +511,31 @@ mod tests {
             prop_assert_eq!(trim(&s), s.trim());
             let s: String = [c, d].iter().collect();
             prop_assert_eq!(trim(&s), s.trim());
+        }
+
+        /// The JSON quoting is the wire's, byte for byte: the escapes it always wrote
+        /// (this reference is the writer before it shared its loop) and JSON that reads back as `s`.
+        #[test]
+        fn json_quoting_is_unchanged_and_reads_back(
+            s in "([\\x00-\\x7f]|[\\u{80}-\\u{9f}]|[\"'\\\\]|[a-z\u{e9}\u{2713}\u{3042}])*"
+        ) {
+            let mut reference = String::from('"');
+            for c in s.chars() {
+                match c {
+                    '"' => reference.push_str("\\\""),
+                    '\\' => reference.push_str("\\\\"),
+                    '\n' => reference.push_str("\\n"),
+                    '\r' => reference.push_str("\\r"),
+                    '\t' => reference.push_str("\\t"),
+                    c if (c as u32) < 0x20 => reference.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => reference.push(c),
+                }
+            }
+            reference.push('"');
+            let mut out = String::new();
+            push_json_str(&mut out, &s);
+            prop_assert_eq!(&out, &reference);
+            prop_assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s);
         }
 
         #[test]
