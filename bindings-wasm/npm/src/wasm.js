@@ -89,12 +89,9 @@ const imports = {
         return 1;
       }
     },
-    op(h, ...a) {
-      const v = [str(a[0], a[1]), a[2]];
-      for (let i = 3; i < 13; i += 2) v.push(str(a[i], a[i + 1]));
-      v.push(a[13], str(a[14], a[15]));
+    op(h, id, idl, seq, k, kl, u, ul, l, ll, c, cl, s, sl, code, t, tl) {
       try {
-        H[h][0](...v);
+        H[h][0](str(id, idl), seq, str(k, kl), str(u, ul), str(l, ll), str(c, cl), str(s, sl), code, str(t, tl));
       } catch (_) {}
     },
     st(h, k, kl, leader, persistent, r, rl) {
