@@ -4,7 +4,7 @@
 // No network: the endpoint is never reached within a test. Prints `N passed, N failed` last.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Client, initSync } from '../npm/src/wasm.js';
+import { Client, initSync, ReproLineError } from '../npm/src/wasm.js';
 
 initSync(fs.readFileSync(new URL('../npm/dist/repro_line_wasm_bg.wasm', import.meta.url)));
 
@@ -38,18 +38,19 @@ function open(edit = () => {}) {
 const memory = (o) => (o.memory = true);
 const local = () => {};
 
-/** What `f()` threw: the wasm throws `"code:message"`. */
+/** What `f()` threw: the loader turns the wasm's `"code:message"` into a `ReproLineError`. */
 function thrown(f) {
   try {
     f();
   } catch (e) {
-    assert.equal(typeof e, 'string', 'a "code:message" string');
+    assert.ok(e instanceof ReproLineError, 'a ReproLineError');
+    assert.equal(e.name, 'ReproLineError');
     return e;
   }
   assert.fail('did not throw');
 }
-const code = (e) => e.slice(0, e.indexOf(':'));
-const message = (e) => e.slice(e.indexOf(':') + 1);
+const code = (e) => e.code;
+const message = (e) => e.message;
 
 const ignore = () => {};
 /** The driver's I/O that never sends and never fires a timer. */

@@ -2,7 +2,9 @@
 // The queue, validation, ordering, retries and exactly-once delivery run in
 // WebAssembly (the same Rust Session as the native SDKs); this file loads it,
 // decides which tab delivers (Web Locks), and wires page events.
-import init, { initSync, Client } from './wasm.js';
+import init, { initSync, Client, ReproLineError } from './wasm.js';
+
+export { ReproLineError };
 
 const g = globalThis;
 const NS = 'repro-line';
@@ -14,24 +16,6 @@ if (typeof process === 'object' && process.versions && process.versions.node && 
   initSync(process.getBuiltinModule('fs').readFileSync(WASM));
 } else {
   await init(WASM);
-}
-
-/** Thrown by calls with an invalid argument or configuration; `code` names the rule. */
-export class ReproLineError extends Error {
-  constructor(code, message) {
-    super(message);
-    this.name = 'ReproLineError';
-    this.code = code;
-  }
-}
-
-// The wasm throws `"code:message"` (a string: smaller than building an object there).
-function rethrow(e) {
-  if (typeof e === 'string') {
-    const i = e.indexOf(':');
-    throw new ReproLineError(e.slice(0, i), e.slice(i + 1));
-  }
-  throw e;
 }
 
 // A number option as the page gave it; anything else means the default (NaN to the wasm; a page's
@@ -218,8 +202,7 @@ export class ReproLine {
     // The page's one localStorage-backed client: a second setup() replaces the first (keeping the locks).
     if (!this.#memory && current) current.#stop();
     const o = options;
-    try {
-      this.#c = new Client(
+    this.#c = new Client(
         str(o.sdkToken),
         str(o.endpoint),
         opt(o.defaultChannelId),
@@ -234,9 +217,6 @@ export class ReproLine {
         num(o.maxQueueOps),
         num(o.maxOpAgeMs),
       );
-    } catch (e) {
-      rethrow(e);
-    }
     this.#c.listen(
       (...a) => this.#emit(this.#listeners, opReport(...a)),
       (...a) => {
@@ -282,17 +262,9 @@ export class ReproLine {
     this.#c.call(8 /* PROMOTE */, '');
   }
 
-  #call(what, a, b) {
-    try {
-      this.#c.call(what, a, b);
-    } catch (e) {
-      rethrow(e);
-    }
-  }
-
   /** Repro's `setUserID`. Throws `ReproLineError` if `userId` breaks the rule. */
   setUserId(userId) {
-    this.#call(0 /* SET_USER_ID */, str(userId));
+    this.#c.call(0 /* SET_USER_ID */, str(userId));
   }
 
   setUserID(userId) {
@@ -301,7 +273,7 @@ export class ReproLine {
 
   /** Links `lineUserId` (`U` + 32 letters/digits) to the current user ID on `channelId` (default: `defaultChannelId`). */
   setLineUserId(lineUserId, channelId) {
-    this.#call(1 /* LINK */, str(lineUserId), optArg(channelId));
+    this.#c.call(1 /* LINK */, str(lineUserId), optArg(channelId));
   }
 
   /** Unverified: the page claims `lineUserId`. Prefer `linkLineIDToken` (for trusted server-side use only). */
@@ -316,11 +288,11 @@ export class ReproLine {
    * The token is a secret: never logged, not in errors; reports show its `sub`.
    */
   linkLineIDToken(idToken, channelId) {
-    this.#call(2 /* LINK_TOKEN */, str(idToken), optArg(channelId));
+    this.#c.call(2 /* LINK_TOKEN */, str(idToken), optArg(channelId));
   }
 
   unlinkLineUserId(lineUserId, channelId) {
-    this.#call(3 /* UNLINK */, str(lineUserId), optArg(channelId));
+    this.#c.call(3 /* UNLINK */, str(lineUserId), optArg(channelId));
   }
 
   unlinkLineID(lineUserId, channelId) {
@@ -329,7 +301,7 @@ export class ReproLine {
 
   /** Opt in (default) or out; opting out drops the queue and ignores later calls until opted in. */
   optIn(optedIn = true) {
-    this.#call(optedIn !== false ? 4 /* OPT_IN */ : 5 /* OPT_OUT */, '');
+    this.#c.call(optedIn !== false ? 4 /* OPT_IN */ : 5 /* OPT_OUT */, '');
   }
 
   optOut() {
@@ -380,7 +352,7 @@ export class ReproLine {
 
   /** Uses a new SDK token and resumes delivery paused by `auth_failed`. */
   setSdkToken(token) {
-    this.#call(7 /* SET_SDK_TOKEN */, str(token));
+    this.#c.call(7 /* SET_SDK_TOKEN */, str(token));
   }
 
   get deviceId() {

@@ -110,16 +110,32 @@ const imports = {
   },
 };
 
-/** One client in the wasm: `new Client(...)` and `call` throw `"code:message"` strings. */
+/** Thrown by calls with an invalid argument or configuration; `code` names the rule. */
+export class ReproLineError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'ReproLineError';
+    this.code = code;
+  }
+}
+
+// The wasm's `"code:message"` error of `n` bytes in the buffer, thrown as a ReproLineError.
+function raise(n) {
+  const e = out(n);
+  const i = e.indexOf(':');
+  throw new ReproLineError(e.slice(0, i), e.slice(i + 1));
+}
+
+/** One client in the wasm: `new Client(...)` and `call` throw `ReproLineError`s. */
 export class Client {
   constructor(sdkToken, endpoint, channel, namespace, ...rest) {
     const h = w.c(...put(sdkToken, endpoint, channel, namespace), ...rest);
-    if (h < 0) throw out(-h);
+    if (h < 0) raise(-h);
     this.h = h;
   }
   call(what, a, b) {
     const n = w.k(this.h, what, ...put(a, b));
-    if (n) throw out(n);
+    if (n) raise(n);
   }
   // `events(...)`, `states(...)` and `io` (see src/js.rs `Page`); delivery starts here.
   listen(events, states, io) {
