@@ -28,7 +28,7 @@ function num(v) {
 // constants were a `var` each in the minified file): 0 SET_USER_ID, 1 LINK, 2 LINK_TOKEN, 3 UNLINK,
 // 4 OPT_IN, 5 OPT_OUT, 6 FLUSH, 7 SET_SDK_TOKEN, 8 PROMOTE, 9 STORAGE_EVENT, 10 PAGE_HIDDEN,
 // 11 PAGE_SHOWN, 12 SHUTDOWN, 15 STORE_WRITE; the driver's I/O results (bindings-wasm/src/http.rs):
-// 13 TICK, 14 NETWORK, 1000 + status RESPONSE.
+// 13 TICK, 14 NETWORK, 1000 + status RESPONSE. A call without its string argument gets '' (src/abi.rs).
 
 // The wasm reports with primitives; these build the objects pages see (index.d.ts).
 function opReport(opId, seq, kind, userId, lineUserId, channelId, status, code, text) {
@@ -90,7 +90,7 @@ function warn(where, e) {
 function io(c) {
   let timer,
     n = 0;
-  const write = () => c.call(15 /* STORE_WRITE */, '');
+  const write = () => c.call(15 /* STORE_WRITE */);
   return {
     f() {
       queueMicrotask(write);
@@ -98,7 +98,7 @@ function io(c) {
     w(ms) {
       clearTimeout(timer);
       const mine = ++n;
-      const tick = () => mine === n && c.call(13 /* TICK */, '');
+      const tick = () => mine === n && c.call(13 /* TICK */);
       if (ms === 0) queueMicrotask(tick);
       else if (ms > 0) timer = setTimeout(tick, ms);
     },
@@ -233,10 +233,10 @@ export class ReproLine {
       target.addEventListener(type, fn);
       this.#off.push(() => target.removeEventListener(type, fn));
     };
-    on(g, 'pagehide', () => this.#c.call(10 /* PAGE_HIDDEN */, ''));
-    on(g, 'pageshow', () => this.#c.call(11 /* PAGE_SHOWN */, ''));
+    on(g, 'pagehide', () => this.#c.call(10 /* PAGE_HIDDEN */));
+    on(g, 'pageshow', () => this.#c.call(11 /* PAGE_SHOWN */));
     on(g.document, 'visibilitychange', () =>
-      this.#c.call(g.document.visibilityState === 'hidden' ? 10 : 11, ''),
+      this.#c.call(g.document.visibilityState === 'hidden' ? 10 : 11),
     );
     on(g, 'storage', (e) => {
       if (e.key == null || e.key.startsWith(NS + ':')) this.#c.call(9 /* STORAGE_EVENT */, '', e.key);
@@ -254,12 +254,12 @@ export class ReproLine {
   }
 
   #stop() {
-    this.#c.call(12 /* SHUTDOWN */, '');
+    this.#c.call(12 /* SHUTDOWN */);
     for (const off of this.#off.splice(0)) off();
   }
 
   _promote() {
-    this.#c.call(8 /* PROMOTE */, '');
+    this.#c.call(8 /* PROMOTE */);
   }
 
   /** Repro's `setUserID`. Throws `ReproLineError` if `userId` breaks the rule. */
@@ -301,7 +301,7 @@ export class ReproLine {
 
   /** Opt in (default) or out; opting out drops the queue and ignores later calls until opted in. */
   optIn(optedIn = true) {
-    this.#c.call(optedIn !== false ? 4 /* OPT_IN */ : 5 /* OPT_OUT */, '');
+    this.#c.call(optedIn !== false ? 4 /* OPT_IN */ : 5 /* OPT_OUT */);
   }
 
   optOut() {
@@ -314,7 +314,7 @@ export class ReproLine {
    */
   flush(timeoutMs = 30000) {
     try {
-      this.#c.call(6 /* FLUSH */, '');
+      this.#c.call(6 /* FLUSH */);
     } catch (e) {
       warn('flush', e);
     }
