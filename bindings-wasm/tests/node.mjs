@@ -308,6 +308,9 @@ test('strings_cross_the_boundary_as_utf8_both_ways', () => {
     c.call(SET_USER_ID, sent);
     assert.equal(c.text(USER_ID), got);
   }
+  // Any other value goes as `String` makes it (the API passes page values as they are).
+  c.call(SET_USER_ID, 12345);
+  assert.equal(c.text(USER_ID), '12345');
   // Two strings in one call: the second is read at the first one's UTF-8 length, not its JS length.
   const m = message(thrown(() => c.call(LINK, LINE, 'é😀チャンネル')));
   assert.ok(m.includes('"é😀チャンネル"'), m);

@@ -28,7 +28,9 @@ function num(v) {
 // constants were a `var` each in the minified file): 0 SET_USER_ID, 1 LINK, 2 LINK_TOKEN, 3 UNLINK,
 // 4 OPT_IN, 5 OPT_OUT, 6 FLUSH, 7 SET_SDK_TOKEN, 8 PROMOTE, 9 STORAGE_EVENT, 10 PAGE_HIDDEN,
 // 11 PAGE_SHOWN, 12 SHUTDOWN, 15 STORE_WRITE; the driver's I/O results (bindings-wasm/src/http.rs):
-// 13 TICK, 14 NETWORK, 1000 + status RESPONSE. A call without its string argument gets '' (src/abi.rs).
+// 13 TICK, 14 NETWORK, 1000 + status RESPONSE. A call without its string argument gets '' (src/abi.rs);
+// the loader makes any other value a string (npm/src/wasm.js `put`), so a channel left out (undefined
+// or null) is the default channel while an explicit '' is invalid, as on native.
 
 // The wasm reports with primitives; these build the objects pages see (index.d.ts).
 function opReport(opId, seq, kind, userId, lineUserId, channelId, status, code, text) {
@@ -55,19 +57,6 @@ function stateReport(type, leader, persistent, reason) {
   if (type === 'storage') s.persistent = persistent;
   if (type !== 'storage' || !persistent) s.reason = reason;
   return s;
-}
-
-function str(v) {
-  return typeof v === 'string' ? v : v == null ? '' : String(v);
-}
-
-function opt(v) {
-  return v == null || v === '' ? undefined : str(v);
-}
-
-/** A call's channel argument: omitted means the default channel, but an explicit '' is invalid (as on native). */
-function optArg(v) {
-  return v == null ? undefined : str(v);
 }
 
 function warn(where, e) {
@@ -203,9 +192,9 @@ export class ReproLine {
     if (!this.#memory && current) current.#stop();
     const o = options;
     this.#c = new Client(
-        str(o.sdkToken),
-        str(o.endpoint),
-        opt(o.defaultChannelId),
+        o.sdkToken,
+        o.endpoint,
+        o.defaultChannelId,
         typeof o.namespace === 'string' ? o.namespace : undefined,
         this.#memory,
         this.#memory || isLeader,
@@ -264,7 +253,7 @@ export class ReproLine {
 
   /** Repro's `setUserID`. Throws `ReproLineError` if `userId` breaks the rule. */
   setUserId(userId) {
-    this.#c.call(0 /* SET_USER_ID */, str(userId));
+    this.#c.call(0 /* SET_USER_ID */, userId);
   }
 
   setUserID(userId) {
@@ -273,7 +262,7 @@ export class ReproLine {
 
   /** Links `lineUserId` (`U` + 32 letters/digits) to the current user ID on `channelId` (default: `defaultChannelId`). */
   setLineUserId(lineUserId, channelId) {
-    this.#c.call(1 /* LINK */, str(lineUserId), optArg(channelId));
+    this.#c.call(1 /* LINK */, lineUserId, channelId);
   }
 
   /** Unverified: the page claims `lineUserId`. Prefer `linkLineIDToken` (for trusted server-side use only). */
@@ -288,11 +277,11 @@ export class ReproLine {
    * The token is a secret: never logged, not in errors; reports show its `sub`.
    */
   linkLineIDToken(idToken, channelId) {
-    this.#c.call(2 /* LINK_TOKEN */, str(idToken), optArg(channelId));
+    this.#c.call(2 /* LINK_TOKEN */, idToken, channelId);
   }
 
   unlinkLineUserId(lineUserId, channelId) {
-    this.#c.call(3 /* UNLINK */, str(lineUserId), optArg(channelId));
+    this.#c.call(3 /* UNLINK */, lineUserId, channelId);
   }
 
   unlinkLineID(lineUserId, channelId) {
@@ -352,7 +341,7 @@ export class ReproLine {
 
   /** Uses a new SDK token and resumes delivery paused by `auth_failed`. */
   setSdkToken(token) {
-    this.#c.call(7 /* SET_SDK_TOKEN */, str(token));
+    this.#c.call(7 /* SET_SDK_TOKEN */, token);
   }
 
   get deviceId() {

@@ -28,10 +28,11 @@ function put1(s, p) {
   }
   return n;
 }
-// The strings `a` (undefined/null: none) written back to back into the buffer; their byte lengths.
+// The strings `a` (undefined/null: none; anything else as `String` makes it) written back to back
+// into the buffer; their byte lengths.
 function put(...a) {
   let n = 0;
-  for (const s of a) if (s != null) n += s.length * 3;
+  for (let i = 0; i < a.length; i++) if (a[i] != null) n += (a[i] = String(a[i])).length * 3;
   let p = w.b(n);
   for (let i = 0; i < a.length; i++) {
     if (a[i] == null) a[i] = -1;
