@@ -149,13 +149,6 @@ export class Client {
   text(what) {
     return out(w.q(this.h, what));
   }
-  // Handle 0 from now on: a timer or fetch of this client that ends later must not reach the
-  // client that reuses its handle.
-  free() {
-    w.x(this.h);
-    delete H[this.h];
-    this.h = 0;
-  }
 }
 
 /** Instantiates the wasm from its bytes (or a compiled module) now; a no-op once loaded. */
