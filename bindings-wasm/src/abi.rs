@@ -13,7 +13,6 @@
 //! may call in again and overwrite it.
 
 use std::cell::RefCell;
-use std::rc::Rc;
 
 use crate::{js, Client, Options};
 
@@ -25,8 +24,9 @@ unsafe impl<T> Sync for Local<T> {}
 
 static BUF: Local<Vec<u8>> = Local(RefCell::new(Vec::new()));
 /// Clients by handle - 1. Never freed: a page keeps every client it set up (a second `setup()`
-/// shuts the first one down, whose getters still answer), so the ABI has no `free`.
-static CLIENTS: Local<Vec<Rc<Client>>> = Local(RefCell::new(Vec::new()));
+/// shuts the first one down, whose getters still answer), so the ABI has no `free` and each
+/// client is leaked for the page's lifetime (`&'static`: no reference count, no drop code).
+static CLIENTS: Local<Vec<&'static Client>> = Local(RefCell::new(Vec::new()));
 
 /// The scratch buffer, grown to at least `len` bytes.
 #[cfg_attr(target_arch = "wasm32", export_name = "b")]
@@ -73,7 +73,7 @@ impl Args {
     }
 }
 
-fn client(h: u32) -> Option<Rc<Client>> {
+fn client(h: u32) -> Option<&'static Client> {
     let clients = CLIENTS.0.borrow();
     clients.get((h as usize).wrapping_sub(1)).cloned()
 }
@@ -116,7 +116,7 @@ pub extern "C" fn create(
     match Client::open(options) {
         Ok(c) => {
             let mut clients = CLIENTS.0.borrow_mut();
-            clients.push(Rc::new(c));
+            clients.push(Box::leak(Box::new(c)));
             clients.len() as i32
         }
         Err(e) => -(give(&e) as i32),
