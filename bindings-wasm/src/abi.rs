@@ -8,13 +8,11 @@
 //! - `k(h, what, alen, blen) -> n`: `Client::call`; 0, or the error's length in the buffer.
 //! - `l(h)`: `Client::listen` (JS has the handle's listeners and I/O by then).
 //! - `q(h, what) -> n`: `Client::get`: a number, or a string's length (the string in the buffer).
-//! - `x(h)`: frees the client.
 //!
 //! Strings are copied out of the buffer before anything else runs: a listener the call reaches
 //! may call in again and overwrite it.
 
 use std::cell::RefCell;
-use std::rc::Rc;
 
 use crate::{js, Client, Options};
 
@@ -25,8 +23,10 @@ struct Local<T>(RefCell<T>);
 unsafe impl<T> Sync for Local<T> {}
 
 static BUF: Local<Vec<u8>> = Local(RefCell::new(Vec::new()));
-/// Clients by handle - 1 (`None`: freed, reused by the next client).
-static CLIENTS: Local<Vec<Option<Rc<Client>>>> = Local(RefCell::new(Vec::new()));
+/// Clients by handle - 1. Never freed: a page keeps every client it set up (a second `setup()`
+/// shuts the first one down, whose getters still answer), so the ABI has no `free` and each
+/// client is leaked for the page's lifetime (`&'static`: no reference count, no drop code).
+static CLIENTS: Local<Vec<&'static Client>> = Local(RefCell::new(Vec::new()));
 
 /// The scratch buffer, grown to at least `len` bytes.
 #[cfg_attr(target_arch = "wasm32", export_name = "b")]
@@ -73,9 +73,9 @@ impl Args {
     }
 }
 
-fn client(h: u32) -> Option<Rc<Client>> {
+fn client(h: u32) -> Option<&'static Client> {
     let clients = CLIENTS.0.borrow();
-    clients.get((h as usize).wrapping_sub(1))?.clone()
+    clients.get((h as usize).wrapping_sub(1)).cloned()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -116,18 +116,8 @@ pub extern "C" fn create(
     match Client::open(options) {
         Ok(c) => {
             let mut clients = CLIENTS.0.borrow_mut();
-            let c = Some(Rc::new(c));
-            let i = match clients.iter().position(Option::is_none) {
-                Some(i) => {
-                    clients[i] = c;
-                    i
-                }
-                None => {
-                    clients.push(c);
-                    clients.len() - 1
-                }
-            };
-            i as i32 + 1
+            clients.push(Box::leak(Box::new(c)));
+            clients.len() as i32
         }
         Err(e) => -(give(&e) as i32),
     }
@@ -153,20 +143,8 @@ pub extern "C" fn listen(h: u32) {
 
 #[cfg_attr(target_arch = "wasm32", export_name = "q")]
 pub extern "C" fn get(h: u32, what: u32) -> u32 {
-    // A freed client: 0, and "" (nothing to read).
+    // An unknown handle: 0, and "" (nothing to read).
     client(h).map_or(0, |c| c.get(what))
-}
-
-#[cfg_attr(target_arch = "wasm32", export_name = "x")]
-pub extern "C" fn free(h: u32) {
-    let c = {
-        let mut clients = CLIENTS.0.borrow_mut();
-        clients
-            .get_mut((h as usize).wrapping_sub(1))
-            .and_then(Option::take)
-    };
-    // Dropped after the table's borrow: a store's drop runs no JS, but nothing depends on that.
-    drop(c);
 }
 
 /// uuid's v4 randomness on wasm32 (getrandom's `custom` backend): the page's

@@ -305,14 +305,6 @@ impl Inner {
         let url = repro_line_core::endpoint::batch_url(&o.endpoint)?;
         // The web defaults (a smaller queue: see `Policy::web`), overridden by the options.
         let d = Policy::web();
-        let count = |v: f64, default: usize| if v.is_nan() { default } else { v as usize };
-        let ms = |v: f64, default: u64| {
-            if v.is_nan() {
-                default
-            } else {
-                v.max(0.0).ceil() as u64
-            }
-        };
         let engine_cfg = Policy {
             max_batch_ops: count(o.max_batch_ops, d.max_batch_ops),
             max_queue_ops: count(o.max_queue_ops, d.max_queue_ops),
@@ -625,6 +617,26 @@ impl Inner {
 
 /// The entries in inbox `key` (none if it is absent or unreadable). One copy for the follower's
 /// adoption and the leader's ingest.
+/// An option's count: NaN is `default`; otherwise truncated, saturating (`as`).
+#[inline(never)]
+fn count(v: f64, default: usize) -> usize {
+    if v.is_nan() {
+        default
+    } else {
+        v as usize
+    }
+}
+
+/// An option's number: NaN is `default`; otherwise rounded up, at least 0 (`as` saturates).
+#[inline(never)]
+fn ms(v: f64, default: u64) -> u64 {
+    if v.is_nan() {
+        default
+    } else {
+        v.max(0.0).ceil() as u64
+    }
+}
+
 fn read_inbox(ls: &js::Storage, key: &str) -> Vec<inbox::Entry> {
     match ls.get_item(key) {
         Ok(Some(t)) => inbox::decode(&t),

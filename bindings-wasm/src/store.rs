@@ -246,8 +246,9 @@ impl Notes {
         if self.over_budget(bytes.len()) {
             return;
         }
+        // No localStorage: `open` went to memory for good (and reported it); nothing to write.
         let Some(ls) = self.ls else {
-            return self.fall_back_to_memory("localStorage is not available".into());
+            return;
         };
         let gen = self.gen + 1;
         let mut written = 0;
@@ -290,11 +291,11 @@ impl Notes {
             return;
         }
         let text = to_latin1(&std::mem::take(&mut self.pending));
-        let result = match &self.ls {
-            Some(ls) => ls.set_item(&chunk_key(&self.ns, self.gen, self.next), &text),
-            None => Err("localStorage is not available".into()),
+        // Persistent means `open` found localStorage.
+        let Some(ls) = self.ls else {
+            return;
         };
-        match result {
+        match ls.set_item(&chunk_key(&self.ns, self.gen, self.next), &text) {
             Ok(()) => self.next += 1,
             Err(e) => self.fall_back_to_memory(e),
         }

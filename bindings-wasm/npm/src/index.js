@@ -2,7 +2,9 @@
 // The queue, validation, ordering, retries and exactly-once delivery run in
 // WebAssembly (the same Rust Session as the native SDKs); this file loads it,
 // decides which tab delivers (Web Locks), and wires page events.
-import init, { initSync, Client } from './wasm.js';
+import init, { initSync, Client, ReproLineError } from './wasm.js';
+
+export { ReproLineError };
 
 const g = globalThis;
 const NS = 'repro-line';
@@ -16,24 +18,6 @@ if (typeof process === 'object' && process.versions && process.versions.node && 
   await init(WASM);
 }
 
-/** Thrown by calls with an invalid argument or configuration; `code` names the rule. */
-export class ReproLineError extends Error {
-  constructor(code, message) {
-    super(message);
-    this.name = 'ReproLineError';
-    this.code = code;
-  }
-}
-
-// The wasm throws `"code:message"` (a string: smaller than building an object there).
-function rethrow(e) {
-  if (typeof e === 'string') {
-    const i = e.indexOf(':');
-    throw new ReproLineError(e.slice(0, i), e.slice(i + 1));
-  }
-  throw e;
-}
-
 // A number option as the page gave it; anything else means the default (NaN to the wasm; a page's
 // own NaN goes as -1, which the wasm's rules treat alike).
 function num(v) {
@@ -44,7 +28,9 @@ function num(v) {
 // constants were a `var` each in the minified file): 0 SET_USER_ID, 1 LINK, 2 LINK_TOKEN, 3 UNLINK,
 // 4 OPT_IN, 5 OPT_OUT, 6 FLUSH, 7 SET_SDK_TOKEN, 8 PROMOTE, 9 STORAGE_EVENT, 10 PAGE_HIDDEN,
 // 11 PAGE_SHOWN, 12 SHUTDOWN, 15 STORE_WRITE; the driver's I/O results (bindings-wasm/src/http.rs):
-// 13 TICK, 14 NETWORK, 1000 + status RESPONSE.
+// 13 TICK, 14 NETWORK, 1000 + status RESPONSE. A call without its string argument gets '' (src/abi.rs);
+// the loader makes any other value a string (npm/src/wasm.js `put`), so a channel left out (undefined
+// or null) is the default channel while an explicit '' is invalid, as on native.
 
 // The wasm reports with primitives; these build the objects pages see (index.d.ts).
 function opReport(opId, seq, kind, userId, lineUserId, channelId, status, code, text) {
@@ -73,19 +59,6 @@ function stateReport(type, leader, persistent, reason) {
   return s;
 }
 
-function str(v) {
-  return typeof v === 'string' ? v : v == null ? '' : String(v);
-}
-
-function opt(v) {
-  return v == null || v === '' ? undefined : str(v);
-}
-
-/** A call's channel argument: omitted means the default channel, but an explicit '' is invalid (as on native). */
-function optArg(v) {
-  return v == null ? undefined : str(v);
-}
-
 function warn(where, e) {
   try {
     console.warn('repro-line: ' + where + ': ' + ((e && e.message) || e));
@@ -106,7 +79,7 @@ function warn(where, e) {
 function io(c) {
   let timer,
     n = 0;
-  const write = () => c.call(15 /* STORE_WRITE */, '');
+  const write = () => c.call(15 /* STORE_WRITE */);
   return {
     f() {
       queueMicrotask(write);
@@ -114,7 +87,7 @@ function io(c) {
     w(ms) {
       clearTimeout(timer);
       const mine = ++n;
-      const tick = () => mine === n && c.call(13 /* TICK */, '');
+      const tick = () => mine === n && c.call(13 /* TICK */);
       if (ms === 0) queueMicrotask(tick);
       else if (ms > 0) timer = setTimeout(tick, ms);
     },
@@ -218,11 +191,10 @@ export class ReproLine {
     // The page's one localStorage-backed client: a second setup() replaces the first (keeping the locks).
     if (!this.#memory && current) current.#stop();
     const o = options;
-    try {
-      this.#c = new Client(
-        str(o.sdkToken),
-        str(o.endpoint),
-        opt(o.defaultChannelId),
+    this.#c = new Client(
+        o.sdkToken,
+        o.endpoint,
+        o.defaultChannelId,
         typeof o.namespace === 'string' ? o.namespace : undefined,
         this.#memory,
         this.#memory || isLeader,
@@ -234,9 +206,6 @@ export class ReproLine {
         num(o.maxQueueOps),
         num(o.maxOpAgeMs),
       );
-    } catch (e) {
-      rethrow(e);
-    }
     this.#c.listen(
       (...a) => this.#emit(this.#listeners, opReport(...a)),
       (...a) => {
@@ -253,10 +222,10 @@ export class ReproLine {
       target.addEventListener(type, fn);
       this.#off.push(() => target.removeEventListener(type, fn));
     };
-    on(g, 'pagehide', () => this.#c.call(10 /* PAGE_HIDDEN */, ''));
-    on(g, 'pageshow', () => this.#c.call(11 /* PAGE_SHOWN */, ''));
+    on(g, 'pagehide', () => this.#c.call(10 /* PAGE_HIDDEN */));
+    on(g, 'pageshow', () => this.#c.call(11 /* PAGE_SHOWN */));
     on(g.document, 'visibilitychange', () =>
-      this.#c.call(g.document.visibilityState === 'hidden' ? 10 : 11, ''),
+      this.#c.call(g.document.visibilityState === 'hidden' ? 10 : 11),
     );
     on(g, 'storage', (e) => {
       if (e.key == null || e.key.startsWith(NS + ':')) this.#c.call(9 /* STORAGE_EVENT */, '', e.key);
@@ -274,25 +243,17 @@ export class ReproLine {
   }
 
   #stop() {
-    this.#c.call(12 /* SHUTDOWN */, '');
+    this.#c.call(12 /* SHUTDOWN */);
     for (const off of this.#off.splice(0)) off();
   }
 
   _promote() {
-    this.#c.call(8 /* PROMOTE */, '');
-  }
-
-  #call(what, a, b) {
-    try {
-      this.#c.call(what, a, b);
-    } catch (e) {
-      rethrow(e);
-    }
+    this.#c.call(8 /* PROMOTE */);
   }
 
   /** Repro's `setUserID`. Throws `ReproLineError` if `userId` breaks the rule. */
   setUserId(userId) {
-    this.#call(0 /* SET_USER_ID */, str(userId));
+    this.#c.call(0 /* SET_USER_ID */, userId);
   }
 
   setUserID(userId) {
@@ -301,7 +262,7 @@ export class ReproLine {
 
   /** Links `lineUserId` (`U` + 32 letters/digits) to the current user ID on `channelId` (default: `defaultChannelId`). */
   setLineUserId(lineUserId, channelId) {
-    this.#call(1 /* LINK */, str(lineUserId), optArg(channelId));
+    this.#c.call(1 /* LINK */, lineUserId, channelId);
   }
 
   /** Unverified: the page claims `lineUserId`. Prefer `linkLineIDToken` (for trusted server-side use only). */
@@ -316,11 +277,11 @@ export class ReproLine {
    * The token is a secret: never logged, not in errors; reports show its `sub`.
    */
   linkLineIDToken(idToken, channelId) {
-    this.#call(2 /* LINK_TOKEN */, str(idToken), optArg(channelId));
+    this.#c.call(2 /* LINK_TOKEN */, idToken, channelId);
   }
 
   unlinkLineUserId(lineUserId, channelId) {
-    this.#call(3 /* UNLINK */, str(lineUserId), optArg(channelId));
+    this.#c.call(3 /* UNLINK */, lineUserId, channelId);
   }
 
   unlinkLineID(lineUserId, channelId) {
@@ -329,7 +290,7 @@ export class ReproLine {
 
   /** Opt in (default) or out; opting out drops the queue and ignores later calls until opted in. */
   optIn(optedIn = true) {
-    this.#call(optedIn !== false ? 4 /* OPT_IN */ : 5 /* OPT_OUT */, '');
+    this.#c.call(optedIn !== false ? 4 /* OPT_IN */ : 5 /* OPT_OUT */);
   }
 
   optOut() {
@@ -342,7 +303,7 @@ export class ReproLine {
    */
   flush(timeoutMs = 30000) {
     try {
-      this.#c.call(6 /* FLUSH */, '');
+      this.#c.call(6 /* FLUSH */);
     } catch (e) {
       warn('flush', e);
     }
@@ -380,7 +341,7 @@ export class ReproLine {
 
   /** Uses a new SDK token and resumes delivery paused by `auth_failed`. */
   setSdkToken(token) {
-    this.#call(7 /* SET_SDK_TOKEN */, str(token));
+    this.#c.call(7 /* SET_SDK_TOKEN */, token);
   }
 
   get deviceId() {

@@ -28,10 +28,11 @@ function put1(s, p) {
   }
   return n;
 }
-// The strings `a` (undefined/null: none) written back to back into the buffer; their byte lengths.
+// The strings `a` (undefined/null: none; anything else as `String` makes it) written back to back
+// into the buffer; their byte lengths.
 function put(...a) {
   let n = 0;
-  for (const s of a) if (s != null) n += s.length * 3;
+  for (let i = 0; i < a.length; i++) if (a[i] != null) n += (a[i] = String(a[i])).length * 3;
   let p = w.b(n);
   for (let i = 0; i < a.length; i++) {
     if (a[i] == null) a[i] = -1;
@@ -89,12 +90,9 @@ const imports = {
         return 1;
       }
     },
-    op(h, ...a) {
-      const v = [str(a[0], a[1]), a[2]];
-      for (let i = 3; i < 13; i += 2) v.push(str(a[i], a[i + 1]));
-      v.push(a[13], str(a[14], a[15]));
+    op(h, id, idl, seq, k, kl, u, ul, l, ll, c, cl, s, sl, code, t, tl) {
       try {
-        H[h][0](...v);
+        H[h][0](str(id, idl), seq, str(k, kl), str(u, ul), str(l, ll), str(c, cl), str(s, sl), code, str(t, tl));
       } catch (_) {}
     },
     st(h, k, kl, leader, persistent, r, rl) {
@@ -113,16 +111,32 @@ const imports = {
   },
 };
 
-/** One client in the wasm: `new Client(...)` and `call` throw `"code:message"` strings. */
+/** Thrown by calls with an invalid argument or configuration; `code` names the rule. */
+export class ReproLineError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'ReproLineError';
+    this.code = code;
+  }
+}
+
+// The wasm's `"code:message"` error of `n` bytes in the buffer, thrown as a ReproLineError.
+function raise(n) {
+  const e = out(n);
+  const i = e.indexOf(':');
+  throw new ReproLineError(e.slice(0, i), e.slice(i + 1));
+}
+
+/** One client in the wasm: `new Client(...)` and `call` throw `ReproLineError`s. */
 export class Client {
   constructor(sdkToken, endpoint, channel, namespace, ...rest) {
     const h = w.c(...put(sdkToken, endpoint, channel, namespace), ...rest);
-    if (h < 0) throw out(-h);
+    if (h < 0) raise(-h);
     this.h = h;
   }
   call(what, a, b) {
     const n = w.k(this.h, what, ...put(a, b));
-    if (n) throw out(n);
+    if (n) raise(n);
   }
   // `events(...)`, `states(...)` and `io` (see src/js.rs `Page`); delivery starts here.
   listen(events, states, io) {
@@ -134,13 +148,6 @@ export class Client {
   }
   text(what) {
     return out(w.q(this.h, what));
-  }
-  // Handle 0 from now on: a timer or fetch of this client that ends later must not reach the
-  // client that reuses its handle.
-  free() {
-    w.x(this.h);
-    delete H[this.h];
-    this.h = 0;
   }
 }
 
