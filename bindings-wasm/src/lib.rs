@@ -558,7 +558,12 @@ impl Inner {
             return;
         }
         match &self.page {
-            Some(page) => page.write_later(),
+            Some(page) => {
+                // Not under the lock: JS that threw out of `write_later` would leave it held,
+                // and the next `setup()` locks these notes again to flush them.
+                drop(n);
+                page.write_later();
+            }
             None => n.flush(),
         }
     }
