@@ -31,17 +31,26 @@ const HEADER_LEN: usize = 10;
 /// Far above any real record (an op is < 2 KiB); a larger length means corruption.
 const MAX_PAYLOAD: usize = 1 << 20;
 
-/// CRC-32 (IEEE), the checksum crc32fast computes, four bits at a time from a 16-entry
-/// table: crc32fast's 16 KiB of tables cost ~18 KB gzipped in the wasm build, and even a
-/// 256-entry table is 1 KiB of incompressible data there. Journals are small, and a record
-/// is checked once per open and written once.
-const CRC_NIBBLES: [u32; 16] = {
-    let mut table = [0u32; 16];
+/// CRC-32 (IEEE), the checksum crc32fast computes, from a table built at compile time
+/// (crc32fast's 16 KiB of tables cost ~18 KB gzipped in the wasm build; journals are small).
+/// Byte by byte from 256 entries natively; four bits at a time from 16 in the wasm, where the
+/// 1 KiB table was incompressible data (-1,170 B gzip) and a journal is a few KiB. The nibble
+/// form takes about twice as long (BENCHMARKS.md §8).
+pub fn crc32(bytes: &[u8]) -> u32 {
+    #[cfg(not(target_arch = "wasm32"))]
+    return crc32_bytewise(bytes);
+    #[cfg(target_arch = "wasm32")]
+    return crc32_nibbles(bytes);
+}
+
+/// The table for `bits`-bit steps (8: 256 entries, 4: 16).
+const fn crc_table<const N: usize>(bits: u32) -> [u32; N] {
+    let mut table = [0u32; N];
     let mut i = 0;
-    while i < 16 {
+    while i < N {
         let mut c = i as u32;
         let mut k = 0;
-        while k < 4 {
+        while k < bits {
             c = if c & 1 != 0 {
                 0xEDB8_8320 ^ (c >> 1)
             } else {
@@ -53,13 +62,23 @@ const CRC_NIBBLES: [u32; 16] = {
         i += 1;
     }
     table
-};
+}
 
-pub fn crc32(bytes: &[u8]) -> u32 {
+#[cfg(any(test, not(target_arch = "wasm32")))]
+fn crc32_bytewise(bytes: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = crc_table(8);
+    !bytes.iter().fold(!0u32, |c, &b| {
+        TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8)
+    })
+}
+
+#[cfg(any(test, target_arch = "wasm32"))]
+fn crc32_nibbles(bytes: &[u8]) -> u32 {
+    const TABLE: [u32; 16] = crc_table(4);
     !bytes.iter().fold(!0u32, |mut c, &b| {
         c ^= u32::from(b);
-        c = CRC_NIBBLES[(c & 15) as usize] ^ (c >> 4);
-        CRC_NIBBLES[(c & 15) as usize] ^ (c >> 4)
+        c = TABLE[(c & 15) as usize] ^ (c >> 4);
+        TABLE[(c & 15) as usize] ^ (c >> 4)
     })
 }
 
@@ -265,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn crc32_matches_the_bitwise_definition_on_every_byte_value() {
+    fn both_crc32_forms_match_the_bitwise_definition_on_every_byte_value() {
         fn bitwise(bytes: &[u8]) -> u32 {
             let mut c = !0u32;
             for &b in bytes {
@@ -282,11 +301,9 @@ mod tests {
         }
         let all: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
         for end in 0..all.len() {
-            assert_eq!(
-                crc32(&all[..end]),
-                bitwise(&all[..end]),
-                "first {end} bytes"
-            );
+            let expect = bitwise(&all[..end]);
+            assert_eq!(crc32_bytewise(&all[..end]), expect, "first {end} bytes");
+            assert_eq!(crc32_nibbles(&all[..end]), expect, "first {end} bytes");
         }
     }
 
