@@ -105,13 +105,13 @@ pub struct Options {
 }
 
 /// What `Client::call` does; the numbers are the boundary with npm/src/index.js.
-const SET_USER_ID: u32 = 0;
-const LINK: u32 = 1;
-const LINK_TOKEN: u32 = 2;
-const UNLINK: u32 = 3;
-const OPT_IN: u32 = 4;
-const OPT_OUT: u32 = 5;
-const FLUSH: u32 = 6;
+pub(crate) const SET_USER_ID: u32 = 0;
+pub(crate) const LINK: u32 = 1;
+pub(crate) const LINK_TOKEN: u32 = 2;
+pub(crate) const UNLINK: u32 = 3;
+pub(crate) const OPT_IN: u32 = 4;
+pub(crate) const OPT_OUT: u32 = 5;
+pub(crate) const FLUSH: u32 = 6;
 const SET_SDK_TOKEN: u32 = 7;
 const PROMOTE: u32 = 8;
 const STORAGE_EVENT: u32 = 9;
@@ -126,17 +126,23 @@ impl Client {
     // Every call and page event, by number (see the constants): `a` is the user ID, LINE user ID,
     // ID token or SDK token, `b` the channel or the `storage` event's key. Throws `"code:message"`.
     pub fn call(&self, what: u32, a: &str, b: Option<String>) -> Result<(), String> {
-        let kind = match what {
-            SET_USER_ID => Kind::SetUserId(a.to_owned()),
-            LINK => Kind::Link(a.to_owned(), b),
-            LINK_TOKEN => Kind::LinkToken(a.to_owned(), b),
-            UNLINK => Kind::Unlink(a.to_owned(), b),
-            OPT_IN => Kind::OptIn(true),
-            OPT_OUT => Kind::OptIn(false),
-            FLUSH => Kind::Flush,
+        if what <= FLUSH {
+            // The inbox line's opt-in field (see `inbox.rs`).
+            let a = match what {
+                OPT_IN => "1",
+                OPT_OUT => "0",
+                _ => a,
+            };
+            return self.enqueue(Kind {
+                what,
+                a: a.to_owned(),
+                b,
+            });
+        }
+        match what {
             STORE_WRITE => {
                 self.write_pending();
-                return Ok(());
+                Ok(())
             }
             _ => {
                 if what == SET_SDK_TOKEN {
@@ -172,10 +178,9 @@ impl Client {
                     }
                     settle(s);
                 }
-                return Ok(());
+                Ok(())
             }
-        };
-        self.enqueue(kind)
+        }
     }
 
     // The page's listeners (each call's final outcome and pause/resume; storage changes and
