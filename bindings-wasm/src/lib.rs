@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 
 use repro_line_core::engine::{DeliveryStatus, Event};
 use repro_line_core::session::Next;
-use repro_line_core::{DeliveryState, Error, MemoryStore, Policy, Session, Store};
+use repro_line_core::{DeliveryState, Error, Policy, Session};
 
 use crate::inbox::Kind;
 use crate::store::{Change, LocalStore, Notes, SharedNotes};
@@ -291,15 +291,11 @@ fn open_session(
     budget: usize,
     notes: &SharedNotes,
 ) -> Result<Session, Error> {
-    let store: Box<dyn Store> = match journal {
-        Some(ns) => Box::new(LocalStore::open(ns.clone(), budget, Arc::clone(notes))),
-        None => {
-            let mem = MemoryStore::new();
-            mem.overwrite(bytes);
-            Box::new(mem)
-        }
+    let store = match journal {
+        Some(ns) => LocalStore::open(ns.clone(), budget, Arc::clone(notes)),
+        None => LocalStore::memory(bytes),
     };
-    Session::open(cfg.clone(), channel.clone(), store)
+    Session::open(cfg.clone(), channel.clone(), Box::new(store))
 }
 
 impl Inner {

@@ -158,6 +158,20 @@ fn open_store() -> std::sync::MutexGuard<'static, Option<SharedNotes>> {
 }
 
 impl LocalStore {
+    /// A journal in memory only, starting with `bytes` (a follower's shadow on a copy of the
+    /// journal, or a client without `localStorage`): notes of its own, nothing written anywhere,
+    /// no budget. The one store type in the wasm (a second `Store` impl was its own code).
+    pub fn memory(bytes: Vec<u8>) -> LocalStore {
+        let notes = Notes {
+            budget: usize::MAX,
+            ..Notes::default()
+        };
+        LocalStore {
+            bytes,
+            notes: Arc::new(Mutex::new(notes)),
+        }
+    }
+
     /// Reads the journal; never fails (an unreadable store starts empty in memory).
     /// A journal in the single key of earlier versions (`NS:journal`) is carried over.
     pub fn open(ns: String, budget: usize, notes: SharedNotes) -> LocalStore {

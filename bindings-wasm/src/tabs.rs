@@ -173,9 +173,8 @@ mod tests {
 
     /// A follower's read-only Session on a copy of the journal, as lib.rs opens it.
     fn shadow_of(journal: Vec<u8>) -> Session {
-        let mem = MemoryStore::new();
-        mem.overwrite(journal);
-        Session::open(cfg(), Some(CHANNEL.into()), Box::new(mem)).expect("shadow")
+        let store = crate::store::LocalStore::memory(journal);
+        Session::open(cfg(), Some(CHANNEL.into()), Box::new(store)).expect("shadow")
     }
 
     /// Tabs of one origin: the leader's journal, each follower's inbox text (what
