@@ -305,15 +305,13 @@ impl Inner {
         repro_line_core::policy::check_sdk_token(&o.sdk_token)?;
         let url = repro_line_core::endpoint::batch_url(&o.endpoint)?;
         // The web defaults (a smaller queue: see `Policy::web`), overridden by the options.
-        let d = Policy::web();
-        let engine_cfg = Policy {
-            max_batch_ops: count(o.max_batch_ops, d.max_batch_ops),
-            max_queue_ops: count(o.max_queue_ops, d.max_queue_ops),
-            max_op_age_ms: ms(o.max_op_age_ms, d.max_op_age_ms),
-            debounce_ms: ms(o.debounce_ms, d.debounce_ms),
-            request_timeout_ms: ms(o.request_timeout_ms, d.request_timeout_ms),
-            ..d
-        };
+        let mut engine_cfg = Policy::web();
+        let c = &mut engine_cfg;
+        c.max_batch_ops = count(o.max_batch_ops, c.max_batch_ops);
+        c.max_queue_ops = count(o.max_queue_ops, c.max_queue_ops);
+        c.max_op_age_ms = ms(o.max_op_age_ms, c.max_op_age_ms);
+        c.debounce_ms = ms(o.debounce_ms, c.debounce_ms);
+        c.request_timeout_ms = ms(o.request_timeout_ms, c.request_timeout_ms);
         engine_cfg.validate()?;
         let default_channel = o.default_channel.filter(|c| !c.is_empty());
         let ns = o.namespace.unwrap_or_else(|| "repro-line".into());
