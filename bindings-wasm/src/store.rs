@@ -161,11 +161,11 @@ impl LocalStore {
     /// A journal in memory only, starting with `bytes` (a follower's shadow on a copy of the
     /// journal, or a client without `localStorage`): notes of its own, nothing written anywhere,
     /// no budget. The one store type in the wasm (a second `Store` impl was its own code).
+    // Set after `default()`: the struct update syntax copied every field a second time (-40 B gzip).
+    #[allow(clippy::field_reassign_with_default)]
     pub fn memory(bytes: Vec<u8>) -> LocalStore {
-        let notes = Notes {
-            budget: usize::MAX,
-            ..Notes::default()
-        };
+        let mut notes = Notes::default();
+        notes.budget = usize::MAX;
         LocalStore {
             bytes,
             notes: Arc::new(Mutex::new(notes)),
