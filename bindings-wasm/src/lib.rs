@@ -444,15 +444,17 @@ impl Inner {
 
     fn call(&mut self, kind: Kind) -> Result<(), Error> {
         let now = js::now_ms();
-        if self.leader {
-            tabs::apply(&mut self.session, now, &kind, None, None)?;
-            self.wake();
-            return Ok(());
-        }
+        // One way to the Session for both roles: a follower's is its view (`refresh_shadow`
+        // does nothing for a leader), and the call then waits in its inbox.
         self.refresh_shadow();
-        let channel = self.default_channel.as_deref();
-        self.follower.call(&mut self.session, now, kind, channel)?;
-        self.write_inbox();
+        tabs::apply(&mut self.session, now, &kind, None, None)?;
+        if self.leader {
+            self.wake();
+        } else {
+            let channel = self.default_channel.as_deref();
+            self.follower.queue(&mut self.session, now, kind, channel);
+            self.write_inbox();
+        }
         Ok(())
     }
 

@@ -66,15 +66,15 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Validates a call against `shadow` (this tab's view) and queues it for the leader.
-    pub fn call(
+    /// Queues for the leader a call `shadow` (this tab's view) has just accepted (`apply`: the
+    /// same path as a leader's call).
+    pub fn queue(
         &mut self,
         shadow: &mut Session,
         now: u64,
         mut kind: Kind,
         default_channel: Option<&str>,
-    ) -> Result<(), Error> {
-        apply(shadow, now, &kind, None, None)?;
+    ) {
         let _ = shadow.take_events();
         let user = if matches!(kind.what, LINK..=UNLINK) {
             // The default channel is resolved here so the leader's configuration cannot change it.
@@ -93,7 +93,6 @@ impl Follower {
             kind,
             user,
         });
-        Ok(())
     }
 
     /// This tab's view: `shadow` (a Session on a copy of the journal) plus its calls the leader
@@ -218,7 +217,8 @@ mod tests {
                 return apply(&mut self.leader, self.now, &kind, None, None);
             }
             let (f, shadow) = &mut self.followers[tab - 1];
-            f.call(shadow, self.now, kind, Some(CHANNEL))?;
+            apply(shadow, self.now, &kind, None, None)?;
+            f.queue(shadow, self.now, kind, Some(CHANNEL));
             self.inboxes[tab - 1] = encode(&f.mine);
             Ok(())
         }
