@@ -442,6 +442,8 @@ impl Inner {
         }
     }
 
+    // Out of line: a smaller wasm (measured with wasm-opt's one-caller limit; BENCHMARKS §8).
+    #[inline(never)]
     fn call(&mut self, kind: Kind) -> Result<(), Error> {
         let now = js::now_ms();
         // One way to the Session for both roles: a follower's is its view (`refresh_shadow`
