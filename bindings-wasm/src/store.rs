@@ -183,10 +183,10 @@ impl LocalStore {
         }
         let mut bytes = Vec::new();
         {
+            // The client's notes, fresh (each client opens its journal once: at setup or when
+            // promoted): nothing written or pending yet.
             let mut d = lock(&notes);
-            (d.ns, d.gen, d.next, d.budget) = (ns, 0, 0, budget);
-            (d.persistent, d.scheduled, d.ls) = (true, false, js::local_storage());
-            d.pending.clear();
+            (d.ns, d.budget, d.persistent, d.ls) = (ns, budget, true, js::local_storage());
             match d.ls {
                 None => d.fall_back_to_memory("localStorage is not available".into()),
                 Some(ls) => match read(&ls, &d.ns) {
