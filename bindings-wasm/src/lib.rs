@@ -68,7 +68,6 @@ struct Inner {
     // The namespace of the journal's keys (see `store.rs`); `None`: memory only (no journal, no tabs).
     journal_ns: Option<String>,
     inbox_prefix: String,
-    budget: usize,
     // Follower: this tab's inbox key and calls not yet taken by the leader.
     follower: tabs::Follower,
     // Shared with a leader's `LocalStore`: its notes and its end-of-task write.
@@ -288,11 +287,10 @@ fn open_session(
     channel: &Option<String>,
     journal: Option<&String>,
     bytes: Vec<u8>,
-    budget: usize,
     notes: &SharedNotes,
 ) -> Result<Session, Error> {
     let store = match journal {
-        Some(ns) => LocalStore::open(ns.clone(), budget, Arc::clone(notes)),
+        Some(ns) => LocalStore::open(ns.clone(), Arc::clone(notes)),
         None => LocalStore::memory(bytes),
     };
     Session::open(cfg.clone(), channel.clone(), Box::new(store))
@@ -316,22 +314,18 @@ impl Inner {
         let default_channel = o.default_channel.filter(|c| !c.is_empty());
         let ns = o.namespace.unwrap_or_else(|| "repro-line".into());
         let local = !o.memory && js::local_storage().is_some();
-        let notes: SharedNotes = Arc::new(Mutex::new(Notes::default()));
+        // The journal's byte budget, kept in the notes its store will share.
+        let notes: SharedNotes = Arc::new(Mutex::new(Notes::with_budget(count(
+            o.storage_budget_bytes,
+            512 * 1024,
+        ))));
         // Without localStorage there is nothing to share between tabs: deliver from this one.
         let leader = !local || o.leader;
         let journal_ns = local.then(|| ns.clone());
-        let budget = count(o.storage_budget_bytes, 512 * 1024);
         // Opened once: on the journal for a leader with localStorage, else in memory (a follower's
         // shadow comes from `refresh_shadow`).
         let journal = journal_ns.as_ref().filter(|_| leader);
-        let session = open_session(
-            &engine_cfg,
-            &default_channel,
-            journal,
-            Vec::new(),
-            budget,
-            &notes,
-        )?;
+        let session = open_session(&engine_cfg, &default_channel, journal, Vec::new(), &notes)?;
         let inbox_prefix = ns.clone() + ":in:";
         let mut inbox_key = inbox_prefix.clone();
         repro_line_core::text::push_u64(&mut inbox_key, u64::from(o.slot));
@@ -350,7 +344,6 @@ impl Inner {
                 mine: Vec::new(),
             },
             inbox_prefix,
-            budget,
             notes,
             page: None,
             in_flight: None,
@@ -388,7 +381,7 @@ impl Inner {
         self.leader = true;
         if let Some(ns) = &self.journal_ns {
             let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
-            match open_session(cfg, channel, Some(ns), Vec::new(), self.budget, &self.notes) {
+            match open_session(cfg, channel, Some(ns), Vec::new(), &self.notes) {
                 Ok(session) => self.session = session,
                 Err(e) => self.warn(e.message()),
             }
@@ -484,7 +477,7 @@ impl Inner {
         };
         let bytes = store::read(&ls, ns).map(|(_, _, b)| b).unwrap_or_default();
         let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
-        match open_session(cfg, channel, None, bytes, 0, &self.notes) {
+        match open_session(cfg, channel, None, bytes, &self.notes) {
             Ok(mut shadow) => {
                 let changed = self.follower.rebuild(&mut shadow);
                 self.session = shadow;

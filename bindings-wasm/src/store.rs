@@ -161,11 +161,8 @@ impl LocalStore {
     /// A journal in memory only, starting with `bytes` (a follower's shadow on a copy of the
     /// journal, or a client without `localStorage`): notes of its own, nothing written anywhere,
     /// no budget. The one store type in the wasm (a second `Store` impl was its own code).
-    // Set after `default()`: the struct update syntax copied every field a second time (-40 B gzip).
-    #[allow(clippy::field_reassign_with_default)]
     pub fn memory(bytes: Vec<u8>) -> LocalStore {
-        let mut notes = Notes::default();
-        notes.budget = usize::MAX;
+        let notes = Notes::with_budget(usize::MAX);
         LocalStore {
             bytes,
             notes: Arc::new(Mutex::new(notes)),
@@ -174,7 +171,7 @@ impl LocalStore {
 
     /// Reads the journal; never fails (an unreadable store starts empty in memory).
     /// A journal in the single key of earlier versions (`NS:journal`) is carried over.
-    pub fn open(ns: String, budget: usize, notes: SharedNotes) -> LocalStore {
+    pub fn open(ns: String, notes: SharedNotes) -> LocalStore {
         // A store opened before in this page (setup() again) writes what it still holds first,
         // or this one would read without it and then write over its key.
         let previous = open_store().take();
@@ -186,7 +183,7 @@ impl LocalStore {
             // The client's notes, fresh (each client opens its journal once: at setup or when
             // promoted): nothing written or pending yet.
             let mut d = lock(&notes);
-            (d.ns, d.budget, d.persistent, d.ls) = (ns, budget, true, js::local_storage());
+            (d.ns, d.persistent, d.ls) = (ns, true, js::local_storage());
             match d.ls {
                 None => d.fall_back_to_memory("localStorage is not available".into()),
                 Some(ls) => match read(&ls, &d.ns) {
@@ -214,6 +211,15 @@ impl LocalStore {
 }
 
 impl Notes {
+    /// Fresh notes for a journal of at most `budget` bytes.
+    // Set after `default()`: the struct update syntax copied every field a second time (-40 B gzip).
+    #[allow(clippy::field_reassign_with_default)]
+    pub fn with_budget(budget: usize) -> Notes {
+        let mut notes = Notes::default();
+        notes.budget = budget;
+        notes
+    }
+
     fn fall_back_to_memory(&mut self, reason: String) {
         self.pending.clear();
         if self.persistent {
