@@ -61,7 +61,6 @@ struct Inner {
     stale: bool,
     // Leader: an inbox changed.
     ingest: bool,
-    engine_cfg: Policy,
     default_channel: Option<String>,
     url: String,
     token: String,
@@ -334,7 +333,6 @@ impl Inner {
             leader,
             stale: true,
             ingest: true,
-            engine_cfg,
             default_channel,
             url,
             token: o.sdk_token,
@@ -380,7 +378,8 @@ impl Inner {
         }
         self.leader = true;
         if let Some(ns) = &self.journal_ns {
-            let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
+            // The policy the client was set up with (every Session of a client has it).
+            let (cfg, channel) = (self.session.engine().config(), &self.default_channel);
             match open_session(cfg, channel, Some(ns), Vec::new(), &self.notes) {
                 Ok(session) => self.session = session,
                 Err(e) => self.warn(e.message()),
@@ -476,7 +475,7 @@ impl Inner {
             return;
         };
         let bytes = store::read(&ls, ns).map(|(_, _, b)| b).unwrap_or_default();
-        let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
+        let (cfg, channel) = (self.session.engine().config(), &self.default_channel);
         match open_session(cfg, channel, None, bytes, &self.notes) {
             Ok(mut shadow) => {
                 let changed = self.follower.rebuild(&mut shadow);
@@ -592,7 +591,7 @@ impl Inner {
                     &self.url,
                     &self.token,
                     &r,
-                    self.engine_cfg.request_timeout_ms as f64,
+                    self.session.engine().config().request_timeout_ms as f64,
                     self.hidden,
                 );
                 match sent {
