@@ -258,11 +258,8 @@ impl Client {
 #[inline(never)]
 fn settle(mut s: std::cell::RefMut<'_, Inner>) {
     s.schedule_write();
-    let events = if s.leader {
-        s.session.take_events()
-    } else {
-        Vec::new()
-    };
+    // A follower's view has none (tabs.rs drops them where it applies a call to it).
+    let events = s.session.take_events();
     let states = std::mem::take(&mut store::lock(&s.notes).changes);
     let (leader, page) = (s.leader, s.page);
     drop(s);
