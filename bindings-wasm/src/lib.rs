@@ -360,10 +360,9 @@ impl Inner {
             }
             inner.refresh_shadow();
         }
-        if leader {
-            // Delivery starts (with `listen`); what opening appended is written now.
-            inner.wake();
-        }
+        // What opening the journal appended is written now (no page yet: delivery starts with
+        // `listen`); nothing for a view in memory.
+        inner.schedule_write();
         Ok(inner)
     }
 
