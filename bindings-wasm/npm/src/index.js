@@ -11,9 +11,11 @@ const NS = 'repro-line';
 // Relative to the built npm/index.js (this file is bundled into it by scripts/web-build.sh).
 const WASM = new URL('./dist/repro_line_wasm_bg.wasm', import.meta.url);
 
-// Load the wasm before any call: setup() and every call are synchronous after import.
-if (typeof process === 'object' && process.versions && process.versions.node && process.getBuiltinModule) {
-  initSync(process.getBuiltinModule('fs').readFileSync(WASM));
+// Load the wasm before any call: setup() and every call are synchronous after import. Node (and
+// runtimes with its `process.getBuiltinModule`) read the file; a bundler's `process` shim has none.
+const node = g.process && g.process.getBuiltinModule;
+if (node) {
+  initSync(node('fs').readFileSync(WASM));
 } else {
   await init(WASM);
 }
