@@ -46,12 +46,12 @@ pub fn apply(
     match user {
         // Core has no per-call user yet, so the switch is spelled as setUserId calls.
         Some(u) if session.user_id() != Some(u) => {
-            let current = session.user_id().map(str::to_owned);
-            let mut calls = vec![Call::SetUserId(u.to_owned()), call];
-            if let Some(current) = current {
-                calls.push(Call::SetUserId(current));
-            }
-            session.apply(now, &calls, checkpoint)
+            // On the stack: the user set back only if the journal had one.
+            let current = session.user_id();
+            let n = if current.is_some() { 3 } else { 2 };
+            let back = Call::SetUserId(current.unwrap_or_default().to_owned());
+            let calls = [Call::SetUserId(u.to_owned()), call, back];
+            session.apply(now, calls.get(..n).unwrap_or_default(), checkpoint)
         }
         _ => session.apply(now, &[call], checkpoint),
     }
