@@ -53,6 +53,8 @@ pub fn post(
 }
 
 /// The outcome of a `NETWORK` or `RESPONSE + status` call, for core; `None` for other codes.
+// Out of line: a smaller wasm (measured with wasm-opt's one-caller limit; BENCHMARKS §8).
+#[inline(never)]
 pub fn outcome(what: u32, a: &str, b: Option<String>) -> Option<Outcome> {
     match what {
         NETWORK => Some(Outcome::Network {

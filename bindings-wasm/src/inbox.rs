@@ -12,16 +12,48 @@
 //! alphanumerics, or base64url and `.` (ID tokens), so tab and newline never
 //! occur inside a field.
 
+use crate::{OPT_IN, OPT_OUT};
+
+/// A call as the page made it: `what` its `Client::call` number (`SET_USER_ID..=FLUSH`), `a` the
+/// user ID, LINE user ID or ID token (a secret: only ever in this tab's inbox and the journal;
+/// opt-in/out: "1"/"0", as the line holds it), `b` the channel. One shape for every call: the
+/// page's call, the inbox line and the Session's call are the same three fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
-    SetUserId(String),
-    Link(String, Option<String>),
-    /// A LINE ID token (a secret: only ever in this tab's inbox and the journal) and channel.
-    LinkToken(String, Option<String>),
-    Unlink(String, Option<String>),
-    OptIn(bool),
-    Flush,
+pub struct Kind {
+    pub what: u32,
+    pub a: String,
+    pub b: Option<String>,
 }
+
+/// The calls by name, for the tests (tabs.rs; native only).
+#[cfg(all(test, not(target_arch = "wasm32")))]
+impl Kind {
+    fn of(what: u32, a: String, b: Option<String>) -> Kind {
+        Kind { what, a, b }
+    }
+    pub fn set_user_id(u: String) -> Kind {
+        Kind::of(crate::SET_USER_ID, u, None)
+    }
+    pub fn link(l: String, c: Option<String>) -> Kind {
+        Kind::of(crate::LINK, l, c)
+    }
+    pub fn link_token(t: String, c: Option<String>) -> Kind {
+        Kind::of(crate::LINK_TOKEN, t, c)
+    }
+    pub fn unlink(l: String, c: Option<String>) -> Kind {
+        Kind::of(crate::UNLINK, l, c)
+    }
+    pub fn opt_in(yes: bool) -> Kind {
+        let (what, a) = if yes { (OPT_IN, "1") } else { (OPT_OUT, "0") };
+        Kind::of(what, a.into(), None)
+    }
+    pub fn flush() -> Kind {
+        Kind::of(crate::FLUSH, String::new(), None)
+    }
+}
+
+/// The line's kind letter of each call, by `what`.
+const LETTERS: &[u8; 7] = b"ultxoof";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -32,27 +64,23 @@ pub struct Entry {
     pub user: Option<String>,
 }
 
+// Out of line: a smaller wasm (measured with wasm-opt's one-caller limit; BENCHMARKS §8).
+#[inline(never)]
 pub fn encode(entries: &[Entry]) -> String {
     let mut out = String::new();
     for e in entries {
         repro_line_core::text::push_u64(&mut out, e.n);
-        let (k, a, b) = match &e.kind {
-            Kind::SetUserId(u) => ("u", u.as_str(), None),
-            Kind::Link(l, c) => ("l", l.as_str(), c.as_deref()),
-            Kind::LinkToken(t, c) => ("t", t.as_str(), c.as_deref()),
-            Kind::Unlink(l, c) => ("x", l.as_str(), c.as_deref()),
-            Kind::OptIn(true) => ("o", "1", None),
-            Kind::OptIn(false) => ("o", "0", None),
-            Kind::Flush => ("f", "", None),
-        };
+        let k = &e.kind;
         out.push('\t');
-        out.push_str(k);
+        out.push(char::from(
+            LETTERS.get(k.what as usize).copied().unwrap_or(b'f'),
+        ));
         out.push('\t');
         repro_line_core::text::push_u64(&mut out, e.at_ms);
         out.push('\t');
-        out.push_str(a);
+        out.push_str(&k.a);
         out.push('\t');
-        out.push_str(b.unwrap_or(""));
+        out.push_str(k.b.as_deref().unwrap_or(""));
         out.push('\t');
         out.push_str(e.user.as_deref().unwrap_or(""));
         out.push('\n');
@@ -63,6 +91,8 @@ pub fn encode(entries: &[Entry]) -> String {
 /// Every well-formed line; anything else is skipped. One pass over the bytes
 /// (tab and newline are ASCII, so every cut is a char boundary): smaller in
 /// wasm than `str::split` twice over.
+// Out of line: a smaller wasm (measured with wasm-opt's one-caller limit; BENCHMARKS §8).
+#[inline(never)]
 pub fn decode(text: &str) -> Vec<Entry> {
     let mut out = Vec::new();
     // The line's first six fields (absent ones stay empty) and how many it has.
@@ -100,16 +130,20 @@ fn decode_line(f: &[&str; 6], n: usize) -> Option<Entry> {
     let n = repro_line_core::text::parse_u64(f[0])?;
     let at_ms = repro_line_core::text::parse_u64(f[2])?;
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let a = f[3].to_owned();
-    let b = opt(f[4]);
-    let kind = match f[1].as_bytes() {
-        b"u" => Kind::SetUserId(a),
-        b"l" => Kind::Link(a, b),
-        b"t" => Kind::LinkToken(a, b),
-        b"x" => Kind::Unlink(a, b),
-        b"o" => Kind::OptIn(a == "1"),
-        b"f" => Kind::Flush,
-        _ => return None,
+    let [c] = f[1].as_bytes() else {
+        return None;
+    };
+    let what = LETTERS.iter().position(|l| l == c)? as u32;
+    // "o": opt-in for "1", opt-out otherwise.
+    let what = if what == OPT_IN && f[3] != "1" {
+        OPT_OUT
+    } else {
+        what
+    };
+    let kind = Kind {
+        what,
+        a: f[3].to_owned(),
+        b: opt(f[4]),
     };
     Some(Entry {
         n,

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 
 use repro_line_core::engine::{DeliveryStatus, Event};
 use repro_line_core::session::Next;
-use repro_line_core::{DeliveryState, Error, MemoryStore, Policy, Session, Store};
+use repro_line_core::{DeliveryState, Error, Policy, Session};
 
 use crate::inbox::Kind;
 use crate::store::{Change, LocalStore, Notes, SharedNotes};
@@ -61,14 +61,12 @@ struct Inner {
     stale: bool,
     // Leader: an inbox changed.
     ingest: bool,
-    engine_cfg: Policy,
     default_channel: Option<String>,
     url: String,
     token: String,
     // The namespace of the journal's keys (see `store.rs`); `None`: memory only (no journal, no tabs).
     journal_ns: Option<String>,
     inbox_prefix: String,
-    budget: usize,
     // Follower: this tab's inbox key and calls not yet taken by the leader.
     follower: tabs::Follower,
     // Shared with a leader's `LocalStore`: its notes and its end-of-task write.
@@ -105,13 +103,13 @@ pub struct Options {
 }
 
 /// What `Client::call` does; the numbers are the boundary with npm/src/index.js.
-const SET_USER_ID: u32 = 0;
-const LINK: u32 = 1;
-const LINK_TOKEN: u32 = 2;
-const UNLINK: u32 = 3;
-const OPT_IN: u32 = 4;
-const OPT_OUT: u32 = 5;
-const FLUSH: u32 = 6;
+pub(crate) const SET_USER_ID: u32 = 0;
+pub(crate) const LINK: u32 = 1;
+pub(crate) const LINK_TOKEN: u32 = 2;
+pub(crate) const UNLINK: u32 = 3;
+pub(crate) const OPT_IN: u32 = 4;
+pub(crate) const OPT_OUT: u32 = 5;
+pub(crate) const FLUSH: u32 = 6;
 const SET_SDK_TOKEN: u32 = 7;
 const PROMOTE: u32 = 8;
 const STORAGE_EVENT: u32 = 9;
@@ -126,17 +124,23 @@ impl Client {
     // Every call and page event, by number (see the constants): `a` is the user ID, LINE user ID,
     // ID token or SDK token, `b` the channel or the `storage` event's key. Throws `"code:message"`.
     pub fn call(&self, what: u32, a: &str, b: Option<String>) -> Result<(), String> {
-        let kind = match what {
-            SET_USER_ID => Kind::SetUserId(a.to_owned()),
-            LINK => Kind::Link(a.to_owned(), b),
-            LINK_TOKEN => Kind::LinkToken(a.to_owned(), b),
-            UNLINK => Kind::Unlink(a.to_owned(), b),
-            OPT_IN => Kind::OptIn(true),
-            OPT_OUT => Kind::OptIn(false),
-            FLUSH => Kind::Flush,
+        if what <= FLUSH {
+            // The inbox line's opt-in field (see `inbox.rs`).
+            let a = match what {
+                OPT_IN => "1",
+                OPT_OUT => "0",
+                _ => a,
+            };
+            return self.enqueue(Kind {
+                what,
+                a: a.to_owned(),
+                b,
+            });
+        }
+        match what {
             STORE_WRITE => {
                 self.write_pending();
-                return Ok(());
+                Ok(())
             }
             _ => {
                 if what == SET_SDK_TOKEN {
@@ -172,10 +176,9 @@ impl Client {
                     }
                     settle(s);
                 }
-                return Ok(());
+                Ok(())
             }
-        };
-        self.enqueue(kind)
+        }
     }
 
     // The page's listeners (each call's final outcome and pause/resume; storage changes and
@@ -255,11 +258,8 @@ impl Client {
 #[inline(never)]
 fn settle(mut s: std::cell::RefMut<'_, Inner>) {
     s.schedule_write();
-    let events = if s.leader {
-        s.session.take_events()
-    } else {
-        Vec::new()
-    };
+    // A follower's view has none (tabs.rs drops them where it applies a call to it).
+    let events = s.session.take_events();
     let states = std::mem::take(&mut store::lock(&s.notes).changes);
     let (leader, page) = (s.leader, s.page);
     drop(s);
@@ -283,18 +283,13 @@ fn open_session(
     channel: &Option<String>,
     journal: Option<&String>,
     bytes: Vec<u8>,
-    budget: usize,
     notes: &SharedNotes,
 ) -> Result<Session, Error> {
-    let store: Box<dyn Store> = match journal {
-        Some(ns) => Box::new(LocalStore::open(ns.clone(), budget, Arc::clone(notes))),
-        None => {
-            let mem = MemoryStore::new();
-            mem.overwrite(bytes);
-            Box::new(mem)
-        }
+    let store = match journal {
+        Some(ns) => LocalStore::open(ns.clone(), Arc::clone(notes)),
+        None => LocalStore::memory(bytes),
     };
-    Session::open(cfg.clone(), channel.clone(), store)
+    Session::open(cfg.clone(), channel.clone(), Box::new(store))
 }
 
 impl Inner {
@@ -304,35 +299,29 @@ impl Inner {
         repro_line_core::policy::check_sdk_token(&o.sdk_token)?;
         let url = repro_line_core::endpoint::batch_url(&o.endpoint)?;
         // The web defaults (a smaller queue: see `Policy::web`), overridden by the options.
-        let d = Policy::web();
-        let engine_cfg = Policy {
-            max_batch_ops: count(o.max_batch_ops, d.max_batch_ops),
-            max_queue_ops: count(o.max_queue_ops, d.max_queue_ops),
-            max_op_age_ms: ms(o.max_op_age_ms, d.max_op_age_ms),
-            debounce_ms: ms(o.debounce_ms, d.debounce_ms),
-            request_timeout_ms: ms(o.request_timeout_ms, d.request_timeout_ms),
-            ..d
-        };
+        let mut engine_cfg = Policy::web();
+        let c = &mut engine_cfg;
+        c.max_batch_ops = count(o.max_batch_ops, c.max_batch_ops);
+        c.max_queue_ops = count(o.max_queue_ops, c.max_queue_ops);
+        c.max_op_age_ms = ms(o.max_op_age_ms, c.max_op_age_ms);
+        c.debounce_ms = ms(o.debounce_ms, c.debounce_ms);
+        c.request_timeout_ms = ms(o.request_timeout_ms, c.request_timeout_ms);
         engine_cfg.validate()?;
         let default_channel = o.default_channel.filter(|c| !c.is_empty());
         let ns = o.namespace.unwrap_or_else(|| "repro-line".into());
         let local = !o.memory && js::local_storage().is_some();
-        let notes: SharedNotes = Arc::new(Mutex::new(Notes::default()));
+        // The journal's byte budget, kept in the notes its store will share.
+        let notes: SharedNotes = Arc::new(Mutex::new(Notes::with_budget(count(
+            o.storage_budget_bytes,
+            512 * 1024,
+        ))));
         // Without localStorage there is nothing to share between tabs: deliver from this one.
         let leader = !local || o.leader;
         let journal_ns = local.then(|| ns.clone());
-        let budget = count(o.storage_budget_bytes, 512 * 1024);
         // Opened once: on the journal for a leader with localStorage, else in memory (a follower's
         // shadow comes from `refresh_shadow`).
         let journal = journal_ns.as_ref().filter(|_| leader);
-        let session = open_session(
-            &engine_cfg,
-            &default_channel,
-            journal,
-            Vec::new(),
-            budget,
-            &notes,
-        )?;
+        let session = open_session(&engine_cfg, &default_channel, journal, Vec::new(), &notes)?;
         let inbox_prefix = ns.clone() + ":in:";
         let mut inbox_key = inbox_prefix.clone();
         repro_line_core::text::push_u64(&mut inbox_key, u64::from(o.slot));
@@ -341,7 +330,6 @@ impl Inner {
             leader,
             stale: true,
             ingest: true,
-            engine_cfg,
             default_channel,
             url,
             token: o.sdk_token,
@@ -351,7 +339,6 @@ impl Inner {
                 mine: Vec::new(),
             },
             inbox_prefix,
-            budget,
             notes,
             page: None,
             in_flight: None,
@@ -373,10 +360,9 @@ impl Inner {
             }
             inner.refresh_shadow();
         }
-        if leader {
-            // Delivery starts (with `listen`); what opening appended is written now.
-            inner.wake();
-        }
+        // What opening the journal appended is written now (no page yet: delivery starts with
+        // `listen`); nothing for a view in memory.
+        inner.schedule_write();
         Ok(inner)
     }
 
@@ -388,8 +374,9 @@ impl Inner {
         }
         self.leader = true;
         if let Some(ns) = &self.journal_ns {
-            let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
-            match open_session(cfg, channel, Some(ns), Vec::new(), self.budget, &self.notes) {
+            // The policy the client was set up with (every Session of a client has it).
+            let (cfg, channel) = (self.session.engine().config(), &self.default_channel);
+            match open_session(cfg, channel, Some(ns), Vec::new(), &self.notes) {
                 Ok(session) => self.session = session,
                 Err(e) => self.warn(e.message()),
             }
@@ -443,17 +430,21 @@ impl Inner {
         }
     }
 
+    // Out of line: a smaller wasm (measured with wasm-opt's one-caller limit; BENCHMARKS §8).
+    #[inline(never)]
     fn call(&mut self, kind: Kind) -> Result<(), Error> {
         let now = js::now_ms();
-        if self.leader {
-            tabs::apply(&mut self.session, now, &kind, None, None)?;
-            self.wake();
-            return Ok(());
-        }
+        // One way to the Session for both roles: a follower's is its view (`refresh_shadow`
+        // does nothing for a leader), and the call then waits in its inbox.
         self.refresh_shadow();
-        let channel = self.default_channel.as_deref();
-        self.follower.call(&mut self.session, now, kind, channel)?;
-        self.write_inbox();
+        tabs::apply(&mut self.session, now, &kind, None, None)?;
+        if self.leader {
+            self.wake();
+        } else {
+            let channel = self.default_channel.as_deref();
+            self.follower.queue(&mut self.session, now, kind, channel);
+            self.write_inbox();
+        }
         Ok(())
     }
 
@@ -480,8 +471,8 @@ impl Inner {
             return;
         };
         let bytes = store::read(&ls, ns).map(|(_, _, b)| b).unwrap_or_default();
-        let (cfg, channel) = (&self.engine_cfg, &self.default_channel);
-        match open_session(cfg, channel, None, bytes, 0, &self.notes) {
+        let (cfg, channel) = (self.session.engine().config(), &self.default_channel);
+        match open_session(cfg, channel, None, bytes, &self.notes) {
             Ok(mut shadow) => {
                 let changed = self.follower.rebuild(&mut shadow);
                 self.session = shadow;
@@ -596,7 +587,7 @@ impl Inner {
                     &self.url,
                     &self.token,
                     &r,
-                    self.engine_cfg.request_timeout_ms as f64,
+                    self.session.engine().config().request_timeout_ms as f64,
                     self.hidden,
                 );
                 match sent {

@@ -158,9 +158,20 @@ fn open_store() -> std::sync::MutexGuard<'static, Option<SharedNotes>> {
 }
 
 impl LocalStore {
+    /// A journal in memory only, starting with `bytes` (a follower's shadow on a copy of the
+    /// journal, or a client without `localStorage`): notes of its own, nothing written anywhere,
+    /// no budget. The one store type in the wasm (a second `Store` impl was its own code).
+    pub fn memory(bytes: Vec<u8>) -> LocalStore {
+        let notes = Notes::with_budget(usize::MAX);
+        LocalStore {
+            bytes,
+            notes: Arc::new(Mutex::new(notes)),
+        }
+    }
+
     /// Reads the journal; never fails (an unreadable store starts empty in memory).
     /// A journal in the single key of earlier versions (`NS:journal`) is carried over.
-    pub fn open(ns: String, budget: usize, notes: SharedNotes) -> LocalStore {
+    pub fn open(ns: String, notes: SharedNotes) -> LocalStore {
         // A store opened before in this page (setup() again) writes what it still holds first,
         // or this one would read without it and then write over its key.
         let previous = open_store().take();
@@ -169,10 +180,10 @@ impl LocalStore {
         }
         let mut bytes = Vec::new();
         {
+            // The client's notes, fresh (each client opens its journal once: at setup or when
+            // promoted): nothing written or pending yet.
             let mut d = lock(&notes);
-            (d.ns, d.gen, d.next, d.budget) = (ns, 0, 0, budget);
-            (d.persistent, d.scheduled, d.ls) = (true, false, js::local_storage());
-            d.pending.clear();
+            (d.ns, d.persistent, d.ls) = (ns, true, js::local_storage());
             match d.ls {
                 None => d.fall_back_to_memory("localStorage is not available".into()),
                 Some(ls) => match read(&ls, &d.ns) {
@@ -200,6 +211,15 @@ impl LocalStore {
 }
 
 impl Notes {
+    /// Fresh notes for a journal of at most `budget` bytes.
+    // Set after `default()`: the struct update syntax copied every field a second time (-40 B gzip).
+    #[allow(clippy::field_reassign_with_default)]
+    pub fn with_budget(budget: usize) -> Notes {
+        let mut notes = Notes::default();
+        notes.budget = budget;
+        notes
+    }
+
     fn fall_back_to_memory(&mut self, reason: String) {
         self.pending.clear();
         if self.persistent {

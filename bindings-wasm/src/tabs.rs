@@ -12,6 +12,7 @@ use repro_line_core::session::Call;
 use repro_line_core::{Error, Session};
 
 use crate::inbox::{Entry, Kind};
+use crate::{FLUSH, LINK, LINK_TOKEN, OPT_IN, SET_USER_ID, UNLINK};
 
 /// Applies one call. `user`: the user ID the calling tab had in force (a
 /// follower's link/unlink). If the journal's user differs, the call goes in
@@ -23,16 +24,18 @@ pub fn apply(
     user: Option<&str>,
     checkpoint: Option<(&str, u64)>,
 ) -> Result<(), Error> {
-    let call = match kind {
-        Kind::SetUserId(u) => Call::SetUserId(u.clone()),
-        Kind::Link(l, c) => Call::link(l, c.as_deref()),
-        Kind::LinkToken(t, c) => Call::link_id_token(t, c.as_deref()),
-        Kind::Unlink(l, c) => Call::unlink(l, c.as_deref()),
-        // No journal call: a follower's entry moves its inbox's checkpoint only.
-        Kind::OptIn(_) | Kind::Flush => {
-            match kind {
-                Kind::OptIn(b) => session.set_opted_in(*b)?,
-                _ => session.request_flush(),
+    let (a, b) = (&kind.a, kind.b.as_deref());
+    let call = match kind.what {
+        SET_USER_ID => Call::SetUserId(a.clone()),
+        LINK => Call::link(a, b),
+        LINK_TOKEN => Call::link_id_token(a, b),
+        UNLINK => Call::unlink(a, b),
+        // Opt-in/out and flush: no journal call; a follower's entry moves its inbox's checkpoint only.
+        what => {
+            if what == FLUSH {
+                session.request_flush();
+            } else {
+                session.set_opted_in(what == OPT_IN)?;
             }
             return match checkpoint {
                 Some(_) => session.apply(now, &[], checkpoint),
@@ -43,12 +46,12 @@ pub fn apply(
     match user {
         // Core has no per-call user yet, so the switch is spelled as setUserId calls.
         Some(u) if session.user_id() != Some(u) => {
-            let current = session.user_id().map(str::to_owned);
-            let mut calls = vec![Call::SetUserId(u.to_owned()), call];
-            if let Some(current) = current {
-                calls.push(Call::SetUserId(current));
-            }
-            session.apply(now, &calls, checkpoint)
+            // On the stack: the user set back only if the journal had one.
+            let current = session.user_id();
+            let n = if current.is_some() { 3 } else { 2 };
+            let back = Call::SetUserId(current.unwrap_or_default().to_owned());
+            let calls = [Call::SetUserId(u.to_owned()), call, back];
+            session.apply(now, calls.get(..n).unwrap_or_default(), checkpoint)
         }
         _ => session.apply(now, &[call], checkpoint),
     }
@@ -63,25 +66,24 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Validates a call against `shadow` (this tab's view) and queues it for the leader.
-    pub fn call(
+    /// Queues for the leader a call `shadow` (this tab's view) has just accepted (`apply`: the
+    /// same path as a leader's call).
+    pub fn queue(
         &mut self,
         shadow: &mut Session,
         now: u64,
         mut kind: Kind,
         default_channel: Option<&str>,
-    ) -> Result<(), Error> {
-        apply(shadow, now, &kind, None, None)?;
+    ) {
         let _ = shadow.take_events();
-        let user = match &mut kind {
+        let user = if matches!(kind.what, LINK..=UNLINK) {
             // The default channel is resolved here so the leader's configuration cannot change it.
-            Kind::Link(_, c) | Kind::Unlink(_, c) | Kind::LinkToken(_, c) => {
-                if c.is_none() {
-                    *c = default_channel.map(str::to_owned);
-                }
-                shadow.user_id().map(str::to_owned)
+            if kind.b.is_none() {
+                kind.b = default_channel.map(str::to_owned);
             }
-            _ => None,
+            shadow.user_id().map(str::to_owned)
+        } else {
+            None
         };
         let last = self.mine.last().map_or(0, |e| e.n);
         let n = last.max(shadow.checkpoint(&self.inbox_key).unwrap_or(0)) + 1;
@@ -91,7 +93,6 @@ impl Follower {
             kind,
             user,
         });
-        Ok(())
     }
 
     /// This tab's view: `shadow` (a Session on a copy of the journal) plus its calls the leader
@@ -171,9 +172,8 @@ mod tests {
 
     /// A follower's read-only Session on a copy of the journal, as lib.rs opens it.
     fn shadow_of(journal: Vec<u8>) -> Session {
-        let mem = MemoryStore::new();
-        mem.overwrite(journal);
-        Session::open(cfg(), Some(CHANNEL.into()), Box::new(mem)).expect("shadow")
+        let store = crate::store::LocalStore::memory(journal);
+        Session::open(cfg(), Some(CHANNEL.into()), Box::new(store)).expect("shadow")
     }
 
     /// Tabs of one origin: the leader's journal, each follower's inbox text (what
@@ -217,7 +217,8 @@ mod tests {
                 return apply(&mut self.leader, self.now, &kind, None, None);
             }
             let (f, shadow) = &mut self.followers[tab - 1];
-            f.call(shadow, self.now, kind, Some(CHANNEL))?;
+            apply(shadow, self.now, &kind, None, None)?;
+            f.queue(shadow, self.now, kind, Some(CHANNEL));
             self.inboxes[tab - 1] = encode(&f.mine);
             Ok(())
         }
@@ -292,11 +293,11 @@ mod tests {
             for tab in 0..4 {
                 let user = format!("user-{tab}-{round}");
                 o.now = t0;
-                o.call(tab, Kind::SetUserId(user.clone())).expect("set");
+                o.call(tab, Kind::set_user_id(user.clone())).expect("set");
                 // Some tasks cross a millisecond between the two calls.
                 o.now = t0 + (tab % 2) as u64;
                 let l = line(round * 4 + tab);
-                o.call(tab, Kind::Link(l.clone(), None)).expect("link");
+                o.call(tab, Kind::link(l.clone(), None)).expect("link");
                 expected.push((l, user));
             }
             o.now = t0 + 2;
@@ -322,7 +323,7 @@ mod tests {
             let mut expected = Vec::new();
             // Every tab has a user first (a link without one is refused in the tab itself).
             for tab in 0..3 {
-                o.call(tab, Kind::SetUserId(format!("first-{tab}")))
+                o.call(tab, Kind::set_user_id(format!("first-{tab}")))
                     .expect("set");
             }
             for step in 0..200 {
@@ -330,12 +331,12 @@ mod tests {
                 let tab = rng.below(3) as usize;
                 match rng.below(6) {
                     0 | 1 => o
-                        .call(tab, Kind::SetUserId(format!("user-{tab}-{step}")))
+                        .call(tab, Kind::set_user_id(format!("user-{tab}-{step}")))
                         .expect("set"),
                     2 | 3 => {
                         let l = line(step);
                         let user = o.user(tab).expect("a user is set");
-                        o.call(tab, Kind::Link(l.clone(), None)).expect("link");
+                        o.call(tab, Kind::link(l.clone(), None)).expect("link");
                         expected.push((l, user));
                     }
                     4 => assert!(o.ingest().is_empty()),
@@ -356,8 +357,8 @@ mod tests {
     #[test]
     fn an_entry_is_taken_once_and_the_follower_drops_what_was_taken() {
         let mut o = Origin::new(1);
-        o.call(1, Kind::SetUserId("u1".into())).expect("set");
-        o.call(1, Kind::Link(line(1), None)).expect("link");
+        o.call(1, Kind::set_user_id("u1".into())).expect("set");
+        o.call(1, Kind::link(line(1), None)).expect("link");
         assert!(o.ingest().is_empty());
         assert!(o.ingest().is_empty(), "a second storage event adds nothing");
         assert_eq!(o.leader.pending_ops(), 2);
@@ -366,7 +367,7 @@ mod tests {
         assert_eq!(o.inboxes[0], "");
         assert_eq!(o.user(1).as_deref(), Some("u1"));
         // Numbering continues after the leader's checkpoint.
-        o.call(1, Kind::Link(line(2), None)).expect("link");
+        o.call(1, Kind::link(line(2), None)).expect("link");
         assert_eq!(o.followers[0].0.mine[0].n, 3);
         assert!(o.ingest().is_empty());
         assert_eq!(o.leader.pending_ops(), 3);
@@ -375,14 +376,15 @@ mod tests {
     #[test]
     fn the_leaders_user_stays_its_own_after_a_followers_link_under_another_user() {
         let mut o = Origin::new(1);
-        o.call(1, Kind::SetUserId("follower".into())).expect("set");
+        o.call(1, Kind::set_user_id("follower".into()))
+            .expect("set");
         assert!(o.ingest().is_empty());
-        o.call(0, Kind::SetUserId("leader".into())).expect("set");
+        o.call(0, Kind::set_user_id("leader".into())).expect("set");
         // The follower has not seen the leader's setUserId yet: its link is the follower's user's.
-        o.call(1, Kind::Link(line(1), None)).expect("link");
+        o.call(1, Kind::link(line(1), None)).expect("link");
         assert!(o.ingest().is_empty());
         assert_eq!(o.user(0).as_deref(), Some("leader"));
-        o.call(0, Kind::Link(line(2), None)).expect("link");
+        o.call(0, Kind::link(line(2), None)).expect("link");
         let mut links = o.links();
         links.sort();
         assert_eq!(
@@ -441,17 +443,18 @@ mod tests {
     #[test]
     fn a_followers_token_link_goes_in_under_the_user_that_tab_showed() {
         let mut o = Origin::new(1);
-        o.call(1, Kind::SetUserId("follower".into())).expect("set");
+        o.call(1, Kind::set_user_id("follower".into()))
+            .expect("set");
         assert!(o.ingest().is_empty());
-        o.call(0, Kind::SetUserId("leader".into())).expect("set");
+        o.call(0, Kind::set_user_id("leader".into())).expect("set");
         // The follower has not seen the leader's setUserId: its token link is the follower's user's.
-        o.call(1, Kind::LinkToken(id_token(&line(1)), None))
+        o.call(1, Kind::link_token(id_token(&line(1)), None))
             .expect("token link");
         assert!(o.ingest().is_empty());
         assert_eq!(o.user(0).as_deref(), Some("leader"));
         o.call(
             0,
-            Kind::LinkToken(id_token(&line(2)), Some("2000000000".into())),
+            Kind::link_token(id_token(&line(2)), Some("2000000000".into())),
         )
         .expect("token link");
         let mut links = token_links(&o);
@@ -468,10 +471,10 @@ mod tests {
     #[test]
     fn a_token_that_is_not_a_compact_jwt_is_refused_in_the_follower_and_never_queued() {
         let mut o = Origin::new(1);
-        o.call(1, Kind::SetUserId("u".into())).expect("set");
+        o.call(1, Kind::set_user_id("u".into())).expect("set");
         let bad = "not-a-jwt".to_owned();
         let err = o
-            .call(1, Kind::LinkToken(bad.clone(), None))
+            .call(1, Kind::link_token(bad.clone(), None))
             .expect_err("refused");
         assert!(
             !err.to_string().contains(&bad),
@@ -500,37 +503,37 @@ mod tests {
             Entry {
                 n: 1,
                 at_ms: 5,
-                kind: Kind::SetUserId("user 1 ✓".into()),
+                kind: Kind::set_user_id("user 1 ✓".into()),
                 user: None,
             },
             Entry {
                 n: 2,
                 at_ms: 6,
-                kind: Kind::Link("U0".into(), Some("123".into())),
+                kind: Kind::link("U0".into(), Some("123".into())),
                 user: Some("user 1 ✓".into()),
             },
             Entry {
                 n: 3,
                 at_ms: 7,
-                kind: Kind::Unlink("U1".into(), None),
+                kind: Kind::unlink("U1".into(), None),
                 user: Some("u".into()),
             },
             Entry {
                 n: 4,
                 at_ms: 8,
-                kind: Kind::LinkToken("eyJh.eyJz.c2ln_-".into(), Some("123".into())),
+                kind: Kind::link_token("eyJh.eyJz.c2ln_-".into(), Some("123".into())),
                 user: Some("u".into()),
             },
             Entry {
                 n: 4,
                 at_ms: 8,
-                kind: Kind::OptIn(false),
+                kind: Kind::opt_in(false),
                 user: None,
             },
             Entry {
                 n: 5,
                 at_ms: 9,
-                kind: Kind::Flush,
+                kind: Kind::flush(),
                 user: None,
             },
         ];
@@ -540,9 +543,9 @@ mod tests {
         // newline; a line with too few fields is skipped.
         let old = decode("1\tl\t5\tU0\t123\n2\tx\t6\tU1\n3\to\t7\n4\to\t8\t1");
         let want = [
-            (1, 5, Kind::Link("U0".into(), Some("123".into()))),
-            (2, 6, Kind::Unlink("U1".into(), None)),
-            (4, 8, Kind::OptIn(true)),
+            (1, 5, Kind::link("U0".into(), Some("123".into()))),
+            (2, 6, Kind::unlink("U1".into(), None)),
+            (4, 8, Kind::opt_in(true)),
         ];
         let want: Vec<Entry> = want
             .into_iter()

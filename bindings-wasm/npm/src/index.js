@@ -11,9 +11,11 @@ const NS = 'repro-line';
 // Relative to the built npm/index.js (this file is bundled into it by scripts/web-build.sh).
 const WASM = new URL('./dist/repro_line_wasm_bg.wasm', import.meta.url);
 
-// Load the wasm before any call: setup() and every call are synchronous after import.
-if (typeof process === 'object' && process.versions && process.versions.node && process.getBuiltinModule) {
-  initSync(process.getBuiltinModule('fs').readFileSync(WASM));
+// Load the wasm before any call: setup() and every call are synchronous after import. Node (and
+// runtimes with its `process.getBuiltinModule`) read the file; a bundler's `process` shim has none.
+const node = g.process && g.process.getBuiltinModule;
+if (node) {
+  initSync(node('fs').readFileSync(WASM));
 } else {
   await init(WASM);
 }
@@ -386,11 +388,11 @@ export class ReproLine {
   }
 }
 
-// The commands, each the method of the same name (`setUserID` is `setUserId`'s alias there). No
-// prototype: only these names are found, whatever `command` is.
-const COMMANDS = Object.create(null);
-for (const m of 'setUserID setUserId setLineUserId linkLineID linkLineIDToken unlinkLineID unlinkLineUserId optIn optOut flush onDelivery onState setSdkToken'.split(' '))
-  COMMANDS[m] = m;
+// The commands, each the method of the same name (`setUserID` is `setUserId`'s alias there). A set:
+// only these names are found, whatever `command` is.
+const COMMANDS = new Set(
+  'setUserID setUserId setLineUserId linkLineID linkLineIDToken unlinkLineID unlinkLineUserId optIn optOut flush onDelivery onState setSdkToken'.split(' '),
+);
 
 let instance = null;
 
@@ -405,10 +407,9 @@ export function reproline(command, ...args) {
     instance = ReproLine.setup(o);
     return instance;
   }
-  const method = COMMANDS[command];
-  if (!method) throw new ReproLineError('unknown_command', 'unknown reproline command ' + JSON.stringify(command));
+  if (!COMMANDS.has(command)) throw new ReproLineError('unknown_command', 'unknown reproline command ' + JSON.stringify(command));
   if (!instance) throw new ReproLineError('not_set_up', 'call reproline("setup", {sdkToken, endpoint}) first');
-  return instance[method](...args);
+  return instance[command](...args);
 }
 
 /** The same function under Repro-style naming, for imports (no global is touched). */
