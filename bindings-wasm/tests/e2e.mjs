@@ -578,6 +578,27 @@ test('two tabs: a follower tab\'s token link is delivered by the leader under th
   await noErrors(b);
 });
 
+test('a custom namespace: a follower\'s call is taken by the leader while both tabs are open, and the follower sees the journal change', async (ctx) => {
+  const opts = { namespace: 'shop' };
+  const a = await open(ctx, modulePage(opts));
+  await ready(a);
+  const b = await open(ctx, modulePage(opts));
+  await ready(b);
+  assert(!(await b.evaluate(() => __rl.isLeader)), 'tab B is a follower');
+  await b.evaluate((l) => {
+    __rl.setUserId('shop-b');
+    __rl.linkLineID(l);
+  }, line(41));
+  // The leader learns of B's inbox from the storage event, not only when it next starts or leads.
+  await until('the follower\'s link, delivered by the leader', () => linked(line(41), 'shop-b'));
+  // B learns the journal changed (its pending count falls to 0 once the leader has delivered).
+  await until('the follower sees the queue drained', () => b.evaluate(() => __rl.pendingOps === 0));
+  assert(b.__batches === 0, 'the follower sent nothing');
+  assert(Object.keys(await a.evaluate(() => ({ ...localStorage }))).every((k) => k.startsWith('shop:')), 'every key under the namespace');
+  await noErrors(a);
+  await noErrors(b);
+});
+
 // ---- run ------------------------------------------------------------------------------------
 let passed = 0;
 let failed = 0;

@@ -229,9 +229,9 @@ export class ReproLine {
     on(g.document, 'visibilitychange', () =>
       this.#c.call(g.document.visibilityState === 'hidden' ? 10 : 11),
     );
-    on(g, 'storage', (e) => {
-      if (e.key == null || e.key.startsWith(NS + ':')) this.#c.call(9 /* STORAGE_EVENT */, '', e.key);
-    });
+    // Every key: the client knows its namespace's inbox and journal keys (a custom `namespace`
+    // does not start with NS) and ignores the rest.
+    on(g, 'storage', (e) => this.#c.call(9 /* STORAGE_EVENT */, '', e.key));
   }
 
   #emit(set, value) {
