@@ -146,13 +146,7 @@ impl Decoded {
     /// Refuses a journal this version would misread: a newer format, or an intact
     /// record of an unknown type. The caller must then leave the journal untouched.
     pub fn check_readable(&self) -> Result<(), Error> {
-        if self.format > FORMAT || self.unknown_tag.is_some() {
-            return Err(Error::JournalTooNew {
-                format: self.format,
-                record_tag: self.unknown_tag,
-            });
-        }
-        Ok(())
+        readable(self.format, self.unknown_tag)
     }
 
     /// Written by an older format: rewrite it (with a header) before appending.
@@ -161,22 +155,56 @@ impl Decoded {
     }
 }
 
+/// [`Decoded`] without the records: what [`decode_each`] finds besides the records it
+/// hands over (so the wasm build, which only replays, has no `Vec<Record>` to drop).
+#[derive(Debug, Default)]
+pub(super) struct Scan {
+    pub skipped: Vec<Skipped>,
+    pub format: u8,
+    pub unknown_tag: Option<u8>,
+}
+
+impl Scan {
+    /// See [`Decoded::check_readable`].
+    pub fn check_readable(&self) -> Result<(), Error> {
+        readable(self.format, self.unknown_tag)
+    }
+
+    /// See [`Decoded::needs_migration`].
+    pub fn needs_migration(&self) -> bool {
+        self.format < FORMAT
+    }
+}
+
+fn readable(format: u8, unknown_tag: Option<u8>) -> Result<(), Error> {
+    if format > FORMAT || unknown_tag.is_some() {
+        return Err(Error::JournalTooNew {
+            format,
+            record_tag: unknown_tag,
+        });
+    }
+    Ok(())
+}
+
 /// Decodes every intact frame; never fails and never panics.
 pub fn decode_all(bytes: &[u8]) -> Decoded {
     let mut records = Vec::new();
-    let mut out = decode_each(bytes, &mut records);
-    out.records = records;
-    out
+    let scan = decode_each(bytes, &mut records);
+    Decoded {
+        records,
+        skipped: scan.skipped,
+        format: scan.format,
+        unknown_tag: scan.unknown_tag,
+    }
 }
 
 /// Decodes every intact frame, handing each record to `to` as it is read (replay applies
-/// them without collecting them first); the rest is summed up in the result, whose
-/// `records` stay empty.
+/// them without collecting them first); the rest is summed up in the result.
 ///
 /// A position that starts no intact frame is one damaged byte: decoding resumes at the
 /// next one, and adjacent damaged bytes make one [`Skipped`] range.
-pub(super) fn decode_each(bytes: &[u8], to: &mut impl Apply) -> Decoded {
-    let mut out = Decoded::default();
+pub(super) fn decode_each(bytes: &[u8], to: &mut impl Apply) -> Scan {
+    let mut out = Scan::default();
     let mut pos = 0;
     while pos < bytes.len() {
         match payload_at(bytes, pos) {
@@ -196,7 +224,7 @@ pub(super) fn decode_each(bytes: &[u8], to: &mut impl Apply) -> Decoded {
     out
 }
 
-impl Decoded {
+impl Scan {
     /// Reads one intact frame's payload: a record (handed to `to`), the header, or a record
     /// type this version does not know. `false`: a known type that does not parse, damage.
     fn read(&mut self, payload: &[u8], to: &mut impl Apply) -> bool {
