@@ -119,7 +119,7 @@ impl payload::Apply for Replaying {
         });
     }
 
-    fn done(&mut self, seqs: Vec<u64>) {
+    fn done(&mut self, seqs: payload::Seqs<'_>) {
         for s in seqs {
             self.entries.remove(s);
         }

@@ -151,7 +151,7 @@ pub(super) fn unknown_tag(bytes: &[u8]) -> Option<u8> {
 pub(super) trait Apply {
     fn meta(&mut self, meta: Meta);
     fn op(&mut self, op: Op);
-    fn done(&mut self, seqs: Vec<u64>);
+    fn done(&mut self, seqs: Seqs<'_>);
     fn merged(&mut self, seq: u64, into: u64);
     fn sent(&mut self, through: u64);
     fn backoff(&mut self, until_ms: u64, attempt: u32, granted_at_ms: u64);
@@ -171,8 +171,10 @@ impl Apply for Vec<Record> {
     fn op(&mut self, op: Op) {
         self.push(Record::Op(op));
     }
-    fn done(&mut self, seqs: Vec<u64>) {
-        self.push(Record::Done { seqs });
+    fn done(&mut self, seqs: Seqs<'_>) {
+        self.push(Record::Done {
+            seqs: seqs.collect(),
+        });
     }
     fn merged(&mut self, seq: u64, into: u64) {
         self.push(Record::Merged { seq, into });
@@ -280,13 +282,10 @@ pub(super) fn apply(bytes: &[u8], to: &mut impl Apply) -> Option<()> {
         }
         DONE => {
             let n = r.u64()?;
-            // Each seq takes at least one byte: a larger count is corruption, not a reason to allocate.
-            if n > r.0.len() as u64 {
-                return None;
-            }
-            let mut seqs = Vec::with_capacity(n as usize);
+            // Read through once to check it, then again by whoever applies it: no list built.
+            let seqs = Seqs(Reader(r.0), n);
             for _ in 0..n {
-                seqs.push(r.u64()?);
+                r.u64()?;
             }
             r.end()?;
             to.done(seqs);
@@ -337,6 +336,18 @@ fn put_u64(buf: &mut Vec<u8>, mut v: u64) {
 fn put_str(buf: &mut Vec<u8>, s: &str) {
     put_u64(buf, s.len() as u64);
     buf.extend_from_slice(s.as_bytes());
+}
+
+/// A `Done` record's seqs, already checked to be well-formed.
+pub(super) struct Seqs<'a>(Reader<'a>, u64);
+
+impl Iterator for Seqs<'_> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        self.1 = self.1.checked_sub(1)?;
+        self.0.u64()
+    }
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -464,6 +475,28 @@ mod tests {
                 until_ms: 5_000,
                 attempt: 3,
                 granted_at_ms: 0
+            })
+        );
+    }
+
+    /// A count larger than the seqs that follow is corruption: refused, whatever it claims.
+    #[test]
+    fn a_done_record_holds_exactly_its_count_of_seqs() {
+        for (count, seqs) in [(u64::MAX, 3), (4, 3), (2, 3), (1, 0)] {
+            let mut buf = vec![DONE];
+            put_u64(&mut buf, count);
+            (0..seqs).for_each(|s| put_u64(&mut buf, 1_000 + s));
+            assert_eq!(decode(&buf), None, "count {count}, {seqs} seqs");
+        }
+        let mut buf = vec![DONE];
+        put_u64(&mut buf, 3);
+        [5, 300, u64::MAX]
+            .iter()
+            .for_each(|s| put_u64(&mut buf, *s));
+        assert_eq!(
+            decode(&buf),
+            Some(Record::Done {
+                seqs: vec![5, 300, u64::MAX]
             })
         );
     }
