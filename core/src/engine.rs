@@ -436,9 +436,11 @@ impl Engine {
         let live = self.live();
         let answer =
             protocol::classify_with(outcome, now_ms, n.min(live.len()), |i| live[i].op.op_id);
-        match retry::decide(&self.cfg, self.attempt, answer, now_ms, jitter) {
+        // The verdicts that drop the batch share the one call below, each with its status.
+        let status = match retry::decide(&self.cfg, self.attempt, answer, now_ms, jitter) {
             Verdict::Results(mut resp) => {
                 self.batch_done(n, Some(&mut resp.results), &DeliveryStatus::Delivered);
+                return;
             }
             Verdict::RetryAt { not_before_ms } => {
                 self.attempt = self.attempt.saturating_add(1);
@@ -446,25 +448,21 @@ impl Engine {
                 self.granted_at_ms = now_ms;
                 self.resend_len = Some(n);
                 self.journal_backoff();
+                return;
             }
             Verdict::Split if n > 1 => {
                 let remaining = self.split.map_or(n, |(_, r)| r.max(n));
                 self.split = Some((n.div_ceil(2), remaining));
                 self.resend_len = None;
                 self.reset_backoff();
+                return;
             }
-            Verdict::Split => self.batch_done(n, None, &dropped(DropReason::PayloadTooLarge)),
-            Verdict::DropMalformed => {
-                self.batch_done(n, None, &dropped(DropReason::MalformedBatch))
-            }
-            Verdict::DropRejected { status, message } => self.batch_done(
-                n,
-                None,
-                &DeliveryStatus::Rejected {
-                    code: u32::from(status),
-                    message,
-                },
-            ),
+            Verdict::Split => dropped(DropReason::PayloadTooLarge),
+            Verdict::DropMalformed => dropped(DropReason::MalformedBatch),
+            Verdict::DropRejected { status, message } => DeliveryStatus::Rejected {
+                code: u32::from(status),
+                message,
+            },
             Verdict::Pause(reason) => {
                 self.resend_len = Some(n);
                 if self.paused != Some(reason) {
@@ -472,8 +470,10 @@ impl Engine {
                     self.events
                         .push(Event::State(DeliveryState::Paused(reason)));
                 }
+                return;
             }
-        }
+        };
+        self.batch_done(n, None, &status);
     }
 
     /// The head batch of `n` ops leaves: with its results, or one status for all.
