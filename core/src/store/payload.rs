@@ -207,6 +207,8 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Record> {
 /// [`Record`] in between, keeps one walk over the record in the wasm build.
 // Strings are read borrowed and copied (and checked to be UTF-8) only once every field of
 // the record has been read, so a record cut short frees nothing.
+// Out of line: measured 26 B gzip smaller in the wasm build than inlined into replay.
+#[inline(never)]
 pub(super) fn apply(bytes: &[u8], to: &mut impl Apply) -> Option<()> {
     let mut r = Reader(bytes);
     match r.u8()? {
