@@ -104,12 +104,15 @@ struct Replaying {
     checkpoints: Vec<(String, u64)>,
 }
 
+// `op`, `merged` and `done` inlined into the decoder (which is out of line): measured 28 B
+// gzip smaller in the wasm build than as functions of their own.
 impl payload::Apply for Replaying {
     fn meta(&mut self, meta: Meta) {
         self.max_seq = self.max_seq.max(meta.next_seq.saturating_sub(1));
         self.meta = Some(meta);
     }
 
+    #[inline(always)]
     fn op(&mut self, op: Op) {
         self.max_seq = self.max_seq.max(op.seq);
         self.entries.insert(Entry {
@@ -119,12 +122,14 @@ impl payload::Apply for Replaying {
         });
     }
 
+    #[inline(always)]
     fn done(&mut self, seqs: payload::Seqs<'_>) {
         for s in seqs {
             self.entries.remove(s);
         }
     }
 
+    #[inline(always)]
     fn merged(&mut self, seq: u64, into: u64) {
         self.entries.merge(seq, into);
     }
