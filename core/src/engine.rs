@@ -531,6 +531,8 @@ impl Engine {
     /// (it moved backwards) or the wait reaches further than the granted interval from
     /// now, it is cut to that interval from now, and the cut is journaled. An older
     /// journal's wait (grant time unknown) is held to the longest grant, Retry-After's cap.
+    // Out of line: measured 3 B gzip smaller in the wasm build than inlined into poll_lent.
+    #[inline(never)]
     fn bound_wait(&mut self, now_ms: u64) {
         if self.not_before_ms <= now_ms {
             return;
