@@ -35,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
     let mut tail = data.to_vec();
     let marker = repro_line_core::store::Record::Sent { through: 424_242 };
     codec::encode_into(&mut tail, &marker);
-    assert_eq!(codec::decode_all(&tail[data.len()..]).records, [marker.clone()]);
+    assert_eq!(
+        codec::decode_all(&tail[data.len()..]).records,
+        [marker.clone()]
+    );
     let with_tail = codec::decode_all(&tail);
     let swallowed = !with_tail
         .skipped
