@@ -636,7 +636,18 @@ impl Engine {
                     let Some(result) = results.get_mut(i) else {
                         break;
                     };
-                    own = result_status(result);
+                    own = match result.status {
+                        OpStatus::Applied => DeliveryStatus::Delivered,
+                        OpStatus::Duplicate => DeliveryStatus::Duplicate,
+                        OpStatus::Rejected => {
+                            let (code, message) = result
+                                .error
+                                .take()
+                                .map(|e| (e.code, e.message))
+                                .unwrap_or_else(|| (0, "rejected without an error".into()));
+                            DeliveryStatus::Rejected { code, message }
+                        }
+                    };
                     &own
                 }
             };
@@ -692,23 +703,6 @@ pub(crate) fn reclaim_vacated(entries: &mut Vec<Entry>, head: &mut usize) {
     } else if *head * 2 >= entries.len() {
         *entries = entries.split_off(*head);
         *head = 0;
-    }
-}
-
-/// The status a batch's answer gives one op (its error moved out).
-#[inline(never)]
-fn result_status(result: &mut OpResult) -> DeliveryStatus {
-    match result.status {
-        OpStatus::Applied => DeliveryStatus::Delivered,
-        OpStatus::Duplicate => DeliveryStatus::Duplicate,
-        OpStatus::Rejected => {
-            let (code, message) = result
-                .error
-                .take()
-                .map(|e| (e.code, e.message))
-                .unwrap_or_else(|| (0, "rejected without an error".into()));
-            DeliveryStatus::Rejected { code, message }
-        }
     }
 }
 
