@@ -220,6 +220,8 @@ impl Engine {
 
     /// Rebuilds the engine from recovered entries and the persisted backoff
     /// `(attempt, not_before_ms, granted_at_ms)`.
+    // Inlined into the session's open: measured 8 B gzip smaller in the wasm build.
+    #[inline(always)]
     pub fn restore(cfg: Policy, entries: Vec<Entry>, backoff: (u32, u64, u64)) -> Self {
         let (attempt, not_before_ms, granted_at_ms) = backoff;
         let mut pending_calls = 0;
@@ -436,9 +438,11 @@ impl Engine {
         let live = self.live();
         let answer =
             protocol::classify_with(outcome, now_ms, n.min(live.len()), |i| live[i].op.op_id);
-        match retry::decide(&self.cfg, self.attempt, answer, now_ms, jitter) {
+        // The verdicts that drop the batch share the one call below, each with its status.
+        let status = match retry::decide(&self.cfg, self.attempt, answer, now_ms, jitter) {
             Verdict::Results(mut resp) => {
                 self.batch_done(n, Some(&mut resp.results), &DeliveryStatus::Delivered);
+                return;
             }
             Verdict::RetryAt { not_before_ms } => {
                 self.attempt = self.attempt.saturating_add(1);
@@ -446,25 +450,21 @@ impl Engine {
                 self.granted_at_ms = now_ms;
                 self.resend_len = Some(n);
                 self.journal_backoff();
+                return;
             }
             Verdict::Split if n > 1 => {
                 let remaining = self.split.map_or(n, |(_, r)| r.max(n));
                 self.split = Some((n.div_ceil(2), remaining));
                 self.resend_len = None;
                 self.reset_backoff();
+                return;
             }
-            Verdict::Split => self.batch_done(n, None, &dropped(DropReason::PayloadTooLarge)),
-            Verdict::DropMalformed => {
-                self.batch_done(n, None, &dropped(DropReason::MalformedBatch))
-            }
-            Verdict::DropRejected { status, message } => self.batch_done(
-                n,
-                None,
-                &DeliveryStatus::Rejected {
-                    code: u32::from(status),
-                    message,
-                },
-            ),
+            Verdict::Split => dropped(DropReason::PayloadTooLarge),
+            Verdict::DropMalformed => dropped(DropReason::MalformedBatch),
+            Verdict::DropRejected { status, message } => DeliveryStatus::Rejected {
+                code: u32::from(status),
+                message,
+            },
             Verdict::Pause(reason) => {
                 self.resend_len = Some(n);
                 if self.paused != Some(reason) {
@@ -472,8 +472,10 @@ impl Engine {
                     self.events
                         .push(Event::State(DeliveryState::Paused(reason)));
                 }
+                return;
             }
-        }
+        };
+        self.batch_done(n, None, &status);
     }
 
     /// The head batch of `n` ops leaves: with its results, or one status for all.
@@ -529,6 +531,8 @@ impl Engine {
     /// (it moved backwards) or the wait reaches further than the granted interval from
     /// now, it is cut to that interval from now, and the cut is journaled. An older
     /// journal's wait (grant time unknown) is held to the longest grant, Retry-After's cap.
+    // Out of line: measured 3 B gzip smaller in the wasm build than inlined into poll_lent.
+    #[inline(never)]
     fn bound_wait(&mut self, now_ms: u64) {
         if self.not_before_ms <= now_ms {
             return;
@@ -667,6 +671,8 @@ impl Engine {
 
     /// One report per call: the entry's op and the calls coalesced into it.
     /// Moves the entry's ops out (by reference: see [`vacant_op`]).
+    // Inlined into finish's loop: measured 4 B gzip smaller in the wasm build.
+    #[inline(always)]
     fn report(&mut self, entry: &mut Entry, status: &DeliveryStatus) {
         self.pending_calls = self.pending_calls.saturating_sub(1 + entry.merged.len());
         self.report_op(&mut entry.op, status);

@@ -27,14 +27,25 @@ fuzz_target!(|data: &[u8]| {
     let redecoded = codec::decode_all(&again);
     assert!(redecoded.skipped.is_empty());
     assert_eq!(redecoded.records, decoded.records);
-    // Appending a valid frame after any garbage must still recover it (resynchronisation).
+    // Appending a valid frame after any garbage must still recover it (resynchronisation),
+    // unless a frame begun in the garbage reaches into it and is intact with the marker's
+    // bytes: that frame's checksum must then match, which the fuzzer can forge (it sees the
+    // compared values) but damage only does once in 2^32. The marker's first byte then lies
+    // inside that frame, in no skipped range.
     let mut tail = data.to_vec();
     let marker = repro_line_core::store::Record::Sent { through: 424_242 };
     codec::encode_into(&mut tail, &marker);
-    let with_tail = codec::decode_all(&tail);
     assert_eq!(
-        with_tail.records.last(),
-        Some(&marker),
+        codec::decode_all(&tail[data.len()..]).records,
+        [marker.clone()]
+    );
+    let with_tail = codec::decode_all(&tail);
+    let swallowed = !with_tail
+        .skipped
+        .iter()
+        .any(|s| s.offset <= data.len() && data.len() < s.offset + s.len);
+    assert!(
+        swallowed || with_tail.records.last() == Some(&marker),
         "a valid frame after garbage was lost"
     );
 });

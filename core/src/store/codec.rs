@@ -15,6 +15,7 @@
 //! not know, is refused and left untouched: skipping what it cannot read would
 //! erase it at the next compaction.
 
+use super::payload::Apply;
 use super::Record;
 use crate::Error;
 
@@ -164,13 +165,7 @@ impl Decoded {
     /// Refuses a journal this version would misread: a newer format, or an intact
     /// record of an unknown type. The caller must then leave the journal untouched.
     pub fn check_readable(&self) -> Result<(), Error> {
-        if self.format > FORMAT || self.unknown_tag.is_some() {
-            return Err(Error::JournalTooNew {
-                format: self.format,
-                record_tag: self.unknown_tag,
-            });
-        }
-        Ok(())
+        readable(self.format, self.unknown_tag)
     }
 
     /// Written by an older format: rewrite it (with a header) before appending.
@@ -179,54 +174,95 @@ impl Decoded {
     }
 }
 
-enum Frame {
-    Record(Record),
-    Header(u8),
-    Unknown(u8),
+/// [`Decoded`] without the records: what [`decode_each`] finds besides the records it
+/// hands over (so the wasm build, which only replays, has no `Vec<Record>` to drop).
+#[derive(Debug, Default)]
+pub(super) struct Scan {
+    pub skipped: Vec<Skipped>,
+    pub format: u8,
+    pub unknown_tag: Option<u8>,
+}
+
+impl Scan {
+    /// See [`Decoded::check_readable`].
+    pub fn check_readable(&self) -> Result<(), Error> {
+        readable(self.format, self.unknown_tag)
+    }
+
+    /// See [`Decoded::needs_migration`].
+    pub fn needs_migration(&self) -> bool {
+        self.format < FORMAT
+    }
+}
+
+fn readable(format: u8, unknown_tag: Option<u8>) -> Result<(), Error> {
+    if format > FORMAT || unknown_tag.is_some() {
+        return Err(Error::JournalTooNew {
+            format,
+            record_tag: unknown_tag,
+        });
+    }
+    Ok(())
 }
 
 /// Decodes every intact frame; never fails and never panics.
 pub fn decode_all(bytes: &[u8]) -> Decoded {
     let mut records = Vec::new();
-    let mut out = decode_each(bytes, |r| records.push(r));
-    out.records = records;
-    out
+    let scan = decode_each(bytes, &mut records);
+    Decoded {
+        records,
+        skipped: scan.skipped,
+        format: scan.format,
+        unknown_tag: scan.unknown_tag,
+    }
 }
 
-/// Decodes every intact frame, handing each record to `record` as it is read (replay
-/// applies them without collecting them first); the rest is summed up in the result,
-/// whose `records` stay empty.
+/// Decodes every intact frame, handing each record to `to` as it is read (replay applies
+/// them without collecting them first); the rest is summed up in the result.
 ///
 /// A position that starts no intact frame is one damaged byte: decoding resumes at the
 /// next one, and adjacent damaged bytes make one [`Skipped`] range.
-pub(super) fn decode_each(bytes: &[u8], mut record: impl FnMut(Record)) -> Decoded {
-    let mut out = Decoded::default();
+pub(super) fn decode_each(bytes: &[u8], to: &mut impl Apply) -> Scan {
+    let mut out = Scan::default();
     let mut pos = 0;
     while pos < bytes.len() {
-        let Some((frame, next)) = decode_at(bytes, pos) else {
-            match out.skipped.last_mut() {
-                Some(last) if last.offset + last.len == pos => last.len += 1,
-                _ => out.skipped.push(Skipped {
-                    offset: pos,
-                    len: 1,
-                }),
-            }
-            pos += 1;
-            continue;
-        };
-        match frame {
-            Frame::Record(r) => record(r),
-            Frame::Header(format) => out.format = format,
-            Frame::Unknown(tag) => {
-                out.unknown_tag.get_or_insert(tag);
+        match payload_at(bytes, pos) {
+            Some(payload) if out.read(payload, to) => pos += HEADER_LEN + payload.len(),
+            _ => {
+                match out.skipped.last_mut() {
+                    Some(last) if last.offset + last.len == pos => last.len += 1,
+                    _ => out.skipped.push(Skipped {
+                        offset: pos,
+                        len: 1,
+                    }),
+                }
+                pos += 1;
             }
         }
-        pos = next;
     }
     out
 }
 
-fn decode_at(bytes: &[u8], pos: usize) -> Option<(Frame, usize)> {
+impl Scan {
+    /// Reads one intact frame's payload: a record (handed to `to`), the header, or a record
+    /// type this version does not know. `false`: a known type that does not parse, damage.
+    fn read(&mut self, payload: &[u8], to: &mut impl Apply) -> bool {
+        if super::payload::apply(payload, to).is_some() {
+            return true;
+        }
+        match (payload, super::payload::unknown_tag(payload)) {
+            ([0, format, ..], _) => self.format = *format,
+            (_, Some(tag)) => {
+                self.unknown_tag.get_or_insert(tag);
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// The payload of the intact frame at `pos`: magic, a plausible length, and its checksum.
+fn payload_at(bytes: &[u8], pos: usize) -> Option<&[u8]> {
     let header = bytes.get(pos..pos.checked_add(HEADER_LEN)?)?;
     if header[..2] != MAGIC {
         return None;
@@ -236,18 +272,8 @@ fn decode_at(bytes: &[u8], pos: usize) -> Option<(Frame, usize)> {
     if len > MAX_PAYLOAD {
         return None;
     }
-    let end = pos + HEADER_LEN + len;
-    let payload = bytes.get(pos + HEADER_LEN..end)?;
-    if crc32(payload) != crc {
-        return None;
-    }
-    let frame = match (payload, super::payload::decode(payload)) {
-        (_, Some(record)) => Frame::Record(record),
-        ([0, format, ..], None) => Frame::Header(*format),
-        // An intact frame of a known type that does not parse is damage (skipped).
-        _ => Frame::Unknown(super::payload::unknown_tag(payload)?),
-    };
-    Some((frame, end))
+    let payload = bytes.get(pos + HEADER_LEN..pos + HEADER_LEN + len)?;
+    (crc32(payload) == crc).then_some(payload)
 }
 
 #[cfg(test)]
