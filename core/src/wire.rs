@@ -14,6 +14,7 @@
 //! caller `match`es on the keys, so the wasm build carries no closures or vtable shims.
 
 use crate::protocol::{ApiError, BatchResponse, ErrorBody, OpResult, OpStatus};
+use uuid::Uuid;
 
 /// Why a body was not read (a fixed reason; no position, so no formatting).
 pub type WireError = &'static str;
@@ -22,141 +23,149 @@ const MAX_DEPTH: u32 = 100;
 
 /// Parses a `200` answer: `{"results": [{"op_id", "status", "error"?}, …]}`.
 pub fn batch_response(body: &[u8]) -> Result<BatchResponse, WireError> {
-    let mut found = Found::default();
-    top(body, 0, &mut found)?;
     Ok(BatchResponse {
-        results: found.results,
+        results: top(body, RESULTS)?.results,
     })
 }
 
 /// Parses an error answer: `{"error": {"code", "message"}}`.
 pub fn error_body(body: &[u8]) -> Result<ErrorBody, WireError> {
-    let mut found = Found::default();
-    top(body, 1, &mut found)?;
     Ok(ErrorBody {
         // Always set once `top` returns Ok.
-        error: found.error.ok_or("missing field error")?,
+        error: top(body, ERROR)?.error.ok_or(MISSING[ERROR])?,
     })
 }
 
 /// The string `sub` of a JSON object (an ID token's decoded claims).
 pub fn subject(claims: &[u8]) -> Result<String, WireError> {
-    let mut found = Found::default();
-    top(claims, 2, &mut found)?;
-    Ok(found.sub)
+    Ok(top(claims, SUB)?.text)
 }
 
-/// The field a body is read for: the one [`top`] was asked for is set, the others stay empty.
+/// Every field name of the three bodies and their objects, by key index. An object reads the
+/// names `lo..hi` ([`object`]); a body, the one field it is read for. `error` twice: an
+/// operation's may be `null`, an error body's may not. Then the three `status` values.
+const NAMES: [&str; 11] = [
+    "results",
+    "error",
+    "sub",
+    "op_id",
+    "status",
+    "error",
+    "code",
+    "message",
+    "applied",
+    "duplicate",
+    "rejected",
+];
+const RESULTS: usize = 0;
+const ERROR: usize = 1;
+const SUB: usize = 2;
+const OP_ID: usize = 3;
+const STATUS: usize = 4;
+const ERROR_OR_NULL: usize = 5;
+const CODE: usize = 6;
+const MESSAGE: usize = 7;
+/// Why an object lacks the field of each key index (empty: the field is optional).
+const MISSING: [WireError; 8] = [
+    "missing field results",
+    "missing field error",
+    "missing field sub",
+    "missing field op_id",
+    "missing field status",
+    "",
+    "missing field code",
+    "missing field message",
+];
+
+/// The fields one object had: each known key sets its slot (`text`: `sub` or `message`).
 #[derive(Default)]
 struct Found {
     results: Vec<OpResult>,
     error: Option<ApiError>,
-    sub: String,
+    text: String,
+    op_id: Uuid,
+    status: usize,
+    code: u32,
 }
 
-/// The top-level field each body is read for, by the index [`top`] takes, and the error when it is missing.
-const FIELDS: [&str; 3] = ["results", "error", "sub"];
-const MISSING: [WireError; 3] = [
-    "missing field results",
-    "missing field error",
-    "missing field sub",
-];
-
-/// A body that is one object whose field `FIELDS[field]` is read (by its reader) into
-/// `found`; the others are skipped. One walker for the three bodies: one copy in the wasm build.
-fn top(body: &[u8], field: usize, found: &mut Found) -> Result<(), WireError> {
+/// A body that is one object whose field `NAMES[field]` is read; the others are skipped.
+fn top(body: &[u8], field: usize) -> Result<Found, WireError> {
     let mut r = Reader::new(body);
+    let found = object(&mut r, field, field + 1)?;
+    // As serde: a missing field is reported before trailing characters.
+    r.end()?;
+    Ok(found)
+}
+
+/// An object whose fields `NAMES[lo..hi]` are read (each at most once, each required unless
+/// its [`MISSING`] is empty) and any others skipped. One walker for every object of the three
+/// bodies: one copy in the wasm build.
+fn object(r: &mut Reader, lo: usize, hi: usize) -> Result<Found, WireError> {
+    let mut f = Found::default();
     let mut seen = 0;
     let mut more = r.open(b'{')?;
     while more {
-        if r.key(&FIELDS[field..=field])? == 0 {
-            match field {
-                0 => {
-                    let mut list = Vec::new();
-                    let mut item = r.open(b'[')?;
-                    while item {
-                        list.push(op_result(&mut r)?);
-                        item = r.more(b']')?;
-                    }
-                    found.results = list;
-                }
-                1 => found.error = Some(api_error(&mut r)?),
-                _ => found.sub = r.string()?,
-            }
-            once(&mut seen, 0)?;
-        } else {
-            r.skip()?;
-        }
-        more = r.more(b'}')?;
-    }
-    // As serde: a missing field is reported before trailing characters.
-    if seen == 0 {
-        return Err(MISSING[field]);
-    }
-    r.end()
-}
-
-fn op_result(r: &mut Reader) -> Result<OpResult, WireError> {
-    let (mut op_id, mut status, mut error, mut seen) = (None, None, None, 0);
-    let mut more = r.open(b'{')?;
-    while more {
-        let key = r.key(&["op_id", "status", "error"])?;
+        let key = r.key(lo, hi)?;
         match key {
+            RESULTS => {
+                let mut item = r.open(b'[')?;
+                while item {
+                    let o = object(r, OP_ID, CODE)?;
+                    f.results.push(OpResult {
+                        op_id: o.op_id,
+                        status: match o.status {
+                            8 => OpStatus::Applied,
+                            9 => OpStatus::Duplicate,
+                            _ => OpStatus::Rejected,
+                        },
+                        error: o.error,
+                    });
+                    item = r.more(b']')?;
+                }
+            }
+            ERROR | ERROR_OR_NULL => {
+                if key == ERROR || !r.literal(b"null") {
+                    let e = object(r, CODE, MESSAGE + 1)?;
+                    f.error = Some(ApiError {
+                        code: e.code,
+                        message: e.text,
+                    });
+                }
+            }
+            SUB | MESSAGE => f.text = r.string()?,
             // Every form `Uuid::try_parse` (and serde's `Uuid`) reads, without uuid's parser.
-            0 => op_id = Some(crate::text::parse_uuid(&r.string()?).ok_or("op_id is not a UUID")?),
-            1 => {
-                status = Some(match r.string_in(&["applied", "duplicate", "rejected"])? {
-                    0 => OpStatus::Applied,
-                    1 => OpStatus::Duplicate,
-                    2 => OpStatus::Rejected,
-                    _ => return Err("unknown status"),
-                })
+            OP_ID => {
+                f.op_id = crate::text::parse_uuid(&r.string()?).ok_or("op_id is not a UUID")?
             }
-            2 => {
-                error = if r.literal(b"null") {
-                    None
-                } else {
-                    Some(api_error(r)?)
+            STATUS => {
+                f.status = r.string_in(8, 11)?;
+                if f.status == OTHER {
+                    return Err("unknown status");
                 }
             }
+            CODE => f.code = r.u32()?,
             _ => r.skip()?,
         }
         once(&mut seen, key)?;
         more = r.more(b'}')?;
     }
-    Ok(OpResult {
-        op_id: op_id.ok_or("missing field op_id")?,
-        status: status.ok_or("missing field status")?,
-        error,
-    })
-}
-
-fn api_error(r: &mut Reader) -> Result<ApiError, WireError> {
-    let (mut code, mut message, mut seen) = (None, None, 0);
-    let mut more = r.open(b'{')?;
-    while more {
-        let key = r.key(&["code", "message"])?;
-        match key {
-            0 => code = Some(r.u32()?),
-            1 => message = Some(r.string()?),
-            _ => r.skip()?,
+    // Indices, not an iterator: the index is the key code (`seen`'s bit).
+    #[allow(clippy::needless_range_loop)]
+    for k in lo..hi {
+        if seen & 1 << k == 0 && !MISSING[k].is_empty() {
+            return Err(MISSING[k]);
         }
-        once(&mut seen, key)?;
-        more = r.more(b'}')?;
     }
-    Ok(ApiError {
-        code: code.ok_or("missing field code")?,
-        message: message.ok_or("missing field message")?,
-    })
+    Ok(f)
 }
 
 /// The index [`Reader::key`] and [`Reader::string_in`] give a name not in their list.
-const OTHER: usize = 7;
+const OTHER: usize = 15;
 
-/// After a field's value was read (`key`: its index in the object's names): a known field
-/// twice is an error, as with serde; [`OTHER`] keys may repeat. A bit per name, not an
-/// `Option` per field type: one copy in the wasm build.
-fn once(seen: &mut u8, key: usize) -> Result<(), WireError> {
+/// After a field's value was read (`key`: its index in [`NAMES`]): a known field twice is an
+/// error, as with serde; [`OTHER`] keys may repeat. A bit per name, not an `Option` per field
+/// type: one copy in the wasm build.
+fn once(seen: &mut u16, key: usize) -> Result<(), WireError> {
     let bit = 1 << key;
     if *seen & bit & !(1 << OTHER) != 0 {
         return Err("duplicate field");
@@ -250,21 +259,23 @@ impl<'a> Reader<'a> {
         Ok(true)
     }
 
-    /// An object's key and its colon, as its index in `names` ([`OTHER`]: any other key);
-    /// the reader is then at the value. One place compares keys, not a `match` on strings per object.
-    fn key(&mut self, names: &[&str]) -> Result<usize, WireError> {
-        let i = self.string_in(names)?;
+    /// An object's key and its colon, as its index in [`NAMES`] if it is one of `lo..hi`
+    /// ([`OTHER`]: any other key); the reader is then at the value. One place compares keys,
+    /// not a `match` on strings per object.
+    fn key(&mut self, lo: usize, hi: usize) -> Result<usize, WireError> {
+        let i = self.string_in(lo, hi)?;
         if !self.eat(b':') {
             return Err("expected :");
         }
         Ok(i)
     }
 
-    /// A string value as its index in `names` ([`OTHER`]: any other string).
-    fn string_in(&mut self, names: &[&str]) -> Result<usize, WireError> {
+    /// A string value as its index in [`NAMES`] if it is one of `lo..hi` ([`OTHER`]: any other string).
+    fn string_in(&mut self, lo: usize, hi: usize) -> Result<usize, WireError> {
         let s = self.string()?;
-        for (i, name) in names.iter().enumerate() {
-            if *name == s {
+        #[allow(clippy::needless_range_loop)] // the index is the answer
+        for i in lo..hi {
+            if NAMES[i] == s {
                 return Ok(i);
             }
         }
@@ -278,7 +289,7 @@ impl<'a> Reader<'a> {
                 let mut more = self.open(open)?;
                 while more {
                     if open == b'{' {
-                        self.key(&[])?;
+                        self.key(0, 0)?;
                     }
                     self.skip()?;
                     more = self.more(open + 2)?;
