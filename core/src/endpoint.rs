@@ -31,8 +31,8 @@ pub fn batch_url(endpoint: &str) -> Result<String, Error> {
         }
     }
     let (scheme, rest) = (&endpoint[..sep], &endpoint[sep + 3..]);
-    let authority = &rest[..find_byte(rest, b"/?#").unwrap_or(rest.len())];
-    if authority.is_empty() || find_byte(authority, b"@").is_some() {
+    let authority = &rest[..find_byte(rest, b"/?#")];
+    if authority.is_empty() || find_byte(authority, b"@") < authority.len() {
         return Err(invalid("has no host, or has credentials in it"));
     }
     let host = host_of(authority);
@@ -53,7 +53,7 @@ pub fn batch_url(endpoint: &str) -> Result<String, Error> {
     } else {
         return Err(invalid("must use https (or http on loopback)"));
     }
-    if find_byte(rest, b"?#").is_some() {
+    if find_byte(rest, b"?#") < rest.len() {
         return Err(invalid("must not contain a query or fragment"));
     }
     let mut end = endpoint.len();
@@ -63,33 +63,34 @@ pub fn batch_url(endpoint: &str) -> Result<String, Error> {
     Ok(endpoint[..end].to_owned() + BATCH_PATH)
 }
 
-fn last_colon(s: &str) -> Option<usize> {
+/// The index of the last `:` of `s`, or `s.len()` if it has none (one value, not an `Option`).
+fn last_colon(s: &str) -> usize {
     // A plain loop: `rposition` over `bytes()` was ~180 B of the wasm build.
     let b = s.as_bytes();
     let mut i = b.len();
     while i > 0 {
         i -= 1;
         if b[i] == b':' {
-            return Some(i);
+            return i;
         }
     }
-    None
+    b.len()
 }
 
 fn host_of(authority: &str) -> &str {
     if let Some(v6) = crate::text::strip_byte(authority, b'[') {
-        return &v6[..find_byte(v6, b"]").unwrap_or(v6.len())];
+        return &v6[..find_byte(v6, b"]")];
     }
-    last_colon(authority).map_or(authority, |i| &authority[..i])
+    &authority[..last_colon(authority)]
 }
 
 /// The text after the host's `:`, if any (`[::1]:80` → `80`, `[::1]` → none).
 fn port_of(authority: &str) -> Option<&str> {
     let after_host = match crate::text::strip_byte(authority, b'[') {
-        Some(v6) => find_byte(v6, b"]").map_or("", |i| &v6[i + 1..]),
+        Some(v6) => v6.get(find_byte(v6, b"]") + 1..).unwrap_or(""),
         None => authority,
     };
-    last_colon(after_host).map(|i| &after_host[i + 1..])
+    after_host.get(last_colon(after_host) + 1..)
 }
 
 /// `localhost`, or a host that `std` parses as an `IpAddr` whose `is_loopback()` holds (127.0.0.0/8,
