@@ -109,11 +109,16 @@ fn push_quoted(out: &mut String, s: &str, json: bool) {
 
 /// The value of `s` if it is all ASCII digits (at least one) and fits a `u64`.
 pub fn digits_u64(s: &str) -> Option<u64> {
+    digits_value(s.as_bytes())
+}
+
+/// [`digits_u64`] of bytes (the JSON reader's integers are bytes).
+pub(crate) fn digits_value(s: &[u8]) -> Option<u64> {
     if s.is_empty() {
         return None;
     }
     let mut n: u64 = 0;
-    for &b in s.as_bytes() {
+    for &b in s {
         if !b.is_ascii_digit() {
             return None;
         }

@@ -360,10 +360,8 @@ impl<'a> Reader<'a> {
         if !text.iter().all(u8::is_ascii_digit) {
             return Err("code is not an unsigned integer");
         }
-        text.iter()
-            .try_fold(0u32, |n, d| {
-                n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
-            })
+        crate::text::digits_value(text)
+            .and_then(|n| u32::try_from(n).ok())
             .ok_or("code is above u32")
     }
 
