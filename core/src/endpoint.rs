@@ -132,7 +132,8 @@ impl Ip<'_> {
         while let Some(d) = self
             .s
             .get(self.i)
-            .and_then(|&c| char::from(c).to_digit(radix))
+            .map(|&c| crate::text::digit(c))
+            .filter(|&d| d < radix)
         {
             v = v * radix + d;
             n += 1;

@@ -368,12 +368,11 @@ impl<'a> Reader<'a> {
     fn hex4(&mut self) -> Result<u32, WireError> {
         let mut v = 0;
         for _ in 0..4 {
-            let d = match self.next_byte()? {
-                c @ b'0'..=b'9' => c - b'0',
-                c @ (b'a'..=b'f' | b'A'..=b'F') => (c | 0x20) - b'a' + 10,
-                _ => return Err("invalid \\u escape"),
-            };
-            v = v * 16 + u32::from(d);
+            let d = crate::text::digit(self.next_byte()?);
+            if d >= 16 {
+                return Err("invalid \\u escape");
+            }
+            v = v * 16 + d;
         }
         Ok(v)
     }
