@@ -91,23 +91,18 @@ struct Found {
 /// A body that is one object whose field `NAMES[field]` is read; the others are skipped.
 fn top(body: &[u8], field: usize) -> Result<Found, WireError> {
     let mut r = Reader::new(body);
-    let found = object(&mut r, field, field + 1)?;
+    let mut found = Found::default();
+    object(&mut r, field, field + 1, &mut found)?;
     // As serde: a missing field is reported before trailing characters.
     r.end()?;
     Ok(found)
 }
 
-/// An object whose fields `NAMES[lo..hi]` are read (each at most once, each required unless
-/// its [`MISSING`] is empty) and any others skipped. One walker for every object of the three
-/// bodies: one copy in the wasm build.
-fn object(r: &mut Reader, lo: usize, hi: usize) -> Result<Found, WireError> {
-    let mut f = Found::default();
-    fields(r, lo, hi, &mut f)?;
-    Ok(f)
-}
-
-/// [`object`]'s walk, into a borrowed [`Found`]: one place drops it on an error, not each `?`.
-fn fields(r: &mut Reader, lo: usize, hi: usize, f: &mut Found) -> Result<(), WireError> {
+/// An object whose fields `NAMES[lo..hi]` are read into `f` (each at most once, each required
+/// unless its [`MISSING`] is empty) and any others skipped. One walker for every object of the
+/// three bodies, and one [`Found`] for a body and the objects in it (each nested object's slots
+/// are moved out as soon as it is read): one copy in the wasm build, no `Found` per object to drop.
+fn object(r: &mut Reader, lo: usize, hi: usize, f: &mut Found) -> Result<(), WireError> {
     let mut seen = 0;
     let mut more = r.open(b'{')?;
     while more {
@@ -116,25 +111,26 @@ fn fields(r: &mut Reader, lo: usize, hi: usize, f: &mut Found) -> Result<(), Wir
             RESULTS => {
                 let mut item = r.open(b'[')?;
                 while item {
-                    let o = object(r, OP_ID, CODE)?;
+                    // Its `error` slot is empty: taken by the last operation, or never set.
+                    object(r, OP_ID, CODE, f)?;
                     f.results.push(OpResult {
-                        op_id: o.op_id,
-                        status: match o.status {
+                        op_id: f.op_id,
+                        status: match f.status {
                             8 => OpStatus::Applied,
                             9 => OpStatus::Duplicate,
                             _ => OpStatus::Rejected,
                         },
-                        error: o.error,
+                        error: f.error.take(),
                     });
                     item = r.more(b']')?;
                 }
             }
             ERROR | ERROR_OR_NULL => {
                 if key == ERROR || !r.literal(b"null") {
-                    let e = object(r, CODE, MESSAGE + 1)?;
+                    object(r, CODE, MESSAGE + 1, f)?;
                     f.error = Some(ApiError {
-                        code: e.code,
-                        message: e.text,
+                        code: f.code,
+                        message: std::mem::take(&mut f.text),
                     });
                 }
             }
@@ -292,7 +288,7 @@ impl<'a> Reader<'a> {
     fn skip(&mut self) -> Result<(), WireError> {
         match self.peek() {
             // An object as any other: its keys are none of the known ones.
-            Some(b'{') => object(self, 0, 0).map(drop),
+            Some(b'{') => object(self, 0, 0, &mut Found::default()),
             Some(b'[') => {
                 let mut more = self.open(b'[')?;
                 while more {
