@@ -220,10 +220,12 @@ pub fn before_byte(s: &str, sep: u8) -> &str {
 /// Exactly what `str::trim` gives: `s` without leading and trailing Unicode `White_Space`.
 /// One forward pass (no `next_back`, no `str` pattern machinery: smaller in the wasm).
 pub fn trim(s: &str) -> &str {
-    // `chars` with a running offset, not `char_indices` (one char iterator in the wasm build).
+    // `chars` with the offset read from what is left, not `char_indices` (one char iterator in
+    // the wasm build) nor `len_utf8` (the iterator knows where the next char starts).
     let (mut start, mut end, mut i) = (None, 0, 0);
-    for c in s.chars() {
-        let next = i + c.len_utf8();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        let next = s.len() - chars.as_str().len();
         if !is_whitespace(c) {
             start.get_or_insert(i);
             end = next;
