@@ -196,11 +196,16 @@ pub fn parse_i64(s: &str) -> Option<i64> {
 /// instead of `str` patterns and `[u8]::contains` (std's searchers and `memchr` in the wasm); an
 /// index, not an `Option`: one value back, not a pair through memory, at each call in the wasm.
 pub fn find_byte(s: &str, any_of: &[u8]) -> usize {
+    scan(s, 0, any_of, true)
+}
+
+/// From `i`, the index of the first byte of `s` that is (`inside`) or is not one of `set`, or
+/// `s.len()`. The one byte loop behind [`find_byte`] and [`next_word`].
+fn scan(s: &str, mut i: usize, set: &[u8], inside: bool) -> usize {
     let b = s.as_bytes();
-    let mut i = 0;
-    // Not `any_of.contains(&b)`: for bytes that is `memchr`, ~0.5 KB of the wasm.
+    // Not `set.contains(&b)`: for bytes that is `memchr`, ~0.5 KB of the wasm.
     #[allow(clippy::manual_contains)]
-    while i < b.len() && !any_of.iter().any(|&d| d == b[i]) {
+    while i < b.len() && set.iter().any(|&d| d == b[i]) != inside {
         i += 1;
     }
     i
@@ -245,18 +250,13 @@ fn is_whitespace(c: char) -> bool {
 
 /// What `s.split_ascii_whitespace()` yields, one word per call: the next word, `s` moved past it.
 pub fn next_word<'a>(s: &mut &'a str) -> Option<&'a str> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() && b[i].is_ascii_whitespace() {
-        i += 1;
-    }
-    let start = i;
-    while i < b.len() && !b[i].is_ascii_whitespace() {
-        i += 1;
-    }
+    // What `u8::is_ascii_whitespace` holds for (not `\x0b`).
+    const WS: &[u8] = b" \t\n\x0c\r";
+    let start = scan(s, 0, WS, false);
+    let end = scan(s, start, WS, true);
     // ASCII bytes around both ends, so both are char boundaries.
-    let word = s.get(start..i).filter(|w| !w.is_empty())?;
-    *s = &s[i..];
+    let word = s.get(start..end).filter(|w| !w.is_empty())?;
+    *s = &s[end..];
     Some(word)
 }
 
