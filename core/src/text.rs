@@ -196,13 +196,13 @@ pub fn parse_i64(s: &str) -> Option<i64> {
 /// instead of `str` patterns and `[u8]::contains` (std's searchers and `memchr` in the wasm); an
 /// index, not an `Option`: one value back, not a pair through memory, at each call in the wasm.
 pub fn find_byte(s: &str, any_of: &[u8]) -> usize {
-    scan(s, 0, any_of, true)
+    scan(s.as_bytes(), 0, any_of, true)
 }
 
-/// From `i`, the index of the first byte of `s` that is (`inside`) or is not one of `set`, or
-/// `s.len()`. The one byte loop behind [`find_byte`] and [`next_word`].
-fn scan(s: &str, mut i: usize, set: &[u8], inside: bool) -> usize {
-    let b = s.as_bytes();
+/// From `i`, the index of the first byte of `b` that is (`inside`) or is not one of `set`, or
+/// `b.len()`. The one byte loop behind [`find_byte`], [`next_word`] and the JSON reader's
+/// whitespace and digits.
+pub(crate) fn scan(b: &[u8], mut i: usize, set: &[u8], inside: bool) -> usize {
     // Not `set.contains(&b)`: for bytes that is `memchr`, ~0.5 KB of the wasm.
     #[allow(clippy::manual_contains)]
     while i < b.len() && set.iter().any(|&d| d == b[i]) != inside {
@@ -252,8 +252,8 @@ fn is_whitespace(c: char) -> bool {
 pub fn next_word<'a>(s: &mut &'a str) -> Option<&'a str> {
     // What `u8::is_ascii_whitespace` holds for (not `\x0b`).
     const WS: &[u8] = b" \t\n\x0c\r";
-    let start = scan(s, 0, WS, false);
-    let end = scan(s, start, WS, true);
+    let start = scan(s.as_bytes(), 0, WS, false);
+    let end = scan(s.as_bytes(), start, WS, true);
     // ASCII bytes around both ends, so both are char boundaries.
     let word = s.get(start..end).filter(|w| !w.is_empty())?;
     *s = &s[end..];

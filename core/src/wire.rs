@@ -197,9 +197,7 @@ impl<'a> Reader<'a> {
 
     /// The next byte after whitespace, not consumed.
     fn peek(&mut self) -> Option<u8> {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
-            self.i += 1;
-        }
+        self.i = crate::text::scan(self.b, self.i, b" \t\n\r", false);
         self.b.get(self.i).copied()
     }
 
@@ -321,7 +319,7 @@ impl<'a> Reader<'a> {
     /// Digits; at least one.
     fn digits(&mut self) -> Result<(), WireError> {
         let start = self.i;
-        while self.accept(b"0123456789") {}
+        self.i = crate::text::scan(self.b, start, b"0123456789", false);
         if self.i == start {
             return Err("expected a digit");
         }
