@@ -303,16 +303,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Consumes the next byte (no whitespace skipped) if it is one of `set`.
-    #[allow(clippy::manual_contains)] // `contains` is `memchr` here: see below
     fn accept(&mut self, set: &[u8]) -> bool {
-        // A loop, not `<[u8]>::contains`: that is `memchr` (~540 B in the wasm build).
-        let hit = self
-            .b
-            .get(self.i)
-            .is_some_and(|&c| set.iter().any(|&x| x == c));
-        if hit {
-            self.i += 1;
-        }
+        // The shared byte scan (not `<[u8]>::contains`: that is `memchr`, ~540 B in the wasm
+        // build): a run of `set` bytes starts here if it ends further on.
+        let hit = crate::text::scan(self.b, self.i, set, false) > self.i;
+        self.i += usize::from(hit);
         hit
     }
 
