@@ -509,8 +509,8 @@ pub fn parse_rfc3339_millis(value: &str) -> Option<u64> {
 /// the reference model; servers verify with `repro-line-idtoken`). `None` if unreadable.
 pub fn id_token_subject(id_token: &str) -> Option<String> {
     // The text between the first and second `.` (byte searches: std's `split` is ~0.5 KB of the wasm).
-    let (_header, rest) = crate::text::split_once_byte(id_token, b'.')?;
-    let payload = crate::text::before_byte(rest, b'.');
+    let rest = id_token.get(crate::text::find_byte(id_token, b".") + 1..)?;
+    let payload = &rest[..crate::text::find_byte(rest, b".")];
     let bytes = base64url_decode(payload)?;
     // Not serde_json: its parser costs the wasm build ~24 KB (see wire.rs).
     crate::wire::subject(&bytes).ok()
