@@ -626,15 +626,18 @@ fn push_rfc3339_millis(out: &mut String, unix_ms: u64) {
     // Days from a u64 of milliseconds fit an i64 and are never negative, so the year is positive.
     let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
     push_padded(out, y as u64, 4);
-    for (sep, n) in [
-        ('-', u64::from(mo)),
-        ('-', u64::from(d)),
-        ('T', (secs / 3600) % 24),
-        (':', (secs / 60) % 60),
-        (':', secs % 60),
-    ] {
-        out.push(sep);
-        push_padded(out, n, 2);
+    // The separators in one string, the numbers in one array (no array of pairs to build).
+    let n = [
+        u64::from(mo),
+        u64::from(d),
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60,
+    ];
+    #[allow(clippy::needless_range_loop)] // one index into both
+    for k in 0..5 {
+        out.push(char::from(b"--T::"[k]));
+        push_padded(out, n[k], 2);
     }
     out.push('.');
     push_padded(out, unix_ms % 1000, 3);
