@@ -104,12 +104,16 @@ fn is_loopback(host: &str) -> bool {
         s: host.as_bytes(),
         i: 0,
     };
-    if let Some(v4) = p.ipv4() {
-        return p.i == p.s.len() && v4[0] == 127;
+    let v4 = p.ipv4();
+    if v4 != NOT_IPV4 {
+        return p.i == p.s.len() && v4 >> 24 == 127;
     }
     p.i = 0;
     p.ipv6() == Some([0, 0, 0, 0, 0, 0, 0, 1]) && p.i == p.s.len()
 }
+
+/// What [`Ip::ipv4`] gives for no address (above any four octets).
+const NOT_IPV4: u64 = u64::MAX;
 
 /// `core::net`'s address parser, step for step: every read either succeeds or leaves `i` unchanged.
 struct Ip<'a> {
@@ -169,19 +173,21 @@ impl Ip<'_> {
         got
     }
 
-    fn ipv4(&mut self) -> Option<[u16; 4]> {
+    /// The four octets as one number (the first highest), or [`NOT_IPV4`]: one value back, not
+    /// an array through memory (smaller in the wasm).
+    fn ipv4(&mut self) -> u64 {
         let start = self.i;
-        let mut o = [0; 4];
-        for (k, slot) in o.iter_mut().enumerate() {
+        let mut v = 0;
+        for k in 0..4 {
             match self.part(k == 0, b'.', |p| p.number(10, 3, false, 255)) {
-                Some(v) => *slot = v,
+                Some(o) => v = v << 8 | u64::from(o),
                 None => {
                     self.i = start;
-                    return None;
+                    return NOT_IPV4;
                 }
             }
         }
-        Some(o)
+        v
     }
 
     /// Groups of hex up to `g.len()`, the last two of which may be an embedded IPv4 address:
@@ -190,11 +196,16 @@ impl Ip<'_> {
         let limit = g.len();
         for i in 0..limit {
             if i + 1 < limit {
-                if let Some(v4) = self.part(i == 0, b':', Self::ipv4) {
-                    g[i] = v4[0] << 8 | v4[1];
-                    g[i + 1] = v4[2] << 8 | v4[3];
-                    return (i + 2, true);
+                let start = self.i;
+                if i == 0 || self.eat(b':') {
+                    let v4 = self.ipv4();
+                    if v4 != NOT_IPV4 {
+                        g[i] = (v4 >> 16) as u16;
+                        g[i + 1] = v4 as u16;
+                        return (i + 2, true);
+                    }
                 }
+                self.i = start;
             }
             match self.part(i == 0, b':', |p| p.number(16, 4, true, 0xffff)) {
                 Some(v) => g[i] = v,
