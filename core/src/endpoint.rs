@@ -109,11 +109,13 @@ fn is_loopback(host: &str) -> bool {
         return p.i == p.s.len() && v4 >> 24 == 127;
     }
     p.i = 0;
-    p.ipv6() == Some([0, 0, 0, 0, 0, 0, 0, 1]) && p.i == p.s.len()
+    p.ipv6_is_loopback() && p.i == p.s.len()
 }
 
 /// What [`Ip::ipv4`] gives for no address (above any four octets).
 const NOT_IPV4: u64 = u64::MAX;
+/// The flag [`Ip::groups`] adds to its count (at most 8) when an IPv4 address ended the groups.
+const ENDED_BY_IPV4: usize = 16;
 
 /// `core::net`'s address parser, step for step: every read either succeeds or leaves `i` unchanged.
 struct Ip<'a> {
@@ -191,8 +193,8 @@ impl Ip<'_> {
     }
 
     /// Groups of hex up to `g.len()`, the last two of which may be an embedded IPv4 address:
-    /// how many were read and whether an IPv4 address ended them.
-    fn groups(&mut self, g: &mut [u16]) -> (usize, bool) {
+    /// how many were read, plus [`ENDED_BY_IPV4`] if an IPv4 address ended them (one value back).
+    fn groups(&mut self, g: &mut [u16]) -> usize {
         let limit = g.len();
         for i in 0..limit {
             if i + 1 < limit {
@@ -202,33 +204,34 @@ impl Ip<'_> {
                     if v4 != NOT_IPV4 {
                         g[i] = (v4 >> 16) as u16;
                         g[i + 1] = v4 as u16;
-                        return (i + 2, true);
+                        return (i + 2) | ENDED_BY_IPV4;
                     }
                 }
                 self.i = start;
             }
             match self.part(i == 0, b':', |p| p.number(16, 4, true, 0xffff)) {
                 Some(v) => g[i] = v,
-                None => return (i, false),
+                None => return i,
             }
         }
-        (limit, false)
+        limit
     }
 
-    fn ipv6(&mut self) -> Option<[u16; 8]> {
+    /// Whether an IPv6 address is read and it is `::1` (one answer back, not the address).
+    fn ipv6_is_loopback(&mut self) -> bool {
         let mut head = [0; 8];
-        let (n, v4) = self.groups(&mut head);
-        if n == 8 {
-            return Some(head);
+        let got = self.groups(&mut head);
+        let n = got & !ENDED_BY_IPV4;
+        if n < 8 {
+            // No IPv4 address before `::`, which stands for at least one zero group.
+            if got != n || !self.eat(b':') || !self.eat(b':') {
+                return false;
+            }
+            let mut tail = [0; 7];
+            let t = self.groups(&mut tail[..7 - n]) & !ENDED_BY_IPV4;
+            head[8 - t..].copy_from_slice(&tail[..t]);
         }
-        // No IPv4 address before `::`, which stands for at least one zero group.
-        if v4 || !self.eat(b':') || !self.eat(b':') {
-            return None;
-        }
-        let mut tail = [0; 7];
-        let (t, _) = self.groups(&mut tail[..7 - n]);
-        head[8 - t..].copy_from_slice(&tail[..t]);
-        Some(head)
+        head == [0, 0, 0, 0, 0, 0, 0, 1]
     }
 }
 
