@@ -65,7 +65,9 @@ const STATUS: usize = 4;
 const ERROR_OR_NULL: usize = 5;
 const CODE: usize = 6;
 const MESSAGE: usize = 7;
-/// Why an object lacks the field of each key index (empty: the field is optional).
+/// The key indices whose field is required (a bit each): all but [`ERROR_OR_NULL`].
+const REQUIRED: u16 = 0xff & !(1 << ERROR_OR_NULL);
+/// Why an object lacks the field of each key index (none for [`ERROR_OR_NULL`]: it is optional).
 const MISSING: [WireError; 8] = [
     "missing field results",
     "missing field error",
@@ -98,8 +100,8 @@ fn top(body: &[u8], field: usize) -> Result<Found, WireError> {
     Ok(found)
 }
 
-/// An object whose fields `NAMES[lo..hi]` are read into `f` (each at most once, each required
-/// unless its [`MISSING`] is empty) and any others skipped. One walker for every object of the
+/// An object whose fields `NAMES[lo..hi]` are read into `f` (each at most once, each
+/// [`REQUIRED`] one required) and any others skipped. One walker for every object of the
 /// three bodies, and one [`Found`] for a body and the objects in it (each nested object's slots
 /// are moved out as soon as it is read): one copy in the wasm build, no `Found` per object to drop.
 fn object(r: &mut Reader, lo: usize, hi: usize, f: &mut Found) -> Result<(), WireError> {
@@ -151,12 +153,10 @@ fn object(r: &mut Reader, lo: usize, hi: usize, f: &mut Found) -> Result<(), Wir
         once(&mut seen, key)?;
         more = r.more(b'}')?;
     }
-    // Indices, not an iterator: the index is the key code (`seen`'s bit).
-    #[allow(clippy::needless_range_loop)]
-    for k in lo..hi {
-        if seen & 1 << k == 0 && !MISSING[k].is_empty() {
-            return Err(MISSING[k]);
-        }
+    // The first required name of `lo..hi` not seen (bits, not a loop).
+    let missing = REQUIRED & ((1 << hi) - (1 << lo)) & !seen;
+    if missing != 0 {
+        return Err(MISSING[missing.trailing_zeros() as usize]);
     }
     Ok(())
 }
