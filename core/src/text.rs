@@ -12,22 +12,23 @@ pub fn push_u64(out: &mut String, n: u64) {
 }
 
 /// Appends `n` in decimal, zero-padded to at least `width` digits (what `{n:0width$}` writes).
-pub fn push_padded(out: &mut String, mut n: u64, width: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+pub fn push_padded(out: &mut String, n: u64, width: usize) {
+    // The top digit's place first (at most 10^19: no overflow), then the digits from the top:
+    // no digit buffer on the stack.
+    let (mut place, mut digits) = (1u64, 1);
+    while n / place >= 10 {
+        place *= 10;
+        digits += 1;
     }
-    for _ in digits.len() - i..width {
+    for _ in digits..width {
         out.push('0');
     }
-    for &d in &digits[i..] {
-        out.push(d as char);
+    loop {
+        out.push(char::from(b'0' + (n / place % 10) as u8));
+        if place == 1 {
+            break;
+        }
+        place /= 10;
     }
 }
 
@@ -378,7 +379,18 @@ mod tests {
 
     #[test]
     fn decimal_and_padding_match_format() {
-        for n in [0, 1, 9, 10, 99, 100, 12345, u64::MAX] {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            12345,
+            9_999_999_999_999_999_999,
+            10_000_000_000_000_000_000,
+            u64::MAX,
+        ] {
             let mut s = String::new();
             push_u64(&mut s, n);
             assert_eq!(s, n.to_string());
