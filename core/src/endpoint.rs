@@ -31,8 +31,8 @@ pub fn batch_url(endpoint: &str) -> Result<String, Error> {
         }
     }
     let (scheme, rest) = (&endpoint[..sep], &endpoint[sep + 3..]);
-    let authority = &rest[..find_byte(rest, b"/?#").unwrap_or(rest.len())];
-    if authority.is_empty() || find_byte(authority, b"@").is_some() {
+    let authority = &rest[..find_byte(rest, b"/?#")];
+    if authority.is_empty() || find_byte(authority, b"@") < authority.len() {
         return Err(invalid("has no host, or has credentials in it"));
     }
     let host = host_of(authority);
@@ -53,7 +53,7 @@ pub fn batch_url(endpoint: &str) -> Result<String, Error> {
     } else {
         return Err(invalid("must use https (or http on loopback)"));
     }
-    if find_byte(rest, b"?#").is_some() {
+    if find_byte(rest, b"?#") < rest.len() {
         return Err(invalid("must not contain a query or fragment"));
     }
     let mut end = endpoint.len();
@@ -63,33 +63,34 @@ pub fn batch_url(endpoint: &str) -> Result<String, Error> {
     Ok(endpoint[..end].to_owned() + BATCH_PATH)
 }
 
-fn last_colon(s: &str) -> Option<usize> {
+/// The index of the last `:` of `s`, or `s.len()` if it has none (one value, not an `Option`).
+fn last_colon(s: &str) -> usize {
     // A plain loop: `rposition` over `bytes()` was ~180 B of the wasm build.
     let b = s.as_bytes();
     let mut i = b.len();
     while i > 0 {
         i -= 1;
         if b[i] == b':' {
-            return Some(i);
+            return i;
         }
     }
-    None
+    b.len()
 }
 
 fn host_of(authority: &str) -> &str {
     if let Some(v6) = crate::text::strip_byte(authority, b'[') {
-        return &v6[..find_byte(v6, b"]").unwrap_or(v6.len())];
+        return &v6[..find_byte(v6, b"]")];
     }
-    last_colon(authority).map_or(authority, |i| &authority[..i])
+    &authority[..last_colon(authority)]
 }
 
 /// The text after the host's `:`, if any (`[::1]:80` → `80`, `[::1]` → none).
 fn port_of(authority: &str) -> Option<&str> {
     let after_host = match crate::text::strip_byte(authority, b'[') {
-        Some(v6) => find_byte(v6, b"]").map_or("", |i| &v6[i + 1..]),
+        Some(v6) => v6.get(find_byte(v6, b"]") + 1..).unwrap_or(""),
         None => authority,
     };
-    last_colon(after_host).map(|i| &after_host[i + 1..])
+    after_host.get(last_colon(after_host) + 1..)
 }
 
 /// `localhost`, or a host that `std` parses as an `IpAddr` whose `is_loopback()` holds (127.0.0.0/8,
@@ -103,12 +104,18 @@ fn is_loopback(host: &str) -> bool {
         s: host.as_bytes(),
         i: 0,
     };
-    if let Some(v4) = p.ipv4() {
-        return p.i == p.s.len() && v4[0] == 127;
+    let v4 = p.ipv4();
+    if v4 != NOT_IPV4 {
+        return p.i == p.s.len() && v4 >> 24 == 127;
     }
     p.i = 0;
-    p.ipv6() == Some([0, 0, 0, 0, 0, 0, 0, 1]) && p.i == p.s.len()
+    p.ipv6_is_loopback() && p.i == p.s.len()
 }
+
+/// What [`Ip::ipv4`] gives for no address (above any four octets).
+const NOT_IPV4: u64 = u64::MAX;
+/// The flag [`Ip::groups`] adds to its count (at most 8) when an IPv4 address ended the groups.
+const ENDED_BY_IPV4: usize = 16;
 
 /// `core::net`'s address parser, step for step: every read either succeeds or leaves `i` unchanged.
 struct Ip<'a> {
@@ -131,7 +138,8 @@ impl Ip<'_> {
         while let Some(d) = self
             .s
             .get(self.i)
-            .and_then(|&c| char::from(c).to_digit(radix))
+            .map(|&c| crate::text::digit(c))
+            .filter(|&d| d < radix)
         {
             v = v * radix + d;
             n += 1;
@@ -167,55 +175,63 @@ impl Ip<'_> {
         got
     }
 
-    fn ipv4(&mut self) -> Option<[u16; 4]> {
+    /// The four octets as one number (the first highest), or [`NOT_IPV4`]: one value back, not
+    /// an array through memory (smaller in the wasm).
+    fn ipv4(&mut self) -> u64 {
         let start = self.i;
-        let mut o = [0; 4];
-        for (k, slot) in o.iter_mut().enumerate() {
+        let mut v = 0;
+        for k in 0..4 {
             match self.part(k == 0, b'.', |p| p.number(10, 3, false, 255)) {
-                Some(v) => *slot = v,
+                Some(o) => v = v << 8 | u64::from(o),
                 None => {
                     self.i = start;
-                    return None;
+                    return NOT_IPV4;
                 }
             }
         }
-        Some(o)
+        v
     }
 
     /// Groups of hex up to `g.len()`, the last two of which may be an embedded IPv4 address:
-    /// how many were read and whether an IPv4 address ended them.
-    fn groups(&mut self, g: &mut [u16]) -> (usize, bool) {
+    /// how many were read, plus [`ENDED_BY_IPV4`] if an IPv4 address ended them (one value back).
+    fn groups(&mut self, g: &mut [u16]) -> usize {
         let limit = g.len();
         for i in 0..limit {
             if i + 1 < limit {
-                if let Some(v4) = self.part(i == 0, b':', Self::ipv4) {
-                    g[i] = v4[0] << 8 | v4[1];
-                    g[i + 1] = v4[2] << 8 | v4[3];
-                    return (i + 2, true);
+                let start = self.i;
+                if i == 0 || self.eat(b':') {
+                    let v4 = self.ipv4();
+                    if v4 != NOT_IPV4 {
+                        g[i] = (v4 >> 16) as u16;
+                        g[i + 1] = v4 as u16;
+                        return (i + 2) | ENDED_BY_IPV4;
+                    }
                 }
+                self.i = start;
             }
             match self.part(i == 0, b':', |p| p.number(16, 4, true, 0xffff)) {
                 Some(v) => g[i] = v,
-                None => return (i, false),
+                None => return i,
             }
         }
-        (limit, false)
+        limit
     }
 
-    fn ipv6(&mut self) -> Option<[u16; 8]> {
+    /// Whether an IPv6 address is read and it is `::1` (one answer back, not the address).
+    fn ipv6_is_loopback(&mut self) -> bool {
         let mut head = [0; 8];
-        let (n, v4) = self.groups(&mut head);
-        if n == 8 {
-            return Some(head);
+        let got = self.groups(&mut head);
+        let n = got & !ENDED_BY_IPV4;
+        if n < 8 {
+            // No IPv4 address before `::`, which stands for at least one zero group.
+            if got != n || !self.eat(b':') || !self.eat(b':') {
+                return false;
+            }
+            let mut tail = [0; 7];
+            let t = self.groups(&mut tail[..7 - n]) & !ENDED_BY_IPV4;
+            head[8 - t..].copy_from_slice(&tail[..t]);
         }
-        // No IPv4 address before `::`, which stands for at least one zero group.
-        if v4 || !self.eat(b':') || !self.eat(b':') {
-            return None;
-        }
-        let mut tail = [0; 7];
-        let (t, _) = self.groups(&mut tail[..7 - n]);
-        head[8 - t..].copy_from_slice(&tail[..t]);
-        Some(head)
+        head == [0, 0, 0, 0, 0, 0, 0, 1]
     }
 }
 

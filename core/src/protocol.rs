@@ -509,8 +509,8 @@ pub fn parse_rfc3339_millis(value: &str) -> Option<u64> {
 /// the reference model; servers verify with `repro-line-idtoken`). `None` if unreadable.
 pub fn id_token_subject(id_token: &str) -> Option<String> {
     // The text between the first and second `.` (byte searches: std's `split` is ~0.5 KB of the wasm).
-    let (_header, rest) = crate::text::split_once_byte(id_token, b'.')?;
-    let payload = crate::text::before_byte(rest, b'.');
+    let rest = id_token.get(crate::text::find_byte(id_token, b".") + 1..)?;
+    let payload = &rest[..crate::text::find_byte(rest, b".")];
     let bytes = base64url_decode(payload)?;
     // Not serde_json: its parser costs the wasm build ~24 KB (see wire.rs).
     crate::wire::subject(&bytes).ok()
@@ -553,17 +553,16 @@ pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
     if let Some(secs) = crate::text::parse_u64(value) {
         return Some(secs.saturating_mul(1000));
     }
-    let at_ms = parse_imf_fixdate(value)?.checked_mul(1000)?;
-    Some(at_ms.saturating_sub(now_ms))
+    Some(parse_imf_fixdate_ms(value)?.saturating_sub(now_ms))
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT` → seconds since the epoch. RFC 9110 requires senders
+/// `Sun, 06 Nov 1994 08:49:37 GMT` → milliseconds since the epoch. RFC 9110 requires senders
 /// to use this form; the two obsolete forms are not accepted (the backoff applies instead).
 /// Hand-written to keep an HTTP-date crate out of the wasm build.
-fn parse_imf_fixdate(value: &str) -> Option<u64> {
+fn parse_imf_fixdate_ms(value: &str) -> Option<u64> {
     // Three bytes a month, one string (a table of 12 `&str` costs more in the wasm).
     const MONTHS: &[u8; 36] = b"JanFebMarAprMayJunJulAugSepOctNovDec";
-    // `split_ascii_whitespace` and `split(':')` by hand (crate::text): std's are ~0.7 KB of the wasm.
+    // `split_ascii_whitespace` by hand (crate::text): std's is ~0.7 KB of the wasm.
     let mut rest = value;
     let mut word = || crate::text::next_word(&mut rest);
     let (_weekday, day, month, year, time, zone) =
@@ -572,25 +571,35 @@ fn parse_imf_fixdate(value: &str) -> Option<u64> {
         return None;
     }
     let month = month.as_bytes();
-    let mut m = 0;
-    while month != &MONTHS[m * 3..m * 3 + 3] {
-        m += 1;
-        if m == 12 {
+    let mut mi = 0;
+    while month != &MONTHS[mi * 3..mi * 3 + 3] {
+        mi += 1;
+        if mi == 12 {
             return None;
         }
     }
-    let month = m as i64 + 1;
+    let month = mi as i64 + 1;
     let parse = crate::text::parse_i64; // what `str::parse::<i64>` accepts, signs included
     let (day, year) = (parse(day)?, parse(year)?);
-    let (h, rest) = crate::text::split_once_byte(time, b':')?;
-    let (m, rest) = crate::text::split_once_byte(rest, b':')?;
-    let sec = crate::text::before_byte(rest, b':');
-    let (h, m, sec) = (parse(h)?, parse(m)?, parse(sec)?);
+    // The text before the first, second and third `:` (the first two must be there): what
+    // `split(':')` gave.
+    let mut hms = [0; 3];
+    let mut t = time;
+    for (k, v) in hms.iter_mut().enumerate() {
+        let i = crate::text::find_byte(t, b":");
+        if k < 2 && i == t.len() {
+            return None;
+        }
+        *v = parse(&t[..i])?;
+        t = t.get(i + 1..).unwrap_or("");
+    }
+    let [h, m, sec] = hms;
     if !matches!(day, 1..=31) || h > 23 || m > 59 || sec > 60 {
         return None;
     }
-    let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec;
-    u64::try_from(secs).ok()
+    let secs = ((days_from_civil(year, month, day) * 24 + h) * 60 + m) * 60 + sec;
+    // At most year 9999's last second: the milliseconds fit, whatever the signs were.
+    u64::try_from(secs * 1000).ok()
 }
 
 /// (year, month, day) → days since 1970-01-01; Howard Hinnant's algorithm.
@@ -617,15 +626,18 @@ fn push_rfc3339_millis(out: &mut String, unix_ms: u64) {
     // Days from a u64 of milliseconds fit an i64 and are never negative, so the year is positive.
     let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
     push_padded(out, y as u64, 4);
-    for (sep, n) in [
-        ('-', u64::from(mo)),
-        ('-', u64::from(d)),
-        ('T', (secs / 3600) % 24),
-        (':', (secs / 60) % 60),
-        (':', secs % 60),
-    ] {
-        out.push(sep);
-        push_padded(out, n, 2);
+    // The separators in one string, the numbers in one array (no array of pairs to build).
+    let n = [
+        u64::from(mo),
+        u64::from(d),
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60,
+    ];
+    #[allow(clippy::needless_range_loop)] // one index into both
+    for k in 0..5 {
+        out.push(char::from(b"--T::"[k]));
+        push_padded(out, n[k], 2);
     }
     out.push('.');
     push_padded(out, unix_ms % 1000, 3);
@@ -990,12 +1002,12 @@ mod tests {
             None
         );
         assert_eq!(
-            parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(784_111_777)
+            parse_imf_fixdate_ms("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777_000)
         );
         assert_eq!(
-            parse_imf_fixdate("Thu, 29 Feb 2024 00:00:00 GMT"),
-            Some(1_709_164_800)
+            parse_imf_fixdate_ms("Thu, 29 Feb 2024 00:00:00 GMT"),
+            Some(1_709_164_800_000)
         );
     }
 }

@@ -12,22 +12,23 @@ pub fn push_u64(out: &mut String, n: u64) {
 }
 
 /// Appends `n` in decimal, zero-padded to at least `width` digits (what `{n:0width$}` writes).
-pub fn push_padded(out: &mut String, mut n: u64, width: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+pub fn push_padded(out: &mut String, n: u64, width: usize) {
+    // The top digit's place first (at most 10^19: no overflow), then the digits from the top:
+    // no digit buffer on the stack.
+    let (mut place, mut digits) = (1u64, 1);
+    while n / place >= 10 {
+        place *= 10;
+        digits += 1;
     }
-    for _ in digits.len() - i..width {
+    for _ in digits..width {
         out.push('0');
     }
-    for &d in &digits[i..] {
-        out.push(d as char);
+    loop {
+        out.push(char::from(b'0' + (n / place % 10) as u8));
+        if place == 1 {
+            break;
+        }
+        place /= 10;
     }
 }
 
@@ -109,11 +110,16 @@ fn push_quoted(out: &mut String, s: &str, json: bool) {
 
 /// The value of `s` if it is all ASCII digits (at least one) and fits a `u64`.
 pub fn digits_u64(s: &str) -> Option<u64> {
+    digits_value(s.as_bytes())
+}
+
+/// [`digits_u64`] of bytes (the JSON reader's integers are bytes).
+pub(crate) fn digits_value(s: &[u8]) -> Option<u64> {
     if s.is_empty() {
         return None;
     }
     let mut n: u64 = 0;
-    for &b in s.as_bytes() {
+    for &b in s {
         if !b.is_ascii_digit() {
             return None;
         }
@@ -186,24 +192,30 @@ pub fn parse_i64(s: &str) -> Option<i64> {
     }
 }
 
-/// The first byte of `s` that is one of `any_of` (ASCII delimiters, so the index is a char
-/// boundary). A byte loop shared by the parsers here instead of `str` patterns and `[u8]::contains`
-/// (std's searchers and `memchr` in the wasm).
-pub fn find_byte(s: &str, any_of: &[u8]) -> Option<usize> {
-    for (i, &b) in s.as_bytes().iter().enumerate() {
-        // Not `any_of.contains(&b)`: for bytes that is `memchr`, ~0.5 KB of the wasm.
-        #[allow(clippy::manual_contains)]
-        if any_of.iter().any(|&d| d == b) {
-            return Some(i);
-        }
+/// The index of the first byte of `s` that is one of `any_of`, or `s.len()` if none is
+/// (ASCII delimiters, so the index is a char boundary). A byte loop shared by the parsers here
+/// instead of `str` patterns and `[u8]::contains` (std's searchers and `memchr` in the wasm); an
+/// index, not an `Option`: one value back, not a pair through memory, at each call in the wasm.
+pub fn find_byte(s: &str, any_of: &[u8]) -> usize {
+    scan(s.as_bytes(), 0, any_of, true)
+}
+
+/// From `i`, the index of the first byte of `b` that is (`inside`) or is not one of `set`, or
+/// `b.len()`. The one byte loop behind [`find_byte`], [`next_word`] and the JSON reader's
+/// whitespace and digits.
+pub(crate) fn scan(b: &[u8], mut i: usize, set: &[u8], inside: bool) -> usize {
+    // Not `set.contains(&b)`: for bytes that is `memchr`, ~0.5 KB of the wasm.
+    #[allow(clippy::manual_contains)]
+    while i < b.len() && set.iter().any(|&d| d == b[i]) != inside {
+        i += 1;
     }
-    None
+    i
 }
 
 /// What `s.split_once(sep)` gives for an ASCII `sep`.
 pub fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
-    let i = find_byte(s, &[sep])?;
-    Some((&s[..i], &s[i + 1..]))
+    let i = find_byte(s, &[sep]);
+    Some((&s[..i], s.get(i + 1..)?))
 }
 
 /// What `s.split(sep).next()` gives for an ASCII `sep`: the text before the first `sep`.
@@ -214,10 +226,12 @@ pub fn before_byte(s: &str, sep: u8) -> &str {
 /// Exactly what `str::trim` gives: `s` without leading and trailing Unicode `White_Space`.
 /// One forward pass (no `next_back`, no `str` pattern machinery: smaller in the wasm).
 pub fn trim(s: &str) -> &str {
-    // `chars` with a running offset, not `char_indices` (one char iterator in the wasm build).
+    // `chars` with the offset read from what is left, not `char_indices` (one char iterator in
+    // the wasm build) nor `len_utf8` (the iterator knows where the next char starts).
     let (mut start, mut end, mut i) = (None, 0, 0);
-    for c in s.chars() {
-        let next = i + c.len_utf8();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        let next = s.len() - chars.as_str().len();
         if !is_whitespace(c) {
             start.get_or_insert(i);
             end = next;
@@ -237,18 +251,13 @@ fn is_whitespace(c: char) -> bool {
 
 /// What `s.split_ascii_whitespace()` yields, one word per call: the next word, `s` moved past it.
 pub fn next_word<'a>(s: &mut &'a str) -> Option<&'a str> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() && b[i].is_ascii_whitespace() {
-        i += 1;
-    }
-    let start = i;
-    while i < b.len() && !b[i].is_ascii_whitespace() {
-        i += 1;
-    }
+    // What `u8::is_ascii_whitespace` holds for (not `\x0b`).
+    const WS: &[u8] = b" \t\n\x0c\r";
+    let start = scan(s.as_bytes(), 0, WS, false);
+    let end = scan(s.as_bytes(), start, WS, true);
     // ASCII bytes around both ends, so both are char boundaries.
-    let word = s.get(start..i).filter(|w| !w.is_empty())?;
-    *s = &s[i..];
+    let word = s.get(start..end).filter(|w| !w.is_empty())?;
+    *s = &s[end..];
     Some(word)
 }
 
@@ -277,6 +286,17 @@ pub fn prefix_chars(s: &str, n: usize) -> &str {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The value of an ASCII digit or letter as `char::to_digit(36)` gives it (`a`/`A` is 10),
+/// or 36 for any other byte: a decimal digit is below 10, a hex digit below 16. One digit
+/// reader for the UUID, JSON `\u` and IP address parsers (one copy in the wasm build).
+pub(crate) fn digit(c: u8) -> u32 {
+    match c {
+        b'0'..=b'9' => u32::from(c - b'0'),
+        b'a'..=b'z' | b'A'..=b'Z' => u32::from((c | 0x20) - b'a') + 10,
+        _ => 36,
+    }
+}
 
 /// `67e55044-10b1-426f-9247-bb680e5fe0c8`: what `Uuid::to_string()` writes.
 pub fn uuid_text(id: &Uuid) -> String {
@@ -317,13 +337,11 @@ pub fn parse_uuid(s: &str) -> Option<Uuid> {
             }
             continue;
         }
-        let v = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => return None,
-        };
-        bytes[n / 2] |= v << (4 * (1 - n % 2));
+        let v = digit(c);
+        if v >= 16 {
+            return None;
+        }
+        bytes[n / 2] |= (v as u8) << (4 * (1 - n % 2));
         n += 1;
     }
     Some(Uuid::from_bytes(bytes))
@@ -361,7 +379,18 @@ mod tests {
 
     #[test]
     fn decimal_and_padding_match_format() {
-        for n in [0, 1, 9, 10, 99, 100, 12345, u64::MAX] {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            12345,
+            9_999_999_999_999_999_999,
+            10_000_000_000_000_000_000,
+            u64::MAX,
+        ] {
             let mut s = String::new();
             push_u64(&mut s, n);
             assert_eq!(s, n.to_string());
@@ -479,7 +508,7 @@ mod tests {
                 prop_assert_eq!(Some(before_byte(&s, sep)), s.split(char::from(sep)).next());
                 prop_assert_eq!(strip_byte(&s, sep), s.strip_prefix(char::from(sep)));
             }
-            prop_assert_eq!(find_byte(&s, b"/:"), s.find(['/', ':']));
+            prop_assert_eq!(find_byte(&s, b"/:"), s.find(['/', ':']).unwrap_or(s.len()));
         }
 
         /// Bytes drawn mostly from UTF-8's edges: every lead and continuation boundary,

@@ -14,6 +14,7 @@
 //! caller `match`es on the keys, so the wasm build carries no closures or vtable shims.
 
 use crate::protocol::{ApiError, BatchResponse, ErrorBody, OpResult, OpStatus};
+use uuid::Uuid;
 
 /// Why a body was not read (a fixed reason; no position, so no formatting).
 pub type WireError = &'static str;
@@ -22,141 +23,151 @@ const MAX_DEPTH: u32 = 100;
 
 /// Parses a `200` answer: `{"results": [{"op_id", "status", "error"?}, …]}`.
 pub fn batch_response(body: &[u8]) -> Result<BatchResponse, WireError> {
-    let mut found = Found::default();
-    top(body, 0, &mut found)?;
     Ok(BatchResponse {
-        results: found.results,
+        results: top(body, RESULTS)?.results,
     })
 }
 
 /// Parses an error answer: `{"error": {"code", "message"}}`.
 pub fn error_body(body: &[u8]) -> Result<ErrorBody, WireError> {
-    let mut found = Found::default();
-    top(body, 1, &mut found)?;
     Ok(ErrorBody {
         // Always set once `top` returns Ok.
-        error: found.error.ok_or("missing field error")?,
+        error: top(body, ERROR)?.error.ok_or(MISSING[ERROR])?,
     })
 }
 
 /// The string `sub` of a JSON object (an ID token's decoded claims).
 pub fn subject(claims: &[u8]) -> Result<String, WireError> {
-    let mut found = Found::default();
-    top(claims, 2, &mut found)?;
-    Ok(found.sub)
+    Ok(top(claims, SUB)?.text)
 }
 
-/// The field a body is read for: the one [`top`] was asked for is set, the others stay empty.
+/// Every field name of the three bodies and their objects, by key index. An object reads the
+/// names `lo..hi` ([`object`]); a body, the one field it is read for. `error` twice: an
+/// operation's may be `null`, an error body's may not. Then the three `status` values.
+const NAMES: [&str; 11] = [
+    "results",
+    "error",
+    "sub",
+    "op_id",
+    "status",
+    "error",
+    "code",
+    "message",
+    "applied",
+    "duplicate",
+    "rejected",
+];
+const RESULTS: usize = 0;
+const ERROR: usize = 1;
+const SUB: usize = 2;
+const OP_ID: usize = 3;
+const STATUS: usize = 4;
+const ERROR_OR_NULL: usize = 5;
+const CODE: usize = 6;
+const MESSAGE: usize = 7;
+/// The key indices whose field is required (a bit each): all but [`ERROR_OR_NULL`].
+const REQUIRED: u16 = 0xff & !(1 << ERROR_OR_NULL);
+/// Why an object lacks the field of each key index (none for [`ERROR_OR_NULL`]: it is optional).
+const MISSING: [WireError; 8] = [
+    "missing field results",
+    "missing field error",
+    "missing field sub",
+    "missing field op_id",
+    "missing field status",
+    "",
+    "missing field code",
+    "missing field message",
+];
+
+/// The fields one object had: each known key sets its slot (`text`: `sub` or `message`).
 #[derive(Default)]
 struct Found {
     results: Vec<OpResult>,
     error: Option<ApiError>,
-    sub: String,
+    text: String,
+    op_id: Uuid,
+    status: usize,
+    code: u32,
 }
 
-/// The top-level field each body is read for, by the index [`top`] takes, and the error when it is missing.
-const FIELDS: [&str; 3] = ["results", "error", "sub"];
-const MISSING: [WireError; 3] = [
-    "missing field results",
-    "missing field error",
-    "missing field sub",
-];
-
-/// A body that is one object whose field `FIELDS[field]` is read (by its reader) into
-/// `found`; the others are skipped. One walker for the three bodies: one copy in the wasm build.
-fn top(body: &[u8], field: usize, found: &mut Found) -> Result<(), WireError> {
+/// A body that is one object whose field `NAMES[field]` is read; the others are skipped.
+fn top(body: &[u8], field: usize) -> Result<Found, WireError> {
     let mut r = Reader::new(body);
+    let mut found = Found::default();
+    object(&mut r, field, field + 1, &mut found)?;
+    // As serde: a missing field is reported before trailing characters.
+    r.end()?;
+    Ok(found)
+}
+
+/// An object whose fields `NAMES[lo..hi]` are read into `f` (each at most once, each
+/// [`REQUIRED`] one required) and any others skipped. One walker for every object of the
+/// three bodies, and one [`Found`] for a body and the objects in it (each nested object's slots
+/// are moved out as soon as it is read): one copy in the wasm build, no `Found` per object to drop.
+fn object(r: &mut Reader, lo: usize, hi: usize, f: &mut Found) -> Result<(), WireError> {
     let mut seen = 0;
     let mut more = r.open(b'{')?;
     while more {
-        if r.key(&FIELDS[field..=field])? == 0 {
-            match field {
-                0 => {
-                    let mut list = Vec::new();
-                    let mut item = r.open(b'[')?;
-                    while item {
-                        list.push(op_result(&mut r)?);
-                        item = r.more(b']')?;
-                    }
-                    found.results = list;
-                }
-                1 => found.error = Some(api_error(&mut r)?),
-                _ => found.sub = r.string()?,
-            }
-            once(&mut seen, 0)?;
-        } else {
-            r.skip()?;
-        }
-        more = r.more(b'}')?;
-    }
-    // As serde: a missing field is reported before trailing characters.
-    if seen == 0 {
-        return Err(MISSING[field]);
-    }
-    r.end()
-}
-
-fn op_result(r: &mut Reader) -> Result<OpResult, WireError> {
-    let (mut op_id, mut status, mut error, mut seen) = (None, None, None, 0);
-    let mut more = r.open(b'{')?;
-    while more {
-        let key = r.key(&["op_id", "status", "error"])?;
+        let key = r.key(lo, hi)?;
         match key {
+            RESULTS => {
+                let mut item = r.open(b'[')?;
+                while item {
+                    // Its `error` slot is empty: taken by the last operation, or never set.
+                    object(r, OP_ID, CODE, f)?;
+                    f.results.push(OpResult {
+                        op_id: f.op_id,
+                        status: match f.status {
+                            8 => OpStatus::Applied,
+                            9 => OpStatus::Duplicate,
+                            _ => OpStatus::Rejected,
+                        },
+                        error: f.error.take(),
+                    });
+                    item = r.more(b']')?;
+                }
+            }
+            ERROR | ERROR_OR_NULL => {
+                if key == ERROR || !r.literal(b"null") {
+                    object(r, CODE, MESSAGE + 1, f)?;
+                    f.error = Some(ApiError {
+                        code: f.code,
+                        message: std::mem::take(&mut f.text),
+                    });
+                }
+            }
+            SUB | MESSAGE => f.text = r.string()?,
             // Every form `Uuid::try_parse` (and serde's `Uuid`) reads, without uuid's parser.
-            0 => op_id = Some(crate::text::parse_uuid(&r.string()?).ok_or("op_id is not a UUID")?),
-            1 => {
-                status = Some(match r.string_in(&["applied", "duplicate", "rejected"])? {
-                    0 => OpStatus::Applied,
-                    1 => OpStatus::Duplicate,
-                    2 => OpStatus::Rejected,
-                    _ => return Err("unknown status"),
-                })
+            OP_ID => {
+                f.op_id = crate::text::parse_uuid(&r.string()?).ok_or("op_id is not a UUID")?
             }
-            2 => {
-                error = if r.literal(b"null") {
-                    None
-                } else {
-                    Some(api_error(r)?)
+            STATUS => {
+                f.status = r.string_in(8, 11)?;
+                if f.status == OTHER {
+                    return Err("unknown status");
                 }
             }
+            CODE => f.code = r.u32()?,
             _ => r.skip()?,
         }
         once(&mut seen, key)?;
         more = r.more(b'}')?;
     }
-    Ok(OpResult {
-        op_id: op_id.ok_or("missing field op_id")?,
-        status: status.ok_or("missing field status")?,
-        error,
-    })
-}
-
-fn api_error(r: &mut Reader) -> Result<ApiError, WireError> {
-    let (mut code, mut message, mut seen) = (None, None, 0);
-    let mut more = r.open(b'{')?;
-    while more {
-        let key = r.key(&["code", "message"])?;
-        match key {
-            0 => code = Some(r.u32()?),
-            1 => message = Some(r.string()?),
-            _ => r.skip()?,
-        }
-        once(&mut seen, key)?;
-        more = r.more(b'}')?;
+    // The first required name of `lo..hi` not seen (bits, not a loop).
+    let missing = REQUIRED & ((1 << hi) - (1 << lo)) & !seen;
+    if missing != 0 {
+        return Err(MISSING[missing.trailing_zeros() as usize]);
     }
-    Ok(ApiError {
-        code: code.ok_or("missing field code")?,
-        message: message.ok_or("missing field message")?,
-    })
+    Ok(())
 }
 
 /// The index [`Reader::key`] and [`Reader::string_in`] give a name not in their list.
-const OTHER: usize = 7;
+const OTHER: usize = 15;
 
-/// After a field's value was read (`key`: its index in the object's names): a known field
-/// twice is an error, as with serde; [`OTHER`] keys may repeat. A bit per name, not an
-/// `Option` per field type: one copy in the wasm build.
-fn once(seen: &mut u8, key: usize) -> Result<(), WireError> {
+/// After a field's value was read (`key`: its index in [`NAMES`]): a known field twice is an
+/// error, as with serde; [`OTHER`] keys may repeat. A bit per name, not an `Option` per field
+/// type: one copy in the wasm build.
+fn once(seen: &mut u16, key: usize) -> Result<(), WireError> {
     let bit = 1 << key;
     if *seen & bit & !(1 << OTHER) != 0 {
         return Err("duplicate field");
@@ -186,9 +197,7 @@ impl<'a> Reader<'a> {
 
     /// The next byte after whitespace, not consumed.
     fn peek(&mut self) -> Option<u8> {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
-            self.i += 1;
-        }
+        self.i = crate::text::scan(self.b, self.i, b" \t\n\r", false);
         self.b.get(self.i).copied()
     }
 
@@ -250,21 +259,23 @@ impl<'a> Reader<'a> {
         Ok(true)
     }
 
-    /// An object's key and its colon, as its index in `names` ([`OTHER`]: any other key);
-    /// the reader is then at the value. One place compares keys, not a `match` on strings per object.
-    fn key(&mut self, names: &[&str]) -> Result<usize, WireError> {
-        let i = self.string_in(names)?;
+    /// An object's key and its colon, as its index in [`NAMES`] if it is one of `lo..hi`
+    /// ([`OTHER`]: any other key); the reader is then at the value. One place compares keys,
+    /// not a `match` on strings per object.
+    fn key(&mut self, lo: usize, hi: usize) -> Result<usize, WireError> {
+        let i = self.string_in(lo, hi)?;
         if !self.eat(b':') {
             return Err("expected :");
         }
         Ok(i)
     }
 
-    /// A string value as its index in `names` ([`OTHER`]: any other string).
-    fn string_in(&mut self, names: &[&str]) -> Result<usize, WireError> {
+    /// A string value as its index in [`NAMES`] if it is one of `lo..hi` ([`OTHER`]: any other string).
+    fn string_in(&mut self, lo: usize, hi: usize) -> Result<usize, WireError> {
         let s = self.string()?;
-        for (i, name) in names.iter().enumerate() {
-            if *name == s {
+        #[allow(clippy::needless_range_loop)] // the index is the answer
+        for i in lo..hi {
+            if NAMES[i] == s {
                 return Ok(i);
             }
         }
@@ -274,14 +285,13 @@ impl<'a> Reader<'a> {
     /// Any JSON value, checked and discarded (an unknown field's).
     fn skip(&mut self) -> Result<(), WireError> {
         match self.peek() {
-            Some(open @ (b'{' | b'[')) => {
-                let mut more = self.open(open)?;
+            // An object as any other: its keys are none of the known ones.
+            Some(b'{') => object(self, 0, 0, &mut Found::default()),
+            Some(b'[') => {
+                let mut more = self.open(b'[')?;
                 while more {
-                    if open == b'{' {
-                        self.key(&[])?;
-                    }
                     self.skip()?;
-                    more = self.more(open + 2)?;
+                    more = self.more(b']')?;
                 }
                 Ok(())
             }
@@ -293,23 +303,18 @@ impl<'a> Reader<'a> {
     }
 
     /// Consumes the next byte (no whitespace skipped) if it is one of `set`.
-    #[allow(clippy::manual_contains)] // `contains` is `memchr` here: see below
     fn accept(&mut self, set: &[u8]) -> bool {
-        // A loop, not `<[u8]>::contains`: that is `memchr` (~540 B in the wasm build).
-        let hit = self
-            .b
-            .get(self.i)
-            .is_some_and(|&c| set.iter().any(|&x| x == c));
-        if hit {
-            self.i += 1;
-        }
+        // The shared byte scan (not `<[u8]>::contains`: that is `memchr`, ~540 B in the wasm
+        // build): a run of `set` bytes starts here if it ends further on.
+        let hit = crate::text::scan(self.b, self.i, set, false) > self.i;
+        self.i += usize::from(hit);
         hit
     }
 
     /// Digits; at least one.
     fn digits(&mut self) -> Result<(), WireError> {
         let start = self.i;
-        while self.accept(b"0123456789") {}
+        self.i = crate::text::scan(self.b, start, b"0123456789", false);
         if self.i == start {
             return Err("expected a digit");
         }
@@ -344,22 +349,19 @@ impl<'a> Reader<'a> {
         if !text.iter().all(u8::is_ascii_digit) {
             return Err("code is not an unsigned integer");
         }
-        text.iter()
-            .try_fold(0u32, |n, d| {
-                n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
-            })
+        crate::text::digits_value(text)
+            .and_then(|n| u32::try_from(n).ok())
             .ok_or("code is above u32")
     }
 
     fn hex4(&mut self) -> Result<u32, WireError> {
         let mut v = 0;
         for _ in 0..4 {
-            let d = match self.next_byte()? {
-                c @ b'0'..=b'9' => c - b'0',
-                c @ (b'a'..=b'f' | b'A'..=b'F') => (c | 0x20) - b'a' + 10,
-                _ => return Err("invalid \\u escape"),
-            };
-            v = v * 16 + u32::from(d);
+            let d = crate::text::digit(self.next_byte()?);
+            if d >= 16 {
+                return Err("invalid \\u escape");
+            }
+            v = v * 16 + d;
         }
         Ok(v)
     }
