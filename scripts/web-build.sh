@@ -59,7 +59,8 @@ FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-e
   -Oz --converge "${FEATURES[@]}" \
   --strip-debug --strip-producers --strip-target-features --low-memory-unused \
   "$GEN/repro_line_wasm_bg.wasm" -o "$DIST/repro_line_wasm_bg.wasm"
-# The same functions in an order gzip compresses better (scripts/wasm-order.py; deterministic).
+# The same functions in an order gzip compresses better (scripts/wasm-order.py: the best of three
+# seeded searches, one per core; deterministic).
 python3 "$ROOT/scripts/wasm-order.py" "$WASM_OPT" "$DIST/repro_line_wasm_bg.wasm" "$DIST/repro_line_wasm_bg.wasm" \
   "${WASM_ORDER_MOVES:-6000}" "${FEATURES[@]}" --strip-debug --strip-producers
 rm -rf "$DIST/snippets"
