@@ -457,8 +457,10 @@ impl Session {
                 line_user_id,
                 channel_id,
             } => {
-                let (user_id, channel_id) =
-                    self.check_link(user.as_deref(), line_user_id, channel_id.as_deref())?;
+                let channel_id = self
+                    .check_link(user.as_deref(), line_user_id, channel_id.as_deref())?
+                    .to_owned();
+                let user_id = user.clone().unwrap_or_default();
                 let line_user_id = line_user_id.clone();
                 if let Call::SetLineUserId { .. } = call {
                     OpKind::LinkLineId {
@@ -479,8 +481,10 @@ impl Session {
                 channel_id,
             } => {
                 let sub = validate::id_token(id_token)?;
-                let (user_id, channel_id) =
-                    self.check_link(user.as_deref(), &sub, channel_id.as_deref())?;
+                let channel_id = self
+                    .check_link(user.as_deref(), &sub, channel_id.as_deref())?
+                    .to_owned();
+                let user_id = user.clone().unwrap_or_default();
                 OpKind::LinkLineIdToken {
                     user_id,
                     id_token: id_token.clone(),
@@ -490,20 +494,20 @@ impl Session {
         })
     }
 
-    fn check_link(
-        &self,
+    fn check_link<'a>(
+        &'a self,
         user: Option<&str>,
         line_user_id: &str,
-        channel_id: Option<&str>,
-    ) -> Result<(String, String), Error> {
+        channel_id: Option<&'a str>,
+    ) -> Result<&'a str, Error> {
         validate::line_user_id(line_user_id)?;
         let channel = match channel_id.or(self.default_channel_id.as_deref()) {
             Some(c) => c,
             None => return Err(Error::MissingChannelId),
         };
         validate::channel_id(channel)?;
-        let user_id = user.ok_or(Error::UserIdNotSet)?;
-        Ok((user_id.to_owned(), channel.to_owned()))
+        user.ok_or(Error::UserIdNotSet)?;
+        Ok(channel)
     }
 
     fn meta(&self) -> Meta {
