@@ -5,6 +5,10 @@
 // console.warn. Calls made after this point throw as documented.
 import { reproline } from './index.js';
 
+// Re-exported so the entries that install it import index.js through this module only (one
+// import statement once bundled).
+export { reproline };
+
 function warn(msg) {
   try {
     console.warn('repro-line: ' + msg);
