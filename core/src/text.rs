@@ -212,17 +212,6 @@ pub(crate) fn scan(b: &[u8], mut i: usize, set: &[u8], inside: bool) -> usize {
     i
 }
 
-/// What `s.split_once(sep)` gives for an ASCII `sep`.
-pub fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
-    let i = find_byte(s, &[sep]);
-    Some((&s[..i], s.get(i + 1..)?))
-}
-
-/// What `s.split(sep).next()` gives for an ASCII `sep`: the text before the first `sep`.
-pub fn before_byte(s: &str, sep: u8) -> &str {
-    split_once_byte(s, sep).map_or(s, |(head, _)| head)
-}
-
 /// Exactly what `str::trim` gives: `s` without leading and trailing Unicode `White_Space`.
 /// One forward pass (no `next_back`, no `str` pattern machinery: smaller in the wasm).
 pub fn trim(s: &str) -> &str {
@@ -504,8 +493,6 @@ mod tests {
             prop_assert_eq!(prefix_chars(&s, n), s.chars().take(n).collect::<String>());
             prop_assert_eq!(char_count(&s), s.chars().count());
             for sep in [b'.', b':', b'/'] {
-                prop_assert_eq!(split_once_byte(&s, sep), s.split_once(char::from(sep)));
-                prop_assert_eq!(Some(before_byte(&s, sep)), s.split(char::from(sep)).next());
                 prop_assert_eq!(strip_byte(&s, sep), s.strip_prefix(char::from(sep)));
             }
             prop_assert_eq!(find_byte(&s, b"/:"), s.find(['/', ':']).unwrap_or(s.len()));
