@@ -148,8 +148,9 @@ pub extern "C" fn get(h: u32, what: u32) -> u32 {
 }
 
 /// uuid's v4 randomness on wasm32 (getrandom's `custom` backend): the page's
-/// crypto.getRandomValues through the `rnd` import. A page without it fails here, as with
-/// uuid's `js` feature before (uuid then panics: an abort, a trap in the page).
+/// crypto.getRandomValues through the `rnd` import. Needed to link uuid's `rng-getrandom`
+/// (core's `Session::open`); nothing in this crate calls it since sessions are seeded by
+/// `js::random_u128`, which reports a missing `crypto` as an error instead of uuid's panic.
 #[cfg(target_arch = "wasm32")]
 #[no_mangle]
 unsafe extern "Rust" fn __getrandom_v03_custom(

@@ -90,6 +90,13 @@ mod host {
     pub unsafe fn ls() -> u32 {
         0
     }
+    // The host's randomness through uuid's v4 (the OS RNG), 16 bytes at a time.
+    pub unsafe fn rnd(p: *mut u8, len: usize) -> i32 {
+        for chunk in std::slice::from_raw_parts_mut(p, len).chunks_mut(16) {
+            chunk.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..chunk.len()]);
+        }
+        0
+    }
     pub unsafe fn gi(_: u32, _: *const u8, _: usize) -> i32 {
         -1
     }
@@ -212,6 +219,15 @@ pub fn local_storage() -> Option<Storage> {
     // SAFETY: no arguments.
     let s = unsafe { ls() };
     (s != 0).then_some(Storage(s))
+}
+
+/// 128 bits from crypto.getRandomValues (a Session's seed: the device ID and the retry jitter),
+/// or `None` where it is missing or throws.
+pub fn random_u128() -> Option<u128> {
+    let mut b = [0u8; 16];
+    // SAFETY: a live buffer of the given length; the loader only writes it during the call.
+    let r = unsafe { rnd(b.as_mut_ptr(), b.len()) };
+    (r == 0).then(|| u128::from_le_bytes(b))
 }
 
 pub fn now_ms() -> u64 {

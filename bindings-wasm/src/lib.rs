@@ -289,7 +289,11 @@ fn open_session(
         Some(ns) => LocalStore::open(ns.clone(), Arc::clone(notes)),
         None => LocalStore::memory(bytes),
     };
-    Session::open(cfg.clone(), channel.clone(), Box::new(store))
+    // Seeded here rather than by core's `Session::open` (uuid's v4 through getrandom): a page
+    // without crypto.getRandomValues gets this error instead of a trap, and the wasm is smaller.
+    let seed = js::random_u128()
+        .ok_or_else(|| Error::Internal("crypto.getRandomValues is not available".into()))?;
+    Session::open_seeded(cfg.clone(), channel.clone(), Box::new(store), seed)
 }
 
 impl Inner {

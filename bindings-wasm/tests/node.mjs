@@ -315,6 +315,20 @@ test('device_ids_are_random_v4_from_crypto', () => {
   assert.equal(ids.size, 20);
 });
 
+test('without_crypto_setup_throws_a_typed_error_not_a_trap', () => {
+  const real = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
+  Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true });
+  try {
+    const e = thrown(() => open(memory));
+    assert.equal(code(e), 'internal');
+    assert.match(message(e), /crypto\.getRandomValues is not available/);
+  } finally {
+    Object.defineProperty(globalThis, 'crypto', real);
+  }
+  // And with it back, set-up works again in the same instance.
+  assert.match(open(memory).text(DEVICE_ID), /^[0-9a-f-]{36}$/);
+});
+
 test('a_throwing_listener_or_io_never_throws_into_the_caller', async () => {
   installMemoryLocalStorage();
   const c = open(local);
