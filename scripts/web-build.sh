@@ -80,9 +80,14 @@ fi
 # (one file fewer to load); auto.js and auto-reproio.js each carry install.js (it has no state of
 # its own; one file fewer for the snippet to load: -96 B gzip) and import ./index.js, which stays
 # a module of its own so a page has one instance of the client.
-rm -f "$CRATE/npm/index.js" "$CRATE/npm/install.js" "$CRATE/npm/auto.js" "$CRATE/npm/auto-reproio.js"
+# index.node.js is Node's entry (package.json's `node` condition): index.js with the wasm read from
+# its file first (npm/src/node.js), so the browsers' index.js carries no Node branch (-80 B gzip).
+rm -f "$CRATE"/npm/index*.js "$CRATE/npm/install.js" "$CRATE"/npm/auto*.js
 "$ESBUILD" "$CRATE/npm/src/index.js" --bundle --format=esm --minify --log-level=warning \
   --outfile="$CRATE/npm/index.js"
+# --ignore-annotations: the package's `sideEffects: false` would drop src/node-load.js, imported for its effect.
+"$ESBUILD" "$CRATE/npm/src/node.js" --bundle --format=esm --platform=node --minify --ignore-annotations --log-level=warning \
+  --outfile="$CRATE/npm/index.node.js"
 "$ESBUILD" "$CRATE/npm/src/auto.js" "$CRATE/npm/src/auto-reproio.js" --bundle --external:./index.js \
   --format=esm --minify --log-level=warning --outdir="$CRATE/npm"
 # terser compresses esbuild's output a little further (-136 B gzip over the three files a page loads).
@@ -94,6 +99,14 @@ if [ "$("$TERSER" --version 2>/dev/null)" != "terser $TERSER_VERSION" ]; then
 fi
 for f in index auto auto-reproio; do
   "$TERSER" "$CRATE/npm/$f.js" --module --compress --mangle --output "$CRATE/npm/$f.js"
+done
+# Node's auto.js and auto-reproio.js: the same, importing Node's entry (one instance per program).
+for f in auto auto-reproio; do
+  sed 's#from"./index.js"#from"./index.node.js"#' "$CRATE/npm/$f.js" > "$CRATE/npm/$f.node.js"
+  if ! grep -q 'from"./index.node.js"' "$CRATE/npm/$f.node.js" || grep -q '"./index.js"' "$CRATE/npm/$f.node.js"; then
+    echo "FAIL: npm/$f.node.js does not import ./index.node.js (did the minified import change shape?)" >&2
+    exit 1
+  fi
 done
 "$ESBUILD" "$CRATE/npm/single/entry.js" --bundle --format=esm --minify --ignore-annotations --loader:.wasm=binary \
   --log-level=warning --outfile="$DIST/repro-line.js"

@@ -31,7 +31,7 @@ class MemoryLocalStorage {
 }
 
 globalThis.localStorage = new MemoryLocalStorage();
-const { ReproLine, ReproLineError } = await import('../npm/index.js');
+const { ReproLine, ReproLineError } = await import('../npm/index.node.js');
 
 const EMU = process.argv[2];
 const HERE = path.dirname(fileURLToPath(import.meta.url));

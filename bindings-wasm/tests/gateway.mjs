@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 const [CLI, EMU] = process.argv.slice(2);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
-const { ReproLine } = await import('../npm/index.js');
+const { ReproLine } = await import('../npm/index.node.js');
 
 // From examples/gateway/local.toml: its app `demo`, channel and LINE Login channel.
 const SDK_TOKEN = 'dev-token';

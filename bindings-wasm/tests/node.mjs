@@ -359,19 +359,20 @@ test('a_throwing_listener_or_io_never_throws_into_the_caller', async () => {
   delete globalThis.localStorage;
 });
 
-test('init_streams_application_wasm_and_falls_back_to_an_array_buffer_for_another_type', async () => {
+test('init_loads_the_wasm_whatever_its_content_type', async () => {
   const bytes = fs.readFileSync(new URL('../npm/dist/repro_line_wasm_bg.wasm', import.meta.url));
   const http = await import('node:http');
   const served = [];
   const server = http.createServer((req, res) => {
     served.push(req.url);
-    res.writeHead(200, { 'content-type': req.url === '/typed.wasm' ? 'application/wasm' : 'application/octet-stream' });
+    const type = { '/typed.wasm': 'application/wasm', '/untyped.wasm': 'application/octet-stream' }[req.url] || 'text/html';
+    res.writeHead(200, { 'content-type': type });
     res.end(bytes);
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
   const base = 'http://127.0.0.1:' + server.address().port;
   try {
-    for (const path of ['/typed.wasm', '/untyped.wasm']) {
+    for (const path of ['/typed.wasm', '/untyped.wasm', '/misconfigured.wasm']) {
       // A fresh instance of the loader module (its own wasm instance), loaded the way a page does.
       const fresh = await import('../npm/src/wasm.js?' + path.slice(1));
       await fresh.default(new URL(base + path));
@@ -382,7 +383,7 @@ test('init_streams_application_wasm_and_falls_back_to_an_array_buffer_for_anothe
       await fresh.default(new URL(base + path));
       assert.equal(c.text(USER_ID), 'user1', path);
     }
-    assert.deepEqual(served, ['/typed.wasm', '/untyped.wasm']);
+    assert.deepEqual(served, ['/typed.wasm', '/untyped.wasm', '/misconfigured.wasm']);
   } finally {
     server.close();
   }

@@ -2,6 +2,7 @@
 // README, licence, sideEffects, the single-file build. Prints `N passed, N failed` last.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -45,5 +46,51 @@ check(
 );
 const snippet = fs.readFileSync(path.join(PKG, 'snippet.html'), 'utf8');
 check('pack: the snippet loads the single file under window.reproline', snippet.includes('/dist/repro-line.js"') && snippet.includes('"reproline"'));
+const browserIndex = fs.readFileSync(path.join(PKG, 'index.js'), 'utf8');
+check('pack: the browsers\' index.js carries no Node branch (Node has index.node.js)', !/getBuiltinModule|node:fs|readFileSync/.test(browserIndex));
+
+// The package as an app gets it: the tarball unpacked into node_modules, imported by name in Node
+// (the `node` condition: index.node.js, auto.node.js), one instance across the entries.
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'repro-line-pack-'));
+try {
+  const [tgz] = JSON.parse(
+    execFileSync('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: PKG, stdio: ['ignore', 'pipe', 'ignore'] }),
+  );
+  const dir = path.join(tmp, 'node_modules/repro-line');
+  fs.mkdirSync(dir, { recursive: true });
+  execFileSync('tar', ['xzf', path.join(tmp, tgz.filename), '-C', dir, '--strip-components=1']);
+  const app = `
+    const m = await import('repro-line');
+    const c = m.ReproLine.setup({ sdkToken: 'T', endpoint: 'http://127.0.0.1:9', storage: 'memory', debounceMs: 60000 });
+    c.setUserId('user-1');
+    let code;
+    try { c.setUserId(''); } catch (e) { code = e instanceof m.ReproLineError && e.code; }
+    await import('repro-line/auto');
+    await import('repro-line/auto-reproio');
+    c.shutdown();
+    console.log(JSON.stringify({
+      userId: c.userId, code,
+      auto: globalThis.reproline === m.reproline, reproio: globalThis.reproio === m.reproline,
+      entry: import.meta.resolve('repro-line'), autoEntry: import.meta.resolve('repro-line/auto'),
+    }));`;
+  let got;
+  try {
+    got = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', app], { cwd: tmp, encoding: 'utf8', timeout: 60000 }));
+  } catch (e) {
+    got = { error: String((e && e.stderr) || e) };
+  }
+  check(
+    'pack: installed, `import "repro-line"` in Node loads index.node.js and works; "repro-line/auto" installs the same reproline',
+    got.userId === 'user-1' &&
+      got.code === 'invalid_user_id' &&
+      got.auto === true &&
+      got.reproio === true &&
+      /\/node_modules\/repro-line\/index\.node\.js$/.test(got.entry) &&
+      /\/node_modules\/repro-line\/auto\.node\.js$/.test(got.autoEntry),
+    JSON.stringify(got),
+  );
+} finally {
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
 console.log(passed + ' passed, ' + failed + ' failed');
 process.exit(failed ? 1 : 0);

@@ -2,7 +2,7 @@
 // The queue, validation, ordering, retries and exactly-once delivery run in
 // WebAssembly (the same Rust Session as the native SDKs); this file loads it,
 // decides which tab delivers (Web Locks), and wires page events.
-import init, { initSync, Client, ReproLineError } from './wasm.js';
+import init, { Client, ReproLineError } from './wasm.js';
 
 export { ReproLineError };
 
@@ -11,14 +11,10 @@ const NS = 'repro-line';
 // Relative to the built npm/index.js (this file is bundled into it by scripts/web-build.sh).
 const WASM = new URL('./dist/repro_line_wasm_bg.wasm', import.meta.url);
 
-// Load the wasm before any call: setup() and every call are synchronous after import. Node (and
-// runtimes with its `process.getBuiltinModule`) read the file; a bundler's `process` shim has none.
-const node = g.process && g.process.getBuiltinModule;
-if (node) {
-  initSync(node('fs').readFileSync(WASM));
-} else {
-  await init(WASM);
-}
+// Load the wasm before any call: setup() and every call are synchronous after import. Node, Deno
+// and Bun take the package's `node` entry (src/node.js), which has read the file before this runs
+// (their fetch has no file: URLs): `init` then does nothing, and browsers carry no Node branch.
+await init(WASM);
 
 // A number option as the page gave it; anything else means the default (NaN to the wasm; a page's
 // own NaN goes as -1, which the wasm's rules treat alike).

@@ -30,8 +30,8 @@ export function install(name) {
   while (queue.length) {
     const args = queue.shift();
     try {
-      const r = reproline(...args);
-      if (r && typeof r.then === 'function') r.then(undefined, () => {});
+      // What a queued call returns is dropped: `flush`'s promise never rejects.
+      reproline(...args);
     } catch (e) {
       warn(name + '(' + JSON.stringify(args[0]) + ') failed: ' + (e && e.message));
     }
