@@ -118,6 +118,13 @@ impl Compaction {
     }
 }
 
+/// Drops `session` (the error path of [`Session::open_seeded`]'s compaction). Out of line: the
+/// wasm build is smaller than with the drop glue LLVM inlines there (-14 B gzip, measured).
+#[inline(never)]
+fn discard(session: Session) {
+    drop(session);
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -191,7 +198,10 @@ impl Session {
         if fresh || replayed_migrate || session.recovery.skipped_bytes > 0 {
             // Rewrite now so garbage is not carried forward, the device ID is durable before
             // first use, and an older format is appended to only after it has a header.
-            session.compact()?;
+            if let Err(e) = session.compact() {
+                discard(session);
+                return Err(e.into());
+            }
         }
         if session.recovery.is_damaged() {
             tracing::error!(
