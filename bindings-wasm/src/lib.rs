@@ -285,14 +285,16 @@ fn open_session(
     bytes: Vec<u8>,
     notes: &SharedNotes,
 ) -> Result<Session, Error> {
+    // Seeded here rather than by core's `Session::open` (uuid's v4 through getrandom): a page
+    // without crypto.getRandomValues gets this error instead of a trap, and the wasm is smaller.
+    // Before the store: its error exit then has no store to drop (-12 B gzip), and such a page
+    // fails before touching localStorage.
+    let seed = js::random_u128()
+        .ok_or_else(|| Error::Internal("crypto.getRandomValues is not available".into()))?;
     let store = match journal {
         Some(ns) => LocalStore::open(ns.clone(), Arc::clone(notes)),
         None => LocalStore::memory(bytes),
     };
-    // Seeded here rather than by core's `Session::open` (uuid's v4 through getrandom): a page
-    // without crypto.getRandomValues gets this error instead of a trap, and the wasm is smaller.
-    let seed = js::random_u128()
-        .ok_or_else(|| Error::Internal("crypto.getRandomValues is not available".into()))?;
     Session::open_seeded(cfg.clone(), channel.clone(), Box::new(store), seed)
 }
 
