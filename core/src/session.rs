@@ -118,6 +118,13 @@ impl Compaction {
     }
 }
 
+/// Drops `session` (the error path of [`Session::open_seeded`]'s compaction). Out of line: the
+/// wasm build is smaller than with the drop glue LLVM inlines there (-14 B gzip, measured).
+#[inline(never)]
+fn discard(session: Session) {
+    drop(session);
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -191,7 +198,10 @@ impl Session {
         if fresh || replayed_migrate || session.recovery.skipped_bytes > 0 {
             // Rewrite now so garbage is not carried forward, the device ID is durable before
             // first use, and an older format is appended to only after it has a header.
-            session.compact()?;
+            if let Err(e) = session.compact() {
+                discard(session);
+                return Err(e.into());
+            }
         }
         if session.recovery.is_damaged() {
             tracing::error!(
@@ -648,11 +658,11 @@ impl Session {
 /// the random bytes under the version and variant bits. Through the random-bytes builder the
 /// device ID already needs: the crate's own v7 encoder was ~100 B gzip of the wasm build.
 fn v7(now_ms: u64, r1: u64, r2: u64) -> Uuid {
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&(now_ms << 16).to_be_bytes());
-    bytes[6..14].copy_from_slice(&r1.to_le_bytes());
-    bytes[14..].copy_from_slice(&r2.to_le_bytes()[..2]);
-    uuid::Builder::from_random_bytes(bytes)
+    // The 16 bytes as one little-endian u128 (no slice copies): bytes 0..6 the millisecond's
+    // big-endian low 48 bits, 6..14 `r1`, 14..16 `r2`'s low two.
+    let time = ((now_ms << 16).swap_bytes() & 0xFFFF_FFFF_FFFF) as u128;
+    let bytes = time | (r1 as u128) << 48 | ((r2 & 0xFFFF) as u128) << 112;
+    uuid::Builder::from_random_bytes(bytes.to_le_bytes())
         .with_version(uuid::Version::SortRand)
         .into_uuid()
 }

@@ -108,8 +108,9 @@ pub(super) fn begin_frame(buf: &mut Vec<u8>) -> usize {
 pub(super) fn end_frame(buf: &mut [u8], start: usize) {
     let payload_len = buf.len() - start - HEADER_LEN;
     let crc = crc32(&buf[start + HEADER_LEN..]);
-    buf[start + 2..start + 6].copy_from_slice(&(payload_len as u32).to_le_bytes());
-    buf[start + 6..start + 10].copy_from_slice(&crc.to_le_bytes());
+    // Both fields little endian, side by side: one 8-byte copy.
+    let fields = u64::from(payload_len as u32) | u64::from(crc) << 32;
+    buf[start + 2..start + 10].copy_from_slice(&fields.to_le_bytes());
 }
 
 /// A byte range that did not hold a valid record.
