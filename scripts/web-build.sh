@@ -81,7 +81,7 @@ fi
 # its own; one file fewer for the snippet to load: -96 B gzip) and import ./index.js, which stays
 # a module of its own so a page has one instance of the client.
 # index.node.js is Node's entry (package.json's `node` condition): index.js with the wasm read from
-# its file first (npm/src/node.js), so the browsers' index.js carries no Node branch (-80 B gzip).
+# its file first (npm/src/node.js), so the browsers' index.js carries no Node branch (-78 B gzip).
 rm -f "$CRATE"/npm/index*.js "$CRATE/npm/install.js" "$CRATE"/npm/auto*.js
 "$ESBUILD" "$CRATE/npm/src/index.js" --bundle --format=esm --minify --log-level=warning \
   --outfile="$CRATE/npm/index.js"

@@ -8,7 +8,12 @@ import { fileURLToPath } from 'node:url';
 
 const PKG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../npm');
 const manifest = JSON.parse(fs.readFileSync(path.join(PKG, 'package.json'), 'utf8'));
-const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: PKG, stdio: ['ignore', 'pipe', 'ignore'] }));
+// Packed once, for real: its file list is checked here and the tarball installed below.
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'repro-line-pack-'));
+process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
+const [packed] = JSON.parse(
+  execFileSync('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: PKG, stdio: ['ignore', 'pipe', 'ignore'] }),
+);
 const files = new Set(packed.files.map((f) => f.path));
 
 let passed = 0;
@@ -51,14 +56,10 @@ check('pack: the browsers\' index.js carries no Node branch (Node has index.node
 
 // The package as an app gets it: the tarball unpacked into node_modules, imported by name in Node
 // (the `node` condition: index.node.js, auto.node.js), one instance across the entries.
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'repro-line-pack-'));
-try {
-  const [tgz] = JSON.parse(
-    execFileSync('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: PKG, stdio: ['ignore', 'pipe', 'ignore'] }),
-  );
+{
   const dir = path.join(tmp, 'node_modules/repro-line');
   fs.mkdirSync(dir, { recursive: true });
-  execFileSync('tar', ['xzf', path.join(tmp, tgz.filename), '-C', dir, '--strip-components=1']);
+  execFileSync('tar', ['xzf', path.join(tmp, packed.filename), '-C', dir, '--strip-components=1']);
   const app = `
     const m = await import('repro-line');
     const c = m.ReproLine.setup({ sdkToken: 'T', endpoint: 'http://127.0.0.1:9', storage: 'memory', debounceMs: 60000 });
@@ -89,8 +90,6 @@ try {
       /\/node_modules\/repro-line\/auto\.node\.js$/.test(got.autoEntry),
     JSON.stringify(got),
   );
-} finally {
-  fs.rmSync(tmp, { recursive: true, force: true });
 }
 console.log(passed + ' passed, ' + failed + ' failed');
 process.exit(failed ? 1 : 0);
